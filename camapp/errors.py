@@ -1,0 +1,55 @@
+"""One exception tree: every error camapp raises is a CamappError and also the matching built-in."""
+
+from __future__ import annotations
+
+
+class CamappError(Exception):
+    """Base of every camapp error."""
+
+
+class ConfigError(CamappError, ValueError):
+    """The configuration is invalid; the message names each bad field."""
+
+
+class ModelError(CamappError, RuntimeError):
+    """A model file is missing, corrupt, or its outputs are not understood."""
+
+
+class ChecksumError(ModelError):
+    """A downloaded or shipped file does not match its recorded sha256."""
+
+
+class DetectorUnavailableError(ModelError, ImportError):
+    """No TFLite runtime (ai-edge-litert or tflite-runtime) is installed."""
+
+
+class CaptureError(CamappError, IOError):
+    """A frame source could not be opened or stopped delivering frames."""
+
+
+class CaptureEndedError(CaptureError, EOFError):
+    """A finite source (a video file without loop) has no more frames."""
+
+
+class StorageError(CamappError, OSError):
+    """The local event store could not read or write."""
+
+
+class IntegrityError(StorageError):
+    """The tamper-evident event log does not verify."""
+
+
+class GPIOError(CamappError, RuntimeError):
+    """A GPIO device could not be set up or driven."""
+
+
+class MQTTError(CamappError, ConnectionError):
+    """The MQTT connection or a publish failed."""
+
+
+class CommandError(CamappError, ValueError):
+    """A remote command (MQTT or API) was malformed or not allowed."""
+
+
+class AuthError(CamappError, PermissionError):
+    """Authentication or authorisation failed."""

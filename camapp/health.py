@@ -1,0 +1,118 @@
+"""Pipeline statistics and device health (CPU temperature, throttling, disk, memory, uptime)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+_START = time.monotonic()
+
+
+class PipelineStats:
+    """Counters the pipeline updates per frame and readers (UI, MQTT, bench) snapshot; thread-safe."""
+
+    def __init__(self, alpha: float = 0.1) -> None:
+        self._lock = threading.Lock()
+        self._alpha = alpha
+        self.frames = 0
+        self.motion_frames = 0
+        self.detector_calls = 0
+        self.fps = 0.0
+        self.motion_ms = 0.0
+        self.detector_ms = 0.0
+        self.camera_status = "starting"
+        self.camera_error: str | None = None
+        self.reconnects = 0
+        self._last_t: float | None = None
+        self.last_frame_time: float | None = None
+
+    def _ema(self, old: float, new: float) -> float:
+        return new if old == 0.0 else old + self._alpha * (new - old)
+
+    def record_frame(self, motion: bool, detector_ran: bool, timings_ms: dict[str, float]) -> None:
+        now = time.monotonic()
+        with self._lock:
+            self.frames += 1
+            self.motion_frames += int(motion)
+            self.detector_calls += int(detector_ran)
+            if self._last_t is not None and now > self._last_t:
+                self.fps = self._ema(self.fps, 1.0 / (now - self._last_t))
+            self._last_t = now
+            self.last_frame_time = time.time()
+            self.motion_ms = self._ema(self.motion_ms, timings_ms.get("motion", 0.0))
+            if detector_ran:
+                self.detector_ms = self._ema(self.detector_ms, timings_ms.get("detect", 0.0))
+
+    def set_camera(self, status: str, error: str | None = None) -> None:
+        with self._lock:
+            if status == "reconnecting" and self.camera_status != "reconnecting":
+                self.reconnects += 1
+            self.camera_status, self.camera_error = status, error
+
+    def as_dict(self) -> dict[str, Any]:
+        with self._lock:
+            return {
+                "frames": self.frames,
+                "motion_frames": self.motion_frames,
+                "detector_calls": self.detector_calls,
+                "fps": round(self.fps, 2),
+                "motion_ms": round(self.motion_ms, 2),
+                "detector_ms": round(self.detector_ms, 2),
+                "motion_pct": round(100.0 * self.motion_frames / self.frames, 1) if self.frames else 0.0,
+                "camera": {"status": self.camera_status, "error": self.camera_error, "reconnects": self.reconnects},
+                "last_frame_time": self.last_frame_time,
+            }
+
+
+def cpu_temperature() -> float | None:
+    """Degrees C from the first thermal zone, None where there is none (most VMs)."""
+    for zone in sorted(Path("/sys/class/thermal").glob("thermal_zone*/temp")):
+        try:
+            return int(zone.read_text().strip()) / 1000.0
+        except (OSError, ValueError):
+            continue
+    return None
+
+
+def throttled() -> int | None:
+    """Raspberry Pi firmware throttling bits (vcgencmd get_throttled), None off a Pi."""
+    if shutil.which("vcgencmd") is None:
+        return None
+    try:
+        out = subprocess.run(["vcgencmd", "get_throttled"], capture_output=True, text=True, timeout=2).stdout
+        return int(out.strip().split("=")[1], 16)
+    except (OSError, ValueError, IndexError, subprocess.TimeoutExpired):
+        return None
+
+
+def _meminfo() -> dict[str, int]:
+    info: dict[str, int] = {}
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            key, _, rest = line.partition(":")
+            info[key] = int(rest.split()[0]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return info
+
+
+def system_health(data_dir: Path | None = None) -> dict[str, Any]:
+    """A snapshot of device health; every field may be None where the platform has no such reading."""
+    disk_path = data_dir if data_dir is not None and data_dir.exists() else Path("/")
+    disk = shutil.disk_usage(disk_path)
+    mem = _meminfo()
+    load = os.getloadavg() if hasattr(os, "getloadavg") else (0.0, 0.0, 0.0)
+    return {
+        "cpu_temp_c": cpu_temperature(),
+        "throttled": throttled(),
+        "load": [round(v, 2) for v in load],
+        "cpu_count": os.cpu_count(),
+        "memory": {"total": mem.get("MemTotal"), "available": mem.get("MemAvailable")},
+        "disk": {"path": str(disk_path), "total": disk.total, "free": disk.free, "used": disk.used},
+        "uptime_s": round(time.monotonic() - _START, 1),
+    }

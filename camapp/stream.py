@@ -1,0 +1,112 @@
+"""Latest-frame hub for the MJPEG stream: each frame is annotated and JPEG-encoded at most once per overlay,
+however many viewers watch, and only when someone watches. Slow viewers skip frames; nobody blocks the pipeline.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+
+import cv2
+import numpy as np
+
+from camapp.annotate import Overlay, annotate
+from camapp.types import FrameResult, Image
+
+ZoneList = Sequence[tuple[str, Sequence[tuple[float, float]]]]
+
+
+class FrameHub:
+    """Holds the latest FrameResult; viewers wait on a condition for a newer one (picamera2 mjpeg_server style)."""
+
+    def __init__(
+        self, width: int = 960, quality: int = 75, max_fps: float = 10.0,
+        zones: Callable[[], ZoneList] | None = None,
+    ) -> None:
+        self._cond = threading.Condition()
+        self._result: FrameResult | None = None
+        self._seq = 0
+        self._jpegs: dict[Overlay, bytes] = {}
+        self._width, self._quality, self._min_dt = width, quality, 1.0 / max_fps
+        self._zones = zones or (lambda: ())
+        self._viewers = 0
+        self._closed = False
+        self.encodes = 0  # how many JPEG encodes happened; the bench and tests read it
+
+    @property
+    def viewers(self) -> int:
+        with self._cond:
+            return self._viewers
+
+    def publish(self, result: FrameResult) -> None:
+        """Called by the pipeline for every frame; O(1), never encodes."""
+        with self._cond:
+            self._result, self._seq, self._jpegs = result, self._seq + 1, {}
+            self._cond.notify_all()
+
+    def latest(self) -> FrameResult | None:
+        with self._cond:
+            return self._result
+
+    def _encode(self, img: Image) -> bytes:
+        h, w = img.shape[:2]
+        if w > self._width:
+            size = (self._width, round(h * self._width / w))
+            img = cv2.resize(img, size, interpolation=cv2.INTER_AREA).astype(np.uint8, copy=False)
+        ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, self._quality])
+        if not ok:
+            raise RuntimeError("JPEG encode failed")
+        self.encodes += 1
+        return bytes(buf)
+
+    def jpeg(self, overlay: Overlay = Overlay()) -> tuple[int, bytes] | None:
+        """The latest frame as JPEG, encoded once per frame and overlay."""
+        with self._cond:
+            result, seq = self._result, self._seq
+            cached = self._jpegs.get(overlay)
+            if result is None:
+                return None
+            if cached is None:
+                # Encoding under the lock makes concurrent viewers share one encode instead of racing.
+                cached = self._encode(annotate(result, overlay, self._zones()))
+                self._jpegs[overlay] = cached
+            return seq, cached
+
+    def wait_newer(self, seq: int, timeout: float) -> bool:
+        """Block until a frame newer than `seq` exists (True) or timeout/close (False)."""
+        with self._cond:
+            return self._cond.wait_for(lambda: self._seq > seq or self._closed, timeout) and not self._closed
+
+    def frames(self, overlay: Overlay = Overlay(), timeout: float = 5.0) -> Iterator[bytes]:
+        """Generator of JPEGs for one viewer, rate-limited to max_fps; ends when the hub closes."""
+        with self._cond:
+            self._viewers += 1
+        try:
+            seq, last = 0, 0.0
+            while not self._closed:
+                if not self.wait_newer(seq, timeout):
+                    if self._closed:
+                        return
+                    continue
+                wait = self._min_dt - (time.monotonic() - last)
+                if wait > 0 and self._wait_closed(wait):
+                    return
+                got = self.jpeg(overlay)
+                if got is None:
+                    continue
+                seq, data = got
+                last = time.monotonic()
+                yield data
+        finally:
+            with self._cond:
+                self._viewers -= 1
+
+    def _wait_closed(self, dt: float) -> bool:
+        with self._cond:
+            return self._cond.wait_for(lambda: self._closed, dt)
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
