@@ -1,0 +1,245 @@
+"""The wiring: the only module that knows the concrete classes and connects stages, sinks and the web UI."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from types import TracebackType
+
+from camapp.assets import ROOT, demo_video
+from camapp.config import AppConfig, parse_config
+from camapp.detect import Detector
+from camapp.errors import ConfigError
+from camapp.health import PipelineStats
+from camapp.capture import FrameSource
+from camapp.pipeline import Pipeline, Stages
+from camapp.runner import PipelineHolder, Runner, replay
+from camapp.sinks import ResultSink
+from camapp.state import ApplianceState
+from camapp.stream import FrameHub
+from camapp.systemd import Notifier
+from camapp.types import FrameResult
+from camapp.webserver import WebServer
+
+log = logging.getLogger(__name__)
+
+
+def resolve(path: Path) -> Path:
+    """A relative path from the config: against the working directory first, then the project root."""
+    if path.is_absolute() or path.exists():
+        return path
+    alt = ROOT / path
+    return alt if alt.exists() else path
+
+
+def build_detector(cfg: AppConfig) -> Detector:
+    from camapp.detect.manifest import load_manifest
+    from camapp.detect.tflite import TFLiteDetector
+
+    manifest = load_manifest(resolve(cfg.model.manifest))
+    return TFLiteDetector(manifest, threads=cfg.model.threads, min_score=cfg.model.min_score, edgetpu=cfg.model.edgetpu)
+
+
+def pipeline_factory(cfg: AppConfig, detector: Detector) -> Callable[[int, int], Pipeline]:
+    """A function building a fresh pipeline (sharing the one detector) for a frame size."""
+    from camapp.events import EventTracker
+    from camapp.filters import filter_detections
+    from camapp.motion.improved import ImprovedMotionDetector
+    from camapp.motion.regions import plan_regions
+    from camapp.track import IouTracker
+    from camapp.zones import ZoneMap
+
+    model_size = getattr(detector, "input_size", 300)
+
+    def build(width: int, height: int) -> Pipeline:
+        motion = ImprovedMotionDetector(cfg.motion, width, height) if cfg.motion.enabled else None
+        stages = Stages(
+            motion=motion,
+            detector=detector,
+            tracker=IouTracker(cfg.tracker, width, height),
+            zones=ZoneMap(cfg.zones),
+            events=EventTracker(cfg.objects, cfg.events, cfg.camera.id),
+            plan_regions=lambda m, o, w, h: plan_regions(m, o, w, h, model_size=model_size, min_region=cfg.model.region_size),
+            filter=lambda d: filter_detections(d, cfg.objects),
+        )
+        return Pipeline(stages, recheck_s=cfg.motion.recheck_s)
+
+    return build
+
+
+class HubSink(ResultSink):
+    """Feeds the live stream."""
+
+    def __init__(self, hub: FrameHub) -> None:
+        self._hub = hub
+
+    def handle(self, result: FrameResult) -> None:
+        self._hub.publish(result)
+
+    def close(self) -> None:
+        self._hub.close()
+
+
+class EventLogSink(ResultSink):
+    """Logs every event message to the console."""
+
+    def handle(self, result: FrameResult) -> None:
+        for ev in result.events:
+            log.info("event %-6s %s #%d %s score=%.2f zones=%s", ev.type, ev.label, ev.track_id, ev.id,
+                     ev.top_score, ",".join(ev.current_zones) or "-")
+
+    def close(self) -> None:
+        pass
+
+
+def data_dir(cfg: AppConfig) -> Path:
+    """Where users, secrets and the MQTT outbox live: the storage path, else $CAMAPP_DATA, else ./data."""
+    if cfg.storage.path is not None:
+        return cfg.storage.path
+    return Path(os.environ.get("CAMAPP_DATA", str(ROOT / "data")))
+
+
+def demo_config(port: int | None = None, data_dir: Path | None = None) -> AppConfig:
+    """The built-in demo: the recorded street clip from Debian's opencv-doc, looped in real time."""
+    video = demo_video()
+    if not video.is_file():
+        raise ConfigError(f"demo video {video} is missing; run `make demo-data`")
+    data: dict[str, object] = {
+        "device_id": "camapp-demo",
+        "camera": {"id": "demo", "source": "file", "path": str(video), "loop": True, "realtime": True},
+        "objects": {"track": ["person", "car", "bicycle"]},
+        "storage": {"path": str(data_dir or ROOT / "data" / "demo")},
+    }
+    if port is not None:
+        data["web"] = {"port": port}
+    return parse_config(data, source="built-in demo config")
+
+
+class Sinks:
+    """Builds the optional sinks (store, alarms, MQTT) that the config enables; closes them in reverse."""
+
+    def __init__(self, cfg: AppConfig, state: ApplianceState, stats: PipelineStats, hub: FrameHub) -> None:
+        self.cfg, self.state, self.stats, self.hub = cfg, state, stats, hub
+        self.all: list[ResultSink] = [HubSink(hub), EventLogSink()]
+        self.store: ResultSink | None = None
+        self.mqtt: ResultSink | None = None
+        self.alarm: ResultSink | None = None
+        self._closed = False
+
+    def build(self, model_name: str, labels: list[str], time_in_zone: Callable[[int, str], float]) -> None:
+        """Create the sinks the config enables; a part that cannot start is logged and left out, not fatal."""
+        cfg = self.cfg
+        if cfg.storage.path is not None:
+            from camapp.store import EventStore
+
+            self.store = EventStore(cfg.storage, camera_id=cfg.camera.id, fps=cfg.camera.fps, state=self.state)
+            self.all.append(self.store)
+        if cfg.mqtt.host:
+            from camapp.mqtt import MqttSink
+
+            self.mqtt = MqttSink(cfg.mqtt, device_id=cfg.device_id, camera_id=cfg.camera.id, model_name=model_name,
+                                 state=self.state, stats=self._stats_dict, data_dir=data_dir(cfg), labels=labels)
+            self.all.append(self.mqtt)
+        from camapp.alarm.sink import AlarmSink
+
+        on_alert = getattr(self.mqtt, "publish_alert", None)
+        self.alarm = AlarmSink(cfg.rules, cfg.gpio, state=self.state, time_in_zone=time_in_zone, on_alert=on_alert)
+        self.all.append(self.alarm)
+
+    def _stats_dict(self) -> dict[str, object]:
+        from camapp.health import system_health
+
+        return {**self.stats.as_dict(), **system_health(self.cfg.storage.path)}
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        for sink in reversed(self.all):
+            try:
+                sink.close()
+            except Exception:
+                log.exception("closing %s failed", type(sink).__name__)
+
+
+class Appliance:
+    """Everything `camapp run` runs; a context manager that closes every part, outputs safe, on exit."""
+
+    def __init__(self, cfg: AppConfig, config_path: Path | None = None) -> None:
+        self.cfg, self.config_path = cfg, config_path
+        self.state = ApplianceState(cfg.rules.arming)
+        self.stats = PipelineStats()
+        self.hub = FrameHub(cfg.web.stream_width, cfg.web.jpeg_quality, cfg.web.stream_fps)
+        self.detector = build_detector(cfg)
+        self.sinks = Sinks(cfg, self.state, self.stats, self.hub)
+        self.stop_event = threading.Event()
+
+        self.pipelines = PipelineHolder(pipeline_factory(cfg, self.detector))
+        self.sinks.build(self.model_name, list(self.detector.labels), self._time_in_zone)
+        self.notifier = Notifier()
+        self._closed = False
+
+    @property
+    def model_name(self) -> str:
+        return str(getattr(self.detector, "name", type(self.detector).__name__))
+
+    def _time_in_zone(self, track_id: int, zone: str) -> float:
+        pipeline = self.pipelines.current
+        return pipeline.stages.zones.time_in_zone(track_id, zone) if pipeline is not None else 0.0
+
+    def _open_source(self) -> FrameSource:
+        from camapp.capture.factory import open_source
+
+        return open_source(self.cfg.camera, self.stop_event, self.stats.set_camera)
+
+    def replay(self, extra_sinks: list[ResultSink]) -> None:
+        """Every frame of the configured (finite) source through the pipeline and sinks, none dropped."""
+        sinks = [s for s in self.sinks.all if not isinstance(s, HubSink)] + extra_sinks
+        with self._open_source() as source:
+            replay(source, self.pipelines, sinks, self.stats, self.stop_event)
+        for sink in extra_sinks:
+            sink.close()
+
+    def run_forever(self) -> int:
+        """Run until SIGINT/SIGTERM; returns the exit code."""
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda *_: self.stop_event.set())
+        web = self._start_web()
+        with self._open_source() as source, Runner(source, self.pipelines, self.sinks.all, self.stats,
+                                                   heartbeat=self.notifier.heartbeat) as runner:
+            self.notifier.ready()
+            log.info("camapp running: %s -> http://%s:%d/", source.description, self.cfg.web.host, self.cfg.web.port)
+            while not self.stop_event.wait(1.0) and not runner.wait(0):
+                pass
+            self.notifier.stopping()
+            runner.stop()
+        web.shutdown()
+        return 1 if runner.error is not None else 0
+
+    def _start_web(self) -> WebServer:
+        from camapp.web import create_app
+
+        server = WebServer(create_app(self.web_context()), self.cfg.web.host, self.cfg.web.port)
+        self.web_port = server.port
+        return server
+
+    def close(self) -> None:
+        """Stop everything; every GPIO output goes to its safe state. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        self.stop_event.set()
+        self.sinks.close()
+        self.detector.close()
+
+    def __enter__(self) -> Appliance:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()

@@ -1,0 +1,196 @@
+"""Command line: `camapp run | detect | replay | check-config | verify-log | user`. These forms are relied on by
+outside scripts; keep them stable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from camapp.config import AppConfig, CameraConfig, load_config
+from camapp.errors import CamappError, ConfigError
+from camapp.sinks import ResultSink
+from camapp.types import FrameResult
+
+DEFAULT_CONFIG = Path(os.environ.get("CAMAPP_CONFIG", "/etc/camapp/config.yaml"))
+log = logging.getLogger("camapp")
+
+
+def _setup_logging(level: str = "INFO") -> None:
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)-7s %(name)s: %(message)s", force=True)
+
+
+def _config(path: str | None, required: bool = False) -> AppConfig:
+    if path is None and required and not DEFAULT_CONFIG.is_file():
+        raise ConfigError(f"no config given and {DEFAULT_CONFIG} does not exist; use -c FILE or --demo")
+    if path is None and not DEFAULT_CONFIG.is_file():
+        return AppConfig()
+    return load_config(Path(path) if path else DEFAULT_CONFIG)
+
+
+class JsonEventSink(ResultSink):
+    """Prints one JSON object per event message (replay --json)."""
+
+    def __init__(self, model: str) -> None:
+        self._model = model
+
+    def handle(self, result: FrameResult) -> None:
+        for ev in result.events:
+            print(json.dumps({**ev.to_dict(), "model": self._model}), flush=True)
+
+    def close(self) -> None:
+        sys.stdout.flush()
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from camapp.app import Appliance, demo_config
+
+    cfg = demo_config(args.port) if args.demo else _config(args.config, required=True)
+    if args.port is not None:
+        cfg.web.port = args.port
+    _setup_logging(cfg.log_level)
+    with Appliance(cfg, None if args.demo else Path(args.config or DEFAULT_CONFIG)) as app:
+        return app.run_forever()
+
+
+def cmd_detect(args: argparse.Namespace) -> int:
+    import cv2
+
+    from camapp.annotate import draw_detections
+    from camapp.app import build_detector
+
+    cfg = _config(args.config)
+    image = cv2.imread(args.image, cv2.IMREAD_COLOR)
+    if image is None:
+        raise CamappError(f"{args.image}: cannot read image (missing, or not an image format OpenCV knows)")
+    with build_detector(cfg) as detector:
+        dets = detector.detect(image)
+    if args.out:
+        if not cv2.imwrite(args.out, draw_detections(image, dets.boxes, dets.labels, dets.scores)):
+            raise CamappError(f"{args.out}: cannot write annotated image")
+    if args.json:
+        print(json.dumps({"detections": dets.to_list()}))
+    else:
+        for d in dets.to_list():
+            print(f"{d['label']:<16} {d['score']:.2f}  {d['box']}")
+    return 0
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    from camapp.app import Appliance
+
+    cfg = _config(args.config)
+    if not Path(args.video).is_file():
+        raise CamappError(f"{args.video}: no such video file")
+    cfg.camera = CameraConfig(id=cfg.camera.id, source="file", path=Path(args.video), loop=False, realtime=False)
+    _setup_logging("WARNING" if args.json else cfg.log_level)
+    with Appliance(cfg, None) as app:
+        extra = [JsonEventSink(app.model_name)] if args.json else []
+        t0 = time.perf_counter()
+        app.replay(extra)
+        elapsed = time.perf_counter() - t0
+    s = app.stats.as_dict()
+    summary = {"frames": s["frames"], "motion_frames": s["motion_frames"], "detector_calls": s["detector_calls"],
+               "fps": round(s["frames"] / elapsed, 2) if elapsed > 0 else 0.0}
+    print(json.dumps({"summary": summary}) if args.json else f"replay: {summary}")
+    return 0
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    load_config(args.file)
+    print(f"{args.file}: ok")
+    return 0
+
+
+def cmd_verify_log(args: argparse.Namespace) -> int:
+    from camapp.store.verify import verify_log
+
+    cfg = _config(args.config)
+    if cfg.storage.path is None:
+        raise ConfigError("storage.path is not set: there is no event log to verify")
+    result = verify_log(cfg.storage.path / "events.sqlite")
+    print(result.message)
+    return 0 if result.ok else 1
+
+
+def cmd_user(args: argparse.Namespace) -> int:
+    from camapp.web.auth import set_password
+
+    cfg = _config(args.config)
+    password = sys.stdin.readline().rstrip("\n") if not sys.stdin.isatty() else _prompt_password()
+    set_password(_data_dir(cfg), args.name, password, role=args.role)
+    print(f"user {args.name} ({args.role}) saved")
+    return 0
+
+
+def _prompt_password() -> str:
+    import getpass
+
+    first = getpass.getpass("password: ")
+    if first != getpass.getpass("again: "):
+        raise ConfigError("the two passwords differ")
+    return first
+
+
+def _data_dir(cfg: AppConfig) -> Path:
+    from camapp.app import data_dir
+
+    return data_dir(cfg)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="camapp", description="Smart-camera appliance.")
+    sub = p.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="run the appliance")
+    run.add_argument("-c", "--config")
+    run.add_argument("--port", type=int)
+    run.add_argument("--demo", action="store_true", help="run on the built-in demo clip")
+    run.set_defaults(func=cmd_run)
+    det = sub.add_parser("detect", help="run the detector on one image")
+    det.add_argument("image")
+    det.add_argument("-c", "--config")
+    det.add_argument("--json", action="store_true")
+    det.add_argument("--out", help="write an annotated copy here")
+    det.set_defaults(func=cmd_detect)
+    rep = sub.add_parser("replay", help="run the whole pipeline over a recorded video, as fast as possible")
+    rep.add_argument("video")
+    rep.add_argument("-c", "--config")
+    rep.add_argument("--json", action="store_true")
+    rep.set_defaults(func=cmd_replay)
+    chk = sub.add_parser("check-config", help="validate a config file")
+    chk.add_argument("file")
+    chk.set_defaults(func=cmd_check_config)
+    ver = sub.add_parser("verify-log", help="check the tamper-evident event log")
+    ver.add_argument("-c", "--config")
+    ver.set_defaults(func=cmd_verify_log)
+    usr = sub.add_parser("user", help="create a web user or change a password (password on stdin or prompted)")
+    usr.add_argument("name")
+    usr.add_argument("--role", choices=["admin", "viewer"], default="admin")
+    usr.add_argument("-c", "--config")
+    usr.set_defaults(func=cmd_user)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        rc: Any = args.func(args)
+        return int(rc)
+    except ConfigError as err:
+        print(f"config error:\n{err}", file=sys.stderr)
+        return 2
+    except CamappError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,119 @@
+"""One frame through the stages: motion gate -> regions -> detector -> filters -> tracker -> zones -> events.
+
+Pure orchestration: it holds stage objects behind their interfaces and never touches I/O.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from camapp.detect import Detector, Region
+from camapp.events import EventTracker
+from camapp.motion import MotionDetector
+from camapp.track import Tracker
+from camapp.types import Detections, Frame, FrameResult, IntArray, MotionResult
+from camapp.zones import ZoneMap
+
+Box = tuple[float, float, float, float]
+RegionPlanner = Callable[[IntArray, Sequence[Box], int, int], list[Region]]
+
+
+@dataclass
+class Stages:
+    """The stage objects one pipeline runs; built by the wiring (camapp/app.py)."""
+
+    motion: MotionDetector | None  # None: no motion gate, detect on every whole frame
+    detector: Detector
+    tracker: Tracker
+    zones: ZoneMap
+    events: EventTracker
+    plan_regions: RegionPlanner
+    filter: Callable[[Detections], Detections]
+
+
+@dataclass
+class _Clock:
+    last_recheck: float = float("-inf")
+    last_frame: Frame | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+class Pipeline:
+    """Processes frames one at a time; call from a single thread."""
+
+    def __init__(self, stages: Stages, recheck_s: float, enabled: Callable[[], bool] = lambda: True) -> None:
+        self.stages = stages
+        self._recheck_s = recheck_s
+        self._enabled = enabled
+        self._clock = _Clock()
+
+    def _motion(self, frame: Frame) -> MotionResult:
+        if self.stages.motion is None:
+            return MotionResult(np.array([[0, 0, frame.width, frame.height]]), 1.0)
+        return self.stages.motion.detect(frame)
+
+    def _recheck_due(self, now: float) -> bool:
+        if self._recheck_s <= 0 or not self.stages.tracker.predicted_boxes():
+            return False
+        return now - self._clock.last_recheck >= self._recheck_s
+
+    def _regions(self, frame: Frame, motion: MotionResult, recheck: bool) -> list[Region] | None:
+        if self.stages.motion is None:
+            return None  # whole frame
+        objects = self.stages.tracker.predicted_boxes() if recheck else []
+        return self.stages.plan_regions(motion.boxes, objects, frame.width, frame.height)
+
+    def _timed(self, name: str, t0: float) -> float:
+        t1 = time.perf_counter()
+        self._clock.timings[name] = (t1 - t0) * 1000.0
+        return t1
+
+    def process(self, frame: Frame) -> FrameResult:
+        """Run every stage on one frame and return what happened."""
+        self._clock.timings = {}
+        self._clock.last_frame = frame
+        t = time.perf_counter()
+        motion = self._motion(frame)
+        t = self._timed("motion", t)
+        now = frame.timestamp
+        recheck = self._recheck_due(now)
+        regions: list[Region] | None = []
+        detections = Detections.empty()
+        ran = self._enabled() and (motion.has_motion or recheck)
+        if ran:
+            regions = self._regions(frame, motion, recheck)
+            ran = regions is None or len(regions) > 0
+        if ran:
+            if recheck:
+                self._clock.last_recheck = now
+            detections = self.stages.filter(self.stages.detector.detect(frame.image, regions))
+            t = self._timed("detect", t)
+            objects = self.stages.tracker.update(detections, now)
+        else:
+            objects = self.stages.tracker.tick(now)
+        zones = self.stages.zones.update(objects, now)
+        events = self.stages.events.update(objects, zones, now)
+        self._timed("track", t)
+        return FrameResult(
+            frame=frame,
+            motion=motion,
+            detections=detections,
+            objects=tuple(objects),
+            events=tuple(events),
+            regions=tuple(regions or ()),
+            detector_ran=ran,
+            timings_ms=dict(self._clock.timings),
+        )
+
+    def finish(self) -> FrameResult | None:
+        """End every open event (shutdown or end of a replay), as a last result carrying the `end` messages."""
+        last = self._clock.last_frame
+        if last is None:
+            return None
+        events = self.stages.events.flush(last.timestamp)
+        empty = MotionResult(np.zeros((0, 4), np.int32), 0.0)
+        return FrameResult(frame=last, motion=empty, detections=Detections.empty(), objects=(), events=tuple(events))

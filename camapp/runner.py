@@ -1,0 +1,210 @@
+"""Threads around the pipeline: capture and processing run apart with latest-frame semantics, so a slow
+detector drops frames instead of building a backlog, and nothing ever stalls capture.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from types import TracebackType
+
+from camapp.capture import FrameSource
+from camapp.errors import CaptureEndedError, CaptureError
+from camapp.health import PipelineStats
+from camapp.pipeline import Pipeline
+from camapp.sinks import ResultSink
+from camapp.types import Frame, FrameResult
+
+log = logging.getLogger(__name__)
+
+PipelineFactory = Callable[[int, int], Pipeline]  # built for the first frame's size
+
+
+class LatestFrame:
+    """A one-slot mailbox: put() replaces, get() waits for a frame newer than the last one taken."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._frame: Frame | None = None
+        self._ended = False
+        self.dropped = 0
+
+    def put(self, frame: Frame) -> None:
+        with self._cond:
+            if self._frame is not None:
+                self.dropped += 1
+            self._frame = frame
+            self._cond.notify_all()
+
+    def end(self) -> None:
+        with self._cond:
+            self._ended = True
+            self._cond.notify_all()
+
+    def get(self, timeout: float) -> Frame | None:
+        """Next frame, or None on timeout or when the source has ended and the slot is empty."""
+        with self._cond:
+            self._cond.wait_for(lambda: self._frame is not None or self._ended, timeout)
+            frame, self._frame = self._frame, None
+            return frame
+
+    @property
+    def ended(self) -> bool:
+        with self._cond:
+            return self._ended and self._frame is None
+
+
+def dispatch(result: FrameResult, sinks: Sequence[ResultSink]) -> None:
+    """Hand a result to every sink; one failing sink is logged and never stops the others."""
+    for sink in sinks:
+        try:
+            sink.handle(result)
+        except Exception:
+            log.exception("sink %s failed on frame %d", type(sink).__name__, result.frame.index)
+
+
+class PipelineHolder:
+    """Builds the pipeline for the frame size it sees, and rebuilds it when the size or the config changes."""
+
+    def __init__(self, factory: PipelineFactory) -> None:
+        self._factory = factory
+        self._size: tuple[int, int] | None = None
+        self._pipeline: Pipeline | None = None
+        self._lock = threading.Lock()
+
+    def for_frame(self, frame: Frame) -> Pipeline:
+        with self._lock:
+            if self._pipeline is None or self._size != (frame.width, frame.height):
+                self._pipeline = self._factory(frame.width, frame.height)
+                self._size = (frame.width, frame.height)
+            return self._pipeline
+
+    def replace_factory(self, factory: PipelineFactory) -> None:
+        """Use a new factory from the next frame on (config applied live)."""
+        with self._lock:
+            self._factory, self._pipeline = factory, None
+
+    @property
+    def current(self) -> Pipeline | None:
+        with self._lock:
+            return self._pipeline
+
+
+def finish_pipeline(pipelines: PipelineHolder, sinks: Sequence[ResultSink]) -> FrameResult | None:
+    """End open events and hand the `end` messages to the sinks."""
+    pipeline = pipelines.current
+    last = pipeline.finish() if pipeline is not None else None
+    if last is not None and last.events:
+        log.info("closing %d open event(s)", len(last.events))
+        dispatch(last, sinks)
+    return last
+
+
+def replay(
+    source: FrameSource,
+    pipelines: PipelineHolder,
+    sinks: Sequence[ResultSink],
+    stats: PipelineStats,
+    stop_event: threading.Event | None = None,
+) -> None:
+    """Process every frame of a finite source in order, dropping none (replay and tests)."""
+    stop = stop_event or threading.Event()
+    try:
+        while not stop.is_set():
+            try:
+                frame = source.read()
+            except CaptureEndedError:
+                break
+            result = pipelines.for_frame(frame).process(frame)
+            stats.record_frame(result.motion.has_motion, result.detector_ran, result.timings_ms)
+            dispatch(result, sinks)
+    finally:
+        finish_pipeline(pipelines, sinks)
+
+
+class Runner:
+    """Runs capture and processing threads until stop() or until a finite source ends."""
+
+    def __init__(
+        self,
+        source: FrameSource,
+        pipelines: PipelineHolder,
+        sinks: Sequence[ResultSink],
+        stats: PipelineStats,
+        heartbeat: Callable[[], None] | None = None,
+    ) -> None:
+        self._source, self._pipelines, self._sinks, self._stats = source, pipelines, list(sinks), stats
+        self._heartbeat = heartbeat or (lambda: None)
+        self._slot = LatestFrame()
+        self.stop_event = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self.error: BaseException | None = None
+
+    def start(self) -> None:
+        for name, target in (("capture", self._capture_loop), ("pipeline", self._process_loop)):
+            t = threading.Thread(target=target, name=f"camapp-{name}", daemon=True)
+            t.start()
+            self._threads.append(t)
+
+    def _capture_loop(self) -> None:
+        try:
+            while not self.stop_event.is_set():
+                self._slot.put(self._source.read())
+        except CaptureEndedError:
+            log.info("source ended: %s", self._source.description)
+        except CaptureError as err:
+            if not self.stop_event.is_set():
+                log.error("capture stopped: %s", err)
+                self._stats.set_camera("error", str(err))
+        finally:
+            self._slot.end()
+
+    def _process_loop(self) -> None:
+        try:
+            while not self.stop_event.is_set():
+                frame = self._slot.get(timeout=0.5)
+                self._heartbeat()
+                if frame is None:
+                    if self._slot.ended:
+                        break
+                    continue
+                self._process(frame)
+        except Exception as err:  # a bug in a stage must not leave a silent, hung appliance
+            log.exception("pipeline failed")
+            self.error = err
+        finally:
+            self._finish()
+            self.stop_event.set()
+
+    def _process(self, frame: Frame) -> None:
+        result = self._pipelines.for_frame(frame).process(frame)
+        self._stats.record_frame(result.motion.has_motion, result.detector_ran, result.timings_ms)
+        dispatch(result, self._sinks)
+
+    def _finish(self) -> None:
+        finish_pipeline(self._pipelines, self._sinks)
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the runner stops (True) or timeout (False)."""
+        return self.stop_event.wait(timeout)
+
+    def stop(self) -> None:
+        """Stop both threads and wait for them; idempotent."""
+        self.stop_event.set()
+        for t in self._threads:
+            t.join(timeout=10)
+        self._threads = []
+
+    @property
+    def dropped_frames(self) -> int:
+        return self._slot.dropped
+
+    def __enter__(self) -> Runner:
+        self.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()

@@ -1,0 +1,85 @@
+"""Config validation: every bad field is named with its dotted path and line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from camapp.config import AppConfig, load_config, parse_config
+from camapp.errors import ConfigError
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    p = tmp_path / "config.yaml"
+    p.write_text(text)
+    return p
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("camera:\n  source: file\n  path: x.avi\n  fps: -1\n", ["config.yaml:4: camera.fps", "greater than 0"]),
+        ("camera:\n  source: rtsp\n", ["camera", "needs camera.url"]),
+        ("motion:\n  threshold: 999\n", ["config.yaml:2: motion.threshold", "less than or equal to 255"]),
+        ("motion:\n  treshold: 20\n", ["motion.treshold", "Extra inputs are not permitted"]),
+        ("objects:\n  default:\n    min_area: 10\n    max_area: 5\n", ["objects.default", "max_area must be >= min_area"]),
+        ("web:\n  port: 70000\n", ["config.yaml:2: web.port"]),
+        ("device_id: 'has space'\n", ["config.yaml:1: device_id"]),
+        ("camera: [1, 2]\n", ["config.yaml:1: camera"]),
+        ("- just\n- a list\n", ["must be a mapping"]),
+        ("camera:\n  source: file\n path: broken\n", ["not valid YAML"]),
+    ],
+)
+def test_bad_config_names_field_and_line(tmp_path: Path, text: str, expected: list[str]) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config(write(tmp_path, text))
+    for fragment in expected:
+        assert fragment in str(info.value)
+
+
+def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config(write(tmp_path, "motion:\n  threshold: 0\nweb:\n  port: 0\n"))
+    lines = str(info.value).splitlines()
+    assert len(lines) == 2
+    assert lines[0].startswith(f"{tmp_path / 'config.yaml'}:2: motion.threshold")
+    assert lines[1].startswith(f"{tmp_path / 'config.yaml'}:4: web.port")
+
+
+def test_missing_file_is_a_config_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot read config"):
+        load_config(tmp_path / "nope.yaml")
+
+
+def test_empty_file_gives_defaults(tmp_path: Path) -> None:
+    cfg = load_config(write(tmp_path, ""))
+    assert cfg == AppConfig()
+    assert cfg.mqtt.host is None  # MQTT off by default
+    assert cfg.storage.path is None
+
+
+def test_valid_file(tmp_path: Path) -> None:
+    cfg = load_config(write(tmp_path, "camera:\n  source: file\n  path: clip.mp4\n  realtime: false\n"))
+    assert cfg.camera.path == Path("clip.mp4") and cfg.camera.realtime is False
+
+
+def test_assignment_is_validated() -> None:
+    cfg = parse_config({})
+    with pytest.raises(ValueError):
+        cfg.web.port = -5
+
+
+def test_every_option_is_documented() -> None:
+    def walk(model: type, prefix: str) -> list[str]:
+        missing = []
+        for name, field in model.model_fields.items():
+            ann = field.annotation
+            if isinstance(ann, type) and hasattr(ann, "model_fields"):
+                missing += walk(ann, f"{prefix}{name}.")
+            elif not field.description and not (isinstance(ann, type) and hasattr(ann, "model_fields")):
+                missing.append(prefix + name)
+        return missing
+
+    undocumented = [m for m in walk(AppConfig, "") if m.count(".") >= 1]
+    assert undocumented == []
