@@ -5,7 +5,12 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from types import TracebackType
 
+from camapp.errors import CaptureError
 from camapp.types import Frame
+
+
+class CaptureStoppedError(CaptureError):
+    """`read` gave up because the stop event was set; the caller is shutting down, nothing failed."""
 
 
 class FrameSource(ABC):

@@ -1,0 +1,87 @@
+"""Generate docs/config.md from the config models, so every option's documentation matches the code."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from pydantic import BaseModel
+from pydantic.fields import FieldInfo
+from pydantic_core import PydanticUndefined
+
+from camapp.config import AppConfig
+
+HEADER = """# Configuration reference
+
+Generated from `camapp/config/` by `python -m camapp.configdoc > docs/config.md`; a test fails when it is stale.
+Unknown keys are errors. Bounds are enforced; `camapp check-config FILE` names each bad field and its line.
+"""
+
+
+def _bounds(field: FieldInfo) -> str:
+    parts = []
+    for meta in field.metadata:
+        for attr, sym in (("ge", ">="), ("gt", ">"), ("le", "<="), ("lt", "<"), ("min_length", "min length"),
+                          ("pattern", "matches")):
+            value = getattr(meta, attr, None)
+            if value is not None:
+                parts.append(f"{sym} `{value}`".replace("|", "\\|"))
+    return ", ".join(parts)
+
+
+def _default(field: FieldInfo) -> str:
+    if field.default_factory is not None:
+        try:
+            value: Any = field.default_factory()  # type: ignore[call-arg]
+        except TypeError:
+            return "(see section)"
+        return "(see section)" if isinstance(value, BaseModel) else f"`{value!r}`"
+    return "" if field.default is PydanticUndefined else f"`{field.default!r}`"
+
+
+def _submodel(field: FieldInfo) -> type[BaseModel] | None:
+    """The model a field holds directly, optionally, or as list/dict items."""
+    todo: list[Any] = [field.annotation]
+    while todo:
+        cand = todo.pop(0)
+        if isinstance(cand, type) and issubclass(cand, BaseModel):
+            return cand
+        todo += list(getattr(cand, "__args__", ()))
+    return None
+
+
+def _type_name(ann: Any) -> str:
+    text = ann.__name__ if isinstance(ann, type) else str(ann)
+    for prefix in ("typing.", "pathlib.", "camapp.config.core.", "camapp.config.alarm.", "camapp.config.mqtt.",
+                   "camapp.config.storage.", "camapp.config.web.", "camapp.config.base."):
+        text = text.replace(prefix, "")
+    return text.replace("|", "\\|")
+
+
+def section(model: type[BaseModel], prefix: str, out: list[str]) -> None:
+    rows, subs = [], []
+    for name, field in model.model_fields.items():
+        sub = _submodel(field)
+        ann = str(field.annotation)
+        if sub is not None:
+            suffix = "[]" if ann.startswith("list") else "{}" if ann.startswith("dict") else ""
+            subs.append((f"{prefix}{name}{suffix}", sub, field.description))
+            if not suffix:
+                continue
+        rows.append(f"| `{name}` | {_type_name(field.annotation)} | {_default(field)} | {_bounds(field)} "
+                    f"| {field.description or ''} |")
+    if rows:
+        out += [f"\n## `{prefix.rstrip('.') or '(top level)'}`\n", (model.__doc__ or "").strip() + "\n",
+                "| key | type | default | bounds | meaning |", "|---|---|---|---|---|", *rows]
+    for name, sub, _ in subs:
+        section(sub, name + ".", out)
+
+
+def render() -> str:
+    out = [HEADER]
+    section(AppConfig, "", out)
+    return "\n".join(out) + "\n"
+
+
+if __name__ == "__main__":
+    sys.stdout.write(render())

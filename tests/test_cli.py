@@ -1,0 +1,104 @@
+"""The CLI forms outside scripts rely on, run as real processes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import pytest
+from skimage import data
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def camapp(*args: str, stdin: str | None = None, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "CAMAPP_CONFIG": "/nonexistent/camapp.yaml"}
+    return subprocess.run([sys.executable, "-m", "camapp.cli", *args], capture_output=True, text=True,
+                          input=stdin, cwd=cwd, env=env, timeout=300)
+
+
+@pytest.mark.parametrize(("name", "label"), [("astronaut", "person"), ("chelsea", "cat"), ("coffee", "cup")])
+def test_detect_json_on_real_photos(tmp_path: Path, model_manifest: Path, name: str, label: str) -> None:
+    rgb = getattr(data, name)()
+    path = tmp_path / f"{name}.png"
+    cv2.imwrite(str(path), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    out = tmp_path / "annotated.jpg"
+    proc = camapp("detect", str(path), "--json", "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    dets = json.loads(proc.stdout)["detections"]
+    assert dets and dets[0]["label"] == label  # the best detection
+    h, w = rgb.shape[:2]
+    x1, y1, x2, y2 = dets[0]["box"]
+    assert 0 <= x1 < x2 <= w and 0 <= y1 < y2 <= h  # pixels of the input image
+    assert cv2.imread(str(out)).shape == (h, w, 3)
+
+
+def test_detect_unreadable_image(tmp_path: Path) -> None:
+    bad = tmp_path / "not-an-image.jpg"
+    bad.write_text("hello")
+    proc = camapp("detect", str(bad))
+    assert proc.returncode == 1 and "cannot read image" in proc.stderr and "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize(
+    ("text", "code", "fragment"),
+    [
+        ("camera: {source: file, path: a.avi}\n", 0, "ok"),
+        ("camera:\n  source: file\n  path: a.avi\n  fps: 0\n", 2, ":4: camera.fps"),
+        ("mqtt:\n  port: 99999\n", 2, ":2: mqtt.port"),
+        ("bogus: 1\n", 2, ":1: bogus: Extra inputs are not permitted"),
+    ],
+)
+def test_check_config(tmp_path: Path, text: str, code: int, fragment: str) -> None:
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(text)
+    proc = camapp("check-config", str(cfg))
+    assert proc.returncode == code
+    assert fragment in (proc.stdout + proc.stderr)
+    assert "Traceback" not in proc.stderr
+
+
+def test_run_refuses_a_bad_config(tmp_path: Path) -> None:
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("web:\n  port: -1\n")
+    proc = camapp("run", "-c", str(cfg))
+    assert proc.returncode == 2 and "web.port" in proc.stderr
+
+
+@pytest.fixture(scope="module")
+def short_clip(tmp_path_factory: pytest.TempPathFactory, demo_video: Path) -> Path:
+    """The first 12 s of vtest.avi, so the CLI replay stays quick."""
+    out = tmp_path_factory.mktemp("clip") / "short.avi"
+    cap = cv2.VideoCapture(str(demo_video))
+    writer = cv2.VideoWriter(str(out), cv2.VideoWriter_fourcc(*"MJPG"), 10, (768, 576))
+    for _ in range(120):
+        ok, img = cap.read()
+        assert ok
+        writer.write(img)
+    writer.release()
+    cap.release()
+    return out
+
+
+def test_replay_json(short_clip: Path, model_manifest: Path) -> None:
+    proc = camapp("replay", str(short_clip), "--json")
+    assert proc.returncode == 0, proc.stderr
+    lines = [json.loads(line) for line in proc.stdout.splitlines()]
+    summary = lines[-1]["summary"]
+    assert summary["frames"] == 120
+    assert 0 < summary["detector_calls"] <= summary["frames"] and summary["fps"] > 0
+    events = lines[:-1]
+    assert any(e["type"] == "new" and e["label"] == "person" for e in events)
+    keys = {"type", "id", "label", "score", "box", "start_time", "end_time", "track_id", "zones"}
+    assert all(keys <= e.keys() for e in events)
+    ends = {e["id"] for e in events if e["type"] == "end"}
+    assert ends == {e["id"] for e in events if e["type"] == "new"}  # every event is closed at the end of the file
+
+
+def test_replay_missing_video(tmp_path: Path) -> None:
+    proc = camapp("replay", str(tmp_path / "nope.mp4"))
+    assert proc.returncode == 1 and "nope.mp4" in proc.stderr

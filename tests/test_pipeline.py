@@ -1,0 +1,98 @@
+"""The whole pipeline on the real clip with the real model: person events with stable ids, and a motion gate
+that keeps the detector off frames without motion."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from camapp.app import build_detector, pipeline_factory
+from camapp.config import AppConfig, parse_config
+from camapp.pipeline import Pipeline
+from camapp.types import EventMessage, Frame, FrameResult
+
+STATIC_FRAMES = 40  # the clip's first frame repeated: a scene with nothing moving
+
+
+def config(video: Path) -> AppConfig:
+    return parse_config({"camera": {"source": "file", "path": str(video), "loop": False, "realtime": False}})
+
+
+def clip_frames(video: Path) -> list[Frame]:
+    cap = cv2.VideoCapture(str(video))
+    images = []
+    while True:
+        ok, img = cap.read()
+        if not ok:
+            break
+        images.append(img)
+    cap.release()
+    # A still prelude: the detector must not run while nothing moves.
+    seq = [images[0]] * STATIC_FRAMES + images
+    return [Frame(img, 1_000_000.0 + i / 10.0, i) for i, img in enumerate(seq)]
+
+
+@pytest.fixture(scope="module")
+def run(demo_video: Path, model_manifest: Path) -> tuple[list[FrameResult], list[EventMessage], Pipeline]:
+    cfg = config(demo_video)
+    detector = build_detector(cfg)
+    frames = clip_frames(demo_video)
+    pipeline = pipeline_factory(cfg, detector)(frames[0].width, frames[0].height)
+    results = [pipeline.process(f) for f in frames]
+    last = pipeline.finish()
+    events = [e for r in results for e in r.events] + (list(last.events) if last else [])
+    detector.close()
+    return results, events, pipeline
+
+
+def test_motion_gate_skips_the_detector_without_motion(run: tuple[list[FrameResult], list[EventMessage], Pipeline]) -> None:
+    results, _, _ = run
+    still = results[5:STATIC_FRAMES]  # after the background has settled
+    assert not any(r.motion.has_motion for r in still)
+    assert not any(r.detector_ran for r in still)
+    ran = sum(r.detector_ran for r in results)
+    with_motion = sum(r.motion.has_motion for r in results)
+    assert ran < len(results)
+    # The detector runs on motion frames, plus at most one periodic re-check per recheck_s (5 s = 50 frames).
+    assert with_motion <= ran <= with_motion + len(results) // 50 + 1
+    assert all(r.detector_ran for r in results if r.motion.has_motion)
+    # Regions, not whole frames: crops smaller than the frame on most detector calls.
+    frame_area = results[0].frame.width * results[0].frame.height
+    cropped = [r for r in results if r.detector_ran and r.regions
+               and sum((x2 - x1) * (y2 - y1) for x1, y1, x2, y2 in r.regions) < frame_area]
+    assert len(cropped) > 0.3 * ran
+
+
+def test_people_become_events_with_stable_ids(run: tuple[list[FrameResult], list[EventMessage], Pipeline]) -> None:
+    _, events, _ = run
+    by_id: dict[str, list[EventMessage]] = defaultdict(list)
+    for e in events:
+        by_id[e.id].append(e)
+    people = {i: msgs for i, msgs in by_id.items() if msgs[0].label == "person"}
+    assert len(people) >= 4, f"expected several pedestrians, got {len(people)}"
+    assert len(people) <= 60, f"{len(people)} person events: ids are not stable"
+    for msgs in by_id.values():
+        assert msgs[0].type == "new" and msgs[-1].type == "end"
+        assert [m.type for m in msgs[1:-1]] == ["update"] * (len(msgs) - 2)
+        assert len({m.track_id for m in msgs}) == 1  # one track id for the whole event
+        assert msgs[-1].end_time is not None and msgs[-1].end_time >= msgs[0].start_time
+        assert msgs[-1].top_score >= 0.5
+
+
+def test_long_events_follow_people_across_the_frame(
+    run: tuple[list[FrameResult], list[EventMessage], Pipeline],
+) -> None:
+    """Some tracked person is followed for several seconds and moves: ids survive motion."""
+    results, _, _ = run
+    paths: dict[int, list[tuple[float, float]]] = defaultdict(list)
+    for r in results:
+        for o in r.objects:
+            if o.label == "person" and o.misses == 0:
+                paths[o.track_id].append(o.bottom_centre)
+    long_tracks = [np.array(p) for p in paths.values() if len(p) >= 30]
+    assert long_tracks, "no person tracked for 3 seconds"
+    assert max(float(np.linalg.norm(p[-1] - p[0])) for p in long_tracks) > 100  # walked > 100 px, same id
