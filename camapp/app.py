@@ -63,7 +63,9 @@ def pipeline_factory(cfg: AppConfig, detector: Detector) -> Callable[[int, int],
             tracker=IouTracker(cfg.tracker, width, height),
             zones=ZoneMap(cfg.zones),
             events=EventTracker(cfg.objects, cfg.events, cfg.camera.id),
-            plan_regions=lambda m, o, w, h: plan_regions(m, o, w, h, model_size=model_size, min_region=cfg.model.region_size),
+            plan_regions=lambda m, o, w, h: plan_regions(
+                m, o, w, h, model_size=model_size, min_region=cfg.model.region_size, max_regions=cfg.motion.max_regions
+            ),
             filter=lambda d: filter_detections(d, cfg.objects),
         )
         return Pipeline(stages, recheck_s=cfg.motion.recheck_s)
@@ -210,11 +212,11 @@ class Appliance:
             signal.signal(sig, lambda *_: self.stop_event.set())
         web = self._start_web()
         with self._open_source() as source, Runner(source, self.pipelines, self.sinks.all, self.stats,
-                                                   heartbeat=self.notifier.heartbeat) as runner:
+                                                   heartbeat=self.notifier.heartbeat,
+                                                   stop_event=self.stop_event) as runner:
             self.notifier.ready()
             log.info("camapp running: %s -> http://%s:%d/", source.description, self.cfg.web.host, self.cfg.web.port)
-            while not self.stop_event.wait(1.0) and not runner.wait(0):
-                pass
+            runner.wait()
             self.notifier.stopping()
             runner.stop()
         web.shutdown()

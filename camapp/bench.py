@@ -109,7 +109,7 @@ def bench_motion(video: Path, cfg: AppConfig, person_boxes: dict[int, np.ndarray
     from camapp.motion.evaluate import PercentileMotionDetector, evaluate_motion
 
     ours = evaluate_motion(video, cfg.motion, person_boxes)
-    base = evaluate_motion(video, cfg.motion, person_boxes, detector_class=PercentileMotionDetector)
+    base = evaluate_motion(video, cfg.motion, person_boxes, detector_factory=PercentileMotionDetector)
     print(f"motion gate (ours)           {ours['ms_per_frame']:.2f} ms/frame, recall of people {ours['recall']:.3f}")
     print(f"motion gate (percentile ref) {base['ms_per_frame']:.2f} ms/frame, recall of people {base['recall']:.3f}")
     print(f"  ours is {base['ms_per_frame'] / max(ours['ms_per_frame'], 1e-9):.2f}x faster per frame")

@@ -123,7 +123,7 @@ def replay(
         finish_pipeline(pipelines, sinks)
 
 
-class Runner:
+class Runner:  # noqa: PLR0913 - the wiring passes each part explicitly
     """Runs capture and processing threads until stop() or until a finite source ends."""
 
     def __init__(
@@ -133,11 +133,13 @@ class Runner:
         sinks: Sequence[ResultSink],
         stats: PipelineStats,
         heartbeat: Callable[[], None] | None = None,
+        stop_event: threading.Event | None = None,
     ) -> None:
         self._source, self._pipelines, self._sinks, self._stats = source, pipelines, list(sinks), stats
         self._heartbeat = heartbeat or (lambda: None)
         self._slot = LatestFrame()
-        self.stop_event = threading.Event()
+        # Shared with the source so that stopping also wakes a capture thread waiting in reconnect backoff.
+        self.stop_event = stop_event or threading.Event()
         self._threads: list[threading.Thread] = []
         self.error: BaseException | None = None
 
