@@ -37,11 +37,9 @@ def resolve(path: Path) -> Path:
 
 
 def build_detector(cfg: AppConfig) -> Detector:
-    from camapp.detect.manifest import load_manifest
     from camapp.detect.tflite import TFLiteDetector
 
-    manifest = load_manifest(resolve(cfg.model.manifest))
-    return TFLiteDetector(manifest, threads=cfg.model.threads, min_score=cfg.model.min_score, edgetpu=cfg.model.edgetpu)
+    return TFLiteDetector.from_config(cfg.model.model_copy(update={"manifest": resolve(cfg.model.manifest)}))
 
 
 def pipeline_factory(cfg: AppConfig, detector: Detector) -> Callable[[int, int], Pipeline]:
@@ -187,7 +185,7 @@ class Appliance:
 
     @property
     def model_name(self) -> str:
-        return str(getattr(self.detector, "name", type(self.detector).__name__))
+        return self.cfg.model.manifest.stem
 
     def _time_in_zone(self, track_id: int, zone: str) -> float:
         pipeline = self.pipelines.current
