@@ -51,7 +51,8 @@ def pipeline_factory(cfg: AppConfig, detector: Detector) -> Callable[[int, int],
     from camapp.track import IouTracker
     from camapp.zones import ZoneMap
 
-    model_size = getattr(detector, "input_size", 300)
+    size = getattr(detector, "input_size", (300, 300))
+    model_size = int(max(size)) if isinstance(size, tuple) else int(size)
 
     def build(width: int, height: int) -> Pipeline:
         motion = ImprovedMotionDetector(cfg.motion, width, height) if cfg.motion.enabled else None
@@ -59,7 +60,7 @@ def pipeline_factory(cfg: AppConfig, detector: Detector) -> Callable[[int, int],
             motion=motion,
             detector=detector,
             tracker=IouTracker(cfg.tracker, width, height),
-            zones=ZoneMap(cfg.zones),
+            zones=ZoneMap(cfg.zones, (width, height)),
             events=EventTracker(cfg.objects, cfg.events, cfg.camera.id),
             plan_regions=lambda m, o, w, h: plan_regions(
                 m, o, w, h, model_size=model_size, min_region=cfg.model.region_size, max_regions=cfg.motion.max_regions

@@ -114,7 +114,7 @@ def cmd_verify_log(args: argparse.Namespace) -> int:
     cfg = _config(args.config)
     if cfg.storage.path is None:
         raise ConfigError("storage.path is not set: there is no event log to verify")
-    result = verify_log(cfg.storage.path / "events.sqlite")
+    result = verify_log(cfg.storage.path)
     print(result.message)
     return 0 if result.ok else 1
 

@@ -92,7 +92,7 @@ class Pipeline:
                 self._clock.last_recheck = now
             detections = self.stages.filter(self.stages.detector.detect(frame.image, regions))
             t = self._timed("detect", t)
-            objects = self.stages.tracker.update(detections, now)
+            objects = self.stages.tracker.update(detections, now, regions)
         else:
             objects = self.stages.tracker.tick(now)
         zones = self.stages.zones.update(objects, now)

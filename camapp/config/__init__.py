@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, model_validator
 
 from camapp.config.alarm import GPIOConfig, RulesConfig, ZoneConfig
 from camapp.config.base import Section
@@ -55,6 +55,14 @@ class AppConfig(Section):
     storage: StorageConfig = Field(default_factory=StorageConfig)
     mqtt: MQTTConfig = Field(default_factory=MQTTConfig)
     web: WebConfig = Field(default_factory=WebConfig)
+
+    @model_validator(mode="after")
+    def _zone_names_unique(self) -> AppConfig:
+        names = [z.name for z in self.zones]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"zones: duplicate zone name(s) {', '.join(dupes)}")
+        return self
 
 
 def _line_index(text: str) -> dict[tuple[str, ...], int]:

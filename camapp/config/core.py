@@ -8,20 +8,27 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from camapp.config.base import Point, Section
+from camapp.geometry import polygon_problem
 
 
 class CameraConfig(Section):
     """Where frames come from."""
 
     id: str = Field("camera", pattern=r"^[A-Za-z0-9_-]{1,32}$", description="Camera id used in events and topics.")
-    source: Literal["file", "v4l2", "rtsp", "gstreamer", "picamera2"] = Field(
-        "file", description="Kind of frame source."
+    source: Literal["file", "v4l2", "rtsp", "gstreamer", "jetson_csi", "picamera2"] = Field(
+        "file", description="Kind of frame source (jetson_csi builds the nvarguscamerasrc pipeline for you)."
     )
     path: Path | None = Field(None, description="Video file to read (source: file).")
     device: int | str = Field(0, description="V4L2 device index or path such as /dev/video0 (source: v4l2).")
-    url: str | None = Field(None, description="rtsp:// or http(s):// stream URL (source: rtsp).")
+    url: str | None = Field(
+        None, pattern=r"^(rtsps?|https?)://\S+$", description="rtsp:// or http(s):// stream URL (source: rtsp)."
+    )
     pipeline: str | None = Field(
         None, description="GStreamer pipeline ending in appsink (source: gstreamer; Jetson CSI cameras)."
+    )
+    sensor_id: int = Field(0, ge=0, le=7, description="CSI camera number, nvarguscamerasrc sensor-id (jetson_csi).")
+    flip_method: int = Field(
+        0, ge=0, le=7, description="nvvidconv flip-method: 0 none, 2 rotate 180, 4/6 mirror (source: jetson_csi)."
     )
     width: int = Field(1280, ge=64, le=7680, description="Requested capture width in pixels.")
     height: int = Field(720, ge=64, le=4320, description="Requested capture height in pixels.")
@@ -58,6 +65,17 @@ class MotionConfig(Section):
     recheck_s: float = Field(
         5.0, ge=0, le=600, description="Re-run the detector on tracked objects this often without motion (0: never)."
     )
+    max_regions: int = Field(
+        4, ge=1, le=16, description="Most crops around motion sent to the detector per frame; more are joined."
+    )
+
+    @model_validator(mode="after")
+    def _masks_are_polygons(self) -> MotionConfig:
+        for i, poly in enumerate(self.mask):
+            problem = polygon_problem(poly)
+            if problem:
+                raise ValueError(f"mask[{i}]: {problem}")
+        return self
 
 
 class ModelConfig(Section):
@@ -74,6 +92,9 @@ class ModelConfig(Section):
     region_size: int = Field(
         0, ge=0, le=1920, description="Side of the square crop sent to the model around motion; 0 = automatic."
     )
+    merge_iou: float = Field(
+        0.5, gt=0, le=1, description="Overlap above which same-label boxes from overlapping regions are merged."
+    )
 
 
 class LabelFilter(Section):
@@ -83,12 +104,18 @@ class LabelFilter(Section):
     threshold: float = Field(0.65, ge=0, le=1, description="Median recent score needed to confirm an event.")
     min_area: int = Field(0, ge=0, description="Drop a box smaller than this many pixels.")
     max_area: int = Field(100_000_000, ge=1, description="Drop a box larger than this many pixels.")
-    mask: list[list[Point]] = Field(default_factory=list, description="Polygons where this label is ignored.")
+    mask: list[list[Point]] = Field(
+        default_factory=list, description="Polygons (frame pixels) where this label is ignored, by bottom-centre."
+    )
 
     @model_validator(mode="after")
     def _area_order(self) -> LabelFilter:
         if self.max_area < self.min_area:
             raise ValueError("max_area must be >= min_area")
+        for i, poly in enumerate(self.mask):
+            problem = polygon_problem(poly)
+            if problem:
+                raise ValueError(f"mask[{i}]: {problem}")
         return self
 
 
@@ -99,6 +126,17 @@ class ObjectsConfig(Section):
     filters: dict[str, LabelFilter] = Field(default_factory=dict, description="Per-label filters; others use default.")
     default: LabelFilter = Field(default_factory=LabelFilter, description="Filter for labels without their own.")
 
+    @model_validator(mode="after")
+    def _labels_consistent(self) -> ObjectsConfig:
+        if any(not label.strip() for label in self.track):
+            raise ValueError("track labels must not be empty")
+        if len(set(self.track)) != len(self.track):
+            raise ValueError(f"track lists a label twice: {self.track}")
+        stray = sorted(set(self.filters) - set(self.track))
+        if stray:
+            raise ValueError(f"filters given for labels not in track: {', '.join(stray)} (add them to track)")
+        return self
+
     def filter_for(self, label: str) -> LabelFilter:
         return self.filters.get(label, self.default)
 
@@ -108,20 +146,40 @@ class TrackerConfig(Section):
 
     iou_threshold: float = Field(0.2, gt=0, le=1, description="Minimum overlap to match a detection to an object.")
     max_distance: float = Field(
-        0.15, gt=0, le=1, description="Max centre jump per frame for a centroid match, as a fraction of frame width."
+        0.15, gt=0, le=1, description="Max centre distance from where an object was expected, as a fraction of frame "
+        "width, for a centroid match (fast small objects whose boxes no longer overlap)."
     )
     min_hits: int = Field(3, ge=1, le=100, description="Frames seen before an object can be confirmed.")
-    max_missed_s: float = Field(2.0, gt=0, le=600, description="Seconds unseen before an object is dropped.")
+    max_missed_s: float = Field(
+        2.0, gt=0, le=600, description="Seconds unseen before a moving object the detector looked for is dropped."
+    )
+    max_unobserved_s: float = Field(
+        60.0, gt=0, le=86400, description="Seconds a parked object, or one the detector has not looked for since it "
+        "was last seen (no motion there), is kept unseen before it is dropped."
+    )
     stationary_s: float = Field(10.0, gt=0, le=86400, description="Seconds nearly still before an object is parked.")
     stationary_iou: float = Field(0.8, gt=0, le=1, description="Overlap with its parked box that counts as still.")
+
+    @model_validator(mode="after")
+    def _keep_order(self) -> TrackerConfig:
+        if self.max_unobserved_s < self.max_missed_s:
+            raise ValueError("max_unobserved_s must be >= max_missed_s")
+        return self
 
 
 class EventsConfig(Section):
     """Event lifecycle."""
 
     end_after_s: float = Field(5.0, gt=0, le=3600, description="Seconds an object must be gone before `end`.")
+    score_window: int = Field(
+        5, ge=1, le=30, description="Recent scores whose median must reach the label's threshold for `new`."
+    )
     update_score_delta: float = Field(0.05, ge=0, le=1, description="Score improvement that triggers an `update`.")
     update_interval_s: float = Field(0, ge=0, le=3600, description="Also update at this period (0: only on change).")
     max_duration_s: float = Field(
         0, ge=0, le=86400, description="End an event after this long even if still present (0: never)."
+    )
+    reattach_iou: float = Field(
+        0.5, ge=0, le=1, description="Overlap with a vanished object's last box at which a new object of the same "
+        "label continues its event instead of starting another (0: never)."
     )

@@ -1,0 +1,135 @@
+"""SQLite schema and statements for the event store: the hash-chained log, derived events, media files."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+from camapp.errors import StorageError
+from camapp.store.chain import EVENT_FIELDS, GENESIS, canonical, event_state, row_hash, row_to_state, state_to_row
+
+SCHEMA_VERSION = 1
+MEDIA_KINDS = ("snapshot", "snapshot_clean", "thumbnail", "clip", "manual")
+
+_SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS event_log (
+    seq INTEGER PRIMARY KEY, ts REAL NOT NULL, event_id TEXT NOT NULL, type TEXT NOT NULL,
+    payload TEXT NOT NULL, prev_hash TEXT NOT NULL, hash TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS event_log_event ON event_log(event_id);
+CREATE TABLE IF NOT EXISTS log_state (
+    id INTEGER PRIMARY KEY CHECK (id = 1), head_seq INTEGER NOT NULL, head_hash TEXT NOT NULL,
+    checkpoint_seq INTEGER NOT NULL, checkpoint_hash TEXT NOT NULL);
+INSERT OR IGNORE INTO log_state VALUES (1, 0, '{GENESIS}', 0, '{GENESIS}');
+CREATE TABLE IF NOT EXISTS events (
+    id TEXT PRIMARY KEY, camera TEXT, label TEXT, track_id INTEGER, start_time REAL, end_time REAL,
+    score REAL, top_score REAL, box TEXT, current_zones TEXT, entered_zones TEXT, stationary INTEGER,
+    last_seq INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS events_start ON events(start_time);
+CREATE INDEX IF NOT EXISTS events_label_start ON events(label, start_time);
+CREATE TABLE IF NOT EXISTS media (
+    relpath TEXT PRIMARY KEY, owner TEXT NOT NULL, kind TEXT NOT NULL, bytes INTEGER NOT NULL, created REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS media_owner ON media(owner);
+CREATE INDEX IF NOT EXISTS media_created ON media(created);
+"""
+
+
+def connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
+    """Open the database; the writer gets WAL + autocommit (explicit BEGIN), readers a read-only handle."""
+    try:
+        if readonly:
+            conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10, check_same_thread=False)
+        else:
+            conn = sqlite3.connect(path, timeout=10, isolation_level=None)
+            conn.execute("PRAGMA journal_mode=WAL")
+            # NORMAL in WAL mode: a process crash loses nothing committed; power loss may lose the last commits
+            # but never corrupts the file.
+            conn.execute("PRAGMA synchronous=NORMAL")
+    except sqlite3.Error as err:
+        raise StorageError(f"cannot open the event database {path}: {err}") from None
+    conn.row_factory = sqlite3.Row
+    return conn
+
+
+def init_schema(conn: sqlite3.Connection) -> None:
+    """Create tables and indexes if missing; refuse a database from a newer camapp."""
+    version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+    if version > SCHEMA_VERSION:
+        raise StorageError(f"event database schema {version} is newer than this camapp supports ({SCHEMA_VERSION})")
+    conn.executescript(_SCHEMA)
+    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+
+def append_log(conn: sqlite3.Connection, event_id: str, type_: str, payload: dict[str, Any], ts: float) -> int:
+    """Append one chained row to event_log and apply it to `events`; returns its seq. Call inside a transaction."""
+    head_seq, head_hash = conn.execute("SELECT head_seq, head_hash FROM log_state WHERE id = 1").fetchone()
+    seq, text = int(head_seq) + 1, canonical(payload)
+    digest = row_hash(head_hash, seq, ts, event_id, type_, text)
+    conn.execute(
+        "INSERT INTO event_log (seq, ts, event_id, type, payload, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (seq, ts, event_id, type_, text, head_hash, digest),
+    )
+    conn.execute("UPDATE log_state SET head_seq = ?, head_hash = ? WHERE id = 1", (seq, digest))
+    state = event_state(type_, json.loads(text))
+    if state is None:
+        conn.execute("DELETE FROM events WHERE id = ?", (event_id,))
+    else:
+        cols = ", ".join(EVENT_FIELDS)
+        marks = ", ".join("?" * (len(EVENT_FIELDS) + 1))
+        conn.execute(f"INSERT OR REPLACE INTO events ({cols}, last_seq) VALUES ({marks})", (*state_to_row(state), seq))
+    return seq
+
+
+def event_exists(conn: sqlite3.Connection, event_id: str) -> bool:
+    return conn.execute("SELECT 1 FROM events WHERE id = ?", (event_id,)).fetchone() is not None
+
+
+def add_media(conn: sqlite3.Connection, relpath: str, owner: str, kind: str, size: int, created: float) -> None:
+    conn.execute(
+        "INSERT OR REPLACE INTO media (relpath, owner, kind, bytes, created) VALUES (?, ?, ?, ?, ?)",
+        (relpath, owner, kind, size, created),
+    )
+
+
+def take_media(conn: sqlite3.Connection, owner: str) -> list[str]:
+    """Delete an owner's media rows and return their relative paths (the caller unlinks after commit)."""
+    paths = [r[0] for r in conn.execute("SELECT relpath FROM media WHERE owner = ?", (owner,))]
+    conn.execute("DELETE FROM media WHERE owner = ?", (owner,))
+    return paths
+
+
+def media_bytes(conn: sqlite3.Connection) -> int:
+    return int(conn.execute("SELECT COALESCE(SUM(bytes), 0) FROM media").fetchone()[0])
+
+
+def media_relpath(conn: sqlite3.Connection, owner: str, kind: str) -> str | None:
+    row = conn.execute("SELECT relpath FROM media WHERE owner = ? AND kind = ?", (owner, kind)).fetchone()
+    return None if row is None else str(row[0])
+
+
+def _event_dict(conn: sqlite3.Connection, row: sqlite3.Row) -> dict[str, Any]:
+    event = row_to_state(dict(row))
+    kinds = {r[0] for r in conn.execute("SELECT kind FROM media WHERE owner = ?", (event["id"],))}
+    event["zones"] = event["current_zones"]
+    event["ongoing"] = event["end_time"] is None
+    event["has_snapshot"] = "snapshot" in kinds
+    event["has_snapshot_clean"] = "snapshot_clean" in kinds
+    event["has_thumbnail"] = "thumbnail" in kinds
+    event["has_clip"] = "clip" in kinds
+    return event
+
+
+def query_events(conn: sqlite3.Connection, where: list[str], args: list[Any], limit: int) -> list[dict[str, Any]]:
+    """Newest-first events matching every clause in `where`."""
+    sql = "SELECT * FROM events"
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    sql += " ORDER BY start_time DESC, id DESC LIMIT ?"
+    rows = conn.execute(sql, (*args, limit)).fetchall()
+    return [_event_dict(conn, r) for r in rows]
+
+
+def fetch_event(conn: sqlite3.Connection, event_id: str) -> dict[str, Any] | None:
+    row = conn.execute("SELECT * FROM events WHERE id = ?", (event_id,)).fetchone()
+    return None if row is None else _event_dict(conn, row)

@@ -1,0 +1,152 @@
+"""The media side of the store: a worker thread that encodes snapshots and clips, then records them in the DB.
+
+Files are complete on disk (temp + fsync + rename) before the DB row that references them is queued.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from camapp.config.storage import StorageConfig
+from camapp.store import db, media
+from camapp.store.retention import MEDIA_DIR, unlink_later
+from camapp.store.writer import DBWriter, Tx
+from camapp.types import Frame, FrameResult, Image
+
+log = logging.getLogger(__name__)
+
+Task = Callable[[], None]
+AnnotateFn = Callable[[FrameResult], Image]
+
+
+class MediaWorker:
+    """One thread running queued media tasks in order; close() drains the queue and joins."""
+
+    def __init__(self, name: str = "store-media") -> None:
+        self._queue: queue.Queue[Task | None] = queue.Queue()
+        self._lock = threading.Lock()
+        self._closed = False
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    def put(self, task: Task) -> bool:
+        with self._lock:
+            if self._closed:
+                return False
+            self._queue.put(task)
+            return True
+
+    def pending(self) -> int:
+        return self._queue.qsize()
+
+    def _run(self) -> None:
+        while (task := self._queue.get()) is not None:
+            try:
+                task()
+            except Exception:  # a failed file write must not stop later ones
+                log.exception("event store: media task failed")
+
+    def close(self) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            self._queue.put(None)
+        self._thread.join()
+
+
+def media_relpath(owner: str, kind: str, when: float) -> str:
+    """media/YYYY-MM-DD/<owner>-<kind>.<ext>, dated by the event start (local time)."""
+    day = time.strftime("%Y-%m-%d", time.localtime(when))
+    ext = "mp4" if kind == "clip" else "jpg"
+    return f"{MEDIA_DIR}/{day}/{owner}-{kind}.{ext}"
+
+
+class MediaRecorder:
+    """Writes files and queues their DB rows; every method here runs on the media worker thread."""
+
+    def __init__(self, cfg: StorageConfig, data_dir: Path, writer: DBWriter, annotate_fn: AnnotateFn) -> None:
+        self.cfg = cfg
+        self.data_dir = data_dir
+        self.writer = writer
+        self.annotate_fn = annotate_fn
+
+    def _record(self, owner: str, files: list[tuple[str, str]], need_event: bool) -> None:
+        """Queue the DB rows for files already complete on disk; drop them if their event was deleted meanwhile."""
+
+        def op(tx: Tx) -> None:
+            if need_event and not db.event_exists(tx.conn, owner):
+                unlink_later(tx, self.data_dir, [rel for rel, _ in files])
+                return
+            now = time.time()
+            for rel, kind in files:
+                path = self.data_dir / rel
+                if path.is_file():  # retention may have removed it since it was written
+                    db.add_media(tx.conn, rel, owner, kind, path.stat().st_size, now)
+
+        self.writer.submit(op)
+
+    def save_snapshot(self, event_id: str, start: float, result: FrameResult, box: tuple[float, ...] | None) -> None:
+        """The event's best frame: annotated, clean and a thumbnail crop of the object."""
+        cfg, image = self.cfg, result.frame.image
+        parts: list[tuple[str, Image, int]] = [
+            ("snapshot", self.annotate_fn(result), cfg.snapshot_width),
+            ("snapshot_clean", image, cfg.snapshot_width),
+        ]
+        bbox = (box[0], box[1], box[2], box[3]) if box is not None and len(box) == 4 else None
+        parts.append(("thumbnail", media.thumbnail(image, bbox, cfg.thumbnail_size), 0))
+        files = []
+        for kind, img, width in parts:
+            rel = media_relpath(event_id, kind, start)
+            media.write_atomic(self.data_dir / rel, media.encode_jpeg(img, cfg.jpeg_quality, width))
+            files.append((rel, kind))
+        self._record(event_id, files, need_event=True)
+
+    def save_manual(self, snap_id: str, frame: Frame) -> None:
+        rel = media_relpath(snap_id, "manual", frame.timestamp)
+        media.write_atomic(self.data_dir / rel, media.encode_jpeg(frame.image, self.cfg.jpeg_quality))
+        self._record(snap_id, [(rel, "manual")], need_event=False)
+
+    def finish_clip(self, job: ClipJob) -> None:
+        if job.failed:
+            return
+        clip = job.writer
+        size = clip.finish()
+        if size is None:
+            return
+        log.debug("clip %s: %d frames (%d dropped), %d bytes", job.event_id, clip.frames, job.dropped, size)
+        self._record(job.event_id, [(clip.path.relative_to(self.data_dir).as_posix(), "clip")], need_event=True)
+
+
+@dataclass
+class ClipJob:
+    """Bookkeeping for one event's clip on the pipeline thread; the ClipWriter itself is used only by the worker."""
+
+    event_id: str
+    writer: media.ClipWriter
+    max_frames: int
+    fed: int = 0
+    post_left: int | None = None
+    failed: bool = False
+    dropped: int = 0
+
+    def write(self, image: Image) -> None:
+        """Worker side: encode one frame; after an error the clip is abandoned."""
+        if self.failed:
+            return
+        try:
+            self.writer.write(image)
+        except Exception as err:
+            self.failed = True
+            self.writer.abort()
+            log.warning("clip %s abandoned: %s", self.event_id, err)
+
+    @property
+    def complete(self) -> bool:
+        return self.fed >= self.max_frames or (self.post_left is not None and self.post_left <= 0)

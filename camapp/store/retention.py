@@ -1,0 +1,140 @@
+"""Retention: expire old events, keep media under the quota (oldest first), prune the log behind a checkpoint."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import shutil
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+
+from camapp.store import db
+from camapp.store.media import is_temp
+from camapp.store.writer import Tx
+
+log = logging.getLogger(__name__)
+
+MEDIA_DIR = "media"
+
+
+@dataclass(frozen=True)
+class RetentionResult:
+    """What one pass did, and whether the disk is nearly full."""
+
+    expired_events: int
+    deleted_files: int
+    pruned_log_rows: int
+    free_bytes: int
+    degraded: bool
+
+
+def unlink_later(tx: Tx, data_dir: Path, relpaths: list[str]) -> None:
+    """Delete files only after the rows referencing them are committed: a crash leaves orphans, never dangling rows."""
+    if not relpaths:
+        return
+
+    def remove() -> None:
+        for rel in relpaths:
+            path = data_dir / rel
+            path.unlink(missing_ok=True)
+            _remove_empty_parent(path.parent, data_dir / MEDIA_DIR)
+
+    tx.after_commit.append(remove)
+
+
+def _remove_empty_parent(folder: Path, root: Path) -> None:
+    if folder != root and folder.is_relative_to(root):
+        with contextlib.suppress(OSError):  # not empty: other media of that day are still there
+            folder.rmdir()
+
+
+def expire_events(tx: Tx, data_dir: Path, cutoff: float, now: float) -> int:
+    """Delete events (and their media) that ended before `cutoff`; each deletion is logged."""
+    conn = tx.conn
+    ids = [r[0] for r in conn.execute("SELECT id FROM events WHERE COALESCE(end_time, start_time) < ?", (cutoff,))]
+    paths: list[str] = []
+    for event_id in ids:
+        paths += db.take_media(conn, event_id)
+        db.append_log(conn, event_id, "deleted", {"id": event_id, "reason": "retention"}, now)
+    sql = "SELECT relpath FROM media WHERE kind = 'manual' AND created < ?"
+    old_manual = [r[0] for r in conn.execute(sql, (cutoff,))]
+    conn.executemany("DELETE FROM media WHERE relpath = ?", [(p,) for p in old_manual])
+    unlink_later(tx, data_dir, paths + old_manual)
+    return len(ids)
+
+
+def enforce_quota(tx: Tx, data_dir: Path, quota_bytes: int) -> int:
+    """Delete the oldest media files until their total is within the quota; event rows stay."""
+    conn = tx.conn
+    excess = db.media_bytes(conn) - quota_bytes
+    doomed: list[str] = []
+    if excess > 0:
+        for relpath, size in conn.execute("SELECT relpath, bytes FROM media ORDER BY created, relpath"):
+            doomed.append(relpath)
+            excess -= size
+            if excess <= 0:
+                break
+    conn.executemany("DELETE FROM media WHERE relpath = ?", [(p,) for p in doomed])
+    unlink_later(tx, data_dir, doomed)
+    return len(doomed)
+
+
+def prune_log(conn: sqlite3.Connection, cutoff: float) -> int:
+    """Drop the oldest log rows older than `cutoff`, keeping every row of events still stored.
+
+    The hash of the last dropped row becomes the checkpoint the remaining chain is verified from.
+    """
+    oldest = conn.execute("SELECT ts FROM event_log ORDER BY seq LIMIT 1").fetchone()
+    if oldest is None or oldest[0] >= cutoff:
+        return 0
+    keep = conn.execute(
+        "SELECT MIN(seq) FROM event_log WHERE ts >= ? OR event_id IN (SELECT id FROM events)", (cutoff,)
+    ).fetchone()[0]
+    if keep is None:
+        keep = int(conn.execute("SELECT head_seq FROM log_state").fetchone()[0]) + 1
+    last = conn.execute("SELECT seq, hash FROM event_log WHERE seq < ? ORDER BY seq DESC LIMIT 1", (keep,)).fetchone()
+    if last is None:
+        return 0
+    count = conn.execute("DELETE FROM event_log WHERE seq <= ?", (last[0],)).rowcount
+    conn.execute("UPDATE log_state SET checkpoint_seq = ?, checkpoint_hash = ? WHERE id = 1", (last[0], last[1]))
+    return int(count)
+
+
+def free_bytes(data_dir: Path) -> int:
+    try:
+        return int(shutil.disk_usage(data_dir).free)
+    except OSError:
+        return 0
+
+
+def run_retention(tx: Tx, data_dir: Path, *, retain_s: float, quota_bytes: int, min_free_bytes: int,
+                  now: float) -> RetentionResult:
+    """One full pass; runs in the writer thread."""
+    cutoff = now - retain_s
+    expired = expire_events(tx, data_dir, cutoff, now)
+    deleted = enforce_quota(tx, data_dir, quota_bytes)
+    pruned = prune_log(tx.conn, cutoff)
+    free = free_bytes(data_dir)
+    if expired or deleted or pruned:
+        log.info("retention: %d event(s) expired, %d media file(s) deleted, %d log row(s) pruned",
+                 expired, deleted, pruned)
+    return RetentionResult(expired, deleted, pruned, free, free < min_free_bytes)
+
+
+def sweep(tx: Tx, data_dir: Path) -> int:
+    """At start: drop temp files and orphans from a crash, and rows whose file has gone; returns files removed."""
+    conn = tx.conn
+    known = {r[0] for r in conn.execute("SELECT relpath FROM media")}
+    root = data_dir / MEDIA_DIR
+    on_disk = {p.relative_to(data_dir).as_posix() for p in root.rglob("*") if p.is_file()} if root.exists() else set()
+    missing = known - on_disk
+    if missing:
+        log.warning("event store: %d media file(s) missing from disk; forgetting them", len(missing))
+        conn.executemany("DELETE FROM media WHERE relpath = ?", [(p,) for p in missing])
+    strays = sorted(on_disk - known)
+    for rel in strays:
+        if not is_temp(Path(rel)):
+            log.info("event store: removing unreferenced media file %s", rel)
+    unlink_later(tx, data_dir, strays)
+    return len(strays)

@@ -1,0 +1,296 @@
+"""EventStore: the ResultSink that records events, snapshots and clips, and answers the web UI's queries."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+from typing import Any
+
+from camapp.config.storage import StorageConfig
+from camapp.errors import StorageError
+from camapp.sinks import ResultSink
+from camapp.state import ApplianceState, StateChange
+from camapp.store import db, media
+from camapp.store.chain import InvalidIdError, check_id, row_to_state
+from camapp.store.queries import StoreReader
+from camapp.store.recorder import AnnotateFn, ClipJob, MediaRecorder, MediaWorker, media_relpath
+from camapp.store.retention import RetentionResult, free_bytes, run_retention, sweep, unlink_later
+from camapp.store.writer import DBWriter, Tx
+from camapp.types import EventMessage, Frame, FrameResult, Image
+
+log = logging.getLogger(__name__)
+
+MB = 1024 * 1024
+
+
+def _default_annotate(result: FrameResult) -> Image:
+    from camapp.annotate import annotate
+
+    return annotate(result)
+
+
+@dataclass
+class _OpenEvent:
+    """Snapshot candidate of an event that has not ended: its best-scoring frame so far."""
+
+    track_id: int
+    start: float
+    best_score: float
+    best: FrameResult
+    best_box: tuple[float, float, float, float]
+    saved_score: float = -1.0
+
+
+def _close_stale(tx: Tx) -> int:
+    """Events left open by a crash or hard stop get an `end` at their last logged time."""
+    rows = tx.conn.execute(
+        "SELECT e.*, (SELECT MAX(ts) FROM event_log l WHERE l.event_id = e.id) AS last_ts "
+        "FROM events e WHERE e.end_time IS NULL"
+    ).fetchall()
+    for row in rows:
+        state = row_to_state(dict(row))
+        end = max(state["start_time"], row["last_ts"] or 0.0)
+        payload = {**state, "type": "end", "end_time": end, "zones": state["current_zones"], "reason": "restart"}
+        db.append_log(tx.conn, state["id"], "end", payload, time.time())
+    return len(rows)
+
+
+class EventStore(StoreReader, ResultSink):
+    """Records what the pipeline sees under storage.path; handle() only queues work for two threads."""
+
+    def __init__(
+        self,
+        cfg: StorageConfig,
+        *,
+        camera_id: str,
+        fps: float,
+        state: ApplianceState | None = None,
+        annotate_fn: AnnotateFn | None = None,
+    ) -> None:
+        if cfg.path is None:
+            raise StorageError("storage.path is not set, so there is nowhere to store events")
+        if not fps > 0:
+            raise ValueError(f"EventStore fps must be > 0, got {fps!r}")
+        data_dir = cfg.path.expanduser()
+        try:
+            data_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise StorageError(f"storage.path {data_dir}: cannot create the data directory: {err}") from None
+        super().__init__(data_dir)
+        self.cfg, self.camera_id, self.fps = cfg, camera_id, fps
+        self._pre_frames = round(cfg.pre_roll_s * fps)
+        self._post_frames = round(cfg.post_roll_s * fps)
+        self._max_frames = max(1, round(cfg.clip_max_s * fps))
+        # Frames waiting for the encoder are references into the pipeline's frames; cap them so a slow CPU
+        # drops clip frames instead of memory.
+        self._backlog = max(1, self._pre_frames) * cfg.clip_max_concurrent + round(3 * fps)
+        self._codec = media.choose_codec(cfg.clip_codec) if cfg.clips else "mp4v"
+        self._degraded = False
+        self._writer = DBWriter(self.db_path, periodic=self._retention_op, interval_s=cfg.retention_interval_s)
+        self._writer.call(self._startup_op)
+        self._worker = MediaWorker()
+        self._recorder = MediaRecorder(cfg, self.data_dir, self._writer, annotate_fn or _default_annotate)
+        self._ring: deque[Frame] = deque(maxlen=self._pre_frames)
+        self._open: dict[str, _OpenEvent] = {}
+        self._jobs: list[ClipJob] = []
+        self._deleted: set[str] = set()
+        self._latest: Frame | None = None
+        self._lock = threading.Lock()
+        self._closed = False
+        self._unsubscribe = state.subscribe(self._on_state) if state is not None else None
+        log.info("event store at %s (clips: %s)", self.data_dir, self._codec if cfg.clips else "off")
+
+    # --- writer-thread operations -------------------------------------------------------------------------
+
+    def _startup_op(self, tx: Tx) -> None:
+        removed, closed = sweep(tx, self.data_dir), _close_stale(tx)
+        if removed or closed:
+            log.info("event store: removed %d leftover file(s), closed %d stale event(s)", removed, closed)
+
+    def _retention_op(self, tx: Tx) -> RetentionResult:
+        cfg = self.cfg
+        result = run_retention(
+            tx, self.data_dir, retain_s=cfg.retain_days * 86400, quota_bytes=int(cfg.max_media_mb * MB),
+            min_free_bytes=int(cfg.min_free_mb * MB), now=time.time(),
+        )
+        self._set_degraded(result.degraded, result.free_bytes)
+        return result
+
+    def _set_degraded(self, degraded: bool, free: int) -> None:
+        if degraded and not self._degraded:
+            log.warning("event store: only %.0f MB free (< storage.min_free_mb); not writing clips", free / MB)
+        elif self._degraded and not degraded:
+            log.info("event store: disk space recovered (%.0f MB free); writing clips again", free / MB)
+        self._degraded = degraded
+
+    # --- pipeline thread ----------------------------------------------------------------------------------
+
+    def handle(self, result: FrameResult) -> None:
+        """Queue DB rows for the frame's event messages and feed the ring buffer and open clips."""
+        with self._lock:
+            if self._closed:
+                return
+            frame = result.frame
+            self._latest = frame
+            for msg in result.events:
+                self._on_message(msg, result)
+            self._update_candidates(result)
+            for job in list(self._jobs):
+                self._feed(job, frame)
+                if job.post_left is not None:
+                    job.post_left -= 1
+                if job.complete:
+                    self._finish(job)
+            self._ring.append(frame)
+
+    def _on_message(self, msg: EventMessage, result: FrameResult) -> None:
+        if msg.id in self._deleted:
+            return
+        try:
+            check_id(msg.id)
+        except InvalidIdError as err:
+            log.warning("event store: ignoring an event message: %s", err)
+            return
+        payload, ts, event_id, type_ = msg.to_dict(), time.time(), msg.id, msg.type
+        self._writer.submit(lambda tx: db.append_log(tx.conn, event_id, type_, payload, ts))
+        event = self._open.get(msg.id)
+        if event is None and msg.type != "end":
+            event = _OpenEvent(msg.track_id, msg.start_time, msg.score, result, msg.box)
+            self._open[msg.id] = event
+            self._start_clip(msg.id, msg.start_time)
+            self._save_snapshot(msg.id, event)
+        elif event is not None and msg.score > event.best_score:
+            event.best_score, event.best, event.best_box = msg.score, result, msg.box
+        if msg.type == "end":
+            self._on_end(msg.id)
+
+    def _on_end(self, event_id: str) -> None:
+        event = self._open.pop(event_id, None)
+        if event is not None and event.best_score > event.saved_score:
+            self._save_snapshot(event_id, event)
+        for job in self._jobs:
+            if job.event_id == event_id:
+                job.post_left = self._post_frames
+                if job.complete:
+                    self._finish(job)
+                break
+
+    def _update_candidates(self, result: FrameResult) -> None:
+        for event in self._open.values():
+            for obj in result.objects:
+                if obj.track_id == event.track_id and obj.score > event.best_score:
+                    event.best_score, event.best, event.best_box = obj.score, result, obj.box
+
+    def _save_snapshot(self, event_id: str, event: _OpenEvent) -> None:
+        if not self.cfg.snapshots:
+            return
+        if self._worker.pending() > 2 * self._backlog:
+            log.warning("event store: media writer is far behind; no snapshot for %s", event_id)
+            return
+        event.saved_score = event.best_score
+        task = functools.partial(self._recorder.save_snapshot, event_id, event.start, event.best, event.best_box)
+        self._worker.put(task)
+
+    def _start_clip(self, event_id: str, start: float) -> None:
+        if not self.cfg.clips:
+            return
+        if len(self._jobs) >= self.cfg.clip_max_concurrent:
+            log.info("event store: %d clips already recording; no clip for %s", len(self._jobs), event_id)
+            return
+        free = free_bytes(self.data_dir)
+        self._set_degraded(free < self.cfg.min_free_mb * MB, free)
+        if self._degraded:
+            return
+        path = self.data_dir / media_relpath(event_id, "clip", start)
+        job = ClipJob(event_id, media.ClipWriter(path, self.fps, self._codec), self._max_frames)
+        for frame in self._ring:  # the pre-roll
+            self._feed(job, frame)
+        self._jobs.append(job)
+
+    def _feed(self, job: ClipJob, frame: Frame) -> None:
+        job.fed += 1
+        if self._worker.pending() > self._backlog:
+            if not job.dropped:
+                log.warning("clip %s: encoder is behind; dropping frames", job.event_id)
+            job.dropped += 1
+            return
+        self._worker.put(functools.partial(job.write, frame.image))
+
+    def _finish(self, job: ClipJob) -> None:
+        self._jobs.remove(job)
+        self._worker.put(functools.partial(self._recorder.finish_clip, job))
+
+    # --- other threads -----------------------------------------------------------------------------------
+
+    def _on_state(self, change: StateChange) -> None:
+        """A manual snapshot request: save the latest frame under the id the requester was given."""
+        if change.kind != "snapshot":
+            return
+        try:
+            snap_id = check_id(str(change.value), "snapshot id")
+        except InvalidIdError as err:
+            log.warning("event store: ignoring a snapshot request: %s", err)
+            return
+        frame = self._latest
+        if frame is None:
+            log.warning("event store: snapshot %s requested before the first frame; nothing saved", snap_id)
+            return
+        self._worker.put(functools.partial(self._recorder.save_manual, snap_id, frame))
+
+    def delete_event(self, event_id: str) -> bool:
+        """Delete an event and its media (the log keeps a `deleted` row); False if there is no such event."""
+        check_id(event_id)
+        self._deleted.add(event_id)
+
+        def op(tx: Tx) -> bool:
+            if not db.event_exists(tx.conn, event_id):
+                return False
+            unlink_later(tx, self.data_dir, db.take_media(tx.conn, event_id))
+            db.append_log(tx.conn, event_id, "deleted", {"id": event_id, "reason": "user"}, time.time())
+            return True
+
+        deleted = bool(self._writer.call(op))
+        if not deleted:
+            self._deleted.discard(event_id)
+        return deleted
+
+    def run_retention(self, timeout: float = 60.0) -> RetentionResult:
+        """Run a retention pass now (it also runs at start and every storage.retention_interval_s)."""
+        result: RetentionResult = self._writer.call(self._retention_op, timeout)
+        return result
+
+    def usage(self) -> dict[str, Any]:
+        """media_bytes, quota_bytes, event_count, oldest_event_time, degraded, free_bytes, clip_codec."""
+        out = super().usage()
+        out.update(
+            quota_bytes=int(self.cfg.max_media_mb * MB), degraded=self._degraded,
+            free_bytes=free_bytes(self.data_dir), clip_codec=self._codec if self.cfg.clips else None,
+        )
+        return out
+
+    def flush(self, timeout: float = 60.0) -> None:
+        """Wait until every queued file and row is written (tests and shutdown)."""
+        done = threading.Event()
+        self._worker.put(done.set)
+        done.wait(timeout)
+        self._writer.flush(timeout)
+
+    def close(self) -> None:
+        """Finish open clips with what they have, save pending snapshots, drain both threads; idempotent."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+        for event_id, event in self._open.items():
+            if event.best_score > event.saved_score:
+                self._save_snapshot(event_id, event)
+        for job in list(self._jobs):
+            self._finish(job)
+        self._worker.close()
+        self._writer.close()

@@ -1,0 +1,168 @@
+"""The one thread that writes the SQLite database: a queue of operations, batched into transactions."""
+
+from __future__ import annotations
+
+import logging
+import queue
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from camapp.errors import StorageError
+from camapp.store import db
+
+log = logging.getLogger(__name__)
+
+_BATCH = 200
+
+
+@dataclass
+class Tx:
+    """What an operation gets: the write connection (inside a transaction) and actions to run after COMMIT."""
+
+    conn: sqlite3.Connection
+    after_commit: list[Callable[[], None]] = field(default_factory=list)
+
+
+Op = Callable[[Tx], Any]
+_Item = tuple[Op, "Future[Any]"]
+
+
+class DBWriter:
+    """Owns the only write connection; `submit` returns a Future resolved once the operation is committed."""
+
+    def __init__(
+        self, path: Path, *, periodic: Op | None = None, interval_s: float = 60.0, name: str = "store-writer"
+    ) -> None:
+        self.path = path
+        conn = db.connect(path)  # create the schema now so readers work before the thread starts
+        try:
+            db.init_schema(conn)
+        finally:
+            conn.close()
+        self._periodic = periodic
+        self._interval_s = interval_s
+        self._queue: queue.Queue[_Item | None] = queue.Queue()
+        self._closed = False
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    def submit(self, op: Op) -> Future[Any]:
+        """Queue an operation; it runs in the writer thread inside a transaction."""
+        fut: Future[Any] = Future()
+        with self._lock:
+            if self._closed:
+                fut.set_exception(StorageError("the event store is closed"))
+                return fut
+            self._queue.put((op, fut))
+        return fut
+
+    def call(self, op: Op, timeout: float = 30.0) -> Any:
+        """Run an operation and wait for its committed result."""
+        return self.submit(op).result(timeout)
+
+    def flush(self, timeout: float = 30.0) -> None:
+        """Wait until everything queued so far is committed."""
+        self.call(lambda tx: None, timeout)
+
+    def _run(self) -> None:
+        conn = db.connect(self.path)
+        next_periodic = time.monotonic()
+        try:
+            while True:
+                if self._periodic is not None and time.monotonic() >= next_periodic:
+                    self._execute(conn, [(self._periodic, Future())])
+                    next_periodic = time.monotonic() + self._interval_s
+                items, done = self._take(max(0.0, next_periodic - time.monotonic()))
+                if items:
+                    self._execute(conn, items)
+                if done:
+                    return
+        finally:
+            conn.close()
+
+    def _take(self, wait_s: float) -> tuple[list[_Item], bool]:
+        """Block for the first item (up to wait_s), then drain what is already queued; True once told to stop."""
+        try:
+            first = self._queue.get(timeout=wait_s if self._periodic is not None else None)
+        except queue.Empty:
+            return [], False
+        items: list[_Item] = []
+        item: _Item | None = first
+        while item is not None:
+            items.append(item)
+            if len(items) >= _BATCH:
+                return items, False
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                return items, False
+        return items, True
+
+    def _execute(self, conn: sqlite3.Connection, items: list[_Item]) -> None:
+        """One transaction per batch, one savepoint per operation so a failing op does not undo the others."""
+        tx = Tx(conn)
+        results: list[tuple[Future[Any], Any, BaseException | None]] = []
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            for op, fut in items:
+                results.append((fut, *self._run_op(tx, op)))
+            conn.execute("COMMIT")
+        except sqlite3.Error as err:
+            log.error("event store: write failed, %d operation(s) lost: %s", len(items), err)
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            failure = StorageError(f"event store write failed: {err}")
+            for _, fut in items:
+                fut.set_exception(failure)
+            return
+        for action in tx.after_commit:
+            try:
+                action()
+            except OSError as err:
+                log.warning("event store: post-commit cleanup failed: %s", err)
+        for fut, value, error in results:
+            if error is None:
+                fut.set_result(value)
+            else:
+                fut.set_exception(error)
+
+    @staticmethod
+    def _run_op(tx: Tx, op: Op) -> tuple[Any, BaseException | None]:
+        tx.conn.execute("SAVEPOINT op")
+        mark = len(tx.after_commit)
+        try:
+            value = op(tx)
+        except Exception as err:  # an op's bug or bad data must not stop the writer
+            tx.conn.execute("ROLLBACK TO op")
+            tx.conn.execute("RELEASE op")
+            del tx.after_commit[mark:]
+            if not isinstance(err, StorageError | ValueError):
+                log.exception("event store: operation failed")
+            return None, err
+        tx.conn.execute("RELEASE op")
+        return value, None
+
+    def close(self) -> None:
+        """Commit what is queued, stop the thread; idempotent."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            self._queue.put(None)
+        self._thread.join()
+
+    def __enter__(self) -> DBWriter:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()

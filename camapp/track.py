@@ -1,0 +1,235 @@
+"""Turn per-frame detections into objects with stable ids: IoU matching on a constant-velocity prediction.
+
+The detector only runs where there is motion (plus periodic re-checks of tracked objects), so "not detected" often
+means "nobody looked". Objects therefore age by time, and an object counts as missed only when the detector looked
+where it should be and did not find it; until then it is kept (up to max_unobserved_s), which is what keeps a parked
+car's id stable between re-checks.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from camapp.config.core import TrackerConfig
+from camapp.geometry import Box, box_area, box_iou, centre, covered_fraction
+from camapp.types import Detections, TrackedObject
+
+SCORE_HISTORY = 30  # scores kept per object; events take the median of the most recent ones
+PREDICT_HORIZON_S = 1.0  # never extrapolate further than this: velocity is a guess, not a law
+VELOCITY_SMOOTHING = 0.5  # weight of the newest velocity measurement
+MAX_AREA_RATIO = 4.0  # a centroid match must not change the box size by more than this factor
+DUPLICATE_IOU = 0.7  # an unmatched detection this close to a matched one is the same object seen twice
+LOOKED_FRACTION = 0.5  # share of an object's box inside a searched region for the search to count
+
+
+class Tracker(ABC):
+    """Follows objects across frames; update() on frames where the detector ran, tick() on the others."""
+
+    @abstractmethod
+    def update(
+        self, detections: Detections, timestamp: float, regions: Sequence[Sequence[float]] | None = None
+    ) -> list[TrackedObject]:
+        """Match detections to objects; returns copies of every live object (unseen ones have misses > 0).
+
+        `regions` are the x1, y1, x2, y2 areas the detector searched; None means the whole frame.
+        """
+
+    @abstractmethod
+    def tick(self, timestamp: float) -> list[TrackedObject]:
+        """Advance time on a frame where the detector did not run; returns copies of every live object."""
+
+    @abstractmethod
+    def predicted_boxes(self) -> list[Box]:
+        """Where each live object is expected now, clipped to the frame (for the motion gate's re-checks)."""
+
+
+@dataclass
+class _Track:
+    """Tracker-private state kept next to the public TrackedObject."""
+
+    obj: TrackedObject
+    anchor: Box  # where the object was when it last started standing still
+    anchor_time: float
+    vx: float = 0.0  # centre velocity, pixels per second
+    vy: float = 0.0
+    looked_miss: bool = False  # the detector searched its place and did not find it since it was last seen
+
+    def predicted(self, timestamp: float) -> Box:
+        dt = min(max(timestamp - self.obj.last_seen, 0.0), PREDICT_HORIZON_S)
+        x1, y1, x2, y2 = self.obj.box
+        dx, dy = self.vx * dt, self.vy * dt
+        return (x1 + dx, y1 + dy, x2 + dx, y2 + dy)
+
+
+def _box(row: Sequence[float]) -> Box:
+    return (float(row[0]), float(row[1]), float(row[2]), float(row[3]))
+
+
+class IouTracker(Tracker):
+    """Greedy IoU matching against predicted boxes, with a centroid-distance fallback; labels never mix."""
+
+    def __init__(self, cfg: TrackerConfig, frame_width: int, frame_height: int) -> None:
+        if frame_width <= 0 or frame_height <= 0:
+            raise ValueError(f"IouTracker needs a positive frame size, got {frame_width}x{frame_height}")
+        self._cfg = cfg
+        self._width = frame_width
+        self._height = frame_height
+        self._tracks: list[_Track] = []
+        self._next_id = 1
+        self._now = float("-inf")
+
+    def update(
+        self, detections: Detections, timestamp: float, regions: Sequence[Sequence[float]] | None = None
+    ) -> list[TrackedObject]:
+        self._now = timestamp
+        boxes = [_box(row) for row in detections.boxes]
+        pairs = self._match(detections.labels, boxes, timestamp)
+        matched_dets = {d for _, d in pairs}
+        matched_tracks = {t for t, _ in pairs}
+        for t, d in pairs:
+            self._hit(self._tracks[t], boxes[d], float(detections.scores[d]), timestamp)
+        for t, track in enumerate(self._tracks):
+            if t not in matched_tracks:
+                self._miss(track, self._looked(track, timestamp, regions))
+        fresh = [d for d in range(len(boxes)) if d not in matched_dets]
+        for d in fresh:
+            if not self._duplicate(detections.labels[d], boxes[d], matched_tracks):
+                self._start(detections.labels[d], boxes[d], float(detections.scores[d]), timestamp)
+        self._drop_stale(timestamp)
+        return self._snapshot()
+
+    def tick(self, timestamp: float) -> list[TrackedObject]:
+        self._now = timestamp
+        for track in self._tracks:
+            self._miss(track, looked=False)
+        self._drop_stale(timestamp)
+        return self._snapshot()
+
+    def predicted_boxes(self) -> list[Box]:
+        out = []
+        for track in self._tracks:
+            x1, y1, x2, y2 = track.predicted(self._now)
+            box = (max(0.0, x1), max(0.0, y1), min(float(self._width), x2), min(float(self._height), y2))
+            if box[2] > box[0] and box[3] > box[1]:
+                out.append(box)
+        return out
+
+    # --- matching -------------------------------------------------------------------------------------------
+
+    def _match(self, labels: Sequence[str], boxes: list[Box], timestamp: float) -> list[tuple[int, int]]:
+        """Greedy: best IoU pairs first, then nearest centres for what is left; only the same label pairs."""
+        predicted = [track.predicted(timestamp) for track in self._tracks]
+        candidates = [
+            (t, d)
+            for t, track in enumerate(self._tracks)
+            for d, label in enumerate(labels)
+            if label == track.obj.label
+        ]
+        by_iou = [(-box_iou(predicted[t], boxes[d]), t, d) for t, d in candidates]
+        pairs = _greedy(sorted(c for c in by_iou if -c[0] >= self._cfg.iou_threshold), set(), set())
+        used_t, used_d = {t for t, _ in pairs}, {d for _, d in pairs}
+        limit = self._cfg.max_distance * self._width
+        by_distance = [
+            (_centre_distance(predicted[t], boxes[d]), t, d)
+            for t, d in candidates
+            if t not in used_t and d not in used_d and _similar_size(predicted[t], boxes[d])
+        ]
+        return pairs + _greedy(sorted(c for c in by_distance if c[0] <= limit), used_t, used_d)
+
+    def _duplicate(self, label: str, box: Box, matched_tracks: set[int]) -> bool:
+        return any(
+            self._tracks[t].obj.label == label and box_iou(self._tracks[t].obj.box, box) >= DUPLICATE_IOU
+            for t in matched_tracks
+        )
+
+    def _looked(self, track: _Track, timestamp: float, regions: Sequence[Sequence[float]] | None) -> bool:
+        if regions is None:
+            return True
+        box = track.predicted(timestamp)
+        return any(covered_fraction(box, region) >= LOOKED_FRACTION for region in regions)
+
+    # --- track life -----------------------------------------------------------------------------------------
+
+    def _start(self, label: str, box: Box, score: float, timestamp: float) -> None:
+        obj = TrackedObject(
+            track_id=self._next_id,
+            label=label,
+            box=box,
+            score=score,
+            first_seen=timestamp,
+            last_seen=timestamp,
+            scores=[score],
+            confirmed=self._cfg.min_hits <= 1,
+        )
+        self._next_id += 1
+        self._tracks.append(_Track(obj=obj, anchor=box, anchor_time=timestamp))
+
+    def _hit(self, track: _Track, box: Box, score: float, timestamp: float) -> None:
+        obj = track.obj
+        dt = timestamp - obj.last_seen
+        if dt > 0:
+            (cx0, cy0), (cx1, cy1) = centre(obj.box), centre(box)
+            vx, vy = (cx1 - cx0) / dt, (cy1 - cy0) / dt
+            w = 1.0 if obj.hits == 1 else VELOCITY_SMOOTHING
+            track.vx, track.vy = (1 - w) * track.vx + w * vx, (1 - w) * track.vy + w * vy
+        obj.box, obj.score, obj.last_seen = box, score, timestamp
+        obj.scores.append(score)
+        del obj.scores[:-SCORE_HISTORY]
+        obj.hits += 1
+        obj.misses = 0
+        obj.confirmed = obj.confirmed or obj.hits >= self._cfg.min_hits
+        track.looked_miss = False
+        self._update_stationary(track, timestamp)
+
+    def _update_stationary(self, track: _Track, timestamp: float) -> None:
+        if box_iou(track.obj.box, track.anchor) >= self._cfg.stationary_iou:
+            if timestamp - track.anchor_time >= self._cfg.stationary_s:
+                track.obj.stationary = True
+            return
+        track.anchor, track.anchor_time = track.obj.box, timestamp
+        track.obj.stationary = False
+
+    def _miss(self, track: _Track, looked: bool) -> None:
+        track.obj.misses += 1
+        track.looked_miss = track.looked_miss or looked
+
+    def _drop_stale(self, timestamp: float) -> None:
+        def alive(track: _Track) -> bool:
+            obj = track.obj
+            searched_for = track.looked_miss and not obj.stationary
+            limit = self._cfg.max_missed_s if searched_for else self._cfg.max_unobserved_s
+            return timestamp - obj.last_seen <= limit
+
+        self._tracks = [track for track in self._tracks if alive(track)]
+
+    def _snapshot(self) -> list[TrackedObject]:
+        return [dataclasses.replace(track.obj, scores=list(track.obj.scores)) for track in self._tracks]
+
+
+def _greedy(
+    ranked: list[tuple[float, int, int]], used_t: set[int], used_d: set[int]
+) -> list[tuple[int, int]]:
+    """Take pairs best-first, each track and each detection at most once."""
+    used_t, used_d = set(used_t), set(used_d)
+    out = []
+    for _, t, d in ranked:
+        if t not in used_t and d not in used_d:
+            out.append((t, d))
+            used_t.add(t)
+            used_d.add(d)
+    return out
+
+
+def _centre_distance(a: Box, b: Box) -> float:
+    (ax, ay), (bx, by) = centre(a), centre(b)
+    return float(((ax - bx) ** 2 + (ay - by) ** 2) ** 0.5)
+
+
+def _similar_size(a: Box, b: Box) -> bool:
+    area_a, area_b = box_area(a), box_area(b)
+    if area_a <= 0 or area_b <= 0:
+        return False
+    return 1.0 / MAX_AREA_RATIO <= area_a / area_b <= MAX_AREA_RATIO

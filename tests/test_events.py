@@ -1,0 +1,251 @@
+"""Event lifecycle over the real tracker and zone map: new/update/end, median threshold, parked cars, splits."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+
+import pytest
+
+from camapp.config.alarm import ZoneConfig
+from camapp.config.core import EventsConfig, ObjectsConfig, TrackerConfig
+from camapp.events import EventTracker
+from camapp.track import IouTracker
+from camapp.types import Detections, EventMessage
+from camapp.zones import ZoneMap
+
+W, H = 768, 576
+DT = 0.125  # 8 fps: exact binary fractions, so event times can be compared exactly
+Box = tuple[float, float, float, float]
+Frame = tuple[float, Detections | None, Sequence[Box] | None]  # None detections: the detector did not run (tick)
+YARD = ZoneConfig(name="yard", polygon=[(200, 0), (768, 0), (768, 576), (200, 576)], hysteresis_px=8)
+
+
+def dets(*items: tuple[str, Box, float]) -> Detections:
+    if not items:
+        return Detections.empty()
+    return Detections([b for _, b, _ in items], [s for *_, s in items], [0] * len(items), [lab for lab, *_ in items])
+
+
+def person(x: float) -> Box:
+    return (x, 300.0, x + 40.0, 400.0)
+
+
+def run(
+    frames: Iterable[Frame],
+    tracker: TrackerConfig | None = None,
+    events: EventsConfig | None = None,
+    objects: ObjectsConfig | None = None,
+    zones: Sequence[ZoneConfig] = (),
+) -> tuple[list[tuple[float, EventMessage]], EventTracker]:
+    """Feed frames through tracker -> zones -> events as the pipeline does; (time, message) pairs."""
+    trk = IouTracker(tracker or TrackerConfig(), W, H)
+    zone_map = ZoneMap(zones, (W, H))
+    ev = EventTracker(objects or ObjectsConfig(), events or EventsConfig(), "cam1")
+    out = []
+    for t, found, regions in frames:
+        live = trk.tick(t) if found is None else trk.update(found, t, regions)
+        out += [(t, m) for m in ev.update(live, zone_map.update(live, t), t)]
+    return out, ev
+
+
+def test_new_update_end_sequence_with_exact_fields() -> None:
+    frames: list[Frame] = []
+    for i in range(20):  # walks right into the yard; scores improve from frame 10
+        frames.append((i * DT, dets(("person", person(100 + 10 * i), 0.75 if i < 10 else 0.875)), None))
+    for i in range(20, 50):  # the detector keeps looking; nobody there
+        frames.append((i * DT, Detections.empty(), None))
+    messages, _ = run(
+        frames,
+        TrackerConfig(min_hits=3, max_missed_s=1.0),
+        EventsConfig(end_after_s=2.0, score_window=3, update_score_delta=0.05),
+        zones=[YARD],
+    )
+    got = [
+        (t, m.type, m.track_id, m.label, m.score, m.top_score, m.box, m.start_time, m.end_time, m.current_zones,
+         m.entered_zones, m.camera, m.stationary)
+        for t, m in messages
+    ]
+    assert got == [
+        # confirmed on its 3rd hit with median 0.75 >= 0.65; starts when first seen
+        (0.25, "new", 1, "person", 0.75, 0.75, person(120), 0.0, None, (), (), "cam1", False),
+        # feet x = 210 are 10 px inside the yard (hysteresis 8)
+        (1.125, "update", 1, "person", 0.75, 0.75, person(190), 0.0, None, ("yard",), ("yard",), "cam1", False),
+        # the median of the last 3 scores reaches 0.875 on frame 11
+        (1.375, "update", 1, "person", 0.875, 0.875, person(210), 0.0, None, ("yard",), ("yard",), "cam1", False),
+        # last seen at 2.375, dropped after 1 s looked-for and missed, ended 2 s after last seen
+        (4.375, "end", 1, "person", 0.875, 0.875, person(290), 0.0, 2.375, ("yard",), ("yard",), "cam1", False),
+    ]
+    assert len({m.id for _, m in messages}) == 1
+    assert re.fullmatch(r"0000000000\.000000-[0-9a-f]{6}", messages[0][1].id)
+    assert messages[-1][1].to_dict()["end_time"] == 2.375
+
+
+def scored_frames(scores: Sequence[float], label: str = "person") -> list[Frame]:
+    return [(i * DT, dets((label, person(100 + 5 * i), s)), None) for i, s in enumerate(scores)]
+
+
+@pytest.mark.parametrize(
+    ("label", "scores", "new_at"),
+    [
+        ("person", [0.875] * 6, 2),  # confirmed at min_hits = 3
+        ("person", [0.5, 0.5, 0.875, 0.875, 0.875, 0.875], 3),  # median(.5, .5, .875, .875) = .6875 >= .65
+        ("person", [0.95] + [0.5] * 9, None),  # one confident frame is not enough
+        ("person", [0.5, 0.5, 0.5, 0.95, 0.5, 0.5, 0.95, 0.5], None),  # occasional spikes neither
+        ("person", [0.625] * 10, None),  # steadily below the 0.65 threshold
+        ("person", [0.875, 0.5] * 5, 2),  # median of the last 3 is 0.875 at frame 2
+        ("car", [0.875] * 10, None),  # cars need 0.9 in this config
+        ("car", [0.875, 0.875, 0.875, 0.9375, 0.9375, 0.9375], 5),  # median(.875, .875, .9375 x3) = .9375
+    ],
+)
+def test_new_needs_the_median_score_above_the_label_threshold(
+    label: str, scores: list[float], new_at: int | None
+) -> None:
+    objects = ObjectsConfig.model_validate({"track": ["person", "car"], "filters": {"car": {"threshold": 0.9}}})
+    messages, _ = run(scored_frames(scores, label), events=EventsConfig(score_window=5), objects=objects)
+    news = [round(t / DT) for t, m in messages if m.type == "new"]
+    assert news == ([] if new_at is None else [new_at])
+
+
+def test_single_frame_blip_never_becomes_an_event() -> None:
+    frames: list[Frame] = [(0.0, dets(("person", person(300), 0.99)), None)]
+    for i in range(1, 200):  # 25 s of mixed detector runs and idle frames
+        frames.append((i * DT, Detections.empty() if i % 4 == 0 else None, None))
+    messages, ev = run(frames)
+    assert messages == []
+    assert ev.flush(200 * DT) == []
+
+
+def car_box(x: float, jitter: float = 0.0) -> Box:
+    return (x + jitter, 200.0 + jitter, x + 200.0 - jitter, 320.0)
+
+
+def parked_car_scene() -> tuple[list[Frame], float]:
+    """Drive in, park for 10 minutes seen only on 5 s re-checks (some missed), people passing, drive off."""
+    frames: list[Frame] = []
+    t = 0.0
+    for i in range(40):  # drives in from x=0 to x=292.5
+        frames.append((t, dets(("car", car_box(7.5 * i), 0.8)), None))
+        t += DT
+    for i in range(16):  # settles at x=300, seen on every frame while its motion dies down
+        frames.append((t, dets(("car", car_box(300, (i % 3) - 1), 0.8)), None))
+        t += DT
+    parked_until = t + 600.0
+    recheck = 0
+    while t < parked_until:
+        second = int(t)
+        if abs(t / 5.0 - round(t / 5.0)) < 1e-9:  # periodic re-check of tracked objects
+            recheck += 1
+            seen = recheck % 4 != 0  # every 4th re-check the detector misses the car
+            found = dets(("car", car_box(300, recheck % 3 - 1), 0.7 + 0.05 * (recheck % 3))) if seen else dets()
+            frames.append((t, found, [(250, 150, 550, 370)]))
+        elif second % 60 in (30, 31, 32):  # someone walks by on the far left: motion there, detector runs there
+            walker = dets(("person", person(20 + 30 * (t % 1.0)), 0.8))
+            regions = None if second // 60 == 3 else [(0, 250, 150, 450)]  # once, the whole frame is searched
+            frames.append((t, walker, regions))
+        else:
+            frames.append((t, None, None))
+        t += DT
+    for i in range(40):  # drives off to the right, seen moving
+        frames.append((t, dets(("car", car_box(300 + 10 * (i + 1)), 0.8)), None))
+        t += DT
+    last_seen = t - DT
+    for _ in range(8 * 20):  # gone; motion where it left keeps the detector looking for a while
+        frames.append((t, Detections.empty() if t < last_seen + 3 else None, None))
+        t += DT
+    return frames, last_seen
+
+
+def test_parked_car_is_one_event_over_ten_minutes() -> None:
+    frames, last_seen = parked_car_scene()
+    messages, ev = run(frames)
+    cars = [m for _, m in messages if m.label == "car"]
+    assert [m.type for m in cars].count("new") == 1
+    assert [m.type for m in cars].count("end") == 1
+    assert cars[0].type == "new" and cars[-1].type == "end"
+    assert len({m.id for m in cars}) == 1
+    assert {m.track_id for m in cars} == {1}
+    assert cars[-1].end_time == last_seen
+    assert [m.stationary for m in cars if m.type == "update"].count(True) >= 1
+    assert cars[-1].stationary is False  # it was moving when last seen
+    assert ev.flush(frames[-1][0]) == []
+
+
+def test_max_duration_splits_a_long_event() -> None:
+    frames = [(i * DT, dets(("person", person(300 + (i % 2)), 0.8)), None) for i in range(int(25 / DT))]
+    messages, ev = run(frames, events=EventsConfig(max_duration_s=10.0))
+    spans = [(t, m.type, m.start_time, m.end_time) for t, m in messages if m.type != "update"]
+    assert spans == [
+        (0.25, "new", 0.0, None),
+        (10.0, "end", 0.0, 10.0),
+        (10.0, "new", 10.0, None),
+        (20.0, "end", 10.0, 20.0),
+        (20.0, "new", 20.0, None),
+    ]
+    ids = [m.id for _, m in messages if m.type == "new"]
+    assert len(set(ids)) == 3 and ids == sorted(ids)
+    final = ev.flush(25.0)
+    assert [(m.type, m.start_time, m.end_time) for m in final] == [("end", 20.0, 25.0 - DT)]
+
+
+def test_flush_ends_open_and_vanishing_events_at_last_seen() -> None:
+    frames: list[Frame] = []
+    for i in range(24):  # two people; the second leaves the frame after 1 s
+        found = [("person", person(100 + i), 0.8)] + ([("person", person(500 - i), 0.8)] if i < 8 else [])
+        frames.append((i * DT, dets(*found), None))
+    messages, ev = run(frames, events=EventsConfig(end_after_s=10.0))
+    assert [m.type for _, m in messages] == ["new", "new"]
+    ended = sorted(ev.flush(3.0), key=lambda m: m.track_id)
+    assert [(m.type, m.track_id, m.end_time) for m in ended] == [("end", 1, 23 * DT), ("end", 2, 7 * DT)]
+    assert ev.flush(3.0) == []
+
+
+@pytest.mark.parametrize(
+    ("reattach_iou", "car_types"),
+    [
+        (0.5, ["new", "update", "end"]),  # the new track continues the event (update carries the new track id)
+        (0.0, ["new", "new", "end", "end"]),  # disabled: the new track starts another event; the lost one ends
+    ],
+)
+def test_lost_track_reappearing_in_place_continues_its_event(reattach_iou: float, car_types: list[str]) -> None:
+    frames: list[Frame] = [(i * DT, dets(("car", car_box(300), 0.8)), None) for i in range(8)]
+    t = 8 * DT
+    while t < 3.5:  # the detector keeps looking (regions None) and misses it: the tracker drops it after 2 s
+        frames.append((t, Detections.empty(), None))
+        t += DT
+    while t < 8.0:  # it is found again in the same place
+        frames.append((t, dets(("car", car_box(302), 0.8)), None))
+        t += DT
+    while t < 20.0:
+        frames.append((t, None, None) if t > 10 else (t, Detections.empty(), None))
+        t += DT
+    messages, _ = run(frames, events=EventsConfig(reattach_iou=reattach_iou, end_after_s=3.0))
+    assert [m.type for _, m in messages] == car_types
+    if reattach_iou > 0:
+        # found again at 3.5 s (2.625 s after last seen, within end_after_s); gone for good after 7.875 s
+        got = [(t, m.type, m.track_id, m.start_time, m.end_time, m.box) for t, m in messages]
+        assert got == [
+            (0.25, "new", 1, 0.0, None, car_box(300)),
+            (3.5, "update", 2, 0.0, None, car_box(302)),
+            (10.875, "end", 2, 0.0, 7.875, car_box(302)),
+        ]
+        assert len({m.id for _, m in messages}) == 1
+
+
+def test_stationary_change_and_periodic_updates() -> None:
+    frames = [(i * DT, dets(("car", car_box(300), 0.8)), None) for i in range(int(14 / DT))]
+    messages, _ = run(frames, TrackerConfig(stationary_s=5.0), EventsConfig(update_interval_s=4.0))
+    got = [(t, m.type, m.stationary) for t, m in messages]
+    assert got == [(0.25, "new", False), (4.25, "update", False), (5.0, "update", True), (9.0, "update", True),
+                   (13.0, "update", True)]
+
+
+def test_event_ids_sort_by_start_time() -> None:
+    ev = EventTracker(ObjectsConfig(), EventsConfig(), "cam")
+    trk = IouTracker(TrackerConfig(min_hits=1), W, H)
+    ids = []
+    for k, t in enumerate([5.0, 12.0, 100.0, 1_700_000_000.0]):
+        live = trk.update(dets(("person", person(50 + 150 * k), 0.9)), t)
+        ids += [m.id for m in ev.update(live, {}, t) if m.type == "new"]
+    assert len(ids) == 4
+    assert sorted(ids) == ids

@@ -1,0 +1,202 @@
+"""Event store media on real vtest.avi frames: clip pre/post-roll, best-frame snapshots, manual snapshots, degrading."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import pytest
+from store_helpers import FPS, message, result, storage, tracked, video_frames
+
+from camapp.state import ApplianceState
+from camapp.store import EventStore, StoreReader, verify_log
+from camapp.store.media import is_temp
+from camapp.types import Frame
+
+N_FRAMES = 90
+NEW_AT, END_AT = 40, 60
+BEST_AT = 52
+
+
+def _small(image: np.ndarray) -> np.ndarray:
+    gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+    return cv2.resize(gray, (96, 72), interpolation=cv2.INTER_AREA).astype(np.float32)
+
+
+_STACKS: dict[int, np.ndarray] = {}
+
+
+def _small_stack(frames: tuple[Frame, ...]) -> np.ndarray:
+    key = id(frames)  # Frames hold arrays, so they cannot be hashed; the tuple lives for the whole session
+    if key not in _STACKS:
+        _STACKS[key] = np.stack([_small(f.image) for f in frames])
+    return _STACKS[key]
+
+
+def _nearest(image: np.ndarray, frames: tuple[Frame, ...]) -> int:
+    """Index of the source frame that `image` (decoded from a lossy file) looks most like."""
+    errors = np.mean((_small_stack(frames) - _small(image)) ** 2, axis=(1, 2))
+    return int(np.argmin(errors))
+
+
+def _clip_frames(path: Path) -> list[np.ndarray]:
+    cap = cv2.VideoCapture(str(path))
+    out = []
+    while True:
+        ok, image = cap.read()
+        if not ok:
+            break
+        out.append(image)
+    cap.release()
+    return out
+
+
+def _play(store: EventStore, frames: tuple[Frame, ...], event_id: str = "walk1", end_at: int | None = END_AT) -> None:
+    """Event new at NEW_AT, end at end_at; the tracked person's score peaks at BEST_AT."""
+    start = frames[NEW_AT].timestamp
+    for frame in frames:
+        i = frame.index
+        events: tuple[Any, ...] = ()
+        if i == NEW_AT:
+            events = (message("new", event_id, start),)
+        elif i == end_at:
+            events = (message("end", event_id, start, end=frame.timestamp, score=0.95, top_score=0.95),)
+        live = end_at is None or NEW_AT <= i < end_at
+        objects = (tracked(1, 0.95 - abs(i - BEST_AT) * 0.01, (300.0, 150.0, 360.0, 330.0), frame.timestamp),)
+        store.handle(result(frame, events, objects if live and i >= NEW_AT else ()))
+
+
+@pytest.fixture(scope="module")
+def frames(demo_video: Path) -> tuple[Frame, ...]:
+    return video_frames(demo_video, N_FRAMES)
+
+
+@pytest.mark.parametrize(("pre_s", "post_s"), [(2.0, 1.0), (0.0, 0.5), (3.0, 0.0)])
+def test_clip_has_pre_roll_and_post_roll_frames(tmp_path: Path, frames: tuple[Frame, ...], pre_s: float,
+                                                post_s: float) -> None:
+    with EventStore(storage(tmp_path, pre_roll_s=pre_s, post_roll_s=post_s), camera_id="cam", fps=FPS) as store:
+        _play(store, frames)
+        store.flush()
+        clip = store.media_path("walk1", "clip")
+        assert clip is not None and clip.suffix == ".mp4" and clip.is_relative_to(store.data_dir)
+        decoded = _clip_frames(clip)
+    pre, post = round(pre_s * FPS), round(post_s * FPS)
+    expected = list(range(NEW_AT - pre, END_AT + post))
+    matched = [_nearest(img, frames) for img in decoded]
+    assert len(decoded) == len(expected)
+    agree = sum(m == e for m, e in zip(matched, expected, strict=True))
+    assert agree >= 0.95 * len(expected), (matched, expected)
+    assert sum(m < NEW_AT for m in matched) == pre  # the pre-roll really is footage from before the event
+
+
+def test_clip_is_cut_at_max_length(tmp_path: Path, frames: tuple[Frame, ...]) -> None:
+    cfg = storage(tmp_path, pre_roll_s=1.0, post_roll_s=1.0, clip_max_s=2.0)
+    with EventStore(cfg, camera_id="cam", fps=FPS) as store:
+        _play(store, frames)
+        store.flush()
+        clip = store.media_path("walk1", "clip")
+        assert clip is not None
+        assert len(_clip_frames(clip)) == 20
+
+
+def test_clip_of_an_event_still_open_at_close_is_flushed(tmp_path: Path, frames: tuple[Frame, ...]) -> None:
+    store = EventStore(storage(tmp_path, pre_roll_s=1.0), camera_id="cam", fps=FPS)
+    _play(store, frames, end_at=None)
+    store.close()
+    store.close()  # idempotent
+    clip = StoreReader(store.data_dir).media_path("walk1", "clip")
+    assert clip is not None and len(_clip_frames(clip)) == N_FRAMES - NEW_AT + 10
+
+
+def test_snapshot_is_the_best_scoring_frame(tmp_path: Path, frames: tuple[Frame, ...]) -> None:
+    cfg = storage(tmp_path, clips=False, thumbnail_size=120, snapshot_width=384)
+    with EventStore(cfg, camera_id="cam", fps=FPS) as store:
+        _play(store, frames)
+        store.flush()
+        event = store.get_event("walk1")
+        assert event is not None and event["has_snapshot"] and event["has_thumbnail"] and not event["has_clip"]
+        paths = {k: store.media_path("walk1", k) for k in ("snapshot", "snapshot_clean", "thumbnail", "clip")}
+    assert paths["clip"] is None
+    clean = cv2.imread(str(paths["snapshot_clean"]))
+    annotated = cv2.imread(str(paths["snapshot"]))
+    thumb = cv2.imread(str(paths["thumbnail"]))
+    assert clean.shape == (288, 384, 3) and annotated.shape == clean.shape
+    big = cv2.resize(clean, (768, 576))
+    assert _nearest(big, frames) == BEST_AT
+    assert float(np.mean(cv2.absdiff(annotated, clean))) > 0.5  # boxes were drawn on the annotated one
+    assert max(thumb.shape[:2]) == 120
+
+
+def test_custom_annotate_fn_is_used(tmp_path: Path, frames: tuple[Frame, ...]) -> None:
+    def paint_white(res: Any) -> np.ndarray:
+        return np.full_like(res.frame.image, 255)
+
+    with EventStore(storage(tmp_path, clips=False), camera_id="cam", fps=FPS, annotate_fn=paint_white) as store:
+        _play(store, frames)
+        store.flush()
+        path = store.media_path("walk1", "snapshot")
+        assert path is not None
+        assert int(cv2.imread(str(path)).min()) >= 250
+
+
+def test_manual_snapshot_saves_the_latest_frame(tmp_path: Path, frames: tuple[Frame, ...]) -> None:
+    state = ApplianceState()
+    with EventStore(storage(tmp_path), camera_id="cam", fps=FPS, state=state) as store:
+        for frame in frames[:25]:
+            store.handle(result(frame))
+        snap_id = state.request_snapshot()
+        store.flush()
+        path = store.snapshot_path(snap_id)
+        assert path is not None and path.is_relative_to(store.data_dir)
+        assert _nearest(cv2.imread(str(path)), frames) == 24
+        assert store.snapshot_path("20990101-000000-deadbeef") is None
+        assert store.usage()["media_bytes"] == path.stat().st_size
+
+
+def test_delete_event_removes_its_media(tmp_path: Path, frames: tuple[Frame, ...]) -> None:
+    with EventStore(storage(tmp_path, pre_roll_s=1.0, post_roll_s=0.5), camera_id="cam", fps=FPS) as store:
+        _play(store, frames)
+        store.flush()
+        files = [store.media_path("walk1", k) for k in ("snapshot", "snapshot_clean", "thumbnail", "clip")]
+        assert all(p is not None and p.is_file() for p in files)
+        assert store.delete_event("walk1")
+        assert not any(p is not None and p.exists() for p in files)
+        assert store.usage()["media_bytes"] == 0
+    assert verify_log(store.db_path).ok
+
+
+def test_low_disk_drops_clips_but_keeps_metadata(tmp_path: Path, frames: tuple[Frame, ...]) -> None:
+    cfg = storage(tmp_path, min_free_mb=10_000_000)  # more than any test machine has free
+    with EventStore(cfg, camera_id="cam", fps=FPS) as store:
+        _play(store, frames)
+        store.flush()
+        event = store.get_event("walk1")
+        assert event is not None and event["end_time"] is not None
+        assert event["has_clip"] is False and event["has_snapshot"] is True
+        assert store.usage()["degraded"] is True
+
+
+def test_clips_disabled_and_concurrency_cap(tmp_path: Path, frames: tuple[Frame, ...]) -> None:
+    cfg = storage(tmp_path, clip_max_concurrent=1, pre_roll_s=0.5, post_roll_s=0.5)
+    with EventStore(cfg, camera_id="cam", fps=FPS) as store:
+        start = frames[10].timestamp
+        for frame in frames[:40]:
+            events: tuple[Any, ...] = ()
+            if frame.index == 10:
+                events = (message("new", "a", start), message("new", "b", start, track_id=2))
+            elif frame.index == 30:
+                events = (message("end", "a", start, end=frame.timestamp),
+                          message("end", "b", start, track_id=2, end=frame.timestamp))
+            store.handle(result(frame, events))
+        store.flush()
+        flags = {e["id"]: e["has_clip"] for e in store.list_events()}
+    assert flags == {"a": True, "b": False}
+
+
+def test_no_temp_files_left_behind(tmp_path: Path, frames: tuple[Frame, ...]) -> None:
+    with EventStore(storage(tmp_path, pre_roll_s=1.0, post_roll_s=0.5), camera_id="cam", fps=FPS) as store:
+        _play(store, frames)
+    leftovers = [p for p in store.data_dir.rglob("*") if is_temp(p)]
+    assert leftovers == []

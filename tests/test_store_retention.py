@@ -1,0 +1,125 @@
+"""Retention: a tiny media quota deletes the oldest media first, old events expire, the log prunes to a checkpoint."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from pathlib import Path
+
+import pytest
+from store_helpers import FPS, T0, message, result, storage, tracked, video_frames
+
+from camapp.store import EventStore, verify_log
+from camapp.store.media import temp_path
+from camapp.types import Frame
+
+N_EVENTS = 5
+
+
+def _record_events(store: EventStore, frames: tuple[Frame, ...], n: int, start: float = T0,
+                   prefix: str = "ev") -> list[str]:
+    """n back-to-back events of 15 frames each, with snapshots and clips, committed one after another."""
+    ids = []
+    for k in range(n):
+        event_id = f"{prefix}{k}"
+        t = start + k * 60
+        for j, frame in enumerate(frames[:15]):
+            events = ()
+            if j == 0:
+                events = (message("new", event_id, t),)
+            elif j == 10:
+                events = (message("end", event_id, t, end=t + 1),)
+            store.handle(result(frame, events, (tracked(1, 0.6, (300.0, 150.0, 360.0, 330.0), t),)))
+        store.flush()
+        ids.append(event_id)
+    return ids
+
+
+@pytest.fixture(scope="module")
+def frames(demo_video: Path) -> tuple[Frame, ...]:
+    return video_frames(demo_video, 15)
+
+
+def test_tiny_quota_deletes_oldest_media_first_and_keeps_metadata(tmp_path: Path, frames: tuple[Frame, ...]) -> None:
+    cfg = storage(tmp_path, max_media_mb=1, pre_roll_s=0.5, post_roll_s=0.4)
+    with EventStore(cfg, camera_id="cam", fps=FPS) as store:
+        ids = _record_events(store, frames, N_EVENTS)
+        before = store.usage()["media_bytes"]
+        assert before > 1024 * 1024, "the test needs more media than the quota"
+        report = store.run_retention()
+        usage = store.usage()
+        events = {e["id"]: e for e in store.list_events()}
+    assert report.deleted_files > 0 and report.expired_events == 0
+    assert 0 < usage["media_bytes"] <= 1024 * 1024
+    assert sorted(events) == ids  # metadata of every event survives
+    kept = [any(events[i][f] for f in ("has_snapshot", "has_clip", "has_thumbnail")) for i in ids]
+    assert kept == sorted(kept), f"media must go oldest first, kept={kept}"
+    assert kept[-1] and events[ids[-1]]["has_clip"]
+    assert not kept[0]
+    on_disk = sum(p.stat().st_size for p in (store.data_dir / "media").rglob("*") if p.is_file())
+    assert on_disk == usage["media_bytes"]
+    assert verify_log(store.db_path).ok
+
+
+def test_old_events_expire_with_their_media_and_the_log_records_it(tmp_path: Path, frames: tuple[Frame, ...]) -> None:
+    cfg = storage(tmp_path, retain_days=1, pre_roll_s=0.5, post_roll_s=0.4)
+    with EventStore(cfg, camera_id="cam", fps=FPS) as store:
+        _record_events(store, frames, 2, start=time.time() - 3 * 86400)  # ended three days ago
+        kept = _record_events(store, frames, 1, prefix="new")[0]
+        store.flush()
+        report = store.run_retention()
+        remaining = [e["id"] for e in store.list_events()]
+        files = [p.name for p in (store.data_dir / "media").rglob("*") if p.is_file()]
+    assert report.expired_events == 2 and remaining == [kept]
+    assert files and all(name.startswith("new0-") for name in files)
+    conn = sqlite3.connect(store.db_path)
+    reasons = [r[0] for r in conn.execute("SELECT payload FROM event_log WHERE type = 'deleted'")]
+    conn.close()
+    assert len(reasons) == 2 and all('"reason":"retention"' in r for r in reasons)
+    assert verify_log(store.db_path).ok
+
+
+def test_log_pruned_behind_a_checkpoint_still_verifies(tmp_path: Path, frames: tuple[Frame, ...]) -> None:
+    cfg = storage(tmp_path, retain_days=1, clips=False, snapshots=False)
+    with EventStore(cfg, camera_id="cam", fps=FPS) as store:
+        _record_events(store, frames, 3)
+        conn = sqlite3.connect(store.db_path)
+        before = conn.execute("SELECT COUNT(*) FROM event_log").fetchone()[0]
+        conn.close()
+        # Pretend those rows were logged long ago and their events are gone, then let retention prune them.
+        for event_id in ("ev0", "ev1"):
+            assert store.delete_event(event_id)
+    conn = sqlite3.connect(store.db_path)
+    with conn:
+        conn.execute("UPDATE event_log SET ts = ts - 30 * 86400 WHERE event_id IN ('ev0', 'ev1') AND type != 'deleted'")
+    conn.close()
+    with EventStore(cfg, camera_id="cam", fps=FPS) as store:
+        pass  # retention runs at start
+    conn = sqlite3.connect(store.db_path)
+    after, first = conn.execute("SELECT COUNT(*), MIN(seq) FROM event_log").fetchone()
+    checkpoint = conn.execute("SELECT checkpoint_seq FROM log_state").fetchone()[0]
+    conn.close()
+    assert after < before and first == checkpoint + 1
+    # The edit above changed ts of rows that are now pruned, so the remaining chain is intact from the checkpoint.
+    check = verify_log(store.db_path)
+    assert check.ok, check.message
+    assert check.checked == after
+
+
+def test_start_sweeps_temp_files_and_orphans(tmp_path: Path, frames: tuple[Frame, ...]) -> None:
+    cfg = storage(tmp_path, pre_roll_s=0.5, post_roll_s=0.4)
+    with EventStore(cfg, camera_id="cam", fps=FPS) as store:
+        _record_events(store, frames, 1)
+        clip = store.media_path("ev0", "clip")
+        snap = store.media_path("ev0", "snapshot")
+    assert clip is not None and snap is not None
+    half = temp_path(clip.with_name("ev9-clip.mp4"))
+    half.write_bytes(b"\x00" * 100)  # what a crash mid-encode leaves
+    orphan = clip.with_name("ev8-snapshot.jpg")
+    orphan.write_bytes(b"jpeg")
+    snap.unlink()  # and a referenced file that vanished
+    with EventStore(cfg, camera_id="cam", fps=FPS) as store:
+        event = store.get_event("ev0")
+        assert event is not None and event["has_clip"] and not event["has_snapshot"]
+        assert store.media_path("ev0", "snapshot") is None
+    assert clip.exists() and not half.exists() and not orphan.exists()
