@@ -9,6 +9,7 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 from camapp.assets import ROOT, demo_video
 from camapp.config import AppConfig, parse_config
@@ -23,6 +24,11 @@ from camapp.state import ApplianceState
 from camapp.stream import FrameHub
 from camapp.systemd import Notifier
 from camapp.types import FrameResult
+
+if TYPE_CHECKING:
+    from camapp.alarm.sink import AlarmSink
+    from camapp.mqtt.sink import MqttSink
+    from camapp.store import EventStore
 from camapp.webserver import WebServer
 
 log = logging.getLogger(__name__)
@@ -126,13 +132,13 @@ class Sinks:
     def __init__(self, cfg: AppConfig, state: ApplianceState, stats: PipelineStats, hub: FrameHub) -> None:
         self.cfg, self.state, self.stats, self.hub = cfg, state, stats, hub
         self.all: list[ResultSink] = [HubSink(hub), EventLogSink()]
-        self.store: ResultSink | None = None
-        self.mqtt: ResultSink | None = None
-        self.alarm: ResultSink | None = None
+        self.store: EventStore | None = None
+        self.mqtt: MqttSink | None = None
+        self.alarm: AlarmSink | None = None
         self._closed = False
 
     def build(self, model_name: str, labels: list[str], time_in_zone: Callable[[int, str], float]) -> None:
-        """Create the sinks the config enables; a part that cannot start is logged and left out, not fatal."""
+        """Create the sinks the config enables (store, MQTT) and the alarm sink (disabled without GPIO)."""
         cfg = self.cfg
         if cfg.storage.path is not None:
             from camapp.store import EventStore
@@ -140,14 +146,16 @@ class Sinks:
             self.store = EventStore(cfg.storage, camera_id=cfg.camera.id, fps=cfg.camera.fps, state=self.state)
             self.all.append(self.store)
         if cfg.mqtt.host:
-            from camapp.mqtt import MqttSink
+            from camapp.mqtt.sink import MqttSink
 
             self.mqtt = MqttSink(cfg.mqtt, device_id=cfg.device_id, camera_id=cfg.camera.id, model_name=model_name,
-                                 state=self.state, stats=self._stats_dict, data_dir=data_dir(cfg), labels=labels)
+                                 state=self.state, stats=self._stats_dict, data_dir=data_dir(cfg),
+                                 labels=cfg.objects.track)
+            self.mqtt.start()
             self.all.append(self.mqtt)
         from camapp.alarm.sink import AlarmSink
 
-        on_alert = getattr(self.mqtt, "publish_alert", None)
+        on_alert = self.mqtt.publish_alert if self.mqtt is not None else None
         self.alarm = AlarmSink(cfg.rules, cfg.gpio, state=self.state, time_in_zone=time_in_zone, on_alert=on_alert)
         self.all.append(self.alarm)
 
@@ -204,6 +212,8 @@ class Appliance:
             replay(source, self.pipelines, sinks, self.stats, self.stop_event)
         for sink in extra_sinks:
             sink.close()
+        if self.sinks.mqtt is not None and not self.sinks.mqtt.flush(timeout=10.0):
+            log.warning("MQTT: not everything was delivered; it stays in the outbox for the next start")
 
     def run_forever(self) -> int:
         """Run until SIGINT/SIGTERM; returns the exit code."""

@@ -1,0 +1,75 @@
+"""Remote commands on <prefix>/set/<name>: parsed, checked against the allow-list, applied to ApplianceState."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Collection
+
+from camapp.errors import CommandError
+from camapp.state import MODES, ApplianceState
+
+log = logging.getLogger(__name__)
+
+MAX_PAYLOAD = 256
+_TRUE = {"on", "true", "1", "yes"}
+_FALSE = {"off", "false", "0", "no"}
+
+
+def parse_bool(text: str, name: str) -> bool:
+    """ON/OFF (also true/false, 1/0, yes/no), case-insensitive."""
+    value = text.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise CommandError(f"set/{name} expects ON or OFF, got {text[:40]!r}")
+
+
+def decode(payload: bytes, name: str) -> str:
+    if len(payload) > MAX_PAYLOAD:
+        raise CommandError(f"set/{name} payload is {len(payload)} bytes; the limit is {MAX_PAYLOAD}")
+    try:
+        return payload.decode("utf-8")
+    except UnicodeDecodeError:
+        raise CommandError(f"set/{name} payload is not UTF-8 text") from None
+
+
+class CommandHandler:
+    """Applies one command; returns a snapshot id for `snapshot`, else None. Raises CommandError when refused."""
+
+    SOURCE = "mqtt"
+
+    def __init__(self, state: ApplianceState, allowed: Collection[str], arm_mode: str = "away") -> None:
+        self.state = state
+        self.allowed = frozenset(allowed)
+        self.arm_mode = arm_mode
+        self._handlers: dict[str, Callable[[str], str | None]] = {
+            "mode": self._mode, "armed": self._armed, "detection": self._detection,
+            "silence": self._silence, "snapshot": self._snapshot,
+        }
+
+    def apply(self, name: str, payload: bytes) -> str | None:
+        handler = self._handlers.get(name)
+        if handler is None:
+            raise CommandError(f"unknown command set/{name[:40]}; known: {', '.join(sorted(self._handlers))}")
+        if name not in self.allowed:
+            raise CommandError(f"command set/{name} is not allowed by mqtt.allowed_commands")
+        return handler(decode(payload, name))
+
+    def _mode(self, text: str) -> None:
+        mode = text.strip().lower()
+        if mode not in MODES:
+            raise CommandError(f"set/mode expects one of {', '.join(MODES)}, got {text[:40]!r}")
+        self.state.set_mode(mode, source=self.SOURCE)
+
+    def _armed(self, text: str) -> None:
+        self.state.set_mode(self.arm_mode if parse_bool(text, "armed") else "disarmed", source=self.SOURCE)
+
+    def _detection(self, text: str) -> None:
+        self.state.set_detection(parse_bool(text, "detection"), source=self.SOURCE)
+
+    def _silence(self, text: str) -> None:
+        self.state.silence(source=self.SOURCE)
+
+    def _snapshot(self, text: str) -> str:
+        return self.state.request_snapshot(source=self.SOURCE)

@@ -1,0 +1,88 @@
+"""JSON payloads camapp publishes; the event and stats shapes are versioned JSON Schemas in camapp/mqtt/schema/."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from camapp.types import EventMessage
+
+SCHEMA_VERSION = 1
+SCHEMA_DIR = Path(__file__).resolve().parent / "schema"
+EVENT_SCHEMA = SCHEMA_DIR / f"event.v{SCHEMA_VERSION}.json"
+STATS_SCHEMA = SCHEMA_DIR / f"stats.v{SCHEMA_VERSION}.json"
+
+# Fields copied into the stats payload; nested health/pipeline dicts are flattened first.
+_STATS_FIELDS = ("fps", "detector_ms", "motion_ms", "frames", "detector_calls", "motion_pct", "cpu_temp_c",
+                 "throttled", "uptime_s", "load")
+
+
+def new_message_id() -> str:
+    """A stable id a subscriber uses to drop duplicates (QoS 1 is at-least-once)."""
+    return uuid.uuid4().hex
+
+
+def envelope(device_id: str, camera_id: str) -> dict[str, Any]:
+    """Fields every event-like message carries."""
+    return {"version": SCHEMA_VERSION, "message_id": new_message_id(), "device_id": device_id,
+            "camera": camera_id, "time": round(time.time(), 3)}
+
+
+def event_payload(
+    msg: EventMessage, *, device_id: str, camera_id: str, model_name: str, frame_size: tuple[int, int] | None = None
+) -> dict[str, Any]:
+    """One event message as published on <prefix>/events (see event.v1.json)."""
+    body = msg.to_dict()
+    body.update(envelope(device_id, camera_id))
+    body["model"] = model_name
+    body["frame_size"] = list(frame_size) if frame_size else None
+    return body
+
+
+def alert_payload(payload: Mapping[str, Any], *, device_id: str, camera_id: str) -> dict[str, Any]:
+    """A rule's alert: the rule's own fields plus the envelope (envelope keys win)."""
+    body = dict(payload)
+    body.update(envelope(device_id, camera_id))
+    body["type"] = "alert"
+    return body
+
+
+def _flatten(raw: Mapping[str, Any]) -> dict[str, Any]:
+    flat = dict(raw)
+    for key in ("pipeline", "health", "system"):
+        nested = raw.get(key)
+        if isinstance(nested, Mapping):
+            flat.update(nested)
+    return flat
+
+
+def _disk_free_pct(disk: Any) -> float | None:
+    if not isinstance(disk, Mapping):
+        return None
+    total, free = disk.get("total"), disk.get("free")
+    if not isinstance(total, int | float) or not isinstance(free, int | float) or total <= 0:
+        return None
+    return round(100.0 * free / total, 1)
+
+
+def stats_payload(raw: Mapping[str, Any], *, device_id: str, outbox: int, connected: bool) -> dict[str, Any]:
+    """The periodic <prefix>/stats message (see stats.v1.json); missing readings are null."""
+    flat = _flatten(raw)
+    body: dict[str, Any] = {"version": SCHEMA_VERSION, "device_id": device_id, "time": round(time.time(), 3)}
+    for key in _STATS_FIELDS:
+        body[key] = flat.get(key)
+    body["disk_free_pct"] = _disk_free_pct(flat.get("disk"))
+    camera = flat.get("camera")
+    body["camera_status"] = camera.get("status") if isinstance(camera, Mapping) else None
+    body["mqtt_outbox"] = outbox
+    body["mqtt_connected"] = connected
+    return body
+
+
+def dumps(body: Mapping[str, Any]) -> str:
+    """Compact JSON; NaN is not valid JSON, so it is refused here rather than by a subscriber."""
+    return json.dumps(body, separators=(",", ":"), allow_nan=False, default=str)
