@@ -12,11 +12,12 @@ from types import TracebackType
 from typing import TYPE_CHECKING
 
 from camapp.assets import ROOT, demo_video
+from camapp.capture import FrameSource
 from camapp.config import AppConfig, parse_config
 from camapp.detect import Detector
-from camapp.errors import ConfigError
+from camapp.errors import ConfigError, ModelError
 from camapp.health import PipelineStats
-from camapp.capture import FrameSource
+from camapp.logbuffer import LogBuffer
 from camapp.pipeline import Pipeline, Stages
 from camapp.runner import PipelineHolder, Runner, replay
 from camapp.sinks import ResultSink
@@ -29,9 +30,14 @@ if TYPE_CHECKING:
     from camapp.alarm.sink import AlarmSink
     from camapp.mqtt.sink import MqttSink
     from camapp.store import EventStore
+    from camapp.web import WebContext
 from camapp.webserver import WebServer
 
 log = logging.getLogger(__name__)
+
+# Sections whose change needs a restart (they own devices, sockets or files); the others apply live.
+RESTART_SECTIONS = ("device_id", "camera", "web", "mqtt", "storage", "gpio", "rules", "log_level")
+LIVE_PIPELINE_SECTIONS = ("motion", "objects", "tracker", "events", "zones")
 
 
 def resolve(path: Path) -> Path:
@@ -182,8 +188,11 @@ class Appliance:
         self.cfg, self.config_path = cfg, config_path
         self.state = ApplianceState(cfg.rules.arming)
         self.stats = PipelineStats()
-        self.hub = FrameHub(cfg.web.stream_width, cfg.web.jpeg_quality, cfg.web.stream_fps)
-        self.detector = build_detector(cfg)
+        self.hub = FrameHub(cfg.web.stream_width, cfg.web.jpeg_quality, cfg.web.stream_fps, zones=self._zone_polygons)
+        self.detector: Detector = build_detector(cfg)
+        self._retired: list[Detector] = []  # replaced detectors, closed at exit: the pipeline may still hold one
+        self.logs = LogBuffer()
+        logging.getLogger().addHandler(self.logs)
         self.sinks = Sinks(cfg, self.state, self.stats, self.hub)
         self.stop_event = threading.Event()
 
@@ -195,6 +204,10 @@ class Appliance:
     @property
     def model_name(self) -> str:
         return self.cfg.model.manifest.stem
+
+    def _zone_polygons(self) -> list[tuple[str, list[tuple[float, float]]]]:
+        pipeline = self.pipelines.current if hasattr(self, "pipelines") else None
+        return pipeline.stages.zones.polygons() if pipeline is not None else []
 
     def _time_in_zone(self, track_id: int, zone: str) -> float:
         pipeline = self.pipelines.current
@@ -232,11 +245,65 @@ class Appliance:
         return 1 if runner.error is not None else 0
 
     def _start_web(self) -> WebServer:
-        from camapp.web import create_app
+        from camapp.web import create_app, ssl_context
 
-        server = WebServer(create_app(self.web_context()), self.cfg.web.host, self.cfg.web.port)
+        tls = ssl_context(data_dir(self.cfg)) if self.cfg.web.https else None
+        try:
+            server = WebServer(create_app(self.web_context()), self.cfg.web.host, self.cfg.web.port, tls)
+        except OSError as err:
+            raise ConfigError(f"web.port: cannot listen on {self.cfg.web.host}:{self.cfg.web.port}: "
+                              f"{err.strerror or err}") from None
         self.web_port = server.port
         return server
+
+    def web_context(self) -> WebContext:
+        from camapp.web import WebContext
+
+        return WebContext(
+            get_config=lambda: self.cfg, apply_config=self.apply_config, state=self.state, hub=self.hub,
+            stats=self.stats, data_dir=data_dir(self.cfg), config_path=self.config_path, store=self.sinks.store,
+            mqtt_status=self.sinks.mqtt.status if self.sinks.mqtt is not None else None,
+            switch_model=self.switch_model, log_tail=self.logs.tail,
+        )
+
+    def apply_config(self, new: AppConfig) -> list[str]:
+        """Apply a validated config live where possible; returns the sections that need a restart."""
+        old, self.cfg = self.cfg, new
+        restart = [name for name in RESTART_SECTIONS if getattr(old, name) != getattr(new, name)]
+        if old.model != new.model:
+            self._use_detector(build_detector(new))
+        elif any(getattr(old, n) != getattr(new, n) for n in LIVE_PIPELINE_SECTIONS):
+            # Rebuilding restarts tracking (ids start again); events in progress end and new ones begin.
+            self.pipelines.replace_factory(pipeline_factory(new, self.detector))
+        if old.rules.arming != new.rules.arming:
+            self.state.set_mode(new.rules.arming, source="config")
+        log.info("config applied%s", f"; restart needed for {', '.join(restart)}" if restart else "")
+        return restart
+
+    def switch_model(self, model_path: Path, labels_path: Path) -> None:
+        """Validate a model on the live frame, then switch to it; if it later fails, the previous one takes over."""
+        from camapp.detect.fallback import FallbackDetector
+        from camapp.detect.probe import probe_model
+        from camapp.detect.tflite import TFLiteDetector
+
+        manifest = probe_model(model_path, labels_path).to_manifest(model_path.parent.name or "uploaded")
+        new = TFLiteDetector(manifest, threads=self.cfg.model.threads, min_score=self.cfg.model.min_score,
+                             edgetpu=self.cfg.model.edgetpu, merge_iou=self.cfg.model.merge_iou)
+        latest = self.hub.latest()
+        try:
+            if latest is not None:
+                new.detect(latest.frame.image)
+        except Exception as err:
+            new.close()
+            raise ModelError(f"{model_path.name}: failed on a live frame, not switched: {err}") from None
+        previous = self.detector.primary if isinstance(self.detector, FallbackDetector) else self.detector
+        self._use_detector(FallbackDetector(new, previous))
+        log.info("switched model to %s (%s)", model_path, manifest.name)
+
+    def _use_detector(self, detector: Detector) -> None:
+        self._retired.append(self.detector)
+        self.detector = detector
+        self.pipelines.replace_factory(pipeline_factory(self.cfg, detector))
 
     def close(self) -> None:
         """Stop everything; every GPIO output goes to its safe state. Idempotent."""
@@ -245,7 +312,9 @@ class Appliance:
         self._closed = True
         self.stop_event.set()
         self.sinks.close()
-        self.detector.close()
+        for detector in [*self._retired, self.detector]:
+            detector.close()
+        logging.getLogger().removeHandler(self.logs)
 
     def __enter__(self) -> Appliance:
         return self

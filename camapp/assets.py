@@ -25,7 +25,8 @@ from camapp.errors import ChecksumError, ModelError
 
 log = logging.getLogger(__name__)
 
-ROOT = Path(__file__).resolve().parent.parent
+# The directory holding models/ and web/: the checkout by default; an installed appliance sets CAMAPP_HOME.
+ROOT = Path(os.environ.get("CAMAPP_HOME") or Path(__file__).resolve().parent.parent)
 CACHE = ROOT / ".cache"
 MEDIA_DIR = CACHE / "media"
 MODELS_DIR = ROOT / "models"

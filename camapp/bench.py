@@ -38,7 +38,7 @@ def frames_of(video: Path) -> Iterator[Frame]:
         ok, img = cap.read()
         if not ok:
             break
-        yield Frame(img, i / 10.0, i)
+        yield Frame(np.asarray(img, dtype=np.uint8), i / 10.0, i)
         i += 1
     cap.release()
 

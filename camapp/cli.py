@@ -16,7 +16,7 @@ from typing import Any
 from camapp.config import AppConfig, CameraConfig, load_config
 from camapp.errors import CamappError, ConfigError
 from camapp.sinks import ResultSink
-from camapp.types import FrameResult
+from camapp.types import FrameResult, Image
 
 DEFAULT_CONFIG = Path(os.environ.get("CAMAPP_CONFIG", "/etc/camapp/config.yaml"))
 log = logging.getLogger("camapp")
@@ -66,14 +66,13 @@ def cmd_detect(args: argparse.Namespace) -> int:
     from camapp.app import build_detector
 
     cfg = _config(args.config)
-    image = cv2.imread(args.image, cv2.IMREAD_COLOR)
+    image: Image | None = cv2.imread(args.image, cv2.IMREAD_COLOR)  # type: ignore[assignment]
     if image is None:
         raise CamappError(f"{args.image}: cannot read image (missing, or not an image format OpenCV knows)")
     with build_detector(cfg) as detector:
         dets = detector.detect(image)
-    if args.out:
-        if not cv2.imwrite(args.out, draw_detections(image, dets.boxes, dets.labels, dets.scores)):
-            raise CamappError(f"{args.out}: cannot write annotated image")
+    if args.out and not cv2.imwrite(args.out, draw_detections(image, dets.boxes, dets.labels, dets.scores)):
+        raise CamappError(f"{args.out}: cannot write annotated image")
     if args.json:
         print(json.dumps({"detections": dets.to_list()}))
     else:
@@ -91,7 +90,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     cfg.camera = CameraConfig(id=cfg.camera.id, source="file", path=Path(args.video), loop=False, realtime=False)
     _setup_logging("WARNING" if args.json else cfg.log_level)
     with Appliance(cfg, None) as app:
-        extra = [JsonEventSink(app.model_name)] if args.json else []
+        extra: list[ResultSink] = [JsonEventSink(app.model_name)] if args.json else []
         t0 = time.perf_counter()
         app.replay(extra)
         elapsed = time.perf_counter() - t0
@@ -120,11 +119,11 @@ def cmd_verify_log(args: argparse.Namespace) -> int:
 
 
 def cmd_user(args: argparse.Namespace) -> int:
-    from camapp.web.auth import set_password
+    from camapp.web.auth import UserStore
 
     cfg = _config(args.config)
     password = sys.stdin.readline().rstrip("\n") if not sys.stdin.isatty() else _prompt_password()
-    set_password(_data_dir(cfg), args.name, password, role=args.role)
+    UserStore(_data_dir(cfg)).set_password(args.name, password, role=args.role)
     print(f"user {args.name} ({args.role}) saved")
     return 0
 

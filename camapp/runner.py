@@ -123,7 +123,7 @@ def replay(
         finish_pipeline(pipelines, sinks)
 
 
-class Runner:  # noqa: PLR0913 - the wiring passes each part explicitly
+class Runner:
     """Runs capture and processing threads until stop() or until a finite source ends."""
 
     def __init__(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import time
@@ -23,11 +24,9 @@ class Notifier:
         if not self._addr:
             return
         addr = "\0" + self._addr[1:] if self._addr.startswith("@") else self._addr
-        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
-            try:
-                sock.sendto(message.encode(), addr)
-            except OSError:
-                pass  # systemd gone (shutdown): nothing useful to do
+        # systemd gone (shutdown): nothing useful to do, so errors are ignored.
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock, contextlib.suppress(OSError):
+            sock.sendto(message.encode(), addr)
 
     def ready(self) -> None:
         self.notify("READY=1")

@@ -66,7 +66,7 @@ def test_fetch_url_refuses_other_schemes(tmp_path: Path) -> None:
 def test_verify_names_the_file(tmp_path: Path) -> None:
     f = tmp_path / "model.tflite"
     f.write_bytes(b"abc")
-    with pytest.raises(ChecksumError, match="model.tflite"):
+    with pytest.raises(ChecksumError, match=r"model\.tflite"):
         assets.verify(f, "0" * 64)
     assert assets.verify(f, hashlib.sha256(b"abc").hexdigest()) == f
 

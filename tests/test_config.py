@@ -23,7 +23,10 @@ def write(tmp_path: Path, text: str) -> Path:
         ("camera:\n  source: rtsp\n", ["camera", "needs camera.url"]),
         ("motion:\n  threshold: 999\n", ["config.yaml:2: motion.threshold", "less than or equal to 255"]),
         ("motion:\n  treshold: 20\n", ["motion.treshold", "Extra inputs are not permitted"]),
-        ("objects:\n  default:\n    min_area: 10\n    max_area: 5\n", ["objects.default", "max_area must be >= min_area"]),
+        (
+            "objects:\n  default:\n    min_area: 10\n    max_area: 5\n",
+            ["objects.default", "max_area must be >= min_area"],
+        ),
         ("web:\n  port: 70000\n", ["config.yaml:2: web.port"]),
         ("device_id: 'has space'\n", ["config.yaml:1: device_id"]),
         ("camera: [1, 2]\n", ["config.yaml:1: camera"]),

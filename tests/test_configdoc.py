@@ -10,7 +10,8 @@ DOC = Path(__file__).resolve().parent.parent / "docs" / "config.md"
 
 
 def test_config_reference_is_current() -> None:
-    assert DOC.read_text() == render(), "docs/config.md is stale: run `.venv/bin/python -m camapp.configdoc > docs/config.md`"
+    stale = "docs/config.md is stale: run `.venv/bin/python -m camapp.configdoc > docs/config.md`"
+    assert DOC.read_text() == render(), stale
 
 
 def test_reference_lists_every_section() -> None:

@@ -49,7 +49,10 @@ def run(demo_video: Path, model_manifest: Path) -> tuple[list[FrameResult], list
     return results, events, pipeline
 
 
-def test_motion_gate_skips_the_detector_without_motion(run: tuple[list[FrameResult], list[EventMessage], Pipeline]) -> None:
+Run = tuple[list[FrameResult], list[EventMessage], Pipeline]
+
+
+def test_motion_gate_skips_the_detector_without_motion(run: Run) -> None:
     results, _, _ = run
     still = results[5:STATIC_FRAMES]  # after the background has settled
     assert not any(r.motion.has_motion for r in still)

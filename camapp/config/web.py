@@ -2,16 +2,41 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, field_validator, model_validator
 
 from camapp.config.base import Section
 
 
 class WebConfig(Section):
-    """HTTP server and MJPEG stream."""
+    """HTTP server, MJPEG stream, login security and model uploads."""
 
     host: str = Field("0.0.0.0", description="Address to listen on.")
     port: int = Field(8080, ge=1, le=65535, description="HTTP port.")
     stream_fps: float = Field(10.0, gt=0, le=60, description="Highest frame rate sent to viewers.")
     stream_width: int = Field(960, ge=160, le=3840, description="Width of the streamed JPEG (height keeps aspect).")
     jpeg_quality: int = Field(75, ge=10, le=100, description="JPEG quality of the stream.")
+    https: bool = Field(False, description="Serve HTTPS with a self-signed certificate made on first start.")
+    session_hours: float = Field(168, gt=0, le=8760, description="How long a login lasts.")
+    login_max_failures: int = Field(5, ge=1, le=1000, description="Failed logins allowed per address and window.")
+    login_window_s: float = Field(300, gt=0, le=86400, description="Window for counting failed logins, in seconds.")
+    max_upload_mb: float = Field(64, gt=0, le=1024, description="Largest model upload accepted, in MB.")
+    metrics: bool = Field(False, description="Serve Prometheus text metrics at /metrics (needs login or token).")
+    model_public_key: str | None = Field(
+        None, description="Ed25519 public key (PEM, or base64 of the 32 raw bytes) that signs uploaded models."
+    )
+    require_signed_models: bool = Field(False, description="Reject model uploads without a valid signature.")
+
+    @field_validator("model_public_key")
+    @classmethod
+    def _key_loads(cls, value: str | None) -> str | None:
+        if value:
+            from camapp.web.signing import load_public_key  # lazy: keeps config import light
+
+            load_public_key(value)
+        return value or None
+
+    @model_validator(mode="after")
+    def _signed_needs_key(self) -> WebConfig:
+        if self.require_signed_models and not self.model_public_key:
+            raise ValueError("web.require_signed_models needs web.model_public_key")
+        return self

@@ -1,0 +1,187 @@
+"""JSON API, part 1: status, live stream and snapshots, arming, events and their media."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Generator, Iterator
+from typing import Any
+
+from flask import Blueprint, Response, abort, current_app, jsonify, request, send_file
+
+from camapp.annotate import Overlay
+from camapp.errors import CommandError
+from camapp.web import system
+from camapp.web.context import MEDIA_KINDS, EventStoreLike, WebContext
+from camapp.web.guard import api_error
+
+bp = Blueprint("api", __name__, url_prefix="/api")
+ID_RE = re.compile(r"^[A-Za-z0-9._-]{1,80}$")
+BOUNDARY = "frame"
+
+
+def ctx() -> WebContext:
+    return current_app.extensions["camapp"]  # type: ignore[no-any-return]
+
+
+def body() -> dict[str, Any]:
+    """The JSON object sent with the request; CommandError (400) otherwise."""
+    data = request.get_json(silent=True)
+    if not isinstance(data, dict):
+        raise CommandError("send a JSON object body (Content-Type: application/json)")
+    return data
+
+
+def query_number(name: str, default: float | None, lo: float, hi: float) -> float | None:
+    """A bounded numeric query parameter; CommandError names it when invalid."""
+    raw = request.args.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise CommandError(f"query parameter {name!r} must be a number, got {raw!r}") from None
+    if not lo <= value <= hi:
+        raise CommandError(f"query parameter {name!r} must be between {lo:g} and {hi:g}")
+    return value
+
+
+def query_text(name: str) -> str | None:
+    raw = request.args.get(name) or None
+    if raw is not None and not ID_RE.match(raw):
+        raise CommandError(f"query parameter {name!r} may only hold letters, digits, '.', '_' or '-'")
+    return raw
+
+
+def checked_id(value: str, what: str = "id") -> str:
+    if not ID_RE.match(value):
+        raise CommandError(f"{what} may only hold letters, digits, '.', '_' or '-' (1-80 characters)")
+    return value
+
+
+def overlay_from_args() -> Overlay:
+    def flag(name: str) -> bool:
+        return request.args.get(name, "1") not in ("0", "false", "no", "off")
+
+    return Overlay(boxes=flag("boxes"), motion=flag("motion"), zones=flag("zones"))
+
+
+@bp.get("/status")
+def get_status() -> Any:
+    return jsonify(system.status(ctx()))
+
+
+@bp.get("/history")
+def get_history() -> Any:
+    return jsonify({"points": current_app.extensions["camapp_history"].points()})
+
+
+@bp.get("/snapshot.jpg")
+def snapshot_jpg() -> Any:
+    got = ctx().hub.jpeg(overlay_from_args())
+    if got is None:
+        return api_error(503, "no frame yet: the camera has not delivered a frame")
+    resp = Response(got[1], mimetype="image/jpeg")
+    if request.args.get("download"):
+        resp.headers["Content-Disposition"] = "attachment; filename=snapshot.jpg"
+    return resp
+
+
+@bp.get("/stream.mjpeg")
+def stream() -> Any:
+    """multipart/x-mixed-replace MJPEG; each viewer gets the latest frame and skips what it cannot keep up with."""
+    limit = int(query_number("max_frames", 0, 0, 1_000_000) or 0)
+    frames = ctx().hub.frames(overlay_from_args())
+
+    def generate() -> Iterator[bytes]:
+        try:
+            for n, jpg in enumerate(frames, start=1):
+                head = f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {len(jpg)}\r\n\r\n"
+                yield head.encode() + jpg + b"\r\n"
+                if limit and n >= limit:
+                    return
+        finally:
+            if isinstance(frames, Generator):
+                frames.close()  # the hub's viewer count drops as soon as the client goes
+
+    return Response(generate(), mimetype=f"multipart/x-mixed-replace; boundary={BOUNDARY}",
+                    headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+
+
+@bp.post("/snapshot")
+def take_snapshot() -> Any:
+    snap_id = ctx().state.request_snapshot(source="web")
+    return jsonify({"id": snap_id, "url": f"/api/snapshots/{snap_id}"}), 202
+
+
+@bp.get("/snapshots/<snap_id>")
+def get_snapshot(snap_id: str) -> Any:
+    path = store().snapshot_path(checked_id(snap_id, "snapshot id"))
+    if path is None or not path.is_file():
+        return api_error(404, f"no snapshot {snap_id!r} (it may still be saving)")
+    return send_file(path, mimetype="image/jpeg")
+
+
+@bp.get("/state")
+def get_state() -> Any:
+    return jsonify(ctx().state.as_dict())
+
+
+@bp.post("/arm")
+def arm() -> Any:
+    data = body()
+    ctx().state.set_mode(data.get("mode", "away"), source="web")
+    return jsonify(ctx().state.as_dict())
+
+
+@bp.post("/detection")
+def detection() -> Any:
+    ctx().state.set_detection(body().get("enabled"), source="web")  # type: ignore[arg-type]
+    return jsonify(ctx().state.as_dict())
+
+
+@bp.post("/silence")
+def silence() -> Any:
+    ctx().state.silence(source="web")
+    return jsonify(ctx().state.as_dict())
+
+
+def store() -> EventStoreLike:
+    s = ctx().store
+    if s is None:
+        abort(404, "event storage is off (set storage.path in the config)")
+    return s
+
+
+@bp.get("/events")
+def list_events() -> Any:
+    since, until = query_number("since", None, 0, 1e11), query_number("until", None, 0, 1e11)
+    events = store().list_events(
+        limit=int(query_number("limit", 50, 1, 500) or 50), before=query_number("before", None, 0, 1e11),
+        label=query_text("label"), zone=query_text("zone"), since=since, until=until,
+    )
+    return jsonify({"events": events})
+
+
+@bp.get("/events/<event_id>")
+def get_event(event_id: str) -> Any:
+    event = store().get_event(checked_id(event_id, "event id"))
+    if event is None:
+        return api_error(404, f"no event {event_id!r}")
+    return jsonify(event)
+
+
+@bp.delete("/events/<event_id>")
+def delete_event(event_id: str) -> Any:
+    if not store().delete_event(checked_id(event_id, "event id")):
+        return api_error(404, f"no event {event_id!r}")
+    return jsonify({"deleted": event_id})
+
+
+@bp.get("/events/<event_id>/<kind>")
+def event_media(event_id: str, kind: str) -> Any:
+    if kind not in MEDIA_KINDS:
+        return api_error(404, f"unknown media {kind!r}; use one of {', '.join(MEDIA_KINDS)}")
+    path = store().media_path(checked_id(event_id, "event id"), kind)
+    if path is None or not path.is_file():
+        return api_error(404, f"event {event_id!r} has no {kind}")
+    return send_file(path, conditional=True, max_age=3600)

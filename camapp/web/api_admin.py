@@ -1,0 +1,184 @@
+"""JSON API, part 2: configuration, zones, model management, users/tokens, logs and diagnostics."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from flask import Blueprint, Response, current_app, g, jsonify, request, session
+
+from camapp.errors import AuthError, CommandError
+from camapp.web import configio, system
+from camapp.web.api import body, checked_id, ctx, query_number
+from camapp.web.auth import UserStore
+from camapp.web.guard import api_error, password_version
+from camapp.web.modelmgr import ModelManager
+from camapp.web.openapi import spec
+
+bp = Blueprint("admin_api", __name__, url_prefix="/api")
+
+
+def users() -> UserStore:
+    return current_app.extensions["camapp_users"]  # type: ignore[no-any-return]
+
+
+def models() -> ModelManager:
+    return current_app.extensions["camapp_models"]  # type: ignore[no-any-return]
+
+
+def require_admin() -> None:
+    if g.user["role"] != "admin":
+        raise AuthError("only an admin may see this")
+
+
+def _applied(cfg: Any, restart: list[str]) -> Any:
+    return jsonify({"config": configio.redact(configio.config_dict(cfg)), "restart_required": restart})
+
+
+@bp.get("/openapi.json")
+def openapi() -> Any:
+    return jsonify(spec())
+
+
+@bp.get("/config")
+def get_config() -> Any:
+    return jsonify(configio.redact(configio.config_dict(ctx().get_config())))
+
+
+@bp.post("/config/validate")
+def validate_config() -> Any:
+    old = configio.config_dict(ctx().get_config())
+    cfg = configio.validate(configio.unmask(body(), old))
+    return jsonify({"valid": True, "config": configio.redact(configio.config_dict(cfg))})
+
+
+@bp.put("/config")
+def put_config() -> Any:
+    return _applied(*configio.apply(ctx(), body()))
+
+
+@bp.get("/zones")
+def get_zones() -> Any:
+    cfg = ctx().get_config()
+    return jsonify({"zones": configio.config_dict(cfg)["zones"], "motion_mask": cfg.motion.mask})
+
+
+@bp.put("/zones")
+def put_zones() -> Any:
+    """Replace the zones and (optionally) the motion mask polygons, in frame pixels."""
+    data = body()
+    cfg = configio.config_dict(ctx().get_config())
+    if "zones" in data:
+        cfg["zones"] = data["zones"]
+    if "motion_mask" in data:
+        cfg["motion"]["mask"] = data["motion_mask"]
+    return _applied(*configio.apply(ctx(), cfg))
+
+
+@bp.get("/model")
+def get_model() -> Any:
+    cfg = ctx().get_config()
+    return jsonify({"manifest": str(cfg.model.manifest), "installed": models().entries(),
+                    "signature_required": cfg.web.require_signed_models,
+                    "max_upload_mb": cfg.web.max_upload_mb, "can_switch": ctx().switch_model is not None})
+
+
+@bp.post("/model")
+def post_model() -> Any:
+    """multipart upload (model, labels, optional signature) or JSON {model_path, labels_path}."""
+    if request.is_json:
+        data = body()
+        return jsonify(models().install_path(data.get("model_path"), data.get("labels_path"))), 201
+    files = request.files
+    if "model" not in files or "labels" not in files:
+        raise CommandError("upload 'model' (.tflite) and 'labels' (.txt) files, or send JSON with model_path")
+    sig = files["signature"].read() if "signature" in files else None
+    entry = models().install_upload(ctx().get_config().web, files["model"].read(), files["labels"].read(), sig)
+    return jsonify(entry), 201
+
+
+@bp.post("/model/activate")
+def activate_model() -> Any:
+    entry_id = body().get("id")
+    if not isinstance(entry_id, str):
+        raise CommandError("send {\"id\": \"<installed model id>\"}")
+    return jsonify(models().activate(checked_id(entry_id, "model id")))
+
+
+@bp.get("/logs")
+def get_logs() -> Any:
+    lines = int(query_number("lines", 200, 1, 5000) or 200)
+    return jsonify({"lines": ctx().log_tail(lines) if ctx().log_tail else []})  # type: ignore[misc]
+
+
+@bp.get("/diagnostics")
+def diagnostics() -> Any:
+    require_admin()
+    data = system.diagnostics_zip(ctx(), current_app.extensions["camapp_history"].points())
+    name = f"camapp-diagnostics-{time.strftime('%Y%m%d-%H%M%S')}.zip"
+    return Response(data, mimetype="application/zip", headers={"Content-Disposition": f"attachment; filename={name}"})
+
+
+@bp.get("/users")
+def list_users() -> Any:
+    require_admin()
+    return jsonify({"users": users().users(), "tokens": users().tokens()})
+
+
+@bp.post("/users")
+def add_user() -> Any:
+    data = body()
+    name, password, role = data.get("username"), data.get("password"), data.get("role", "viewer")
+    if not isinstance(name, str) or not isinstance(password, str) or role not in ("admin", "viewer"):
+        raise CommandError("send {\"username\": str, \"password\": str, \"role\": \"admin\"|\"viewer\"}")
+    if users().get(name) is not None:
+        return api_error(409, f"user {name!r} exists")
+    users().set_password(name, password, role=role)
+    return jsonify({"username": name, "role": role}), 201
+
+
+@bp.delete("/users/<username>")
+def delete_user(username: str) -> Any:
+    if username == g.user["username"]:
+        raise CommandError("you cannot delete your own account")
+    if not users().delete(username):
+        return api_error(404, f"no user {username!r}")
+    return jsonify({"deleted": username})
+
+
+@bp.post("/password")
+def change_password() -> Any:
+    """Change your own password; other sessions of this account end."""
+    data = body()
+    current, new = data.get("current"), data.get("new")
+    if not isinstance(current, str) or not isinstance(new, str):
+        raise CommandError("send {\"current\": str, \"new\": str}")
+    name = g.user["username"]
+    if users().authenticate(name, current) is None:
+        raise AuthError("current password is wrong")
+    users().set_password(name, new)
+    if g.auth == "session":
+        session["pwv"] = password_version(users().get(name) or {"hash": ""})
+    return jsonify({"changed": True})
+
+
+@bp.get("/tokens")
+def list_tokens() -> Any:
+    return jsonify({"tokens": users().tokens(g.user["username"])})
+
+
+@bp.post("/tokens")
+def create_token() -> Any:
+    name = body().get("name", "script")
+    if not isinstance(name, str):
+        raise CommandError("token name must be a string")
+    token = users().create_token(g.user["username"], name)
+    return jsonify({"token": token, "note": "shown once: store it now"}), 201
+
+
+@bp.delete("/tokens/<token_id>")
+def revoke_token(token_id: str) -> Any:
+    mine = {t["id"] for t in users().tokens(None if g.user["role"] == "admin" else g.user["username"])}
+    if token_id not in mine or not users().revoke_token(token_id):
+        return api_error(404, f"no token {token_id!r}")
+    return jsonify({"revoked": token_id})

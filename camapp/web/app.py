@@ -1,0 +1,92 @@
+"""create_app(): the Flask app for the local UI and JSON API."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from typing import Any
+
+from flask import Flask, Response, jsonify, request
+
+from camapp.assets import ROOT
+from camapp.errors import AuthError, CommandError, ConfigError, ModelError, StorageError
+from camapp.web import api, api_admin, guard, pages, system
+from camapp.web.auth import UserStore
+from camapp.web.configio import ConfigInvalid
+from camapp.web.context import WebContext
+from camapp.web.guard import api_error, is_api_request
+from camapp.web.modelmgr import ModelManager
+
+log = logging.getLogger(__name__)
+WEB_DIR = ROOT / "web"
+
+_ERROR_CODES: list[tuple[type[Exception], int]] = [
+    (ConfigInvalid, 422), (AuthError, 403), (CommandError, 400), (ModelError, 422), (ConfigError, 422),
+    (StorageError, 503),
+]
+
+
+def _error_response(err: Exception) -> Any:
+    """Our own errors become JSON 4xx for the API, or a short text page for browsers."""
+    code = next(c for kind, c in _ERROR_CODES if isinstance(err, kind))
+    if code >= 500:
+        log.error("%s %s failed: %s", request.method, request.path, err)
+    extra = {"errors": err.errors} if isinstance(err, ConfigInvalid) else {}
+    if is_api_request():
+        return api_error(code, str(err), **extra)
+    return Response(str(err), status=code, mimetype="text/plain")
+
+
+def _fmt_time(value: Any) -> str:
+    if value is None:
+        return "—"
+    return dt.datetime.fromtimestamp(float(value)).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def create_app(ctx: WebContext, history_period_s: float = 10.0) -> Flask:
+    """Build the app; call close_app(app) on shutdown to stop its health sampler."""
+    app = Flask("camapp.web", template_folder=str(WEB_DIR / "templates"), static_folder=str(WEB_DIR / "static"))
+    cfg = ctx.get_config().web
+    ctx.data_dir.mkdir(parents=True, exist_ok=True)
+    app.config.update(
+        SECRET_KEY=guard.load_secret_key(ctx.data_dir),
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=cfg.https,
+        SESSION_COOKIE_NAME="camapp_session",
+        PERMANENT_SESSION_LIFETIME=dt.timedelta(hours=cfg.session_hours),
+        MAX_CONTENT_LENGTH=int(cfg.max_upload_mb * 1024 * 1024) + 1024 * 1024,  # uploads plus form overhead
+        JSON_SORT_KEYS=False,
+    )
+    users = UserStore(ctx.data_dir)
+    history = system.HealthHistory(ctx, period_s=history_period_s)
+    app.extensions.update(camapp=ctx, camapp_users=users, camapp_history=history,
+                          camapp_models=ModelManager(ctx.data_dir, ctx.switch_model),
+                          camapp_login_limiter=guard.RateLimiter(cfg.login_max_failures, cfg.login_window_s))
+    guard.install(app, users)
+    for kind, _ in _ERROR_CODES:
+        app.register_error_handler(kind, _error_response)
+    app.register_blueprint(api.bp)
+    app.register_blueprint(api_admin.bp)
+    app.register_blueprint(pages.bp)
+    app.jinja_env.filters["datetime"] = _fmt_time
+
+    @app.get("/healthz")
+    def healthz() -> Any:
+        return jsonify({"ok": True})
+
+    @app.get("/metrics")
+    def metrics() -> Any:
+        if not ctx.get_config().web.metrics:
+            return api_error(404, "metrics are off (set web.metrics: true)")
+        return Response(system.metrics_text(ctx), mimetype="text/plain; version=0.0.4")
+
+    history.start()
+    return app
+
+
+def close_app(app: Flask) -> None:
+    """Stop the app's background sampler (idempotent)."""
+    history = app.extensions.get("camapp_history")
+    if history is not None:
+        history.close()

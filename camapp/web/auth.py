@@ -1,0 +1,216 @@
+"""Users, password hashes and API tokens, kept in a JSON file in the data directory.
+
+Passwords are hashed with scrypt (hashlib); tokens are random and stored only as SHA-256 hashes.
+`python -m camapp.web.auth set-password USER [--role admin|viewer] [--data-dir DIR]` reads the password from stdin.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import hashlib
+import hmac
+import json
+import os
+import re
+import secrets
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any, Literal
+
+from camapp.errors import AuthError, StorageError
+
+Role = Literal["admin", "viewer"]
+ROLES: tuple[Role, ...] = ("admin", "viewer")
+USERS_FILE = "users.json"
+USERNAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,32}$")
+MIN_PASSWORD = 8
+_SCRYPT = {"n": 2**14, "r": 8, "p": 1}
+
+
+def hash_password(password: str) -> str:
+    """scrypt$n$r$p$salt$hash, all base64 where binary."""
+    salt = secrets.token_bytes(16)
+    digest = hashlib.scrypt(password.encode(), salt=salt, dklen=32, **_SCRYPT)
+    b64 = base64.b64encode
+    return f"scrypt${_SCRYPT['n']}${_SCRYPT['r']}${_SCRYPT['p']}${b64(salt).decode()}${b64(digest).decode()}"
+
+
+def check_password(password: str, stored: str) -> bool:
+    """Constant-time check of a password against a stored scrypt hash."""
+    try:
+        kind, n, r, p, salt, digest = stored.split("$")
+        if kind != "scrypt":
+            return False
+        want = base64.b64decode(digest)
+        got = hashlib.scrypt(password.encode(), salt=base64.b64decode(salt), n=int(n), r=int(r), p=int(p),
+                             dklen=len(want))
+    except (ValueError, TypeError):
+        return False
+    return hmac.compare_digest(got, want)
+
+
+def _token_hash(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def validate_credentials(username: str, password: str) -> None:
+    """Raise AuthError naming what is wrong with a new username/password."""
+    if not USERNAME_RE.match(username):
+        raise AuthError("username: use 1-32 letters, digits, '.', '_' or '-'")
+    if len(password) < MIN_PASSWORD:
+        raise AuthError(f"password: use at least {MIN_PASSWORD} characters")
+    if len(password) > 1024:
+        raise AuthError("password: at most 1024 characters")
+
+
+class UserStore:
+    """Thread-safe users/tokens file; every change is written atomically (temp file + rename, mode 0600)."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.path = Path(data_dir) / USERS_FILE
+        self._lock = threading.Lock()
+
+    def _load(self) -> dict[str, Any]:
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return {"users": {}, "tokens": {}}
+        except (OSError, ValueError) as err:
+            raise StorageError(f"{self.path}: cannot read users file: {err}") from None
+        data.setdefault("users", {})
+        data.setdefault("tokens", {})
+        return dict(data)
+
+    def _save(self, data: dict[str, Any]) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".users-", dir=self.path.parent)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                json.dump(data, fh, indent=2, sort_keys=True)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.chmod(tmp, 0o600)
+            os.replace(tmp, self.path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    def has_users(self) -> bool:
+        with self._lock:
+            return bool(self._load()["users"])
+
+    def users(self) -> list[dict[str, str]]:
+        with self._lock:
+            users = self._load()["users"]
+        return [{"username": name, "role": u["role"]} for name, u in sorted(users.items())]
+
+    def get(self, username: str) -> dict[str, Any] | None:
+        with self._lock:
+            user = self._load()["users"].get(username)
+        return dict(user) if user else None
+
+    def set_password(self, username: str, password: str, role: Role | None = None) -> None:
+        """Create or update a user; a new user without a role becomes a viewer."""
+        validate_credentials(username, password)
+        if role is not None and role not in ROLES:
+            raise AuthError(f"role must be one of {', '.join(ROLES)}, got {role!r}")
+        with self._lock:
+            data = self._load()
+            old = data["users"].get(username, {})
+            data["users"][username] = {"hash": hash_password(password), "role": role or old.get("role", "viewer")}
+            self._save(data)
+
+    def delete(self, username: str) -> bool:
+        """Remove a user and their tokens; the last admin cannot be removed."""
+        with self._lock:
+            data = self._load()
+            users = data["users"]
+            if username not in users:
+                return False
+            admins = [n for n, u in users.items() if u["role"] == "admin"]
+            if admins == [username]:
+                raise AuthError("cannot delete the last admin account")
+            del users[username]
+            data["tokens"] = {k: t for k, t in data["tokens"].items() if t["user"] != username}
+            self._save(data)
+            return True
+
+    def authenticate(self, username: str, password: str) -> dict[str, Any] | None:
+        """The user record when the password matches, else None (hashing even for unknown users)."""
+        user = self.get(username)
+        stored = user["hash"] if user else hash_password("not-a-user")
+        ok = check_password(password, stored)
+        return {"username": username, **user} if ok and user else None
+
+    def create_token(self, username: str, name: str) -> str:
+        """Make an API token for a user; the secret is returned once and only its hash is kept."""
+        if not re.match(r"^[\w .-]{1,64}$", name):
+            raise AuthError("token name: 1-64 letters, digits, spaces, '.', '_' or '-'")
+        token_id, secret = secrets.token_hex(4), secrets.token_urlsafe(24)
+        with self._lock:
+            data = self._load()
+            if username not in data["users"]:
+                raise AuthError(f"no user {username!r}")
+            data["tokens"][token_id] = {"user": username, "name": name, "hash": _token_hash(secret),
+                                        "created": round(time.time(), 1)}
+            self._save(data)
+        return f"cam_{token_id}_{secret}"
+
+    def tokens(self, username: str | None = None) -> list[dict[str, Any]]:
+        with self._lock:
+            tokens = self._load()["tokens"]
+        return [{"id": k, "user": t["user"], "name": t["name"], "created": t["created"]}
+                for k, t in sorted(tokens.items()) if username is None or t["user"] == username]
+
+    def revoke_token(self, token_id: str) -> bool:
+        with self._lock:
+            data = self._load()
+            if data["tokens"].pop(token_id, None) is None:
+                return False
+            self._save(data)
+            return True
+
+    def check_token(self, token: str) -> dict[str, Any] | None:
+        """The owning user record for a valid `cam_<id>_<secret>` token, else None."""
+        parts = token.split("_", 2)
+        if len(parts) != 3 or parts[0] != "cam":
+            return None
+        with self._lock:
+            data = self._load()
+        entry = data["tokens"].get(parts[1])
+        if not entry or not hmac.compare_digest(entry["hash"], _token_hash(parts[2])):
+            return None
+        user = data["users"].get(entry["user"])
+        return {"username": entry["user"], **user} if user else None
+
+
+def set_admin_password(data_dir: Path, username: str, password: str) -> None:
+    """Create or reset an admin account (the SD image's first-boot script calls this)."""
+    UserStore(data_dir).set_password(username, password, role="admin")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """CLI: set-password USER reads the password from stdin (one line)."""
+    parser = argparse.ArgumentParser(prog="python -m camapp.web.auth")
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    sp = sub.add_parser("set-password", help="create or update a user; password on stdin")
+    sp.add_argument("username")
+    sp.add_argument("--role", choices=ROLES, default="admin")
+    sp.add_argument("--data-dir", type=Path, default=Path("data"))
+    args = parser.parse_args(argv)
+    password = sys.stdin.readline().rstrip("\r\n")
+    try:
+        UserStore(args.data_dir).set_password(args.username, password, role=args.role)
+    except AuthError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(f"{args.role} {args.username} saved in {args.data_dir / USERS_FILE}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

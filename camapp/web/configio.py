@@ -1,0 +1,102 @@
+"""Validate, save (atomically, keeping a .bak) and apply configuration changes from the UI and API."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from camapp.config import AppConfig
+from camapp.errors import ConfigError, StorageError
+from camapp.web.context import WebContext
+
+SECRET_KEYS = frozenset({"password"})
+MASK = "********"
+
+
+def field_errors(err: ValidationError) -> dict[str, str]:
+    """Map dotted field paths (`motion.threshold`; '' for the whole config) to messages."""
+    out: dict[str, str] = {}
+    for e in err.errors():
+        path = ".".join(str(p) for p in e["loc"])
+        msg = str(e["msg"]).removeprefix("Value error, ")
+        out[path] = f"{out[path]}; {msg}" if path in out else msg
+    return out
+
+
+class ConfigInvalid(ConfigError):
+    """A submitted config failed validation; `errors` maps dotted field paths to messages."""
+
+    def __init__(self, errors: dict[str, str]) -> None:
+        super().__init__("; ".join(f"{k or 'config'}: {v}" for k, v in errors.items()))
+        self.errors = errors
+
+
+def validate(data: Any) -> AppConfig:
+    """Validate a config mapping with the same models the appliance loads; raise ConfigInvalid."""
+    if not isinstance(data, dict):
+        raise ConfigInvalid({"": f"the config must be a JSON object, got {type(data).__name__}"})
+    try:
+        return AppConfig.model_validate(data)
+    except ValidationError as err:
+        raise ConfigInvalid(field_errors(err)) from None
+
+
+def redact(data: Any) -> Any:
+    """A copy with secret values replaced by a mask (the API never sends passwords back)."""
+    if isinstance(data, dict):
+        return {k: (MASK if k in SECRET_KEYS and v else redact(v)) for k, v in data.items()}
+    if isinstance(data, list):
+        return [redact(v) for v in data]
+    return data
+
+
+def unmask(new: Any, old: Any) -> Any:
+    """Put back secrets the client left masked, so a round trip keeps them."""
+    if isinstance(new, dict) and isinstance(old, dict):
+        return {k: (old.get(k) if k in SECRET_KEYS and v == MASK else unmask(v, old.get(k))) for k, v in new.items()}
+    return new
+
+
+def config_dict(cfg: AppConfig) -> dict[str, Any]:
+    return cfg.model_dump(mode="json")
+
+
+def save(path: Path, cfg: AppConfig) -> None:
+    """Write YAML via temp file + rename; the previous file is kept as <name>.bak."""
+    text = yaml.safe_dump(config_dict(cfg), sort_keys=False, allow_unicode=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        if path.exists():
+            shutil.copy2(path, path.with_name(path.name + ".bak"))
+            shutil.copymode(path, tmp)
+        os.replace(tmp, path)
+    except OSError as err:
+        Path(tmp).unlink(missing_ok=True)
+        raise StorageError(f"{path}: cannot save config: {err.strerror or err}") from None
+
+
+def apply(ctx: WebContext, data: Any) -> tuple[AppConfig, list[str]]:
+    """Validate, save (when there is a config file) and apply; returns the config and sections needing a restart."""
+    old = config_dict(ctx.get_config())
+    cfg = validate(unmask(data, old))
+    if ctx.config_path is not None:
+        save(ctx.config_path, cfg)
+    return cfg, list(ctx.apply_config(cfg))
+
+
+def changed(ctx: WebContext, section: str, value: Any) -> tuple[AppConfig, list[str]]:
+    """Replace one top-level section (zones, motion, ...) and apply the whole config."""
+    data = config_dict(ctx.get_config())
+    data[section] = value
+    return apply(ctx, data)

@@ -1,0 +1,56 @@
+"""What the web app needs from the rest of the appliance, passed in by the wiring (camapp/app.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+from camapp.config import AppConfig
+from camapp.health import PipelineStats
+from camapp.state import ApplianceState
+from camapp.stream import FrameHub
+
+MediaKind = Literal["snapshot", "snapshot_clean", "thumbnail", "clip"]
+MEDIA_KINDS: tuple[MediaKind, ...] = ("snapshot", "snapshot_clean", "thumbnail", "clip")
+
+
+class EventStoreLike(Protocol):
+    """The read/delete side of the event store that the UI uses.
+
+    Event dicts carry id, camera, label, track_id, start_time, end_time, score, top_score, box, current_zones,
+    entered_zones, has_snapshot, has_clip, and optionally path (list of [t, x, y] in frame pixels).
+    """
+
+    def list_events(
+        self, *, limit: int = 50, before: float | None = None, label: str | None = None,
+        zone: str | None = None, since: float | None = None, until: float | None = None,
+    ) -> list[dict[str, Any]]: ...
+
+    def get_event(self, event_id: str) -> dict[str, Any] | None: ...
+
+    def delete_event(self, event_id: str) -> bool: ...
+
+    def media_path(self, event_id: str, kind: str) -> Path | None: ...
+
+    def snapshot_path(self, snap_id: str) -> Path | None: ...
+
+    def usage(self) -> dict[str, Any]: ...
+
+
+@dataclass
+class WebContext:
+    """Everything the UI reads or controls; callables keep the web layer ignorant of the wiring."""
+
+    get_config: Callable[[], AppConfig]
+    apply_config: Callable[[AppConfig], list[str]]  # applies live what it can; returns sections needing a restart
+    state: ApplianceState
+    hub: FrameHub
+    stats: PipelineStats
+    data_dir: Path  # users file, secret key, TLS certificate, uploaded models
+    config_path: Path | None = None
+    store: EventStoreLike | None = None
+    mqtt_status: Callable[[], dict[str, Any]] | None = None
+    switch_model: Callable[[Path, Path], None] | None = None  # raises ModelError; the pipeline rolls back
+    log_tail: Callable[[int], list[str]] | None = None

@@ -1,0 +1,200 @@
+"""The settings form, generated from the pydantic config models: descriptions become help text, bounds become
+min/max, Literals become selects; anything structured (lists of polygons, dicts) is edited as JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import types
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Union, get_args, get_origin
+
+import annotated_types as at
+from pydantic import BaseModel
+from pydantic.fields import FieldInfo
+from werkzeug.datastructures import MultiDict
+
+from camapp.config import AppConfig
+from camapp.web.configio import MASK, SECRET_KEYS
+
+Kind = Literal["checkbox", "number", "select", "text", "password", "list", "json"]
+
+
+@dataclass
+class FieldSpec:
+    """One form input, named by its dotted config path."""
+
+    name: str
+    label: str
+    help: str
+    kind: Kind
+    nullable: bool = False
+    options: tuple[str, ...] = ()
+    min: float | None = None
+    max: float | None = None
+    step: str = "any"
+    digits_are_int: bool = False
+
+    def render_value(self, value: Any) -> str:
+        if value is None:
+            return ""
+        if self.kind == "json":
+            return json.dumps(value, indent=1)
+        if self.kind == "list":
+            return ", ".join(str(v) for v in value)
+        if self.kind == "password":
+            return MASK
+        return str(value)
+
+
+@dataclass
+class Group:
+    """A fieldset: one config section (nested sections get their own group)."""
+
+    name: str
+    title: str
+    help: str
+    fields: list[FieldSpec] = field(default_factory=list)
+
+
+def _unwrap_optional(ann: Any) -> tuple[Any, bool]:
+    if get_origin(ann) in (Union, types.UnionType):
+        args = [a for a in get_args(ann) if a is not type(None)]
+        nullable = len(args) < len(get_args(ann))
+        return (args[0] if len(args) == 1 else Union[tuple(args)]), nullable  # noqa: UP007
+    return ann, False
+
+
+def _bounds(info: FieldInfo) -> tuple[float | None, float | None]:
+    lo = hi = None
+    for m in info.metadata:
+        if isinstance(m, at.Ge | at.Gt):
+            lo = float(m.ge if isinstance(m, at.Ge) else m.gt)  # type: ignore[arg-type]
+        elif isinstance(m, at.Le | at.Lt):
+            hi = float(m.le if isinstance(m, at.Le) else m.lt)  # type: ignore[arg-type]
+    return lo, hi
+
+
+def _is_section(ann: Any) -> bool:
+    return isinstance(ann, type) and issubclass(ann, BaseModel)
+
+
+def _scalar_spec(name: str, key: str, info: FieldInfo, ann: Any, nullable: bool) -> FieldSpec:
+    label = key.replace("_", " ")
+    spec = FieldSpec(name, label, info.description or "", "json", nullable)
+    if ann is bool:
+        spec.kind = "checkbox"
+    elif ann in (int, float):
+        spec.kind, spec.step = "number", "1" if ann is int else "any"
+        spec.min, spec.max = _bounds(info)
+    elif get_origin(ann) is Literal:
+        spec.kind, spec.options = "select", tuple(str(a) for a in get_args(ann))
+    elif key in SECRET_KEYS:
+        spec.kind = "password"
+    elif ann in (str, Path):
+        spec.kind = "text"
+    elif get_origin(ann) in (Union, types.UnionType) and set(get_args(ann)) <= {int, str}:
+        spec.kind, spec.digits_are_int = "text", True
+    elif get_origin(ann) is list and get_args(ann) == (str,):
+        spec.kind = "list"
+    return spec
+
+
+def _title(key: str) -> str:
+    return key.upper() if key in ("gpio", "mqtt") else key.replace("_", " ").title()
+
+
+def _walk(model: type[BaseModel], prefix: str, title: str, groups: list[Group]) -> None:
+    group = Group(prefix, title, (model.__doc__ or "").strip())
+    groups.append(group)
+    for key, info in model.model_fields.items():
+        name = f"{prefix}.{key}" if prefix else key
+        ann, nullable = _unwrap_optional(info.annotation)
+        if _is_section(ann) and not nullable:
+            _walk(ann, name, f"{title}: {key.replace('_', ' ')}" if prefix else _title(key), groups)
+        else:
+            group.fields.append(_scalar_spec(name, key, info, ann, nullable))
+
+
+def build_groups() -> list[Group]:
+    """Every config field as a form input, grouped by section (top-level scalars first under General)."""
+    groups: list[Group] = []
+    _walk(AppConfig, "", "General", groups)
+    return [g for g in groups if g.fields]
+
+
+def get_path(data: Any, dotted: str) -> Any:
+    for part in dotted.split("."):
+        if not isinstance(data, dict):
+            return None
+        data = data.get(part)
+    return data
+
+
+def _set_path(data: dict[str, Any], dotted: str, value: Any) -> None:
+    *parents, last = dotted.split(".")
+    for part in parents:
+        if not isinstance(data.get(part), dict):
+            data[part] = {}
+        data = data[part]
+    data[last] = value
+
+
+def _parse_one(spec: FieldSpec, form: MultiDict[str, str]) -> Any:
+    if spec.kind == "checkbox":
+        return spec.name in form
+    raw = form.get(spec.name, "").strip()
+    if raw == "" and (spec.nullable or spec.kind in ("number", "list")):
+        return None if spec.nullable else ([] if spec.kind == "list" else raw)
+    if spec.kind == "list":
+        return [s.strip() for s in raw.split(",") if s.strip()]
+    if spec.kind == "json":
+        try:
+            return json.loads(raw)
+        except ValueError as err:
+            raise ValueError(f"not valid JSON: {err}") from None
+    if spec.digits_are_int and raw.isdigit():
+        return int(raw)
+    return raw
+
+
+def parse_form(form: MultiDict[str, str], current: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+    """Apply submitted fields onto the current config dict; fields that do not parse keep their current value
+    and get an entry in the returned errors.
+    """
+    data = json.loads(json.dumps(current))
+    errors: dict[str, str] = {}
+    for group in build_groups():
+        for spec in group.fields:
+            try:
+                _set_path(data, spec.name, _parse_one(spec, form))
+            except ValueError as err:
+                errors[spec.name] = str(err)
+    return data, errors
+
+
+def shown_values(data: dict[str, Any], form: MultiDict[str, str], errors: dict[str, str]) -> dict[str, Any]:
+    """What to put back in the form after a failed save: the data, with unparseable fields as typed."""
+    shown: dict[str, Any] = json.loads(json.dumps(data))
+    for name in errors:
+        if name in form:
+            _set_path(shown, name, form[name])
+    return shown
+
+
+def place_errors(errors: dict[str, str], groups: list[Group]) -> tuple[dict[str, str], list[str]]:
+    """Attach each error to the nearest field or group; the rest are shown at the top of the form."""
+    names = {f.name for g in groups for f in g.fields} | {g.name for g in groups}
+    placed: dict[str, str] = {}
+    loose: list[str] = []
+    for path, msg in errors.items():
+        parts = path.split(".") if path else []
+        target = next((".".join(parts[:n]) for n in range(len(parts), 0, -1) if ".".join(parts[:n]) in names), None)
+        if target is None:
+            loose.append(f"{path or 'config'}: {msg}")
+        else:
+            detail = path[len(target) + 1:] if len(path) > len(target) else ""
+            text = f"{detail}: {msg}" if detail else msg
+            placed[target] = f"{placed[target]}; {text}" if target in placed else text
+    return placed, loose

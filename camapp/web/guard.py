@@ -1,0 +1,175 @@
+"""Request guard: every route needs a logged-in user or an API token, except a short public list;
+state changes need CSRF (for cookie sessions) and the admin role; logins are rate-limited.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import secrets
+import threading
+import time
+from collections import deque
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, Response, g, jsonify, redirect, request, session, url_for
+from werkzeug.exceptions import HTTPException
+from werkzeug.wrappers import Response as BaseResponse
+
+from camapp.web.auth import UserStore
+
+PUBLIC_ENDPOINTS = frozenset({"healthz", "static", "pages.login", "pages.setup"})
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+VIEWER_WRITES = frozenset({
+    "pages.logout", "admin_api.change_password", "admin_api.create_token", "admin_api.revoke_token",
+})  # state changes a read-only viewer may still make
+CSRF_HEADER = "X-CSRF-Token"
+
+
+def load_secret_key(data_dir: Path) -> bytes:
+    """The session signing key, made on first start and kept (mode 0600) so logins survive restarts."""
+    path = data_dir / "secret_key"
+    try:
+        key = path.read_bytes()
+        if len(key) >= 32:
+            return key
+    except FileNotFoundError:
+        pass
+    data_dir.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_bytes(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(key)
+    return key
+
+
+class RateLimiter:
+    """Counts failures per key in a sliding window; blocked() says how many seconds to wait (0: go ahead)."""
+
+    def __init__(self, max_failures: int, window_s: float) -> None:
+        self.max_failures, self.window_s = max_failures, window_s
+        self._fails: dict[str, deque[float]] = {}
+        self._lock = threading.Lock()
+
+    def _recent(self, key: str, now: float) -> deque[float]:
+        fails = self._fails.setdefault(key, deque())
+        while fails and fails[0] <= now - self.window_s:
+            fails.popleft()
+        return fails
+
+    def blocked(self, key: str) -> float:
+        now = time.monotonic()
+        with self._lock:
+            fails = self._recent(key, now)
+            if len(fails) < self.max_failures:
+                return 0.0
+            return max(1.0, fails[0] + self.window_s - now)
+
+    def fail(self, key: str) -> None:
+        now = time.monotonic()
+        with self._lock:
+            self._recent(key, now).append(now)
+
+    def reset(self, key: str) -> None:
+        with self._lock:
+            self._fails.pop(key, None)
+
+
+def password_version(user: dict[str, Any]) -> str:
+    """Changes whenever the password does, so changing it ends the old sessions."""
+    return hashlib.sha256(str(user["hash"]).encode()).hexdigest()[:16]
+
+
+def csrf_token() -> str:
+    """This session's CSRF token (made on first use); templates put it in forms and a meta tag."""
+    if "csrf" not in session:
+        session["csrf"] = secrets.token_urlsafe(24)
+    return str(session["csrf"])
+
+
+def is_api_request() -> bool:
+    return request.path.startswith("/api/") or request.path == "/metrics"
+
+
+def api_error(code: int, message: str, **extra: Any) -> Response:
+    """The JSON error shape every API failure uses."""
+    resp = jsonify({"error": message, "status": code, **extra})
+    resp.status_code = code
+    return resp
+
+
+def _user_from_request(users: UserStore) -> tuple[dict[str, Any] | None, str]:
+    """(user, how) with how in token/session/''."""
+    header = request.headers.get("Authorization", "")
+    if header.startswith("Bearer "):
+        return users.check_token(header[7:].strip()), "token"
+    name = session.get("user")
+    if not isinstance(name, str):
+        return None, ""
+    user = users.get(name)
+    if user is None or session.get("pwv") != password_version(user):
+        session.clear()
+        return None, ""
+    return {"username": name, **user}, "session"
+
+
+def _csrf_ok() -> bool:
+    sent = request.headers.get(CSRF_HEADER) or request.form.get("csrf_token", "")
+    want = session.get("csrf")
+    return bool(want) and isinstance(sent, str) and hmac.compare_digest(sent, str(want))
+
+
+def _deny(code: int, message: str) -> BaseResponse:
+    if is_api_request():
+        return api_error(code, message)
+    if code == 401:
+        target = request.full_path if request.query_string else request.path
+        return redirect(url_for("pages.login", next=target))
+    return api_error(code, message) if request.accept_mimetypes.best == "application/json" else Response(
+        message, status=code, mimetype="text/plain")
+
+
+def _check(users: UserStore) -> BaseResponse | None:
+    endpoint = request.endpoint or ""
+    if endpoint in PUBLIC_ENDPOINTS:
+        if request.method not in SAFE_METHODS and endpoint != "static" and not _csrf_ok():
+            return _deny(400, "the form expired (missing or wrong CSRF token); reload the page and try again")
+        return None
+    if not users.has_users():
+        return api_error(401, "no admin account yet: open /setup") if is_api_request() else redirect(
+            url_for("pages.setup"))
+    user, how = _user_from_request(users)
+    if user is None:
+        return _deny(401, "login required (session cookie or 'Authorization: Bearer <token>')")
+    g.user, g.auth = user, how
+    if request.method in SAFE_METHODS:
+        return None
+    if how == "session" and not _csrf_ok():
+        return _deny(403, f"missing or wrong CSRF token (send the {CSRF_HEADER} header or a csrf_token field)")
+    if user["role"] != "admin" and endpoint not in VIEWER_WRITES:
+        return _deny(403, "this account is read-only (viewer)")
+    return None
+
+
+def install(app: Flask, users: UserStore) -> None:
+    """Attach the guard and JSON error handling to an app."""
+    app.before_request(lambda: _check(users))
+
+    @app.errorhandler(HTTPException)
+    def _http_error(err: HTTPException) -> Any:
+        if is_api_request():
+            return api_error(err.code or 500, err.description or err.name)
+        return err
+
+    @app.after_request
+    def _headers(resp: Response) -> Response:
+        resp.headers.setdefault("X-Content-Type-Options", "nosniff")
+        resp.headers.setdefault("X-Frame-Options", "DENY")
+        resp.headers.setdefault("Referrer-Policy", "same-origin")
+        if request.endpoint != "static":
+            resp.headers.setdefault("Cache-Control", "no-store")
+        return resp
+
+    app.jinja_env.globals["csrf_token"] = csrf_token

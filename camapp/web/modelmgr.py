@@ -1,0 +1,187 @@
+"""Model management: accept an uploaded (or local) .tflite + labels, check size, format and signature, probe it
+on a test frame, then ask the pipeline to switch; every installed model is kept so an older one can be re-activated.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from camapp.assets import MODELS_DIR
+from camapp.config.web import WebConfig
+from camapp.errors import AuthError, CommandError, ModelError
+from camapp.web import signing
+
+TFLITE_MAGIC = b"TFL3"
+MAX_LABELS_BYTES = 1 << 20
+Switch = Callable[[Path, Path], None]
+
+
+def check_tflite(data: bytes) -> None:
+    """A FlatBuffer .tflite carries the identifier TFL3 at byte 4."""
+    if len(data) < 8 or data[4:8] != TFLITE_MAGIC:
+        raise CommandError("model: not a .tflite file (no TFL3 identifier at byte 4)")
+
+
+def check_labels(data: bytes) -> list[str]:
+    """Labels: UTF-8 text, one label per line, at least one."""
+    if len(data) > MAX_LABELS_BYTES:
+        raise CommandError(f"labels: larger than {MAX_LABELS_BYTES} bytes")
+    try:
+        lines = data.decode("utf-8").splitlines()
+    except UnicodeDecodeError:
+        raise CommandError("labels: not UTF-8 text") from None
+    if not any(line.strip() for line in lines):
+        raise CommandError("labels: the file has no labels (one per line)")
+    if any(len(line) > 200 for line in lines):
+        raise CommandError("labels: a line is longer than 200 characters")
+    return lines
+
+
+def probe(model: Path, labels: Path) -> Any:
+    """Load the model and run it on a test frame (camapp.detect.probe); ModelError when it does not work."""
+    try:
+        from camapp.detect.probe import probe_model  # lazy: needs a TFLite runtime
+    except ImportError as err:
+        raise ModelError(f"model validation is unavailable here: {err}") from None
+    try:
+        return probe_model(model, labels)
+    except ModelError:
+        raise
+    except Exception as err:  # a corrupt model can make the runtime raise anything
+        raise ModelError(f"model failed its test run: {type(err).__name__}: {err}") from None
+
+
+def _jsonable(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        value = dataclasses.asdict(value)
+    try:
+        return json.loads(json.dumps(value, default=str))
+    except (TypeError, ValueError):
+        return str(value)
+
+
+class ModelManager:
+    """Installs models under <data_dir>/models/<sha256[:12]>/ and records them in history.json."""
+
+    def __init__(self, data_dir: Path, switch: Switch | None) -> None:
+        self.root = data_dir / "models"
+        self._switch = switch
+        self._lock = threading.Lock()
+
+    @property
+    def _history_path(self) -> Path:
+        return self.root / "history.json"
+
+    def entries(self) -> list[dict[str, Any]]:
+        try:
+            data = json.loads(self._history_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return []
+        return list(data) if isinstance(data, list) else []
+
+    def _write_history(self, entries: list[dict[str, Any]]) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".history-", dir=self.root)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(entries, fh, indent=2)
+        os.replace(tmp, self._history_path)
+
+    def _activate(self, entry: dict[str, Any]) -> dict[str, Any]:
+        if self._switch is None:
+            raise ModelError("this appliance cannot switch models while running")
+        self._switch(Path(entry["model"]), Path(entry["labels"]))  # the pipeline rolls back on ModelError
+        entries = [e for e in self.entries() if e["id"] != entry["id"]]
+        for e in entries:
+            e["active"] = False
+        entry = {**entry, "active": True, "activated": round(time.time(), 1)}
+        self._write_history([entry, *entries])
+        return entry
+
+    def _signed(self, cfg: WebConfig, model: bytes, signature: bytes | None) -> bool:
+        if signature and cfg.model_public_key:
+            signing.verify(cfg.model_public_key, model, signature)
+            return True
+        if cfg.require_signed_models:
+            raise AuthError("this appliance only accepts signed models: upload the .sig file too")
+        return False
+
+    def install_upload(self, cfg: WebConfig, model: bytes, labels: bytes, signature: bytes | None) -> dict[str, Any]:
+        """Validate an upload, store it, probe it, switch to it; the files are removed if any step fails."""
+        limit = int(cfg.max_upload_mb * 1024 * 1024)
+        if len(model) > limit:
+            raise CommandError(f"model: larger than web.max_upload_mb ({cfg.max_upload_mb} MB)")
+        check_tflite(model)
+        check_labels(labels)
+        signed = self._signed(cfg, model, signature)
+        digest = hashlib.sha256(model).hexdigest()
+        with self._lock:
+            dest = self.root / digest[:12]
+            fresh = not dest.exists()
+            if fresh:
+                staging = Path(tempfile.mkdtemp(prefix=".upload-", dir=self._mkroot()))
+                (staging / "model.tflite").write_bytes(model)
+                (staging / "labels.txt").write_bytes(labels)
+                os.replace(staging, dest)
+            entry = {"id": digest[:12], "sha256": digest, "size": len(model), "signed": signed, "source": "upload",
+                     "model": str(dest / "model.tflite"), "labels": str(dest / "labels.txt"),
+                     "uploaded": round(time.time(), 1)}
+            return self._probe_and_activate(entry, cleanup=dest if fresh else None)
+
+    def _mkroot(self) -> Path:
+        self.root.mkdir(parents=True, exist_ok=True)
+        return self.root
+
+    def _probe_and_activate(self, entry: dict[str, Any], cleanup: Path | None) -> dict[str, Any]:
+        try:
+            entry["probe"] = _jsonable(probe(Path(entry["model"]), Path(entry["labels"])))
+            return self._activate(entry)
+        except ModelError:
+            if cleanup is not None:
+                shutil.rmtree(cleanup, ignore_errors=True)
+            raise
+
+    def allowed_roots(self) -> list[Path]:
+        return [self.root.resolve(), MODELS_DIR.resolve()]
+
+    def checked_path(self, raw: Any, suffix: str, what: str) -> Path:
+        """Resolve a user-given path; it must be an existing file with `suffix` inside an allowed directory."""
+        if not isinstance(raw, str) or not raw or "\x00" in raw:
+            raise CommandError(f"{what}: give a file path")
+        path = Path(raw).resolve()
+        roots = self.allowed_roots()
+        if not any(path.is_relative_to(r) for r in roots):
+            raise CommandError(f"{what}: must be inside {' or '.join(str(r) for r in roots)}")
+        if path.suffix != suffix or not path.is_file():
+            raise CommandError(f"{what}: no {suffix} file at {path}")
+        return path
+
+    def install_path(self, model_raw: Any, labels_raw: Any) -> dict[str, Any]:
+        """Switch to a model already on the device (in the models directory or the uploaded models)."""
+        model = self.checked_path(model_raw, ".tflite", "model_path")
+        labels = self.checked_path(labels_raw, ".txt", "labels_path")
+        data = model.read_bytes()
+        check_tflite(data)
+        check_labels(labels.read_bytes())
+        digest = hashlib.sha256(data).hexdigest()
+        entry = {"id": f"local-{digest[:12]}", "sha256": digest, "size": len(data), "signed": False, "source": "path",
+                 "model": str(model), "labels": str(labels), "uploaded": round(time.time(), 1)}
+        with self._lock:
+            return self._probe_and_activate(entry, cleanup=None)
+
+    def activate(self, entry_id: str) -> dict[str, Any]:
+        """Re-activate a kept model (manual rollback)."""
+        with self._lock:
+            entry = next((e for e in self.entries() if e["id"] == entry_id), None)
+            if entry is None:
+                raise CommandError(f"no installed model with id {entry_id!r}")
+            return self._activate(entry)

@@ -1,0 +1,125 @@
+"""The OpenAPI 3.0 description of /api, served at /api/openapi.json (kept next to the routes it documents)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+OBJ: dict[str, Any] = {"type": "object"}
+JSON_OBJ = {"application/json": {"schema": OBJ}}
+ERR = {"description": "Error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+MODE = {"type": "string", "enum": ["disarmed", "home", "away"]}
+IDS = {"type": "string", "pattern": "^[A-Za-z0-9._-]{1,80}$"}
+FLAG = {"type": "string", "enum": ["0", "1"]}
+
+
+def _p(name: str, where: str, schema: dict[str, Any], required: bool = False) -> dict[str, Any]:
+    return {"name": name, "in": where, "required": required or where == "path", "schema": schema}
+
+
+def _op(summary: str, ok: str = "application/json", params: list[dict[str, Any]] | None = None,
+        body: dict[str, Any] | None = None, codes: tuple[int, ...] = (400, 401, 403)) -> dict[str, Any]:
+    responses: dict[str, Any] = {"200": {"description": "OK", "content": {ok: {"schema": OBJ if ok.endswith(
+        "json") else {"type": "string", "format": "binary"}}}}}
+    responses.update({str(c): ERR for c in codes})
+    op: dict[str, Any] = {"summary": summary, "responses": responses}
+    if params:
+        op["parameters"] = params
+    if body is not None:
+        op["requestBody"] = {"required": True, "content": body}
+    return op
+
+
+def _json_body(props: dict[str, Any], required: list[str]) -> dict[str, Any]:
+    return {"application/json": {"schema": {"type": "object", "properties": props, "required": required}}}
+
+
+OVERLAY = [_p("boxes", "query", FLAG), _p("motion", "query", FLAG), _p("zones", "query", FLAG)]
+EVENT_FILTERS = [
+    _p("limit", "query", {"type": "integer", "minimum": 1, "maximum": 500}),
+    _p("before", "query", {"type": "number", "minimum": 0}), _p("label", "query", IDS), _p("zone", "query", IDS),
+    _p("since", "query", {"type": "number", "minimum": 0}), _p("until", "query", {"type": "number", "minimum": 0}),
+]
+MEDIA = {"type": "string", "enum": ["snapshot", "snapshot_clean", "thumbnail", "clip"]}
+
+
+def _paths() -> dict[str, Any]:
+    eid = [_p("event_id", "path", IDS)]
+    return {
+        "/status": {"get": _op("Pipeline, state, health, objects, MQTT and storage status")},
+        "/history": {"get": _op("Health samples of the last hour")},
+        "/state": {"get": _op("Arming mode, detection and alarm")},
+        "/snapshot.jpg": {"get": _op("Latest annotated frame", "image/jpeg", OVERLAY, codes=(401, 503))},
+        "/stream.mjpeg": {"get": _op("Live MJPEG stream", "multipart/x-mixed-replace", [
+            *OVERLAY, _p("max_frames", "query", {"type": "integer", "minimum": 0})])},
+        "/snapshot": {"post": _op("Ask the store to save the current frame; returns its id")},
+        "/snapshots/{snap_id}": {"get": _op("A saved snapshot", "image/jpeg", [_p("snap_id", "path", IDS)],
+                                            codes=(400, 401, 404))},
+        "/arm": {"post": _op("Set the arming mode", body=_json_body({"mode": MODE}, ["mode"]))},
+        "/detection": {"post": _op("Turn detection on or off",
+                                   body=_json_body({"enabled": {"type": "boolean"}}, ["enabled"]))},
+        "/silence": {"post": _op("Silence active alarms")},
+        "/events": {"get": _op("Events, newest first", params=EVENT_FILTERS, codes=(400, 401, 404))},
+        "/events/{event_id}": {"get": _op("One event", params=eid, codes=(400, 401, 404)),
+                               "delete": _op("Delete an event and its media", params=eid, codes=(400, 401, 403, 404))},
+        "/events/{event_id}/{kind}": {"get": _op("Event media (JPEG or video)", "application/octet-stream",
+                                                 [*eid, _p("kind", "path", MEDIA)], codes=(400, 401, 404))},
+        "/config": {"get": _op("The configuration (secrets masked)"),
+                    "put": _op("Validate, save and apply a whole configuration", body=JSON_OBJ,
+                               codes=(400, 401, 403, 422))},
+        "/config/validate": {"post": _op("Validate a configuration without saving", body=JSON_OBJ,
+                                         codes=(400, 401, 403, 422))},
+        "/zones": {"get": _op("Zones and motion mask"),
+                   "put": _op("Replace zones and/or motion mask", body=_json_body(
+                       {"zones": {"type": "array", "items": OBJ}, "motion_mask": {"type": "array"}}, []),
+                       codes=(400, 401, 403, 422))},
+        "/model": {"get": _op("Installed models"),
+                   "post": _op("Install a model: multipart (model, labels, signature) or JSON paths", body={
+                       "multipart/form-data": {"schema": {"type": "object", "properties": {
+                           "model": {"type": "string", "format": "binary"},
+                           "labels": {"type": "string", "format": "binary"},
+                           "signature": {"type": "string", "format": "binary"}}, "required": ["model", "labels"]}},
+                       **_json_body({"model_path": {"type": "string"}, "labels_path": {"type": "string"}},
+                                    ["model_path", "labels_path"])}, codes=(400, 401, 403, 413, 422))},
+        "/model/activate": {"post": _op("Switch back to an installed model",
+                                        body=_json_body({"id": IDS}, ["id"]), codes=(400, 401, 403, 422))},
+        "/logs": {"get": _op("Log tail", params=[_p("lines", "query", {"type": "integer", "minimum": 1,
+                                                                         "maximum": 5000})])},
+        "/diagnostics": {"get": _op("Diagnostics zip", "application/zip")},
+        "/users": {"get": _op("Users and tokens (admin)"),
+                   "post": _op("Add a user", body=_json_body({"username": {"type": "string"},
+                                                              "password": {"type": "string"},
+                                                              "role": {"type": "string",
+                                                                       "enum": ["admin", "viewer"]}},
+                                                             ["username", "password"]), codes=(400, 401, 403, 409))},
+        "/users/{username}": {"delete": _op("Delete a user", params=[_p("username", "path", {"type": "string"})],
+                                            codes=(400, 401, 403, 404))},
+        "/password": {"post": _op("Change your password", body=_json_body(
+            {"current": {"type": "string"}, "new": {"type": "string"}}, ["current", "new"]))},
+        "/tokens": {"get": _op("Your API tokens"),
+                    "post": _op("Create an API token (secret shown once)",
+                                body=_json_body({"name": {"type": "string"}}, []))},
+        "/tokens/{token_id}": {"delete": _op("Revoke a token", params=[_p("token_id", "path", {"type": "string"})],
+                                             codes=(400, 401, 403, 404))},
+        "/openapi.json": {"get": _op("This document")},
+    }
+
+
+def spec() -> dict[str, Any]:
+    """The OpenAPI document; every operation needs a session cookie or a bearer token."""
+    return {
+        "openapi": "3.0.3",
+        "info": {"title": "camapp API", "version": "1",
+                 "description": "Local JSON API of the camapp appliance. Errors are JSON {error, status}."},
+        "servers": [{"url": "/api"}],
+        "security": [{"bearer": []}, {"cookie": []}],
+        "paths": _paths(),
+        "components": {
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer", "description": "API token from the Account page"},
+                "cookie": {"type": "apiKey", "in": "cookie", "name": "camapp_session",
+                           "description": "Browser session; state changes also need the X-CSRF-Token header"},
+            },
+            "schemas": {"Error": {"type": "object", "required": ["error", "status"], "properties": {
+                "error": {"type": "string"}, "status": {"type": "integer"}, "errors": OBJ}}},
+        },
+    }

@@ -1,0 +1,178 @@
+"""Server-rendered pages: login/setup, Live, Events, Settings, Zones, System, Model, Account."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from flask import Blueprint, current_app, flash, g, redirect, render_template, request, session, url_for
+
+from camapp.errors import AuthError
+from camapp.web import configio, forms
+from camapp.web.api import ID_RE, ctx
+from camapp.web.auth import UserStore
+from camapp.web.guard import RateLimiter, csrf_token, password_version
+
+bp = Blueprint("pages", __name__)
+
+
+def users() -> UserStore:
+    return current_app.extensions["camapp_users"]  # type: ignore[no-any-return]
+
+
+def _safe_next(target: str | None) -> str:
+    """Only same-site relative paths, so the login form cannot redirect elsewhere."""
+    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return url_for("pages.live")
+
+
+def _start_session(user: dict[str, Any]) -> None:
+    session.clear()
+    session.permanent = True
+    session["user"] = user["username"]
+    session["pwv"] = password_version(user)
+    csrf_token()
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login() -> Any:
+    if not users().has_users():
+        return redirect(url_for("pages.setup"))
+    error, status = None, 200
+    if request.method == "POST":
+        limiter: RateLimiter = current_app.extensions["camapp_login_limiter"]
+        name = request.form.get("username", "")
+        key = request.remote_addr or "?"
+        wait = limiter.blocked(key)
+        if wait:
+            error, status = f"Too many failed logins. Try again in {int(wait)} seconds.", 429
+        elif (user := users().authenticate(name, request.form.get("password", ""))) is not None:
+            limiter.reset(key)
+            _start_session(user)
+            return redirect(_safe_next(request.args.get("next")))
+        else:
+            limiter.fail(key)
+            error, status = "Wrong username or password.", 401
+    return render_template("login.html", error=error), status
+
+
+@bp.route("/setup", methods=["GET", "POST"])
+def setup() -> Any:
+    """First start: create the admin account; gone once any user exists."""
+    if users().has_users():
+        return redirect(url_for("pages.login"))
+    error = None
+    if request.method == "POST":
+        name, pw = request.form.get("username", ""), request.form.get("password", "")
+        if pw != request.form.get("password2", ""):
+            error = "The two passwords differ."
+        else:
+            try:
+                users().set_password(name, pw, role="admin")
+                _start_session({"username": name, **(users().get(name) or {})})
+                return redirect(url_for("pages.live"))
+            except AuthError as err:
+                error = str(err)
+    return render_template("setup.html", error=error), 400 if error else 200
+
+
+@bp.post("/logout")
+def logout() -> Any:
+    session.clear()
+    return redirect(url_for("pages.login"))
+
+
+@bp.get("/")
+def live() -> Any:
+    return render_template("live.html")
+
+
+def _day_range(day: str) -> tuple[float | None, float | None]:
+    try:
+        start = dt.datetime.strptime(day, "%Y-%m-%d")
+    except ValueError:
+        return None, None
+    return start.timestamp(), (start + dt.timedelta(days=1)).timestamp()
+
+
+def _filters() -> dict[str, str]:
+    keep = {k: request.args.get(k, "") for k in ("label", "zone", "date")}
+    return {k: v for k, v in keep.items() if v and (k == "date" or ID_RE.match(v))}
+
+
+@bp.get("/events")
+def events() -> Any:
+    store, f = ctx().store, _filters()
+    if store is None:
+        return render_template("events.html", events=[], filters=f, storage_off=True, more=None)
+    since, until = _day_range(f.get("date", ""))
+    try:
+        before = float(request.args.get("before", "")) or None
+    except ValueError:
+        before = None
+    items = store.list_events(limit=48, before=before, label=f.get("label"), zone=f.get("zone"),
+                              since=since, until=until)
+    more = items[-1]["start_time"] if len(items) == 48 else None
+    return render_template("events.html", events=items, filters=f, storage_off=False, more=more)
+
+
+@bp.get("/events/<event_id>")
+def event(event_id: str) -> Any:
+    store = ctx().store
+    item = store.get_event(event_id) if store is not None and ID_RE.match(event_id) else None
+    if item is None:
+        return render_template("message.html", title="Event not found",
+                               message=f"There is no event {event_id!r}; it may have been deleted."), 404
+    return render_template("event.html", event=item)
+
+
+@bp.route("/settings", methods=["GET", "POST"])
+def settings() -> Any:
+    groups = forms.build_groups()
+    current = configio.config_dict(ctx().get_config())
+    errors: dict[str, str] = {}
+    loose: list[str] = []
+    values = current
+    status = 200
+    if request.method == "POST":
+        data, parse_errors = forms.parse_form(request.form, current)
+        try:
+            configio.validate(configio.unmask(data, current))
+        except configio.ConfigInvalid as err:
+            parse_errors = {**err.errors, **parse_errors}
+        if not parse_errors:
+            _, restart = configio.apply(ctx(), data)
+            flash("Saved and applied." + (f" Restart needed for: {', '.join(restart)}." if restart else ""))
+            return redirect(url_for("pages.settings"))
+        errors, loose = forms.place_errors(parse_errors, groups)
+        values, status = forms.shown_values(data, request.form, parse_errors), 422
+    return render_template("settings.html", groups=groups, values=values, errors=errors, loose=loose,
+                           get_path=forms.get_path), status
+
+
+@bp.get("/zones")
+def zones() -> Any:
+    return render_template("zones.html")
+
+
+@bp.get("/system")
+def system_page() -> Any:
+    return render_template("system.html")
+
+
+@bp.get("/model")
+def model() -> Any:
+    return render_template("model.html")
+
+
+@bp.get("/account")
+def account() -> Any:
+    return render_template("account.html", is_admin=g.user["role"] == "admin")
+
+
+@bp.app_context_processor
+def _globals() -> dict[str, Any]:
+    user = getattr(g, "user", None)
+    return {"user": user, "is_admin": bool(user and user["role"] == "admin"),
+            "device_id": ctx().get_config().device_id}

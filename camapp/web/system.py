@@ -1,0 +1,147 @@
+"""Status, the last hour of health samples for the System page charts, Prometheus text and the diagnostics zip."""
+
+from __future__ import annotations
+
+import io
+import json
+import platform
+import threading
+import time
+import zipfile
+from collections import deque
+from importlib import metadata
+from typing import Any
+
+import yaml
+
+from camapp.health import system_health
+from camapp.web.configio import config_dict, redact
+from camapp.web.context import WebContext
+
+
+def _objects(ctx: WebContext) -> tuple[list[dict[str, Any]], dict[str, int] | None]:
+    latest = ctx.hub.latest()
+    if latest is None:
+        return [], None
+    objs = [{"track_id": o.track_id, "label": o.label, "score": round(o.score, 3),
+             "box": [round(v, 1) for v in o.box], "stationary": o.stationary} for o in latest.objects]
+    return objs, {"width": latest.frame.width, "height": latest.frame.height}
+
+
+def status(ctx: WebContext) -> dict[str, Any]:
+    """Everything the Live and System pages show, in one JSON document."""
+    objects, frame = _objects(ctx)
+    return {
+        "device_id": ctx.get_config().device_id,
+        "time": time.time(),
+        "state": ctx.state.as_dict(),
+        "pipeline": ctx.stats.as_dict(),
+        "stream": {"viewers": ctx.hub.viewers, "encodes": ctx.hub.encodes},
+        "frame": frame,
+        "objects": objects,
+        "health": system_health(ctx.data_dir),
+        "mqtt": ctx.mqtt_status() if ctx.mqtt_status else None,
+        "storage": ctx.store.usage() if ctx.store is not None else None,
+    }
+
+
+def sample(ctx: WebContext) -> dict[str, Any]:
+    """One point for the charts."""
+    stats = ctx.stats.as_dict()
+    health = system_health(ctx.data_dir)
+    mem = health["memory"]
+    mem_pct = 100.0 * (1 - mem["available"] / mem["total"]) if mem["total"] and mem["available"] else None
+    return {"t": round(time.time(), 1), "fps": stats["fps"], "detector_ms": stats["detector_ms"],
+            "motion_pct": stats["motion_pct"], "load": health["load"][0], "temp_c": health["cpu_temp_c"],
+            "mem_pct": None if mem_pct is None else round(mem_pct, 1)}
+
+
+class HealthHistory:
+    """Samples every `period_s` into a ring buffer holding `span_s`; a stoppable background thread."""
+
+    def __init__(self, ctx: WebContext, period_s: float = 10.0, span_s: float = 3600.0) -> None:
+        self._ctx, self._period = ctx, period_s
+        self._points: deque[dict[str, Any]] = deque(maxlen=max(1, int(span_s / period_s)))
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="web-health-history", daemon=True)
+            self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            self.record()
+            if self._stop.wait(self._period):
+                return
+
+    def record(self) -> None:
+        point = sample(self._ctx)
+        with self._lock:
+            self._points.append(point)
+
+    def points(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return list(self._points)
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+
+
+def _metric_lines(name: str, help_text: str, value: Any, kind: str = "gauge") -> list[str]:
+    if value is None:
+        return []
+    return [f"# HELP camapp_{name} {help_text}", f"# TYPE camapp_{name} {kind}", f"camapp_{name} {float(value)}"]
+
+
+def metrics_text(ctx: WebContext) -> str:
+    """Prometheus exposition format (text 0.0.4)."""
+    st = status(ctx)
+    p, h, state = st["pipeline"], st["health"], st["state"]
+    rows = [
+        ("frames_total", "Frames processed.", p["frames"], "counter"),
+        ("detector_calls_total", "Detector invocations.", p["detector_calls"], "counter"),
+        ("fps", "Pipeline frames per second.", p["fps"], "gauge"),
+        ("detector_ms", "Detector latency (EMA), ms.", p["detector_ms"], "gauge"),
+        ("motion_percent", "Share of frames with motion.", p["motion_pct"], "gauge"),
+        ("stream_viewers", "MJPEG viewers.", st["stream"]["viewers"], "gauge"),
+        ("armed", "1 when armed.", int(state["armed"]), "gauge"),
+        ("alarm_active", "1 while an alarm sounds.", int(state["alarm"]), "gauge"),
+        ("cpu_temperature_celsius", "CPU temperature.", h["cpu_temp_c"], "gauge"),
+        ("load1", "1-minute load average.", h["load"][0], "gauge"),
+        ("disk_free_bytes", "Free bytes on the data disk.", h["disk"]["free"], "gauge"),
+        ("memory_available_bytes", "Available memory.", h["memory"]["available"], "gauge"),
+        ("uptime_seconds", "Seconds since start.", h["uptime_s"], "counter"),
+        ("objects", "Objects tracked in the latest frame.", len(st["objects"]), "gauge"),
+    ]
+    lines = [line for name, text, value, kind in rows for line in _metric_lines(name, text, value, kind)]
+    return "\n".join(lines) + "\n"
+
+
+def _versions() -> str:
+    names = ["camapp", "flask", "werkzeug", "pydantic", "numpy", "opencv-python-headless", "paho-mqtt",
+             "ai-edge-litert", "cryptography"]
+    out = [f"python {platform.python_version()} on {platform.platform()}"]
+    for name in names:
+        try:
+            out.append(f"{name} {metadata.version(name)}")
+        except metadata.PackageNotFoundError:
+            out.append(f"{name} (not installed)")
+    return "\n".join(out) + "\n"
+
+
+def diagnostics_zip(ctx: WebContext, history: list[dict[str, Any]]) -> bytes:
+    """A zip a user can attach to a bug report; passwords are masked."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("status.json", json.dumps(status(ctx), indent=2, default=str))
+        zf.writestr("history.json", json.dumps(history))
+        zf.writestr("config.yaml", yaml.safe_dump(redact(config_dict(ctx.get_config())), sort_keys=False))
+        zf.writestr("log.txt", "\n".join(ctx.log_tail(2000)) + "\n" if ctx.log_tail else "(no log available)\n")
+        zf.writestr("versions.txt", _versions())
+    return buf.getvalue()

@@ -1,0 +1,216 @@
+"""AlarmSink end to end on gpiozero's MockFactory: frames with events -> rules -> pins, alerts, state, safety."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+import pytest
+from gpiozero import Device
+from gpiozero.pins.mock import MockFactory, MockPWMPin
+
+from camapp.alarm import AlarmSink
+from camapp.config.alarm import GPIOConfig, RulesConfig
+from camapp.state import ApplianceState, StateChange
+from camapp.types import Detections, EventMessage, Frame, FrameResult, MotionResult, TrackedObject
+
+IMAGE = np.zeros((8, 8, 3), np.uint8)
+BUZZER, LED, RELAY, BUTTON, PIR = 17, 27, 5, 22, 23
+
+GPIO = {
+    "enabled": True,
+    "outputs": [
+        {"name": "buzzer", "kind": "buzzer", "pin": BUZZER, "pattern": {"duration_s": 0.3}},
+        {"name": "led", "kind": "led", "pin": LED,
+         "pattern": {"style": "blink", "on_s": 0.1, "off_s": 0.1, "duration_s": 0.4}},
+        {"name": "relay", "kind": "relay", "pin": RELAY, "active_high": False, "pattern": {"duration_s": 60}},
+    ],
+    "inputs": [
+        {"name": "arm", "kind": "arm_button", "pin": BUTTON, "hold_s": 0.2, "bounce_s": 0},
+        {"name": "hall_pir", "kind": "pir", "pin": PIR},
+    ],
+}
+DRIVEWAY = {"name": "driveway", "labels": ["person"], "zones": ["driveway"], "min_score": 0.6,
+            "actions": {"outputs": ["buzzer", "led"], "mqtt_alert": True, "snapshot": True}}
+
+
+@pytest.fixture
+def factory() -> Iterator[MockFactory]:
+    f = MockFactory(pin_class=MockPWMPin)
+    Device.pin_factory = f
+    yield f
+    f.reset()
+    Device.pin_factory = None
+
+
+class Recorder:
+    """Collects alerts and state changes; lets a test wait for a given state change."""
+
+    def __init__(self, state: ApplianceState) -> None:
+        self.alerts: list[dict[str, object]] = []
+        self.changes: list[StateChange] = []
+        self._cond = threading.Condition()
+        state.subscribe(self._on_change)
+
+    def alert(self, payload: dict[str, object]) -> None:
+        self.alerts.append(payload)
+
+    def _on_change(self, change: StateChange) -> None:
+        with self._cond:
+            self.changes.append(change)
+            self._cond.notify_all()
+
+    def kinds(self, kind: str) -> list[Any]:
+        return [c.value for c in self.changes if c.kind == kind]
+
+    def wait_for(self, kind: str, value: Any) -> None:
+        with self._cond:
+            assert self._cond.wait_for(lambda: value in self.kinds(kind), timeout=5), self.changes
+
+
+def sink_for(factory: MockFactory, rules: list[dict[str, Any]], mode: str = "away", **kw: Any) -> tuple[
+    AlarmSink, ApplianceState, Recorder
+]:
+    state = ApplianceState(mode=mode)
+    rec = Recorder(state)
+    kw.setdefault("time_in_zone", lambda track, zone: 0.0)
+    kw.setdefault("now", lambda: datetime(2024, 1, 1, 12, 0))
+    sink = AlarmSink(
+        RulesConfig.model_validate({"rules": rules}), GPIOConfig.model_validate(GPIO),
+        state=state, on_alert=rec.alert, pin_factory=factory, **kw,
+    )
+    return sink, state, rec
+
+
+def event(kind: str = "new", track: int = 1, zones: tuple[str, ...] = ("driveway",), score: float = 0.8,
+          label: str = "person", t: float = 100.0) -> EventMessage:
+    return EventMessage(kind, f"ev{track}", track, label, score, score, (0, 0, 4, 4), 90.0,
+                        t if kind == "end" else None, current_zones=zones, entered_zones=zones)
+
+
+def frame(t: float, events: tuple[EventMessage, ...] = (), tracks: tuple[int, ...] = ()) -> FrameResult:
+    objects = tuple(TrackedObject(tid, "person", (0, 0, 4, 4), 0.8, 90.0, t) for tid in tracks)
+    return FrameResult(Frame(IMAGE, t, int(t)), MotionResult(np.zeros((0, 4)), 0.0), Detections.empty(),
+                       objects, events)
+
+
+def level(factory: MockFactory, pin: int) -> float:
+    return float(factory.pin(pin).state)
+
+
+def test_person_in_driveway_while_armed_sounds_buzzer_and_flashes_led(factory: MockFactory) -> None:
+    sink, state, rec = sink_for(factory, [DRIVEWAY])
+    sink.handle(frame(100.0, (event(),), (1,)))
+    assert state.alarm_active
+    rec.wait_for("alarm", False)  # both outputs ran their patterns to the end
+    assert [float(s.state) for s in factory.pin(BUZZER).states] == [0, 1, 0]
+    assert [float(s.state) for s in factory.pin(LED).states] == [0, 1, 0, 1, 0]
+    [alert] = rec.alerts
+    [snap] = [c for c in rec.changes if c.kind == "snapshot"]
+    assert alert == {"rule": "driveway", "event_id": "ev1", "track_id": 1, "label": "person", "score": 0.8,
+                     "zones": ["driveway"], "zone": "driveway", "source": "event", "mode": "away", "time": 100.0,
+                     "snapshot_id": snap.value}
+    assert snap.source == "rule:driveway"
+    sink.close()
+
+
+@pytest.mark.parametrize(
+    ("mode", "ev"),
+    [("disarmed", event()), ("away", event(zones=("porch",))), ("away", event(score=0.5)),
+     ("away", event(label="car")), ("away", event(kind="end"))],
+)
+def test_no_alarm_when_rule_does_not_match(factory: MockFactory, mode: str, ev: EventMessage) -> None:
+    sink, state, rec = sink_for(factory, [DRIVEWAY], mode=mode)
+    sink.handle(frame(100.0, (ev,), (1,)))
+    assert not state.alarm_active and rec.alerts == []
+    assert [float(s.state) for s in factory.pin(BUZZER).states] == [0]
+    sink.close()
+
+
+def test_one_person_walking_about_fires_once(factory: MockFactory) -> None:
+    sink, _, rec = sink_for(factory, [{**DRIVEWAY, "cooldown_s": 0}])
+    sink.handle(frame(100.0, (event(),), (1,)))
+    for i in range(1, 50):
+        sink.handle(frame(100.0 + i / 10, (event("update"),) if i % 5 == 0 else (), (1,)))
+    assert len(rec.alerts) == 1
+    sink.handle(frame(106.0, (event("end", t=106.0),)))
+    sink.handle(frame(107.0, (event(track=2),), (2,)))  # someone else
+    assert [a["track_id"] for a in rec.alerts] == [1, 2]
+    sink.close()
+
+
+def test_loitering_fires_while_standing_still_without_new_events(factory: MockFactory) -> None:
+    rule = {**DRIVEWAY, "name": "loiter", "min_zone_seconds": 5}
+    seconds = {"in_zone": 0.0}
+    sink, _, rec = sink_for(factory, [rule], time_in_zone=lambda track, zone: seconds["in_zone"])
+    sink.handle(frame(100.0, (event(),), (1,)))
+    for t in range(1, 8):
+        seconds["in_zone"] = float(t)
+        sink.handle(frame(100.0 + t, (), (1,)))  # no event message: the track just stays
+        assert len(rec.alerts) == (1 if t >= 5 else 0)
+    sink.close()
+
+
+def test_silence_stops_outputs_and_clears_alarm(factory: MockFactory) -> None:
+    rule = {**DRIVEWAY, "actions": {"outputs": ["relay"]}}
+    sink, state, _ = sink_for(factory, [rule])
+    sink.handle(frame(100.0, (event(),), (1,)))
+    assert state.alarm_active and level(factory, RELAY) == 0  # active-low relay on
+    state.silence(source="api")
+    assert not state.alarm_active and level(factory, RELAY) == 1
+    sink.close()
+
+
+def test_button_arms_and_hold_disarms_which_silences(factory: MockFactory) -> None:
+    rule = {**DRIVEWAY, "actions": {"outputs": ["relay"]}}
+    sink, state, rec = sink_for(factory, [rule], mode="disarmed")
+    button = factory.pin(BUTTON)
+    button.drive_low()
+    button.drive_high()
+    rec.wait_for("mode", "away")
+    sink.handle(frame(100.0, (event(),), (1,)))
+    assert state.alarm_active and level(factory, RELAY) == 0
+    button.drive_low()
+    rec.wait_for("mode", "disarmed")
+    rec.wait_for("alarm", False)  # the sink hears the mode change after the recorder does
+    button.drive_high()
+    assert not state.alarm_active and level(factory, RELAY) == 1
+    sink.close()
+
+
+def test_pir_trigger_fires_label_rule(factory: MockFactory) -> None:
+    rule = {"name": "hall", "labels": ["pir"], "actions": {"outputs": ["relay"], "mqtt_alert": True}}
+    sink, _, rec = sink_for(factory, [rule])
+    pir = sink.hardware.inputs[1]
+    assert pir.device.wait_for_inactive(5)
+    factory.pin(PIR).drive_high()
+    rec.wait_for("alarm", True)
+    assert rec.alerts[0]["label"] == "pir" and rec.alerts[0]["source"] == "hall_pir"
+    assert sink.last_trigger_time("pir") is not None
+    sink.close()
+
+
+def test_close_and_crash_leave_every_pin_off(factory: MockFactory) -> None:
+    rule = {**DRIVEWAY, "actions": {"outputs": ["buzzer", "led", "relay"]}}
+    sink, state, _ = sink_for(factory, [rule])
+    with pytest.raises(RuntimeError, match="pipeline crashed"), sink:
+        sink.handle(frame(100.0, (event(),), (1,)))
+        assert [level(factory, p) for p in (BUZZER, LED, RELAY)] == [1, 1, 0]
+        raise RuntimeError("pipeline crashed")
+    assert [level(factory, p) for p in (BUZZER, LED)] == [0, 0]
+    assert factory.pin(RELAY).states[-2].state == 1  # switched off (high) before the pin was released
+    assert not state.alarm_active
+    sink.close()  # idempotent
+    sink.handle(frame(101.0, (event("update"),), (1,)))  # after close: no error, nothing driven
+
+
+def test_clip_requests_go_to_on_clip(factory: MockFactory) -> None:
+    clips: list[tuple[str, str]] = []
+    rule = {**DRIVEWAY, "actions": {"clip": True}}
+    sink, _, _ = sink_for(factory, [rule], on_clip=lambda ev, name: clips.append((ev, name)))
+    sink.handle(frame(100.0, (event(),), (1,)))
+    assert clips == [("ev1", "driveway")]
+    sink.close()

@@ -1,0 +1,329 @@
+"""The JSON API and pages through Flask's test client: happy paths and validation errors."""
+# ruff: noqa: F811  (pytest fixtures imported from test_web_support are redefined as arguments)
+
+from __future__ import annotations
+
+import base64
+import io
+import re
+import shutil
+import time
+import zipfile
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import yaml
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from test_web_support import Appliance, admin, appliance, form_fields  # noqa: F401 (fixtures)
+
+from camapp.assets import MODELS_DIR
+from camapp.web.openapi import spec
+from camapp.web.tls import ensure_certificate, ssl_context
+
+MODEL = MODELS_DIR / "mobilenet_ssd_v2_coco_quant_postprocess.tflite"
+LABELS = MODELS_DIR / "coco_labels.txt"
+
+
+def decode_jpeg(data: bytes) -> np.ndarray:
+    img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    assert img is not None, "not a JPEG"
+    return img
+
+
+def wait_for_frame(appl: Appliance) -> None:
+    deadline = time.monotonic() + 5
+    while appl.ctx.hub.latest() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+
+
+def test_status_reports_pipeline_state_and_objects(admin, appliance: Appliance) -> None:  # type: ignore[no-untyped-def]
+    client, _ = admin
+    wait_for_frame(appliance)
+    s = client.get("/api/status").json
+    assert s["frame"] == {"width": 768, "height": 576}
+    assert s["state"]["mode"] == "disarmed" and s["mqtt"]["connected"] is True
+    assert s["storage"]["events"] == 3 and s["pipeline"]["frames"] > 0
+    assert {"cpu_temp_c", "load", "disk", "memory", "uptime_s"} <= set(s["health"])
+
+
+def test_snapshot_jpg_is_scaled_and_overlays_differ(admin, appliance: Appliance) -> None:  # type: ignore[no-untyped-def]
+    client, _ = admin
+    wait_for_frame(appliance)
+    appliance.ctx.hub.publish(appliance.results[5])  # a frame with motion
+    resp = client.get("/api/snapshot.jpg")
+    assert resp.mimetype == "image/jpeg"
+    assert decode_jpeg(resp.data).shape == (480, 640, 3)
+    plain = client.get("/api/snapshot.jpg?boxes=0&motion=0&zones=0")
+    assert plain.status_code == 200 and plain.data != resp.data
+    assert "attachment" in client.get("/api/snapshot.jpg?download=1").headers["Content-Disposition"]
+
+
+def test_mjpeg_stream_sends_jpeg_parts_and_releases_viewer(admin, appliance: Appliance) -> None:  # type: ignore[no-untyped-def]
+    client, _ = admin
+    wait_for_frame(appliance)
+    resp = client.get("/api/stream.mjpeg?max_frames=3&motion=0")
+    assert resp.mimetype == "multipart/x-mixed-replace"
+    parts = [p for p in resp.data.split(b"--frame\r\n") if p]
+    assert len(parts) == 3
+    head, _, jpg = parts[0].partition(b"\r\n\r\n")
+    length = int(re.search(rb"Content-Length: (\d+)", head).group(1))  # type: ignore[union-attr]
+    assert decode_jpeg(jpg[:length]).shape[1] == 640
+    assert appliance.ctx.hub.viewers == 0
+
+
+def test_state_controls(admin, appliance: Appliance) -> None:  # type: ignore[no-untyped-def]
+    client, csrf = admin
+    h = {"X-CSRF-Token": csrf}
+    changes: list[str] = []
+    appliance.ctx.state.subscribe(lambda c: changes.append(c.kind))
+    assert client.post("/api/arm", json={"mode": "home"}, headers=h).json["armed"] is True
+    bad = client.post("/api/arm", json={"mode": "party"}, headers=h)
+    assert bad.status_code == 400 and "mode must be one of" in bad.json["error"] and bad.json["status"] == 400
+    assert client.post("/api/detection", json={"enabled": "yes"}, headers=h).status_code == 400
+    assert client.post("/api/detection", json={"enabled": False}, headers=h).json["detection"] is False
+    assert client.post("/api/silence", headers=h, json={}).status_code == 200
+    assert client.post("/api/arm", data="not json", headers=h).status_code == 400
+    snap = client.post("/api/snapshot", headers=h)
+    assert snap.status_code == 202 and snap.json["id"]
+    assert changes == ["mode", "detection", "silence", "snapshot"]
+
+
+def test_events_list_filters_and_paging(admin) -> None:  # type: ignore[no-untyped-def]
+    client, _ = admin
+    evs = client.get("/api/events").json["events"]
+    assert [e["id"] for e in evs] == ["ev2", "ev1", "ev0"]  # newest first
+    assert [e["id"] for e in client.get("/api/events?label=person").json["events"]] == ["ev2", "ev0"]
+    assert [e["id"] for e in client.get("/api/events?zone=driveway").json["events"]] == ["ev0"]
+    before = evs[0]["start_time"]
+    assert [e["id"] for e in client.get(f"/api/events?limit=1&before={before}").json["events"]] == ["ev1"]
+
+
+@pytest.mark.parametrize("query", ["limit=0", "limit=abc", "before=-1", "label=../etc", "since=1e20"])
+def test_events_bad_query_is_400(admin, query: str) -> None:  # type: ignore[no-untyped-def]
+    client, _ = admin
+    resp = client.get(f"/api/events?{query}")
+    assert resp.status_code == 400 and query.split("=")[0] in resp.json["error"]
+
+
+def test_event_detail_media_and_delete(admin, appliance: Appliance) -> None:  # type: ignore[no-untyped-def]
+    client, csrf = admin
+    assert client.get("/api/events/ev1").json["label"] == "car"
+    assert client.get("/api/events/nope").status_code == 404
+    assert client.get("/api/events/bad%20id").status_code == 400
+    thumb = client.get("/api/events/ev1/thumbnail")
+    assert decode_jpeg(thumb.data).shape == (120, 160, 3)
+    clip = client.get("/api/events/ev1/clip", headers={"Range": "bytes=0-99"})
+    assert clip.status_code == 206 and len(clip.data) == 100
+    assert client.get("/api/events/ev1/secrets").status_code == 404
+    page = client.get("/events/ev1").get_data(as_text=True)
+    assert "<video" in page and "/api/events/ev1/clip" in page and "data-path=" in page
+    assert client.delete("/api/events/ev1", headers={"X-CSRF-Token": csrf}).json == {"deleted": "ev1"}
+    assert client.get("/api/events/ev1").status_code == 404
+    assert client.get("/events/ev1").status_code == 404
+    assert not (appliance.store.root / "ev1").exists()
+
+
+def test_events_page_grid_and_filters(admin) -> None:  # type: ignore[no-untyped-def]
+    client, _ = admin
+    html = client.get("/events?label=person").get_data(as_text=True)
+    assert html.count('class="tile"') == 2 and "/api/events/ev0/thumbnail" in html
+    today = time.strftime("%Y-%m-%d", time.localtime(time.time() - 3600))
+    assert client.get(f"/events?date={today}").get_data(as_text=True).count('class="tile"') >= 1
+    assert client.get("/events?date=1999-01-01").get_data(as_text=True).count('class="tile"') == 0
+
+
+def test_config_get_redacts_and_put_saves_with_backup(admin, appliance: Appliance) -> None:  # type: ignore[no-untyped-def]
+    client, csrf = admin
+    h = {"X-CSRF-Token": csrf}
+    cfg = client.get("/api/config").json
+    cfg["mqtt"].update(host="127.0.0.1", password="hunter22")
+    cfg["objects"]["default"]["threshold"] = 0.55
+    put = client.put("/api/config", json=cfg, headers=h)
+    assert put.status_code == 200 and put.json["config"]["mqtt"]["password"] == "********"
+    assert appliance.ctx.get_config().objects.default.threshold == 0.55
+    path = appliance.ctx.config_path
+    assert path is not None and path.with_name("camapp.yaml.bak").exists()
+    saved = yaml.safe_load(path.read_text())
+    assert saved["objects"]["default"]["threshold"] == 0.55 and saved["mqtt"]["password"] == "hunter22"
+    # a round trip of the masked document keeps the real password
+    again = client.get("/api/config").json
+    assert again["mqtt"]["password"] == "********"
+    client.put("/api/config", json=again, headers=h)
+    assert appliance.ctx.get_config().mqtt.password == "hunter22"
+
+
+def test_config_validation_errors_name_fields(admin, appliance: Appliance) -> None:  # type: ignore[no-untyped-def]
+    client, csrf = admin
+    cfg = client.get("/api/config").json
+    cfg["motion"]["threshold"] = 999
+    cfg["bogus"] = 1
+    resp = client.post("/api/config/validate", json=cfg, headers={"X-CSRF-Token": csrf})
+    assert resp.status_code == 422
+    assert set(resp.json["errors"]) == {"motion.threshold", "bogus"}
+    assert "less than or equal to 255" in resp.json["errors"]["motion.threshold"]
+    before = appliance.ctx.config_path.read_text()  # type: ignore[union-attr]
+    assert client.put("/api/config", json=cfg, headers={"X-CSRF-Token": csrf}).status_code == 422
+    assert appliance.ctx.config_path.read_text() == before and appliance.applied == []  # type: ignore[union-attr]
+    assert client.put("/api/config", json=[1], headers={"X-CSRF-Token": csrf}).status_code == 400
+
+
+def test_zones_put_and_errors(admin, appliance: Appliance) -> None:  # type: ignore[no-untyped-def]
+    client, csrf = admin
+    h = {"X-CSRF-Token": csrf}
+    zones = [{"name": "driveway", "polygon": [[10, 10], [300, 10], [300, 200]]}]
+    resp = client.put("/api/zones", json={"zones": zones, "motion_mask": [[[0, 0], [50, 0], [50, 50]]]}, headers=h)
+    assert resp.status_code == 200
+    got = client.get("/api/zones").json
+    assert got["zones"][0]["name"] == "driveway" and got["motion_mask"] == [[[0.0, 0.0], [50.0, 0.0], [50.0, 50.0]]]
+    bad = client.put("/api/zones", json={"zones": [{"name": "x", "polygon": [[0, 0], [1, 1]]}]}, headers=h)
+    assert bad.status_code == 422 and "zones.0.polygon" in bad.json["errors"]
+    assert appliance.ctx.get_config().zones[0].name == "driveway"
+
+
+def test_settings_form_shows_errors_next_to_fields_and_applies(admin, appliance: Appliance) -> None:  # type: ignore[no-untyped-def]
+    client, csrf = admin
+    html = client.get("/settings").get_data(as_text=True)
+    assert 'name="objects.default.threshold"' in html and 'max="1.0"' in html
+    assert "Median recent score needed to confirm an event." in html
+    form = form_fields(html)
+    assert form["camera.source"] == "file" and form["motion.enabled"] == "on"
+    form["csrf_token"] = csrf
+    form["objects.default.threshold"] = "1.7"
+    form["motion.mask"] = "[not json"
+    bad = client.post("/settings", data=form)
+    text = bad.get_data(as_text=True)
+    assert bad.status_code == 422
+    field = text.split('name="objects.default.threshold"', 1)[1].split('<div class="field', 1)[0]
+    assert "less than or equal to 1" in field and "not valid JSON" in text and "[not json" in text
+    form["objects.default.threshold"] = "0.6"
+    form["motion.mask"] = "[]"
+    ok = client.post("/settings", data=form)
+    assert ok.status_code == 302, ok.get_data(as_text=True)[:2000]
+    assert appliance.ctx.get_config().objects.default.threshold == 0.6
+    assert appliance.ctx.get_config().camera.path is not None  # untouched fields survive the round trip
+    assert "Saved and applied" in client.get("/settings").get_data(as_text=True)
+
+
+@pytest.mark.parametrize("page", ["/", "/events", "/events/ev0", "/settings", "/zones", "/system", "/model",
+                                  "/account"])
+def test_pages_render(admin, page: str) -> None:  # type: ignore[no-untyped-def]
+    client, _ = admin
+    resp = client.get(page)
+    html = resp.get_data(as_text=True)
+    assert resp.status_code == 200 and 'name="viewport"' in html and 'name="csrf-token"' in html
+
+
+def test_history_logs_metrics_and_diagnostics(admin, appliance: Appliance) -> None:  # type: ignore[no-untyped-def]
+    client, _ = admin
+    deadline = time.monotonic() + 5
+    while len(client.get("/api/history").json["points"]) < 2 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    points = client.get("/api/history").json["points"]
+    assert len(points) >= 2 and {"fps", "detector_ms", "motion_pct", "load", "mem_pct"} <= set(points[-1])
+    assert client.get("/api/logs?lines=3").json["lines"] == ["log line 0", "log line 1", "log line 2"]
+    assert client.get("/metrics").status_code == 404
+    cfg = appliance.ctx.get_config().model_copy(deep=True)
+    cfg.web.metrics = True
+    cfg.mqtt.password = "topsecret"
+    appliance.ctx.apply_config(cfg)
+    text = client.get("/metrics").get_data(as_text=True)
+    assert re.search(r"^camapp_frames_total \d+", text, re.M) and "# TYPE camapp_fps gauge" in text
+    resp = client.get("/api/diagnostics")
+    zf = zipfile.ZipFile(io.BytesIO(resp.data))
+    assert set(zf.namelist()) == {"status.json", "history.json", "config.yaml", "log.txt", "versions.txt"}
+    assert "topsecret" not in zf.read("config.yaml").decode()
+
+
+def test_openapi_documents_every_api_route(admin, appliance: Appliance) -> None:  # type: ignore[no-untyped-def]
+    client, _ = admin
+    doc = client.get("/api/openapi.json").json
+    assert doc == spec()
+    documented = {(p, m.upper()) for p, ops in doc["paths"].items() for m in ops}
+    routes = set()
+    for rule in appliance.app.url_map.iter_rules():
+        if rule.rule.startswith("/api/"):
+            path = re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule.rule[len("/api"):])
+            routes |= {(path, m) for m in rule.methods - {"HEAD", "OPTIONS"}}  # type: ignore[operator]
+    assert routes == documented
+
+
+def _model_upload(client, csrf: str, model: bytes, labels: bytes, sig: bytes | None = None):  # type: ignore[no-untyped-def]
+    data = {"model": (io.BytesIO(model), "m.tflite"), "labels": (io.BytesIO(labels), "labels.txt")}
+    if sig is not None:
+        data["signature"] = (io.BytesIO(sig), "m.sig")
+    return client.post("/api/model", data=data, headers={"X-CSRF-Token": csrf}, content_type="multipart/form-data")
+
+
+@pytest.mark.parametrize(("model", "labels", "message"), [
+    (b"not a model at all", b"person\n", "TFL3"),
+    (b"\0\0\0\0TFL3" + b"\0" * 64, b"\n\n", "no labels"),
+    (b"\0\0\0\0TFL3" + b"\0" * 64, b"\xff\xfe", "UTF-8"),
+])
+def test_model_upload_rejects_bad_files(admin, appliance: Appliance, model: bytes, labels: bytes,  # type: ignore[no-untyped-def]
+                                        message: str) -> None:
+    client, csrf = admin
+    resp = _model_upload(client, csrf, model, labels)
+    assert resp.status_code == 400 and message in resp.json["error"]
+    assert appliance.switched == []
+
+
+def test_model_upload_corrupt_tflite_fails_probe(admin, appliance: Appliance, model_manifest: Path) -> None:  # type: ignore[no-untyped-def]
+    client, csrf = admin
+    truncated = MODEL.read_bytes()[:50_000]  # a real header, but cut short
+    resp = _model_upload(client, csrf, truncated, LABELS.read_bytes())
+    assert resp.status_code == 422 and resp.json["error"]
+    assert appliance.switched == [] and not list((appliance.ctx.data_dir / "models").glob("*/model.tflite"))
+
+
+def test_model_upload_signed_probe_switch_and_rollback(admin, appliance: Appliance, model_manifest: Path) -> None:  # type: ignore[no-untyped-def]
+    client, csrf = admin
+    key = Ed25519PrivateKey.generate()
+    pub = base64.b64encode(key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)).decode()
+    cfg = client.get("/api/config").json
+    cfg["web"].update(model_public_key=pub, require_signed_models=True)
+    assert client.put("/api/config", json=cfg, headers={"X-CSRF-Token": csrf}).status_code == 200
+    model = MODEL.read_bytes()
+    unsigned = _model_upload(client, csrf, model, LABELS.read_bytes())
+    assert unsigned.status_code == 403 and "signed" in unsigned.json["error"]
+    forged = _model_upload(client, csrf, model, LABELS.read_bytes(), Ed25519PrivateKey.generate().sign(model))
+    assert forged.status_code == 403 and "does not match" in forged.json["error"]
+    good = _model_upload(client, csrf, model, LABELS.read_bytes(), base64.b64encode(key.sign(model)))
+    assert good.status_code == 201, good.json
+    entry = good.json
+    assert entry["signed"] and entry["active"] and entry["probe"]["input_width"] == 300
+    assert appliance.switched[-1] == (Path(entry["model"]), Path(entry["labels"]))
+    # switching back to the built-in model by path, then re-activating the upload
+    by_path = client.post("/api/model", json={"model_path": str(MODEL), "labels_path": str(LABELS)},
+                          headers={"X-CSRF-Token": csrf})
+    assert by_path.status_code == 201 and by_path.json["source"] == "path"
+    installed = client.get("/api/model").json["installed"]
+    assert [e["active"] for e in installed] == [True, False]
+    again = client.post("/api/model/activate", json={"id": entry["id"]}, headers={"X-CSRF-Token": csrf})
+    assert again.status_code == 200 and appliance.switched[-1][0] == Path(entry["model"])
+
+
+@pytest.mark.parametrize("path", ["/etc/passwd", "../../etc/hosts.tflite", "models/../../x.tflite", ""])
+def test_model_path_must_stay_inside_model_dirs(admin, path: str) -> None:  # type: ignore[no-untyped-def]
+    client, csrf = admin
+    resp = client.post("/api/model", json={"model_path": path, "labels_path": str(LABELS)},
+                       headers={"X-CSRF-Token": csrf})
+    assert resp.status_code == 400 and "model_path" in resp.json["error"]
+
+
+def test_upload_size_limit(admin, appliance: Appliance) -> None:  # type: ignore[no-untyped-def]
+    client, csrf = admin
+    limit = appliance.app.config["MAX_CONTENT_LENGTH"]
+    resp = _model_upload(client, csrf, b"\0\0\0\0TFL3" + b"\0" * limit, b"person\n")
+    assert resp.status_code == 413 and resp.is_json
+
+
+def test_self_signed_certificate_is_made_once(tmp_path: Path) -> None:
+    cert, key = ensure_certificate(tmp_path)
+    first = cert.read_bytes()
+    assert ensure_certificate(tmp_path) == (cert, key) and cert.read_bytes() == first
+    assert oct(key.stat().st_mode & 0o777) == "0o600"
+    assert ssl_context(tmp_path) is not None
+    shutil.rmtree(tmp_path / "tls")

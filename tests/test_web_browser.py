@@ -1,0 +1,140 @@
+"""The UI in a real headless Chromium (Debian's), driven by Playwright against a real werkzeug server."""
+# ruff: noqa: F811  (pytest fixtures imported from test_web_support are redefined as arguments)
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from conftest import ROOT, need
+from test_web_support import Appliance, appliance  # noqa: F401 (fixture)
+
+from camapp.webserver import WebServer
+
+pytestmark = pytest.mark.browser
+CHROMIUM = Path("/usr/bin/chromium")
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync", "--no-first-run"]
+ARTIFACTS = ROOT / "test-artifacts" / "web"
+
+
+@pytest.fixture
+def browser() -> Iterator[object]:
+    need(CHROMIUM.exists(), "Debian chromium", "apt-get install -y chromium")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+@pytest.fixture
+def server(appliance: Appliance) -> Iterator[str]:
+    with WebServer(appliance.app, "127.0.0.1", 0) as srv:
+        yield f"http://127.0.0.1:{srv.port}"
+
+
+def shot(page, name: str) -> None:  # type: ignore[no-untyped-def]
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def setup_admin(page, base: str) -> None:  # type: ignore[no-untyped-def]
+    page.goto(base + "/")
+    assert page.url.endswith("/setup")
+    shot(page, "00-setup")
+    page.fill("input[name=username]", "admin")
+    page.fill("input[name=password]", "browser pass 1")
+    page.fill("input[name=password2]", "browser pass 1")
+    page.click("button[type=submit]")
+    page.wait_for_url(base + "/")
+
+
+def test_full_tour(browser, server: str, appliance: Appliance) -> None:  # type: ignore[no-untyped-def]
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    setup_admin(page, server)
+
+    # Live: the MJPEG image loads and keeps changing; arming works
+    img = page.locator("#stream")
+    page.wait_for_function("document.getElementById('stream').naturalWidth > 0")
+    first = img.screenshot()
+    page.wait_for_timeout(600)
+    assert img.screenshot() != first, "the live image did not update"
+    page.click("text=Arm away")
+    page.wait_for_function("document.getElementById('mode').textContent.includes('away')")
+    assert appliance.ctx.state.mode == "away"
+    assert page.locator("#alarm").is_hidden()  # no alarm sounding
+    page.wait_for_function("document.querySelectorAll('#objects li').length >= 1")
+    shot(page, "01-live")
+
+    # Events: grid, then one event with clip and path
+    page.click("nav >> text=Events")
+    assert page.locator(".tile").count() == 3
+    shot(page, "02-events")
+    page.locator(".tile").first.click()
+    page.wait_for_selector("video")
+    page.wait_for_function("document.querySelectorAll('#pathsvg polyline').length == 1")
+    shot(page, "03-event")
+
+    # Zones: draw a 4-corner zone with the mouse and save it
+    page.click("nav >> text=Zones")
+    page.wait_for_function("document.getElementById('still').naturalWidth > 0")
+    page.wait_for_function("document.getElementById('draw').getAttribute('viewBox') === '0 0 768 576'")
+    svg = page.locator("#draw")
+    box = svg.bounding_box()
+    for fx, fy in [(0.1, 0.5), (0.5, 0.5), (0.5, 0.9), (0.1, 0.9)]:
+        page.mouse.click(box["x"] + fx * box["width"], box["y"] + fy * box["height"])
+    page.fill("#zname", "path")
+    page.click("#finish")
+    page.click("#save")
+    page.wait_for_selector("#toast:has-text('Zones saved')")
+    zones = appliance.ctx.get_config().zones
+    assert [z.name for z in zones] == ["path"]
+    xs = [p[0] for p in zones[0].polygon]
+    assert min(xs) == pytest.approx(0.1 * 768, abs=6) and max(xs) == pytest.approx(0.5 * 768, abs=6)
+    shot(page, "04-zones")
+
+    # Settings: a bad value is shown next to its field, a good one is applied
+    page.click("nav >> text=Settings")
+    page.fill("#f-objects\\.default\\.threshold", "3")
+    page.click("text=Save and apply")
+    err = page.locator(".field.invalid .field-error").first
+    assert "less than or equal to 1" in err.inner_text()
+    shot(page, "05-settings-error")
+    page.fill("#f-objects\\.default\\.threshold", "0.5")
+    page.click("text=Save and apply")
+    page.wait_for_selector("text=Saved and applied")
+    assert appliance.ctx.get_config().objects.default.threshold == 0.5
+    shot(page, "05-settings")
+
+    # System: live numbers and charts
+    page.click("nav >> text=System")
+    page.wait_for_function("document.getElementById('s-fps').textContent !== '\\u2013'")
+    page.wait_for_function("document.getElementById('log').textContent.includes('log line')")
+    shot(page, "06-system")
+    for name, path in [("07-model", "/model"), ("08-account", "/account")]:
+        page.goto(server + path)
+        page.wait_for_load_state("networkidle")
+        shot(page, name)
+    assert errors == []
+
+
+def test_phone_viewport_has_no_sideways_scroll(browser, server: str) -> None:  # type: ignore[no-untyped-def]
+    page = browser.new_page(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+    setup_admin(page, server)
+    page.wait_for_function("document.getElementById('stream').naturalWidth > 0")
+    for name, path in [("10-phone-live", "/"), ("11-phone-events", "/events"), ("12-phone-settings", "/settings"),
+                       ("13-phone-system", "/system")]:
+        page.goto(server + path)
+        page.wait_for_load_state("domcontentloaded")
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= 390, f"{path} is {width}px wide on a 390px phone"
+        shot(page, name)
+    page.goto(server + "/")
+    stream_box = page.locator("#stream").bounding_box()
+    assert stream_box["width"] > 300  # the video fills the phone's width

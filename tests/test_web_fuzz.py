@@ -1,0 +1,47 @@
+"""Fuzz every documented API operation from /api/openapi.json with schemathesis: no input may cause a 5xx."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, settings
+from test_web_support import ADMIN, make_appliance, with_users
+
+from camapp.web import close_app
+from camapp.web.auth import UserStore
+from camapp.web.openapi import spec
+
+schemathesis = pytest.importorskip("schemathesis")
+from schemathesis.checks import not_a_server_error  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def fuzz_app(tmp_path_factory: pytest.TempPathFactory, demo_video: Path) -> Iterator[tuple[Any, str]]:
+    appl, feeder = make_appliance(tmp_path_factory.mktemp("fuzz"), demo_video)
+    with_users(appl)
+    token = UserStore(appl.ctx.data_dir).create_token(ADMIN, "fuzz")
+    try:
+        yield appl.app, token
+    finally:
+        feeder.close()
+        appl.ctx.hub.close()
+        close_app(appl.app)
+
+
+# The document the app serves (test_web_api checks they are equal); the live stream never ends by itself and is
+# covered by test_web_api with max_frames.
+schema = schemathesis.openapi.from_dict(spec()).exclude(path="/stream.mjpeg")
+
+
+@schema.parametrize()
+@settings(max_examples=12, deadline=None, suppress_health_check=list(HealthCheck))
+def test_api_never_fails_with_5xx(case: Any, fuzz_app: tuple[Any, str]) -> None:
+    app, token = fuzz_app
+    response = case.call(app=app, headers={"Authorization": f"Bearer {token}"})
+    case.validate_response(response, checks=[not_a_server_error])
+    if response.status_code >= 400:
+        body = response.json()
+        assert isinstance(body.get("error"), str) and body["status"] == response.status_code

@@ -1,0 +1,53 @@
+// System page: status cards every 2 s, sparkline charts of the last hour, log tail.
+"use strict";
+function fmtBytes(n) { if (n == null) return "–"; const u = ["B", "KB", "MB", "GB", "TB"]; let i = 0; while (n >= 1024 && i < 4) { n /= 1024; i++; } return n.toFixed(1) + " " + u[i]; }
+function fmtDur(s) { const d = Math.floor(s / 86400), h = Math.floor(s % 86400 / 3600), m = Math.floor(s % 3600 / 60); return (d ? d + "d " : "") + h + "h " + m + "m"; }
+function set(id, text) { document.getElementById(id).textContent = text; }
+
+function spark(canvas, values) {
+  const dpr = window.devicePixelRatio || 1, w = canvas.clientWidth, h = canvas.clientHeight;
+  canvas.width = w * dpr; canvas.height = h * dpr;
+  const g = canvas.getContext("2d"); g.scale(dpr, dpr); g.clearRect(0, 0, w, h);
+  const vs = values.filter((v) => v != null);
+  if (vs.length < 2) { g.fillStyle = "#999"; g.font = "12px sans-serif"; g.fillText("collecting…", 4, h / 2); return; }
+  const lo = Math.min(...vs), hi = Math.max(...vs), span = hi - lo || 1;
+  g.strokeStyle = "#1565c0"; g.lineWidth = 1.5; g.beginPath();
+  values.forEach((v, i) => { if (v == null) return; const x = i * w / (values.length - 1), y = h - 3 - (v - lo) / span * (h - 6); i ? g.lineTo(x, y) : g.moveTo(x, y); });
+  g.stroke();
+  g.fillStyle = "#66707a"; g.font = "10px sans-serif"; g.fillText(hi.toFixed(1), 2, 10); g.fillText(lo.toFixed(1), 2, h - 2);
+}
+
+async function refresh() {
+  try {
+    const s = await api("GET", "/api/status");
+    const p = s.pipeline, h = s.health;
+    set("s-fps", p.fps.toFixed(1));
+    set("s-det", p.detector_ms.toFixed(0) + " ms");
+    set("s-motion", p.motion_pct.toFixed(0) + " %");
+    set("s-load", h.load[0].toFixed(2) + " / " + h.cpu_count + " cores");
+    set("s-temp", h.cpu_temp_c == null ? "n/a" : h.cpu_temp_c.toFixed(0) + " °C");
+    set("s-mem", h.memory.total ? Math.round(100 * (1 - h.memory.available / h.memory.total)) + " %" : "n/a");
+    set("s-disk", fmtBytes(h.disk.free));
+    set("s-retention", s.storage ? Object.entries(s.storage).map(([k, v]) => k + ": " + v).join(" · ") : "event storage off");
+    set("s-uptime", fmtDur(h.uptime_s));
+    set("s-throttle", h.throttled == null ? "" : h.throttled ? "throttled (0x" + h.throttled.toString(16) + ")" : "not throttled");
+    set("s-camera", p.camera.status);
+    set("s-camerr", p.camera.error || (p.camera.reconnects ? p.camera.reconnects + " reconnects" : ""));
+    set("s-mqtt", s.mqtt ? (s.mqtt.connected ? "connected" : "disconnected") : "off");
+    set("s-outbox", s.mqtt && s.mqtt.outbox != null ? "outbox: " + s.mqtt.outbox : "");
+  } catch (e) { /* next poll retries */ }
+}
+
+async function charts() {
+  try {
+    const { points } = await api("GET", "/api/history");
+    document.querySelectorAll("canvas[data-chart]").forEach((c) => spark(c, points.map((p) => p[c.dataset.chart])));
+  } catch (e) { /* next poll retries */ }
+}
+
+async function logs() {
+  try { const { lines } = await api("GET", "/api/logs?lines=200"); const pre = document.getElementById("log");
+    pre.textContent = lines.join("\n") || "(empty)"; pre.scrollTop = pre.scrollHeight; } catch (e) { /* retry */ }
+}
+refresh(); charts(); logs();
+setInterval(refresh, 2000); setInterval(charts, 10000); setInterval(logs, 5000);
