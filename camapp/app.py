@@ -230,8 +230,9 @@ class Appliance:
 
     def run_forever(self) -> int:
         """Run until SIGINT/SIGTERM; returns the exit code."""
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, lambda *_: self.stop_event.set())
+        if threading.current_thread() is threading.main_thread():  # signals can only be handled there
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                signal.signal(sig, lambda *_: self.stop_event.set())
         web = self._start_web()
         with self._open_source() as source, Runner(source, self.pipelines, self.sinks.all, self.stats,
                                                    heartbeat=self.notifier.heartbeat,
