@@ -6,7 +6,7 @@ import logging
 import os
 import signal
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING
@@ -14,17 +14,17 @@ from typing import TYPE_CHECKING
 from camapp.assets import ROOT, demo_video
 from camapp.capture import FrameSource
 from camapp.config import AppConfig, parse_config
-from camapp.detect import Detector
+from camapp.detect import Detector, Region
 from camapp.errors import ConfigError, ModelError
 from camapp.health import PipelineStats
 from camapp.logbuffer import LogBuffer
-from camapp.pipeline import Pipeline, Stages
+from camapp.pipeline import Box, Pipeline, Stages
 from camapp.runner import PipelineHolder, Runner, replay
 from camapp.sinks import ResultSink
 from camapp.state import ApplianceState
 from camapp.stream import FrameHub
 from camapp.systemd import Notifier
-from camapp.types import FrameResult
+from camapp.types import FrameResult, IntArray
 
 if TYPE_CHECKING:
     from camapp.alarm.sink import AlarmSink
@@ -59,12 +59,19 @@ def pipeline_factory(cfg: AppConfig, detector: Detector) -> Callable[[int, int],
     from camapp.events import EventTracker
     from camapp.filters import filter_detections
     from camapp.motion.improved import ImprovedMotionDetector
-    from camapp.motion.regions import plan_regions
+    from camapp.motion.regions import plan_regions, prefer_whole_frame
     from camapp.track import IouTracker
     from camapp.zones import ZoneMap
 
     size = getattr(detector, "input_size", (300, 300))
     model_size = int(max(size)) if isinstance(size, tuple) else int(size)
+
+    def planner(motion: IntArray, objects: Sequence[Box], width: int, height: int) -> list[Region]:
+        regions = plan_regions(motion, objects, width, height, model_size=model_size,
+                               min_region=cfg.model.region_size, max_regions=cfg.motion.max_regions)
+        boxes = [*motion.tolist(), *objects]
+        return prefer_whole_frame(regions, boxes, width, height, model_size=model_size,
+                                  min_object_px=cfg.model.whole_frame_min_px)
 
     def build(width: int, height: int) -> Pipeline:
         motion = ImprovedMotionDetector(cfg.motion, width, height) if cfg.motion.enabled else None
@@ -74,9 +81,7 @@ def pipeline_factory(cfg: AppConfig, detector: Detector) -> Callable[[int, int],
             tracker=IouTracker(cfg.tracker, width, height),
             zones=ZoneMap(cfg.zones, (width, height)),
             events=EventTracker(cfg.objects, cfg.events, cfg.camera.id),
-            plan_regions=lambda m, o, w, h: plan_regions(
-                m, o, w, h, model_size=model_size, min_region=cfg.model.region_size, max_regions=cfg.motion.max_regions
-            ),
+            plan_regions=planner,
             filter=lambda d: filter_detections(d, cfg.objects),
         )
         return Pipeline(stages, recheck_s=cfg.motion.recheck_s)
@@ -233,8 +238,10 @@ class Appliance:
         if threading.current_thread() is threading.main_thread():  # signals can only be handled there
             for sig in (signal.SIGINT, signal.SIGTERM):
                 signal.signal(sig, lambda *_: self.stop_event.set())
+        from camapp.alarm import alarm_safety
+
         web = self._start_web()
-        with self._open_source() as source, Runner(source, self.pipelines, self.sinks.all, self.stats,
+        with alarm_safety(), self._open_source() as source, Runner(source, self.pipelines, self.sinks.all, self.stats,
                                                    heartbeat=self.notifier.heartbeat,
                                                    stop_event=self.stop_event) as runner:
             self.notifier.ready()

@@ -55,7 +55,7 @@ class CallTimer(ResultSink):
         t = getattr(self.detector, "last_timings_ms", {})
         if result.detector_ran and t:
             self.invoke.append(t.get("invoke", 0.0))
-            self.total.append(sum(t.values()))
+            self.total.append(t.get("total", sum(t.values())))
 
     def close(self) -> None:
         pass

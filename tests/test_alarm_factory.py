@@ -91,7 +91,8 @@ def test_no_gpio_warns_and_the_app_carries_on(
         assert reason in warning
         assert isinstance(sink, AlarmSink) and not sink.hardware.available
         ev = EventMessage("new", "ev1", 1, "person", 0.9, 0.9, (0, 0, 1, 1), 0.0, None)
-        sink.handle(FrameResult(Frame(_IMAGE, 1.0, 1), MotionResult([], 0.0), Detections.empty(), (), (ev,)))
+        motion = MotionResult(np.zeros((0, 4), np.int32), 0.0)
+        sink.handle(FrameResult(Frame(_IMAGE, 1.0, 1), motion, Detections.empty(), (), (ev,)))
         assert [a["rule"] for a in alerts] == ["any"]  # rules and alerts still work
         assert state.alarm_active  # the simulated buzzer keeps the alarm timing for the UI
 

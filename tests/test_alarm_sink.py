@@ -15,7 +15,7 @@ from gpiozero.pins.mock import MockFactory, MockPWMPin
 from camapp.alarm import AlarmSink
 from camapp.config.alarm import GPIOConfig, RulesConfig
 from camapp.state import ApplianceState, StateChange
-from camapp.types import Detections, EventMessage, Frame, FrameResult, MotionResult, TrackedObject
+from camapp.types import Detections, EventMessage, EventType, Frame, FrameResult, MotionResult, TrackedObject
 
 IMAGE = np.zeros((8, 8, 3), np.uint8)
 BUZZER, LED, RELAY, BUTTON, PIR = 17, 27, 5, 22, 23
@@ -85,7 +85,7 @@ def sink_for(factory: MockFactory, rules: list[dict[str, Any]], mode: str = "awa
     return sink, state, rec
 
 
-def event(kind: str = "new", track: int = 1, zones: tuple[str, ...] = ("driveway",), score: float = 0.8,
+def event(kind: EventType = "new", track: int = 1, zones: tuple[str, ...] = ("driveway",), score: float = 0.8,
           label: str = "person", t: float = 100.0) -> EventMessage:
     return EventMessage(kind, f"ev{track}", track, label, score, score, (0, 0, 4, 4), 90.0,
                         t if kind == "end" else None, current_zones=zones, entered_zones=zones)
@@ -93,7 +93,7 @@ def event(kind: str = "new", track: int = 1, zones: tuple[str, ...] = ("driveway
 
 def frame(t: float, events: tuple[EventMessage, ...] = (), tracks: tuple[int, ...] = ()) -> FrameResult:
     objects = tuple(TrackedObject(tid, "person", (0, 0, 4, 4), 0.8, 90.0, t) for tid in tracks)
-    return FrameResult(Frame(IMAGE, t, int(t)), MotionResult(np.zeros((0, 4)), 0.0), Detections.empty(),
+    return FrameResult(Frame(IMAGE, t, int(t)), MotionResult(np.zeros((0, 4), np.int32), 0.0), Detections.empty(),
                        objects, events)
 
 

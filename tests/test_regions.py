@@ -139,3 +139,31 @@ def test_reversed_box_corners_are_accepted() -> None:
 )
 def test_union_area(regions: list[Region], area: int) -> None:
     assert union_area(regions) == area
+
+
+@pytest.mark.parametrize(
+    ("boxes", "min_px", "whole"),
+    [
+        ([[0, 0, 100, 120], [400, 300, 460, 400]], 10, True),  # smallest 100 px tall / 2.56 = 39 px >= 10
+        ([[0, 0, 100, 120], [400, 300, 410, 320]], 10, False),  # a 20 px blob would be 8 px: keep crops
+        ([[0, 0, 100, 120], [400, 300, 460, 400]], 0, False),  # disabled
+        ([[0, 0, 100, 120], [400, 300, 460, 400]], 50, False),  # 39 px < 50
+    ],
+)
+def test_prefer_whole_frame(boxes: list[list[int]], min_px: int, whole: bool) -> None:
+    from camapp.motion.regions import prefer_whole_frame
+
+    crops = plan_regions(np.array(boxes), [], 768, 576, model_size=300, max_regions=4)
+    assert len(crops) >= 2
+    got = prefer_whole_frame(crops, boxes, 768, 576, model_size=300, min_object_px=min_px)
+    assert (got == [(0, 0, 768, 576)]) is whole
+    if not whole:
+        assert got == crops
+
+
+def test_prefer_whole_frame_keeps_a_single_crop() -> None:
+    from camapp.motion.regions import prefer_whole_frame
+
+    assert prefer_whole_frame([(0, 0, 300, 300)], [[0, 0, 200, 200]], 768, 576, model_size=300, min_object_px=1) == [
+        (0, 0, 300, 300)
+    ]

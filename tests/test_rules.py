@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from pydantic import ValidationError
 
+from camapp.config import parse_config
 from camapp.config.alarm import GPIOConfig, RuleConfig, RulesConfig, TimeWindow, check_references
 from camapp.rules import RuleContext, RuleEngine, Subject, evaluate, in_window
 
@@ -214,3 +217,12 @@ def test_check_references_names_each_unknown() -> None:
 def test_gpio_config_errors(data: dict[str, Any], message: str) -> None:
     with pytest.raises(ValidationError, match=message):
         GPIOConfig.model_validate(data)
+
+
+def test_docs_example_config_is_valid() -> None:
+    text = (Path(__file__).resolve().parent.parent / "docs" / "alarms.md").read_text(encoding="utf-8")
+    example = text.split("```yaml\n", 1)[1].split("```", 1)[0]
+    cfg = parse_config(yaml.safe_load(example), example, "docs/alarms.md")
+    check_references(cfg.rules, cfg.gpio, [z.name for z in cfg.zones])
+    assert [r.name for r in cfg.rules.rules] == ["driveway_person", "night_loiter", "door_opened"]
+    assert cfg.gpio.outputs[2].active_high is False and cfg.gpio.inputs[0].kind == "arm_button"

@@ -8,7 +8,7 @@ from typing import Any
 import yaml
 from pydantic import Field, ValidationError, model_validator
 
-from camapp.config.alarm import GPIOConfig, RulesConfig, ZoneConfig
+from camapp.config.alarm import GPIOConfig, RulesConfig, ZoneConfig, check_references
 from camapp.config.base import Section
 from camapp.config.core import (
     CameraConfig,
@@ -57,11 +57,12 @@ class AppConfig(Section):
     web: WebConfig = Field(default_factory=WebConfig)
 
     @model_validator(mode="after")
-    def _zone_names_unique(self) -> AppConfig:
+    def _references(self) -> AppConfig:
         names = [z.name for z in self.zones]
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise ValueError(f"zones: duplicate zone name(s) {', '.join(dupes)}")
+        check_references(self.rules, self.gpio, names)  # rules may name only zones and outputs that exist
         return self
 
 

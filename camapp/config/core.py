@@ -95,6 +95,11 @@ class ModelConfig(Section):
     merge_iou: float = Field(
         0.5, gt=0, le=1, description="Overlap above which same-label boxes from overlapping regions are merged."
     )
+    whole_frame_min_px: int = Field(
+        10, ge=0, le=1000,
+        description="Use one whole-frame pass instead of several crops when every moving box would still be at "
+        "least this many pixels tall at model resolution (0: always crops).",
+    )
 
 
 class LabelFilter(Section):

@@ -54,6 +54,22 @@ def plan_regions(  # noqa: PLR0913 - the pipeline's agreed signature; sizes are 
     return sorted(regions)
 
 
+def prefer_whole_frame(
+    regions: list[Region], boxes: BoxesLike, frame_w: int, frame_h: int, *, model_size: int, min_object_px: int
+) -> list[Region]:
+    """One whole-frame pass instead of several crops when every moving box would still be at least
+    `min_object_px` tall at model resolution: on a busy scene with big objects, N crops cost N invokes for nothing.
+    """
+    if len(regions) < 2 or min_object_px <= 0:
+        return regions
+    arr = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    if not len(arr):
+        return regions
+    scale = max(frame_w, frame_h) / model_size
+    smallest = float(np.min(arr[:, 3] - arr[:, 1]))
+    return [(0, 0, frame_w, frame_h)] if smallest / scale >= min_object_px else regions
+
+
 def union_area(regions: Sequence[Region]) -> int:
     """Exact area covered by the union of the regions (coordinate compression, so it is cheap for a few)."""
     if not regions:

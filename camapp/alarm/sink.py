@@ -1,0 +1,194 @@
+"""The alarm as a pipeline sink: evaluate the rules on each frame's tracks and GPIO triggers, then act.
+
+What the rules see per frame: every live track that has an event (so only confirmed objects), with the zones
+and top score of its latest event message, kept while the track is in FrameResult.objects or sends events,
+and dropped at its `end` event. Re-evaluating live tracks each frame lets loitering rules (min_zone_seconds)
+fire while a person stands still and sends no new event message.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from datetime import datetime
+
+from camapp.alarm.factory import AlarmHardware, build_hardware
+from camapp.alarm.outputs import AlarmOutput
+from camapp.config.alarm import GPIOConfig, PatternConfig, RulesConfig
+from camapp.rules import Fired, RuleContext, RuleEngine, Subject, TimeInZone
+from camapp.sinks import ResultSink
+from camapp.state import ApplianceState, StateChange
+from camapp.types import EventMessage, FrameResult
+
+log = logging.getLogger(__name__)
+
+Alert = Callable[[dict[str, object]], None]
+ClipRequest = Callable[[str, str], None]  # (event id, rule name)
+STALE_S = 60.0  # a track neither seen nor updated for this long (frame time) is forgotten even without `end`
+
+
+class AlarmSink(ResultSink):
+    """Rules -> GPIO outputs, alarm state, MQTT alerts and save requests; GPIO inputs -> arming and triggers."""
+
+    def __init__(  # noqa: PLR0913 - keyword-only wiring points, each optional
+        self,
+        rules: RulesConfig,
+        gpio: GPIOConfig,
+        *,
+        state: ApplianceState,
+        time_in_zone: TimeInZone,
+        on_alert: Alert | None = None,
+        on_clip: ClipRequest | None = None,
+        pin_factory: object | None = None,
+        now: Callable[[], datetime] = datetime.now,
+    ) -> None:
+        self.state = state
+        self.engine = RuleEngine(rules.rules)
+        self._time_in_zone = time_in_zone
+        self._on_alert = on_alert
+        self._on_clip = on_clip
+        self._now = now
+        self._lock = threading.RLock()
+        self._tracks: dict[int, tuple[EventMessage, float]] = {}
+        self._last_trigger: dict[str, float] = {}
+        self._closed = False
+        self._patterns: dict[str, PatternConfig] = {o.name: o.pattern for o in gpio.outputs}
+        if on_clip is None and any(r.actions.clip for r in rules.rules):
+            log.warning("some rules ask to save clips but nothing handles clip requests; they will be ignored")
+        self.hardware: AlarmHardware = build_hardware(
+            gpio, state=state, on_trigger=self.trigger, pin_factory=pin_factory
+        )
+        for out in self.hardware.outputs.values():
+            out.on_idle = self._output_idle
+        self._unsubscribe = state.subscribe(self._on_state)
+
+    @property
+    def outputs(self) -> dict[str, AlarmOutput]:
+        return self.hardware.outputs
+
+    def handle(self, result: FrameResult) -> None:
+        """Update the live tracks from this frame's events and fire whatever rules now match."""
+        t = result.frame.timestamp
+        with self._lock:
+            if self._closed:
+                return
+            subjects = self._update_tracks(result, t)
+            if subjects:
+                self._process(subjects, t)
+
+    def _update_tracks(self, result: FrameResult, t: float) -> tuple[Subject, ...]:
+        current = {o.track_id for o in result.objects}
+        for ev in result.events:
+            if ev.type == "end":
+                self._forget(ev.track_id)
+            else:
+                self._tracks[ev.track_id] = (ev, t)
+                current.add(ev.track_id)
+        for tid, (ev, seen) in list(self._tracks.items()):
+            if tid in current:
+                self._tracks[tid] = (ev, t)
+            elif t - seen > STALE_S:
+                self._forget(tid)
+        return tuple(_subject(self._tracks[tid][0]) for tid in sorted(current) if tid in self._tracks)
+
+    def _forget(self, track_id: int) -> None:
+        self._tracks.pop(track_id, None)
+        self.engine.forget_track(track_id)
+
+    def trigger(self, label: str, source: str = "gpio") -> None:
+        """A GPIO input (PIR, door) or other trigger: fire rules that list `label`; safe from any thread."""
+        t = time.time()
+        with self._lock:
+            if self._closed:
+                return
+            self._last_trigger[label] = t
+            self._process((Subject(label, 1.0, source=source),), t)
+
+    def last_trigger_time(self, label: str) -> float | None:
+        """Wall-clock time of the last trigger with this label (e.g. "pir" as a motion hint), or None."""
+        with self._lock:
+            return self._last_trigger.get(label)
+
+    def _process(self, subjects: tuple[Subject, ...], t: float) -> None:
+        context = RuleContext(subjects, self.state.mode, self._now(), self._time_in_zone)
+        for fired in self.engine.process(context):
+            try:
+                self._fire(fired, t)
+            except Exception:
+                log.exception("rule %s: actions failed", fired.rule.name)
+
+    def _fire(self, fired: Fired, t: float) -> None:
+        rule, subject = fired.rule, fired.subject
+        actions = rule.actions
+        log.warning("rule %s fired: %s (%.2f) in %s [%s]", rule.name, subject.label, subject.score,
+                    ", ".join(subject.zones) or "-", self.state.mode)
+        snapshot_id = self.state.request_snapshot(source=f"rule:{rule.name}") if actions.snapshot else None
+        if actions.clip and subject.event_id and self._on_clip is not None:
+            self._on_clip(subject.event_id, rule.name)
+        if self._drive_outputs(fired):
+            self.state.set_alarm(True, source=f"rule:{rule.name}")
+        if actions.mqtt_alert and self._on_alert is not None:
+            self._on_alert(alert_payload(fired, self.state.mode, t, snapshot_id))
+
+    def _drive_outputs(self, fired: Fired) -> bool:
+        started = False
+        for action in fired.rule.actions.outputs:
+            out = self.outputs.get(action.output)
+            if out is None:
+                log.error("rule %s: no output named %s", fired.rule.name, action.output)
+                continue
+            out.activate(action.pattern or self._patterns[action.output])
+            started = True
+        return started
+
+    def _output_idle(self, _out: AlarmOutput) -> None:
+        if not any(o.active for o in self.outputs.values()):
+            self.state.set_alarm(False, source="alarm")
+
+    def silence(self, source: str = "alarm") -> None:
+        """Every output off now; the alarm is no longer active."""
+        for out in self.outputs.values():
+            out.off()
+        self.state.set_alarm(False, source=source)
+
+    def _on_state(self, change: StateChange) -> None:
+        if change.kind == "silence":
+            self.silence(source=change.source)
+        elif change.kind == "mode":
+            self.engine.reset()
+            if change.value == "disarmed":
+                self.silence(source=change.source)
+
+    def close(self) -> None:
+        """Outputs to their safe state and released, inputs released; idempotent."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+        self._unsubscribe()
+        self.hardware.close()
+        self.state.set_alarm(False, source="alarm")
+
+
+def _subject(ev: EventMessage) -> Subject:
+    return Subject(ev.label, ev.top_score, ev.current_zones, ev.track_id, ev.id, source="event")
+
+
+def alert_payload(fired: Fired, mode: str, t: float, snapshot_id: str | None) -> dict[str, object]:
+    """The MQTT alert for one firing: rule, event, label, zones, time (epoch seconds) and arming mode."""
+    s = fired.subject
+    return {
+        "rule": fired.rule.name,
+        "event_id": s.event_id,
+        "track_id": s.track_id,
+        "label": s.label,
+        "score": round(s.score, 4),
+        "zones": list(s.zones),
+        "zone": fired.zone,
+        "source": s.source,
+        "mode": mode,
+        "time": round(t, 3),
+        "snapshot_id": snapshot_id,
+    }
