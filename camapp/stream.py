@@ -1,5 +1,7 @@
 """Latest-frame hub for the MJPEG stream: each frame is annotated and JPEG-encoded at most once per overlay,
-however many viewers watch, and only when someone watches. Slow viewers skip frames; nobody blocks the pipeline.
+however many viewers watch, only when someone watches, and at most `max_fps` times a second in total (viewers
+out of step with each other would otherwise force an encode of every frame). Slow viewers skip frames; nobody
+blocks the pipeline.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ class FrameHub:
         self._cond = threading.Condition()
         self._result: FrameResult | None = None
         self._seq = 0
-        self._jpegs: dict[Overlay, bytes] = {}
+        self._jpegs: dict[Overlay, tuple[int, bytes, float]] = {}  # overlay -> (seq, jpeg, encoded at)
         self._width, self._quality, self._min_dt = width, quality, 1.0 / max_fps
         self._zones = zones or (lambda: ())
         self._viewers = 0
@@ -42,7 +44,7 @@ class FrameHub:
     def publish(self, result: FrameResult) -> None:
         """Called by the pipeline for every frame; O(1), never encodes."""
         with self._cond:
-            self._result, self._seq, self._jpegs = result, self._seq + 1, {}
+            self._result, self._seq = result, self._seq + 1
             self._cond.notify_all()
 
     def latest(self) -> FrameResult | None:
@@ -61,17 +63,20 @@ class FrameHub:
         return bytes(buf)
 
     def jpeg(self, overlay: Overlay = Overlay()) -> tuple[int, bytes] | None:
-        """The latest frame as JPEG, encoded once per frame and overlay."""
+        """The latest frame as JPEG with its sequence number; a newer frame is encoded only when the last encode
+        for this overlay is at least 1/max_fps old, else the last JPEG is returned again."""
         with self._cond:
             result, seq = self._result, self._seq
-            cached = self._jpegs.get(overlay)
             if result is None:
                 return None
-            if cached is None:
-                # Encoding under the lock makes concurrent viewers share one encode instead of racing.
-                cached = self._encode(annotate(result, overlay, self._zones()))
-                self._jpegs[overlay] = cached
-            return seq, cached
+            cached = self._jpegs.get(overlay)
+            now = time.monotonic()
+            if cached is not None and (cached[0] == seq or now - cached[2] < self._min_dt):
+                return cached[0], cached[1]
+            # Encoding under the lock makes concurrent viewers share one encode instead of racing.
+            data = self._encode(annotate(result, overlay, self._zones()))
+            self._jpegs[overlay] = (seq, data, now)
+            return seq, data
 
     def wait_newer(self, seq: int, timeout: float) -> bool:
         """Block until a frame newer than `seq` exists (True) or timeout/close (False)."""
@@ -79,25 +84,21 @@ class FrameHub:
             return self._cond.wait_for(lambda: self._seq > seq or self._closed, timeout) and not self._closed
 
     def frames(self, overlay: Overlay = Overlay(), timeout: float = 5.0) -> Iterator[bytes]:
-        """Generator of JPEGs for one viewer, rate-limited to max_fps; ends when the hub closes."""
+        """Generator of JPEGs for one viewer, each frame at most once; ends when the hub closes."""
         with self._cond:
             self._viewers += 1
         try:
-            seq, last = 0, 0.0
+            seq = 0
             while not self._closed:
                 if not self.wait_newer(seq, timeout):
-                    if self._closed:
+                    continue
+                got = self.jpeg(overlay)
+                if got is None or got[0] == seq:  # rate-limited: nothing new yet for this viewer
+                    if self._wait_closed(self._min_dt / 4):
                         return
                     continue
-                wait = self._min_dt - (time.monotonic() - last)
-                if wait > 0 and self._wait_closed(wait):
-                    return
-                got = self.jpeg(overlay)
-                if got is None:
-                    continue
-                seq, data = got
-                last = time.monotonic()
-                yield data
+                seq = got[0]
+                yield got[1]
         finally:
             with self._cond:
                 self._viewers -= 1

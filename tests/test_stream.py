@@ -79,3 +79,16 @@ def test_viewer_generator_gets_latest_and_ends_on_close(frames: list[Frame]) -> 
     assert not t.is_alive()
     assert 1 <= len(got) <= len(frames)
     assert hub.viewers == 0
+
+
+def test_encoding_is_rate_limited_across_viewers(frames: list[Frame]) -> None:
+    """Viewers out of step with each other must not force an encode of every frame."""
+    hub = FrameHub(max_fps=1.0)  # at most one encode a second
+    seen = []
+    for f in frames:  # five frames published back to back, each requested by a viewer at once
+        hub.publish(result(f))
+        got = hub.jpeg()
+        assert got is not None
+        seen.append(got[0])
+    assert hub.encodes == 1
+    assert seen == [1] * len(frames)  # the same (first) JPEG is served until the next encode is due
