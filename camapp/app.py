@@ -240,29 +240,40 @@ class Appliance:
                 signal.signal(sig, lambda *_: self.stop_event.set())
         from camapp.alarm import alarm_safety
 
-        web = self._start_web()
-        with alarm_safety(), self._open_source() as source, Runner(source, self.pipelines, self.sinks.all, self.stats,
-                                                   heartbeat=self.notifier.heartbeat,
-                                                   stop_event=self.stop_event) as runner:
-            self.notifier.ready()
-            log.info("camapp running: %s -> http://%s:%d/", source.description, self.cfg.web.host, self.cfg.web.port)
-            runner.wait()
-            self.notifier.stopping()
-            runner.stop()
-        web.shutdown()
+        stop_web = self._start_web()
+        try:
+            with alarm_safety(), self._open_source() as source, Runner(
+                source, self.pipelines, self.sinks.all, self.stats, heartbeat=self.notifier.heartbeat,
+                stop_event=self.stop_event,
+            ) as runner:
+                self.notifier.ready()
+                log.info("camapp running: %s -> http://%s:%d/", source.description, self.cfg.web.host, self.web_port)
+                runner.wait()
+                self.notifier.stopping()
+                runner.stop()
+        finally:
+            stop_web()
         return 1 if runner.error is not None else 0
 
-    def _start_web(self) -> WebServer:
-        from camapp.web import create_app, ssl_context
+    def _start_web(self) -> Callable[[], None]:
+        """Serve the UI; returns the function that stops the server and the app's health sampler thread."""
+        from camapp.web import close_app, create_app, ssl_context
 
         tls = ssl_context(data_dir(self.cfg)) if self.cfg.web.https else None
+        app = create_app(self.web_context())
         try:
-            server = WebServer(create_app(self.web_context()), self.cfg.web.host, self.cfg.web.port, tls)
+            server = WebServer(app, self.cfg.web.host, self.cfg.web.port, tls)
         except OSError as err:
+            close_app(app)
             raise ConfigError(f"web.port: cannot listen on {self.cfg.web.host}:{self.cfg.web.port}: "
                               f"{err.strerror or err}") from None
         self.web_port = server.port
-        return server
+
+        def stop() -> None:
+            server.shutdown()
+            close_app(app)
+
+        return stop
 
     def web_context(self) -> WebContext:
         from camapp.web import WebContext

@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import threading
+from collections import deque
 import time
 from pathlib import Path
 from typing import Any
@@ -16,9 +17,11 @@ _START = time.monotonic()
 class PipelineStats:
     """Counters the pipeline updates per frame and readers (UI, MQTT, bench) snapshot; thread-safe."""
 
-    def __init__(self, alpha: float = 0.1) -> None:
+    def __init__(self, alpha: float = 0.1, window_s: float = 5.0) -> None:
         self._lock = threading.Lock()
         self._alpha = alpha
+        self._window_s = window_s
+        self._times: deque[float] = deque()
         self.frames = 0
         self.motion_frames = 0
         self.detector_calls = 0
@@ -28,7 +31,6 @@ class PipelineStats:
         self.camera_status = "starting"
         self.camera_error: str | None = None
         self.reconnects = 0
-        self._last_t: float | None = None
         self.last_frame_time: float | None = None
 
     def _ema(self, old: float, new: float) -> float:
@@ -40,9 +42,12 @@ class PipelineStats:
             self.frames += 1
             self.motion_frames += int(motion)
             self.detector_calls += int(detector_ran)
-            if self._last_t is not None and now > self._last_t:
-                self.fps = self._ema(self.fps, 1.0 / (now - self._last_t))
-            self._last_t = now
+            # Frames counted over a sliding window: an average of 1/dt would overstate fps under jitter.
+            self._times.append(now)
+            while now - self._times[0] > self._window_s:
+                self._times.popleft()
+            span = now - self._times[0]
+            self.fps = (len(self._times) - 1) / span if span > 0 else 0.0
             self.last_frame_time = time.time()
             self.motion_ms = self._ema(self.motion_ms, timings_ms.get("motion", 0.0))
             if detector_ran:

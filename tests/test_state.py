@@ -54,3 +54,18 @@ def test_unsubscribe() -> None:
     state.set_alarm(True)
     assert seen == [] and state.alarm_active
     assert state.as_dict() == {"mode": "disarmed", "armed": False, "detection": True, "alarm": True}
+
+
+def test_fps_is_frames_over_a_window() -> None:
+    import time
+
+    from camapp.health import PipelineStats
+
+    stats = PipelineStats(window_s=60)
+    t0 = time.monotonic()
+    for _ in range(11):
+        stats.record_frame(motion=True, detector_ran=False, timings_ms={"motion": 1.0})
+    elapsed = time.monotonic() - t0
+    d = stats.as_dict()
+    assert d["frames"] == 11 and d["motion_frames"] == 11 and d["detector_calls"] == 0
+    assert d["fps"] >= 10 / max(elapsed, 1e-6) * 0.5  # 10 intervals in `elapsed` seconds

@@ -45,7 +45,8 @@ def test_status_reports_pipeline_state_and_objects(admin, appliance: Appliance) 
     s = client.get("/api/status").json
     assert s["frame"] == {"width": 768, "height": 576}
     assert s["state"]["mode"] == "disarmed" and s["mqtt"]["connected"] is True
-    assert s["storage"]["events"] == 3 and s["pipeline"]["frames"] > 0
+    assert s["storage"]["event_count"] == 3 and s["storage"]["clip_codec"] in ("avc1", "mp4v")
+    assert s["pipeline"]["frames"] > 0
     assert {"cpu_temp_c", "load", "disk", "memory", "uptime_s"} <= set(s["health"])
 
 
@@ -113,17 +114,39 @@ def test_event_detail_media_and_delete(admin, appliance: Appliance) -> None:  # 
     assert client.get("/api/events/ev1").json["label"] == "car"
     assert client.get("/api/events/nope").status_code == 404
     assert client.get("/api/events/bad%20id").status_code == 400
-    thumb = client.get("/api/events/ev1/thumbnail")
-    assert decode_jpeg(thumb.data).shape == (120, 160, 3)
+    for url in ("/api/events/-ev1", "/api/events/_x/snapshot", "/api/snapshots/.x"):  # the store's id rule
+        resp = client.get(url)
+        assert resp.status_code == 400 and "invalid" in resp.json["error"], url
+    thumb = decode_jpeg(client.get("/api/events/ev1/thumbnail").data)
+    assert max(thumb.shape[:2]) == 160  # storage.thumbnail_size: a crop around the object
+    snap = decode_jpeg(client.get("/api/events/ev1/snapshot").data)
+    assert snap.shape == (576, 768, 3)
     clip = client.get("/api/events/ev1/clip", headers={"Range": "bytes=0-99"})
-    assert clip.status_code == 206 and len(clip.data) == 100
+    assert clip.status_code == 206 and len(clip.data) == 100 and clip.data[4:8] == b"ftyp"  # an MP4
     assert client.get("/api/events/ev1/secrets").status_code == 404
     page = client.get("/events/ev1").get_data(as_text=True)
     assert "<video" in page and "/api/events/ev1/clip" in page and "data-path=" in page
+    files = [appliance.store.media_path("ev1", k) for k in ("snapshot", "snapshot_clean", "thumbnail", "clip")]
+    assert all(f is not None and f.is_file() for f in files)
     assert client.delete("/api/events/ev1", headers={"X-CSRF-Token": csrf}).json == {"deleted": "ev1"}
     assert client.get("/api/events/ev1").status_code == 404
     assert client.get("/events/ev1").status_code == 404
-    assert not (appliance.store.root / "ev1").exists()
+    assert not any(f.exists() for f in files if f is not None)
+
+
+def test_event_has_the_recorded_path_and_clip_codec(admin, appliance: Appliance) -> None:  # type: ignore[no-untyped-def]
+    client, _ = admin
+    event = client.get("/api/events/ev0").json
+    assert (event["frame_width"], event["frame_height"]) == (768, 576)
+    path = event["path"]
+    assert len(path) >= 8 and [p[0] for p in path] == sorted(p[0] for p in path)
+    assert event["start_time"] <= path[0][0] and path[-1][0] <= event["end_time"]
+    assert all(0 <= x <= 768 and 0 <= y <= 576 for _, x, y in path)
+    assert event["clip_codec"] == appliance.store.usage()["clip_codec"]
+    page = client.get("/events/ev0").get_data(as_text=True)
+    fmt = {"mp4v": "MPEG-4 Part 2", "avc1": "H.264"}[event["clip_codec"]]
+    assert f'data-format="{fmt}"' in page and f"Download clip ({fmt})" in page
+    assert 'data-frame-width="768"' in page and "Timeline" in page
 
 
 def test_events_page_grid_and_filters(admin) -> None:  # type: ignore[no-untyped-def]

@@ -53,6 +53,40 @@ def setup_admin(page, base: str) -> None:  # type: ignore[no-untyped-def]
     page.wait_for_url(base + "/")
 
 
+CAN_PLAY = "document.getElementById('clip').canPlayType(document.getElementById('clipbox').dataset.type)"
+
+
+def check_clip_player(page) -> None:  # type: ignore[no-untyped-def]
+    """The player shows only if this browser can decode the clip; otherwise the link says why."""
+    page.wait_for_function("document.getElementById('clipbox').dataset.playable !== undefined")
+    link = page.locator("#cliplink")
+    if page.evaluate(CAN_PLAY) == "":
+        assert page.locator("#clip").is_hidden()
+        assert "your browser cannot play it" in link.inner_text()
+    else:
+        page.wait_for_function("document.getElementById('clip').readyState >= 1")  # metadata decoded
+        assert page.locator("#clip").is_visible() and "cannot" not in link.inner_text()
+    assert link.get_attribute("download") is not None
+
+
+def test_clip_that_fails_to_decode_falls_back_to_the_link(browser, server: str,  # type: ignore[no-untyped-def]
+                                                          appliance: Appliance) -> None:
+    """A browser that only guesses ("maybe") gets the player; if the real clip then fails, the link explains."""
+    page = browser.new_page()
+    page.add_init_script("HTMLMediaElement.prototype.canPlayType = () => 'maybe';")
+    setup_admin(page, server)
+    page.goto(server + "/events/ev0")
+    if appliance.store.usage()["clip_codec"] == "mp4v":  # Chromium has no MPEG-4 Part 2 decoder
+        page.wait_for_function("document.getElementById('clipbox').dataset.playable === 'no'")
+        assert page.locator("#clip").is_hidden()
+        assert page.locator("#cliplink").inner_text() == \
+            "Download clip (MPEG-4 Part 2; your browser cannot play it)"
+        shot(page, "03-event-clip-fallback")
+    else:
+        page.wait_for_function("document.getElementById('clip').readyState >= 1")
+        assert page.locator("#clip").is_visible()
+
+
 def test_full_tour(browser, server: str, appliance: Appliance) -> None:  # type: ignore[no-untyped-def]
     page = browser.new_page(viewport={"width": 1280, "height": 900})
     errors: list[str] = []
@@ -77,8 +111,8 @@ def test_full_tour(browser, server: str, appliance: Appliance) -> None:  # type:
     assert page.locator(".tile").count() == 3
     shot(page, "02-events")
     page.locator(".tile").first.click()
-    page.wait_for_selector("video")
     page.wait_for_function("document.querySelectorAll('#pathsvg polyline').length == 1")
+    check_clip_player(page)
     shot(page, "03-event")
 
     # Zones: draw a 4-corner zone with the mouse and save it

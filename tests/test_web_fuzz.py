@@ -8,9 +8,8 @@ from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, settings
-from test_web_support import ADMIN, make_appliance, with_users
+from test_web_support import ADMIN, make_appliance, seeded_store, with_users
 
-from camapp.web import close_app
 from camapp.web.auth import UserStore
 from camapp.web.openapi import spec
 
@@ -20,15 +19,15 @@ from schemathesis.checks import not_a_server_error  # noqa: E402
 
 @pytest.fixture(scope="module")
 def fuzz_app(tmp_path_factory: pytest.TempPathFactory, demo_video: Path) -> Iterator[tuple[Any, str]]:
-    appl, feeder = make_appliance(tmp_path_factory.mktemp("fuzz"), demo_video)
+    seed = seeded_store(tmp_path_factory, demo_video)
+    appl, feeder = make_appliance(tmp_path_factory.mktemp("fuzz"), demo_video, seed)
     with_users(appl)
     token = UserStore(appl.ctx.data_dir).create_token(ADMIN, "fuzz")
     try:
         yield appl.app, token
     finally:
         feeder.close()
-        appl.ctx.hub.close()
-        close_app(appl.app)
+        appl.close()
 
 
 # The document the app serves (test_web_api checks they are equal); the live stream never ends by itself and is

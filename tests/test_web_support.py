@@ -1,14 +1,15 @@
-"""Shared parts for the web tests: a real FrameHub fed real vtest.avi frames, real state/stats, and an
-in-memory event store implementing EventStoreLike (until the tests switch to camapp.store's EventStore).
+"""Shared parts for the web tests: a real FrameHub fed real vtest.avi frames, real state/stats, and the real
+EventStore holding three events it recorded from those frames (snapshots, thumbnails, clips, paths).
 """
 
 from __future__ import annotations
 
+import functools
 import shutil
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -21,10 +22,12 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from camapp.config import AppConfig, load_config
+from camapp.config.storage import StorageConfig
 from camapp.health import PipelineStats
 from camapp.state import ApplianceState
+from camapp.store import EventStore
 from camapp.stream import FrameHub
-from camapp.types import Detections, Frame, FrameResult, MotionResult, TrackedObject
+from camapp.types import Detections, EventMessage, Frame, FrameResult, MotionResult, TrackedObject
 from camapp.web import WebContext, close_app, create_app
 from camapp.web.auth import UserStore
 
@@ -32,7 +35,7 @@ ADMIN, ADMIN_PW = "admin", "correct horse battery"
 VIEWER, VIEWER_PW = "viewer", "viewer password 1"
 
 
-def read_frames(video: Path, count: int = 40) -> list[np.ndarray]:
+def read_frames(video: Path, count: int = 40) -> tuple[np.ndarray, ...]:
     cap = cv2.VideoCapture(str(video))
     frames = []
     try:
@@ -44,7 +47,7 @@ def read_frames(video: Path, count: int = 40) -> list[np.ndarray]:
     finally:
         cap.release()
     assert frames, f"could not read {video}"
-    return frames
+    return tuple(frames)
 
 
 def motion_result(prev: np.ndarray, img: np.ndarray) -> MotionResult:
@@ -56,7 +59,7 @@ def motion_result(prev: np.ndarray, img: np.ndarray) -> MotionResult:
     return MotionResult(np.array(boxes, dtype=np.int32), float(np.count_nonzero(mask)) / mask.size)
 
 
-def build_results(frames: list[np.ndarray]) -> list[FrameResult]:
+def build_results(frames: tuple[np.ndarray, ...]) -> tuple[FrameResult, ...]:
     out = []
     for i, img in enumerate(frames):
         motion = motion_result(frames[i - 1], img)
@@ -65,13 +68,19 @@ def build_results(frames: list[np.ndarray]) -> list[FrameResult]:
             for n, box in enumerate(sorted(motion.boxes.tolist(), key=lambda b: -(b[2] - b[0]) * (b[3] - b[1]))[:2])
         )
         out.append(FrameResult(Frame(img, time.time(), i), motion, Detections.empty(), objs, ()))
-    return out
+    return tuple(out)
+
+
+@functools.cache
+def demo_results(video: Path) -> tuple[FrameResult, ...]:
+    """The first 40 frames with real motion, computed once per session."""
+    return build_results(read_frames(video))
 
 
 class Feeder:
     """Publishes the results round and round at `fps`, like the pipeline would; stoppable."""
 
-    def __init__(self, hub: FrameHub, stats: PipelineStats, results: list[FrameResult], fps: float = 20) -> None:
+    def __init__(self, hub: FrameHub, stats: PipelineStats, results: tuple[FrameResult, ...], fps: float = 20) -> None:
         self.hub, self.stats, self.results, self.dt = hub, stats, results, 1.0 / fps
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self.run, daemon=True)
@@ -90,66 +99,59 @@ class Feeder:
         self.thread.join(timeout=5)
 
 
-@dataclass
-class FakeStore:
-    """EventStoreLike in memory with real JPEG/MP4 files on disk (stand-in until camapp.store is wired)."""
+# (id, label, entered zones): recorded 10 minutes apart, an hour ago, each on its own 12 real frames.
+EVENTS = [("ev0", "person", ("driveway",)), ("ev1", "car", ()), ("ev2", "person", ("garden",))]
+EVENT_FRAMES = 12
 
-    root: Path
-    events: dict[str, dict[str, Any]] = field(default_factory=dict)
 
-    def add(self, event_id: str, img: np.ndarray, label: str, start: float, zones: list[str],
-            clip: list[np.ndarray] | None = None) -> dict[str, Any]:
-        d = self.root / event_id
-        d.mkdir(parents=True)
-        cv2.imwrite(str(d / "snapshot.jpg"), img)
-        cv2.imwrite(str(d / "snapshot_clean.jpg"), img)
-        cv2.imwrite(str(d / "thumbnail.jpg"), cv2.resize(img, (160, 120)))
-        if clip:
-            h, w = clip[0].shape[:2]
-            writer = cv2.VideoWriter(str(d / "clip.mp4"), cv2.VideoWriter_fourcc(*"mp4v"), 10, (w, h))
-            for f in clip:
-                writer.write(f)
-            writer.release()
-        ev = {"id": event_id, "camera": "camera", "label": label, "track_id": len(self.events) + 1,
-              "start_time": start, "end_time": start + 4.0, "score": 0.8, "top_score": 0.91,
-              "box": [100.0, 100.0, 200.0, 300.0], "current_zones": zones, "entered_zones": zones,
-              "has_snapshot": True, "has_clip": bool(clip),
-              "path": [[start + t, 150.0 + 40 * t, 300.0 - 10 * t] for t in range(5)]}
-        self.events[event_id] = ev
-        return ev
+def _follow(prev: tuple[float, float, float, float], motion: MotionResult) -> tuple[float, float, float, float]:
+    """The motion box whose bottom centre is nearest the previous box's: a crude tracker over real motion."""
+    def dist(b: tuple[float, float, float, float]) -> float:
+        return float(np.hypot((b[0] + b[2] - prev[0] - prev[2]) / 2, b[3] - prev[3]))
 
-    def list_events(self, *, limit: int = 50, before: float | None = None, label: str | None = None,
-                    zone: str | None = None, since: float | None = None,
-                    until: float | None = None) -> list[dict[str, Any]]:
-        evs = sorted(self.events.values(), key=lambda e: -e["start_time"])
-        evs = [e for e in evs if (before is None or e["start_time"] < before) and (label in (None, e["label"]))
-               and (zone is None or zone in e["entered_zones"]) and (since is None or e["start_time"] >= since)
-               and (until is None or e["start_time"] < until)]
-        return evs[:limit]
+    boxes = [tuple(float(v) for v in b) for b in motion.boxes.tolist()]
+    return min(boxes, key=dist) if boxes else prev  # type: ignore[arg-type,return-value]
 
-    def get_event(self, event_id: str) -> dict[str, Any] | None:
-        return self.events.get(event_id)
 
-    def delete_event(self, event_id: str) -> bool:
-        if self.events.pop(event_id, None) is None:
-            return False
-        shutil.rmtree(self.root / event_id, ignore_errors=True)
-        return True
+def _record(store: EventStore, results: tuple[FrameResult, ...], n: int, start: float) -> None:
+    """Event n as the pipeline would deliver it: an object following real motion from the biggest blob on."""
+    event_id, label, zones = EVENTS[n]
+    segment = results[n * EVENT_FRAMES + 1:(n + 1) * EVENT_FRAMES + 1]
+    box = segment[0].objects[0].box if segment[0].objects else (300.0, 150.0, 360.0, 330.0)
+    for k, r in enumerate(segment):
+        t = start + k / 10
+        box = _follow(box, r.motion)
+        score = 0.6 + 0.02 * k
+        obj = TrackedObject(n + 1, label, box, score, start, t, hits=k + 1, confirmed=True)
+        common = {"track_id": n + 1, "label": label, "score": score, "top_score": score, "box": box,
+                  "start_time": start, "entered_zones": zones, "current_zones": zones}
+        msgs: tuple[EventMessage, ...] = ()
+        if k in (1, 5):
+            msgs = (EventMessage(type="new" if k == 1 else "update", id=event_id, end_time=None, **common),)
+        elif k == EVENT_FRAMES - 1:
+            msgs = (EventMessage(type="end", id=event_id, end_time=t, **common),)
+        store.handle(FrameResult(Frame(r.frame.image, t, k), r.motion, Detections.empty(),
+                                 (obj,) if k < EVENT_FRAMES - 1 else (), msgs))
 
-    def media_path(self, event_id: str, kind: str) -> Path | None:
-        if event_id not in self.events:
-            return None
-        name = {"clip": "clip.mp4"}.get(kind, f"{kind}.jpg")
-        p = self.root / event_id / name
-        return p if p.exists() else None
 
-    def snapshot_path(self, snap_id: str) -> Path | None:
-        p = self.root / "snapshots" / f"{snap_id}.jpg"
-        return p if p.exists() else None
+def seeded_store(factory: pytest.TempPathFactory, video: Path) -> Path:
+    """A data directory the real EventStore filled with EVENTS; made once per session, copied by each test."""
+    if video not in _SEEDS:
+        data = factory.mktemp("seeded-store")
+        base = time.time() - 3600
+        with EventStore(store_config(data), camera_id="camera", fps=10.0) as store:
+            results = demo_results(video)
+            for n in range(len(EVENTS)):
+                _record(store, results, n, base + n * 600)
+        _SEEDS[video] = data
+    return _SEEDS[video]
 
-    def usage(self) -> dict[str, Any]:
-        return {"events": len(self.events), "media_bytes": sum(f.stat().st_size for f in self.root.rglob("*")
-                                                                if f.is_file())}
+
+_SEEDS: dict[Path, Path] = {}
+
+
+def store_config(path: Path) -> StorageConfig:
+    return StorageConfig(path=path, pre_roll_s=0.5, post_roll_s=0.3, min_free_mb=0, retention_interval_s=3600)
 
 
 @dataclass
@@ -158,13 +160,21 @@ class Appliance:
 
     ctx: WebContext
     app: Flask
-    store: FakeStore
+    store: EventStore
     applied: list[AppConfig]
     switched: list[tuple[Path, Path]]
-    results: list[FrameResult]
+    results: tuple[FrameResult, ...]
+
+    def close(self) -> None:
+        close_app(self.app)
+        self.ctx.hub.close()
+        self.store.close()
 
 
-def make_appliance(tmp: Path, video: Path, config: dict[str, Any] | None = None) -> tuple[Appliance, Feeder]:
+def make_appliance(
+    tmp: Path, video: Path, seed: Path, config: dict[str, Any] | None = None
+) -> tuple[Appliance, Feeder]:
+    """The web app around live parts; `seed` (from seeded_store) is copied so each test may change its store."""
     cfg_path = tmp / "camapp.yaml"
     cfg_path.write_text(yaml.safe_dump(config or {"camera": {"source": "file", "path": str(video)}}))
     holder = {"cfg": load_config(cfg_path)}
@@ -172,7 +182,7 @@ def make_appliance(tmp: Path, video: Path, config: dict[str, Any] | None = None)
     switched: list[tuple[Path, Path]] = []
     hub = FrameHub(width=640, max_fps=15, zones=lambda: [(z.name, z.polygon) for z in holder["cfg"].zones])
     stats = PipelineStats()
-    results = build_results(read_frames(video))
+    results = demo_results(video)
 
     def apply_config(cfg: AppConfig) -> list[str]:
         restart = [s for s in ("camera", "web") if getattr(cfg, s) != getattr(holder["cfg"], s)]
@@ -183,11 +193,7 @@ def make_appliance(tmp: Path, video: Path, config: dict[str, Any] | None = None)
     def switch_model(model: Path, labels: Path) -> None:
         switched.append((model, labels))
 
-    store = FakeStore(tmp / "media")
-    base = time.time() - 3600
-    for i, (label, zones) in enumerate([("person", ["driveway"]), ("car", []), ("person", ["garden"])]):
-        img = results[i * 10].frame.image
-        store.add(f"ev{i}", img, label, base + i * 600, zones, clip=[r.frame.image for r in results[:10]])
+    store = EventStore(store_config(shutil.copytree(seed, tmp / "store")), camera_id="camera", fps=10.0)
     ctx = WebContext(
         get_config=lambda: holder["cfg"], apply_config=apply_config, state=ApplianceState(), hub=hub, stats=stats,
         data_dir=tmp / "data", config_path=cfg_path, store=store,
@@ -202,14 +208,13 @@ def make_appliance(tmp: Path, video: Path, config: dict[str, Any] | None = None)
 
 
 @pytest.fixture
-def appliance(tmp_path: Path, demo_video: Path) -> Iterator[Appliance]:
-    appl, feeder = make_appliance(tmp_path, demo_video)
+def appliance(tmp_path: Path, tmp_path_factory: pytest.TempPathFactory, demo_video: Path) -> Iterator[Appliance]:
+    appl, feeder = make_appliance(tmp_path, demo_video, seeded_store(tmp_path_factory, demo_video))
     try:
         yield appl
     finally:
         feeder.close()
-        appl.ctx.hub.close()
-        close_app(appl.app)
+        appl.close()
 
 
 def with_users(appl: Appliance) -> UserStore:

@@ -11,7 +11,7 @@ class WebConfig(Section):
     """HTTP server, MJPEG stream, login security and model uploads."""
 
     host: str = Field("0.0.0.0", description="Address to listen on.")
-    port: int = Field(8080, ge=1, le=65535, description="HTTP port.")
+    port: int = Field(8080, ge=0, le=65535, description="HTTP port (0: any free port, for tests).")
     stream_fps: float = Field(10.0, gt=0, le=60, description="Highest frame rate sent to viewers.")
     stream_width: int = Field(960, ge=160, le=3840, description="Width of the streamed JPEG (height keeps aspect).")
     jpeg_quality: int = Field(75, ge=10, le=100, description="JPEG quality of the stream.")

@@ -10,7 +10,7 @@ from typing import Any
 from camapp.errors import StorageError
 from camapp.store.chain import EVENT_FIELDS, GENESIS, canonical, event_state, row_hash, row_to_state, state_to_row
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: event_details
 MEDIA_KINDS = ("snapshot", "snapshot_clean", "thumbnail", "clip", "manual")
 
 _SCHEMA = f"""
@@ -32,6 +32,8 @@ CREATE TABLE IF NOT EXISTS media (
     relpath TEXT PRIMARY KEY, owner TEXT NOT NULL, kind TEXT NOT NULL, bytes INTEGER NOT NULL, created REAL NOT NULL);
 CREATE INDEX IF NOT EXISTS media_owner ON media(owner);
 CREATE INDEX IF NOT EXISTS media_created ON media(created);
+CREATE TABLE IF NOT EXISTS event_details (
+    event_id TEXT PRIMARY KEY, frame_width INTEGER, frame_height INTEGER, path TEXT NOT NULL, clip_codec TEXT);
 """
 
 
@@ -74,11 +76,30 @@ def append_log(conn: sqlite3.Connection, event_id: str, type_: str, payload: dic
     state = event_state(type_, json.loads(text))
     if state is None:
         conn.execute("DELETE FROM events WHERE id = ?", (event_id,))
+        conn.execute("DELETE FROM event_details WHERE event_id = ?", (event_id,))
     else:
         cols = ", ".join(EVENT_FIELDS)
         marks = ", ".join("?" * (len(EVENT_FIELDS) + 1))
         conn.execute(f"INSERT OR REPLACE INTO events ({cols}, last_seq) VALUES ({marks})", (*state_to_row(state), seq))
     return seq
+
+
+def put_details(conn: sqlite3.Connection, event_id: str, details: dict[str, Any]) -> None:
+    """Store an event's path, frame size and clip codec, unless the event is gone (deleted meanwhile).
+
+    Not part of the hash chain: derived from frames, rewritten while the event runs, removed with the event.
+    """
+    conn.execute(
+        "INSERT OR REPLACE INTO event_details (event_id, frame_width, frame_height, path, clip_codec) "
+        "SELECT ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM events WHERE id = ?)",
+        (event_id, details["frame_width"], details["frame_height"], canonical(details["path"]),
+         details["clip_codec"], event_id),
+    )
+
+
+def drop_orphan_details(conn: sqlite3.Connection) -> int:
+    """Details of events no longer stored (e.g. deleted by an older camapp); returns rows removed."""
+    return int(conn.execute("DELETE FROM event_details WHERE event_id NOT IN (SELECT id FROM events)").rowcount)
 
 
 def event_exists(conn: sqlite3.Connection, event_id: str) -> bool:
@@ -131,5 +152,15 @@ def query_events(conn: sqlite3.Connection, where: list[str], args: list[Any], li
 
 
 def fetch_event(conn: sqlite3.Connection, event_id: str) -> dict[str, Any] | None:
+    """One event with its details: path [[t, x, y], ...] (bottom-centre, frame pixels), frame size, clip codec."""
     row = conn.execute("SELECT * FROM events WHERE id = ?", (event_id,)).fetchone()
-    return None if row is None else _event_dict(conn, row)
+    if row is None:
+        return None
+    event = _event_dict(conn, row)
+    extra = conn.execute(
+        "SELECT frame_width, frame_height, path, clip_codec FROM event_details WHERE event_id = ?", (event_id,)
+    ).fetchone()
+    event["path"] = json.loads(extra["path"]) if extra is not None else []
+    for name in ("frame_width", "frame_height", "clip_codec"):
+        event[name] = extra[name] if extra is not None else None
+    return event

@@ -16,6 +16,7 @@ from camapp.sinks import ResultSink
 from camapp.state import ApplianceState, StateChange
 from camapp.store import db, media
 from camapp.store.chain import InvalidIdError, check_id, row_to_state
+from camapp.store.paths import PathBook, TrackPath
 from camapp.store.queries import StoreReader
 from camapp.store.recorder import AnnotateFn, ClipJob, MediaRecorder, MediaWorker, media_relpath
 from camapp.store.retention import RetentionResult, free_bytes, run_retention, sweep, unlink_later
@@ -25,6 +26,7 @@ from camapp.types import EventMessage, Frame, FrameResult, Image
 log = logging.getLogger(__name__)
 
 MB = 1024 * 1024
+DETAILS_EVERY_S = 1.0  # how often a running event's path is saved, so its page shows where the object went so far
 
 
 def _default_annotate(result: FrameResult) -> Image:
@@ -42,7 +44,16 @@ class _OpenEvent:
     best_score: float
     best: FrameResult
     best_box: tuple[float, float, float, float]
+    path: TrackPath
     saved_score: float = -1.0
+    clip_codec: str | None = None
+    details_saved: float = 0.0  # frame time of the last details row
+
+    def details(self) -> dict[str, Any]:
+        """What db.put_details stores: the path so far, the frame size it is measured in, the clip codec."""
+        frame = self.best.frame
+        return {"path": self.path.as_list(), "frame_width": frame.width, "frame_height": frame.height,
+                "clip_codec": self.clip_codec}
 
 
 def _close_stale(tx: Tx) -> int:
@@ -96,6 +107,7 @@ class EventStore(StoreReader, ResultSink):
         self._recorder = MediaRecorder(cfg, self.data_dir, self._writer, annotate_fn or _default_annotate)
         self._ring: deque[Frame] = deque(maxlen=self._pre_frames)
         self._open: dict[str, _OpenEvent] = {}
+        self._paths = PathBook()
         self._jobs: list[ClipJob] = []
         self._deleted: set[str] = set()
         self._latest: Frame | None = None
@@ -108,6 +120,7 @@ class EventStore(StoreReader, ResultSink):
 
     def _startup_op(self, tx: Tx) -> None:
         removed, closed = sweep(tx, self.data_dir), _close_stale(tx)
+        db.drop_orphan_details(tx.conn)
         if removed or closed:
             log.info("event store: removed %d leftover file(s), closed %d stale event(s)", removed, closed)
 
@@ -136,9 +149,10 @@ class EventStore(StoreReader, ResultSink):
                 return
             frame = result.frame
             self._latest = frame
-            for msg in result.events:
-                self._on_message(msg, result)
+            touched = {msg.id: self._on_message(msg, result) for msg in result.events}
             self._update_candidates(result)
+            self._paths.observe(result.objects, {e.track_id: e.path for e in self._open.values()}, frame.timestamp)
+            self._save_paths(touched, frame.timestamp)
             for job in list(self._jobs):
                 self._feed(job, frame)
                 if job.post_left is not None:
@@ -147,26 +161,31 @@ class EventStore(StoreReader, ResultSink):
                     self._finish(job)
             self._ring.append(frame)
 
-    def _on_message(self, msg: EventMessage, result: FrameResult) -> None:
+    def _on_message(self, msg: EventMessage, result: FrameResult) -> _OpenEvent | None:
+        """Log the message and track the event; returns the event whose details should be saved, if any."""
         if msg.id in self._deleted:
-            return
+            return None
         try:
             check_id(msg.id)
         except InvalidIdError as err:
             log.warning("event store: ignoring an event message: %s", err)
-            return
+            return None
         payload, ts, event_id, type_ = msg.to_dict(), time.time(), msg.id, msg.type
         self._writer.submit(lambda tx: db.append_log(tx.conn, event_id, type_, payload, ts))
         event = self._open.get(msg.id)
         if event is None and msg.type != "end":
-            event = _OpenEvent(msg.track_id, msg.start_time, msg.score, result, msg.box)
+            event = _OpenEvent(msg.track_id, msg.start_time, msg.score, result, msg.box, self._paths.take(msg.track_id))
             self._open[msg.id] = event
-            self._start_clip(msg.id, msg.start_time)
+            if self._start_clip(msg.id, msg.start_time):
+                event.clip_codec = self._codec
             self._save_snapshot(msg.id, event)
-        elif event is not None and msg.score > event.best_score:
-            event.best_score, event.best, event.best_box = msg.score, result, msg.box
+        elif event is not None:
+            event.track_id = msg.track_id  # an event may continue on another track (re-attached)
+            if msg.score > event.best_score:
+                event.best_score, event.best, event.best_box = msg.score, result, msg.box
         if msg.type == "end":
             self._on_end(msg.id)
+        return event
 
     def _on_end(self, event_id: str) -> None:
         event = self._open.pop(event_id, None)
@@ -185,6 +204,18 @@ class EventStore(StoreReader, ResultSink):
                 if obj.track_id == event.track_id and obj.score > event.best_score:
                     event.best_score, event.best, event.best_box = obj.score, result, obj.box
 
+    def _save_paths(self, touched: dict[str, _OpenEvent | None], now: float) -> None:
+        """Details of events that got a message this frame, and of running events not saved for a while."""
+        due = {k: e for k, e in self._open.items() if now - e.details_saved >= DETAILS_EVERY_S}
+        for event_id, event in {**due, **touched}.items():
+            if event is not None:
+                event.details_saved = now
+                self._save_details(event_id, event)
+
+    def _save_details(self, event_id: str, event: _OpenEvent) -> None:
+        details = event.details()
+        self._writer.submit(lambda tx: db.put_details(tx.conn, event_id, details))
+
     def _save_snapshot(self, event_id: str, event: _OpenEvent) -> None:
         if not self.cfg.snapshots:
             return
@@ -195,21 +226,23 @@ class EventStore(StoreReader, ResultSink):
         task = functools.partial(self._recorder.save_snapshot, event_id, event.start, event.best, event.best_box)
         self._worker.put(task)
 
-    def _start_clip(self, event_id: str, start: float) -> None:
+    def _start_clip(self, event_id: str, start: float) -> bool:
+        """Start recording the event's clip with its pre-roll; False when clips are off, capped or disk is low."""
         if not self.cfg.clips:
-            return
+            return False
         if len(self._jobs) >= self.cfg.clip_max_concurrent:
             log.info("event store: %d clips already recording; no clip for %s", len(self._jobs), event_id)
-            return
+            return False
         free = free_bytes(self.data_dir)
         self._set_degraded(free < self.cfg.min_free_mb * MB, free)
         if self._degraded:
-            return
+            return False
         path = self.data_dir / media_relpath(event_id, "clip", start)
         job = ClipJob(event_id, media.ClipWriter(path, self.fps, self._codec), self._max_frames)
         for frame in self._ring:  # the pre-roll
             self._feed(job, frame)
         self._jobs.append(job)
+        return True
 
     def _feed(self, job: ClipJob, frame: Frame) -> None:
         job.fed += 1
@@ -244,7 +277,9 @@ class EventStore(StoreReader, ResultSink):
     def delete_event(self, event_id: str) -> bool:
         """Delete an event and its media (the log keeps a `deleted` row); False if there is no such event."""
         check_id(event_id)
-        self._deleted.add(event_id)
+        with self._lock:  # a running event stops being followed (no more snapshots or path rows for it)
+            self._deleted.add(event_id)
+            self._open.pop(event_id, None)
 
         def op(tx: Tx) -> bool:
             if not db.event_exists(tx.conn, event_id):
@@ -288,6 +323,7 @@ class EventStore(StoreReader, ResultSink):
         if self._unsubscribe is not None:
             self._unsubscribe()
         for event_id, event in self._open.items():
+            self._save_details(event_id, event)
             if event.best_score > event.saved_score:
                 self._save_snapshot(event_id, event)
         for job in list(self._jobs):

@@ -10,6 +10,7 @@ from flask import Flask, Response, jsonify, request
 
 from camapp.assets import ROOT
 from camapp.errors import AuthError, CommandError, ConfigError, ModelError, StorageError
+from camapp.store import InvalidIdError, QueryError
 from camapp.web import api, api_admin, guard, pages, system
 from camapp.web.auth import UserStore
 from camapp.web.configio import ConfigInvalid
@@ -22,7 +23,7 @@ WEB_DIR = ROOT / "web"
 
 _ERROR_CODES: list[tuple[type[Exception], int]] = [
     (ConfigInvalid, 422), (AuthError, 403), (CommandError, 400), (ModelError, 422), (ConfigError, 422),
-    (StorageError, 503),
+    (InvalidIdError, 400), (QueryError, 400), (StorageError, 503),  # bad ids/queries are the caller's, not the disk's
 ]
 
 

@@ -20,7 +20,9 @@ class EventStoreLike(Protocol):
     """The read/delete side of the event store that the UI uses.
 
     Event dicts carry id, camera, label, track_id, start_time, end_time, score, top_score, box, current_zones,
-    entered_zones, has_snapshot, has_clip, and optionally path (list of [t, x, y] in frame pixels).
+    entered_zones, has_snapshot, has_clip; get_event adds path (list of [t, x, y], the object's bottom centre in
+    frame pixels), frame_width, frame_height and clip_codec ("avc1", "mp4v" or None). usage() may report
+    clip_codec, the codec new clips are written with.
     """
 
     def list_events(

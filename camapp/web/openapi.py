@@ -59,7 +59,8 @@ def _paths() -> dict[str, Any]:
                                    body=_json_body({"enabled": {"type": "boolean"}}, ["enabled"]))},
         "/silence": {"post": _op("Silence active alarms")},
         "/events": {"get": _op("Events, newest first", params=EVENT_FILTERS, codes=(400, 401, 404))},
-        "/events/{event_id}": {"get": _op("One event", params=eid, codes=(400, 401, 404)),
+        "/events/{event_id}": {"get": _op("One event, with its path [[t, x, y], ...] in frame pixels, frame_width, "
+                                          "frame_height and clip_codec", params=eid, codes=(400, 401, 404)),
                                "delete": _op("Delete an event and its media", params=eid, codes=(400, 401, 403, 404))},
         "/events/{event_id}/{kind}": {"get": _op("Event media (JPEG or video)", "application/octet-stream",
                                                  [*eid, _p("kind", "path", MEDIA)], codes=(400, 401, 404))},

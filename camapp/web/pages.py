@@ -15,6 +15,14 @@ from camapp.web.guard import RateLimiter, csrf_token, password_version
 
 bp = Blueprint("pages", __name__)
 
+# What the event page tells the browser about a clip, by the codec the store recorded it with: the MIME type for
+# HTMLMediaElement.canPlayType and a name for people. OpenCV without an H.264 encoder writes MPEG-4 Part 2 (mp4v),
+# which browsers generally cannot play; the page then offers the download instead of a broken player.
+CLIP_TYPES = {
+    "avc1": ('video/mp4; codecs="avc1.42E01E"', "H.264"),
+    "mp4v": ('video/mp4; codecs="mp4v.20.8"', "MPEG-4 Part 2"),
+}
+
 
 def users() -> UserStore:
     return current_app.extensions["camapp_users"]  # type: ignore[no-any-return]
@@ -124,7 +132,9 @@ def event(event_id: str) -> Any:
     if item is None:
         return render_template("message.html", title="Event not found",
                                message=f"There is no event {event_id!r}; it may have been deleted."), 404
-    return render_template("event.html", event=item)
+    codec = item.get("clip_codec") or (store.usage().get("clip_codec") if store is not None else None)
+    clip_type, clip_format = CLIP_TYPES.get(str(codec), ("video/mp4", "MP4"))
+    return render_template("event.html", event=item, clip_type=clip_type, clip_format=clip_format)
 
 
 @bp.route("/settings", methods=["GET", "POST"])

@@ -1,5 +1,28 @@
-// Event page: draw the object's path (list of [t, x, y] in frame pixels) over the snapshot.
+// Event page: the clip player if this browser can play the clip, and the object's path over the snapshot.
 "use strict";
+(function () {
+  // Clips are MP4 with H.264 (avc1) or, when OpenCV has no H.264 encoder, MPEG-4 Part 2 (mp4v), which most
+  // browsers cannot decode: show the player only when canPlayType allows it, and fall back to the link on error.
+  const clipbox = document.getElementById("clipbox");
+  if (!clipbox) return;
+  const video = document.getElementById("clip");
+  const link = document.getElementById("cliplink");
+  const format = clipbox.dataset.format;
+  function cannotPlay() {
+    video.hidden = true;
+    video.removeAttribute("src");
+    link.textContent = `Download clip (${format}; your browser cannot play it)`;
+    clipbox.dataset.playable = "no";
+  }
+  if (video.canPlayType(clipbox.dataset.type) === "") {
+    cannotPlay();
+  } else {
+    video.addEventListener("error", cannotPlay);
+    video.src = video.dataset.src;
+    video.hidden = false;
+    clipbox.dataset.playable = "yes";
+  }
+})();
 (function () {
   const box = document.getElementById("pathbox");
   if (!box) return;

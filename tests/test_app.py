@@ -1,0 +1,192 @@
+"""End to end: the real Appliance (real model, real vtest.avi in real time, real store) driven through real Chromium.
+
+`camapp run` with a bad config is covered by tests/test_cli.py (test_run_refuses_a_bad_config).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import pytest
+from conftest import ROOT, need
+
+from camapp.app import Appliance, demo_config
+from camapp.config import AppConfig
+from camapp.store import StoreReader, verify_log
+
+pytestmark = pytest.mark.browser
+CHROMIUM = Path("/usr/bin/chromium")
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync", "--no-first-run"]
+ARTIFACTS = ROOT / "test-artifacts" / "app"
+PASSWORD = "end to end pass 1"
+
+
+def wait_for(what: str, check: Callable[[], Any], timeout: float = 30.0, every: float = 0.2) -> Any:
+    """Poll until check() returns something truthy; fail naming `what` after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(every)
+    pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+def app_config(data_dir: Path) -> AppConfig:
+    """The built-in demo (vtest.avi looped in real time, the default model) with its data under `data_dir`.
+
+    Listens on 127.0.0.1 and port 0 (any free port; Appliance.web_port tells which). The config schema only
+    accepts ports from 1, so the web section is replaced after validation.
+    """
+    cfg = demo_config(data_dir=data_dir)
+    return cfg.model_copy(update={"web": cfg.web.model_copy(update={"host": "127.0.0.1", "port": 0})})
+
+
+def decode_jpeg(data: bytes) -> np.ndarray:
+    img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    assert img is not None, f"not a JPEG ({len(data)} bytes starting {data[:8]!r})"
+    return img
+
+
+@pytest.fixture
+def browser() -> Iterator[Any]:
+    need(CHROMIUM.exists(), "Debian chromium", "apt-get install -y chromium")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+def ours(before: set[threading.Thread]) -> list[str]:
+    """Threads started since `before`, except Playwright's asyncio executor threads."""
+    return [t.name for t in threading.enumerate() if t not in before and not t.name.startswith("asyncio_")]
+
+
+@pytest.fixture
+def running(tmp_path: Path, demo_video: Path, model_manifest: Path) -> Iterator[tuple[Appliance, str]]:
+    """The appliance running in a background thread, as `camapp demo` runs it; stopped and checked afterwards."""
+    before = set(threading.enumerate())
+    cfg = app_config(tmp_path / "data")
+    assert cfg.camera.path == demo_video and cfg.camera.realtime and cfg.camera.loop
+    app = Appliance(cfg)
+    outcome: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            outcome["code"] = app.run_forever()
+        except BaseException as err:  # reported by the test, not lost in the thread
+            outcome["error"] = err
+
+    thread = threading.Thread(target=run, name="test-appliance")
+    thread.start()
+    try:
+        port = wait_for("the web server", lambda: outcome.get("error") or getattr(app, "web_port", None), 20)
+        assert not isinstance(port, BaseException), f"run_forever failed: {port!r}"
+        yield app, f"http://127.0.0.1:{port}"
+    finally:
+        app.stop_event.set()
+        thread.join(timeout=30)
+        app.close()
+    assert not thread.is_alive(), "run_forever did not return after stop_event was set"
+    assert outcome == {"code": 0}
+    result = verify_log(tmp_path / "data")
+    assert result.ok, result.message
+    # Stopping ends every event and finishes its clip; the clip holds real frames of the street
+    events = StoreReader(tmp_path / "data").list_events(limit=1000)
+    assert events and all(e["end_time"] is not None for e in events)
+    with_clip = [e for e in events if e["has_clip"]]  # at most storage.clip_max_concurrent record at once
+    assert with_clip, events
+    clip = StoreReader(tmp_path / "data").media_path(with_clip[-1]["id"], "clip")
+    assert clip is not None
+    cap = cv2.VideoCapture(str(clip))
+    ok, image = cap.read()
+    cap.release()
+    assert ok and image.shape == (576, 768, 3)
+    deadline = time.monotonic() + 10
+    while (leftover := ours(before)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert leftover == [], f"threads still running after close(): {leftover}"
+
+
+def shot(page: Any, name: str) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def person_event(page: Any, base: str) -> dict[str, Any] | None:
+    """The first person event whose snapshot has been written, if any yet."""
+    events = page.request.get(f"{base}/api/events?label=person").json()["events"]
+    return next((e for e in events if e["has_snapshot"]), None)
+
+
+def test_real_appliance_end_to_end(browser: Any, running: tuple[Appliance, str]) -> None:
+    app, base = running
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+
+    # First start: the only way in is creating the admin account
+    page.goto(base + "/")
+    assert page.url.endswith("/setup")
+    page.fill("input[name=username]", "admin")
+    page.fill("input[name=password]", PASSWORD)
+    page.fill("input[name=password2]", PASSWORD)
+    shot(page, "00-setup")
+    page.click("button[type=submit]")
+    page.wait_for_url(base + "/")
+
+    # Log out and in again with the new account
+    page.click("text=Log out")
+    page.wait_for_url(base + "/login")
+    page.fill("input[name=username]", "admin")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(base + "/")
+
+    # Live: the MJPEG stream shows the camera and keeps changing
+    page.wait_for_function("document.getElementById('stream').naturalWidth > 0", timeout=20_000)
+    stream = page.locator("#stream")
+    first = stream.screenshot()
+    wait_for("a new frame in the live stream", lambda: stream.screenshot() != first, 10, every=0.3)
+    shot(page, "01-live")
+
+    # Arm through the UI; the API reports it
+    page.click("text=Arm away")
+    page.wait_for_function("document.getElementById('mode').textContent.includes('away')")
+    state = page.request.get(base + "/api/status").json()["state"]
+    assert state["mode"] == "away" and state["armed"] is True and app.state.mode == "away"
+
+    # The current frame as a JPEG, at the stream's width
+    snap = page.request.get(base + "/api/snapshot.jpg")
+    assert snap.ok and snap.headers["content-type"] == "image/jpeg"
+    assert decode_jpeg(snap.body()).shape[1] == min(768, app.cfg.web.stream_width)  # never upscaled
+
+    # The real model sees the pedestrians: a person event with its snapshot appears
+    event = wait_for("a person event from the model", lambda: person_event(page, base), 40, every=0.5)
+    assert event["label"] == "person" and event["camera"] == "demo" and 0 < event["top_score"] <= 1
+
+    # Its page draws the path over the snapshot; the snapshot is a real picture of the street
+    page.goto(f"{base}/events/{event['id']}")
+    page.wait_for_function("document.getElementById('evimg').naturalWidth > 0")
+    picture = decode_jpeg(page.request.get(f"{base}/api/events/{event['id']}/snapshot").body())
+    assert picture.shape == (576, 768, 3) and float(picture.std()) > 20  # a scene, not a blank frame
+    detail = page.request.get(f"{base}/api/events/{event['id']}").json()
+    assert (detail["frame_width"], detail["frame_height"]) == (768, 576) and detail["path"]
+    if len(detail["path"]) >= 2:
+        page.wait_for_function("document.querySelectorAll('#pathsvg polyline').length == 1")
+    shot(page, "02-event")
+
+    page.goto(base + "/events")
+    assert page.locator(".tile").count() >= 1
+    shot(page, "03-events")
+    assert errors == []
