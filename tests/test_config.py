@@ -43,7 +43,7 @@ def test_bad_config_names_field_and_line(tmp_path: Path, text: str, expected: li
 
 def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:
-        load_config(write(tmp_path, "motion:\n  threshold: 0\nweb:\n  port: 0\n"))
+        load_config(write(tmp_path, "motion:\n  threshold: 0\nweb:\n  port: -1\n"))
     lines = str(info.value).splitlines()
     assert len(lines) == 2
     assert lines[0].startswith(f"{tmp_path / 'config.yaml'}:2: motion.threshold")
