@@ -6,8 +6,8 @@ import os
 import shutil
 import subprocess
 import threading
-from collections import deque
 import time
+from collections import deque
 from pathlib import Path
 from typing import Any
 

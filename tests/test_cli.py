@@ -102,3 +102,64 @@ def test_replay_json(short_clip: Path, model_manifest: Path) -> None:
 def test_replay_missing_video(tmp_path: Path) -> None:
     proc = camapp("replay", str(tmp_path / "nope.mp4"))
     assert proc.returncode == 1 and "nope.mp4" in proc.stderr
+
+
+def test_replay_drives_the_whole_chain_store_and_broker(tmp_path: Path, short_clip: Path, model_manifest: Path) -> None:
+    """`camapp replay -c` stores and publishes exactly the events it prints; verify-log then checks the store."""
+    import sqlite3
+
+    import yaml
+
+    from camapp.store import DB_NAME, StoreReader
+    from tests.mqtt_broker import Broker, Collector
+
+    data = tmp_path / "data"
+    with Broker(tmp_path / "broker") as broker, Collector(broker, ["camapp/replaytest/events"]) as sub:
+        cfg = tmp_path / "camapp.yaml"
+        cfg.write_text(yaml.safe_dump({
+            "device_id": "replaytest",
+            "storage": {"path": str(data)},
+            "mqtt": broker.mqtt_config(),
+        }))
+        proc = camapp("replay", str(short_clip), "-c", str(cfg), "--json")
+        assert proc.returncode == 0, proc.stderr
+        printed = [json.loads(line) for line in proc.stdout.splitlines()][:-1]
+        assert printed
+        expected = [(e["id"], e["type"]) for e in printed]
+        received = sub.wait_for(lambda got: len({json.loads(m.payload)["message_id"] for m in got}) >= len(expected))
+    unique = {json.loads(m.payload)["message_id"]: json.loads(m.payload) for m in received}.values()
+    assert [(e["id"], e["type"]) for e in unique] == expected  # in order, exactly once after dedupe
+    assert all("jpeg" not in json.dumps(e).lower() for e in unique)  # metadata only
+
+    stored = StoreReader(data).list_events(limit=1000)
+    assert {e["id"] for e in stored} == {e["id"] for e in printed}
+    assert all(e["end_time"] is not None for e in stored)
+
+    ok = camapp("verify-log", "-c", str(cfg))
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    with sqlite3.connect(data / DB_NAME) as db:  # tamper: change one logged label
+        db.execute("UPDATE event_log SET payload = replace(payload, 'person', 'cat') WHERE seq = 2")
+    bad = camapp("verify-log", "-c", str(cfg))
+    assert bad.returncode == 1 and "2" in bad.stdout
+
+
+def test_verify_log_without_storage_is_a_config_error(tmp_path: Path) -> None:
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("device_id: x\n")
+    proc = camapp("verify-log", "-c", str(cfg))
+    assert proc.returncode == 2 and "storage.path" in proc.stderr
+
+
+def test_user_command_stores_a_hashed_password(tmp_path: Path) -> None:
+    from camapp.web.auth import UserStore
+
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(f"storage: {{path: {tmp_path / 'data'}}}\n")
+    proc = camapp("user", "alice", "--role", "viewer", "-c", str(cfg), stdin="correct horse battery\n")
+    assert proc.returncode == 0, proc.stderr
+    text = (tmp_path / "data").rglob("*.json")
+    assert not any("correct horse battery" in p.read_text() for p in text)
+    store = UserStore(tmp_path / "data")
+    assert "alice" in str(store.users())
+    short = camapp("user", "bob", "-c", str(cfg), stdin="x\n")
+    assert short.returncode == 1 and "at least 8 characters" in short.stderr and "Traceback" not in short.stderr
