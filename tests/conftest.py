@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -49,3 +51,26 @@ def demo_video() -> Path:
 def media_dir() -> Path:
     need((MEDIA_DIR / "messi5.jpg").is_file(), "the demo photos", "make demo-data")
     return MEDIA_DIR
+
+
+CHROMIUM = Path("/usr/bin/chromium")
+# Without the background-networking flags Chromium keeps trying to reach the internet, which this sandbox refuses.
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"]
+
+
+@pytest.fixture
+def browser() -> Iterator[Any]:
+    """Debian's headless Chromium driven by Playwright (never a downloaded browser)."""
+    need(CHROMIUM.exists(), "Debian chromium", "apt-get install -y chromium")
+    try:
+        from playwright import sync_api
+    except ImportError:
+        need(False, "playwright", "pip install playwright (in .venv: make setup)")
+        raise
+    with sync_api.sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+        try:
+            yield b
+        finally:
+            b.close()

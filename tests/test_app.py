@@ -14,16 +14,13 @@ from typing import Any
 import cv2
 import numpy as np
 import pytest
-from conftest import ROOT, need
+from conftest import ROOT
 
 from camapp.app import Appliance, demo_config
 from camapp.config import AppConfig
 from camapp.store import StoreReader, verify_log
 
 pytestmark = pytest.mark.browser
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run"]
 ARTIFACTS = ROOT / "test-artifacts" / "app"
 PASSWORD = "end to end pass 1"
 
@@ -55,16 +52,6 @@ def decode_jpeg(data: bytes) -> np.ndarray:
     return img
 
 
-@pytest.fixture
-def browser() -> Iterator[Any]:
-    need(CHROMIUM.exists(), "Debian chromium", "apt-get install -y chromium")
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
-        try:
-            yield b
-        finally:
-            b.close()
 
 
 def ours(before: set[threading.Thread]) -> list[str]:
