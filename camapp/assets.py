@@ -132,12 +132,29 @@ def _npm_tarball(spec: str) -> Path:
     return tgz
 
 
+def _private_apt_options() -> list[str]:
+    """apt options for a project-local package list, so a download needs neither root nor a fresh system list."""
+    base = CACHE / "apt"
+    for sub in ("lists/partial", "archives/partial"):
+        (base / sub).mkdir(parents=True, exist_ok=True)
+    return ["-o", f"Dir::State::Lists={base / 'lists'}", "-o", f"Dir::Cache={base}",
+            "-o", f"Dir::Cache::archives={base / 'archives'}", "-o", "Debug::NoLocking=1"]
+
+
 def _deb_file(package: str) -> Path:
     dl = CACHE / "downloads"
     dl.mkdir(parents=True, exist_ok=True)
     debs = sorted(dl.glob(f"{package}_*.deb"))
     if not debs:
-        _run(["apt-get", "download", package], dl)
+        try:
+            _run(["apt-get", "download", package], dl)
+        except ModelError as err:
+            # The system's package lists may be empty (a fresh or cleaned machine) and refreshing them needs root:
+            # refresh a private copy instead, from the same configured sources.
+            log.info("apt-get download %s failed (%s); retrying with a project-local package list", package, err)
+            opts = _private_apt_options()
+            _run(["apt-get", *opts, "update"], dl)
+            _run(["apt-get", *opts, "download", package], dl)
         debs = sorted(dl.glob(f"{package}_*.deb"))
     if not debs:
         raise ModelError(f"apt-get download {package} produced no .deb")
