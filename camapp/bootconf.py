@@ -1,0 +1,207 @@
+"""camapp.conf, the small `key = value` file a user puts on the SD card's boot partition: parsing with errors that
+name the line, blanking its secrets, and the NetworkManager keyfile for its Wi-Fi settings. Applied by
+camapp.firstboot; see image/camapp.conf.example and docs/image.md.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass, fields
+from typing import Any
+
+from camapp.errors import ConfigError
+
+SECRET_KEYS = frozenset({"wifi_password", "admin_password", "mqtt_password"})
+HOSTNAME_RE = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+COUNTRY_RE = re.compile(r"^[A-Z]{2}$")
+TIMEZONE_RE = re.compile(r"^[A-Za-z0-9_+-]+(/[A-Za-z0-9_+-]+){0,2}$")
+USER_RE = re.compile(r"^[A-Za-z0-9_.-]{1,32}$")
+SSH_KEY_RE = re.compile(r"^(ssh-(ed25519|rsa|dss)|ecdsa-sha2-nistp\d+|sk-\S+) [A-Za-z0-9+/=]+( .*)?$")
+TRUE, FALSE = {"1", "yes", "true", "on"}, {"0", "no", "false", "off"}
+
+@dataclass
+class FirstbootConf:
+    """The settings of camapp.conf; None means 'not given, keep the image default'."""
+
+    hostname: str | None = None
+    wifi_ssid: str | None = None
+    wifi_password: str | None = None
+    wifi_hidden: bool = False
+    wifi_country: str | None = None
+    timezone: str | None = None
+    admin_user: str = "admin"
+    admin_password: str | None = None
+    mqtt_host: str | None = None
+    mqtt_port: int | None = None
+    mqtt_username: str | None = None
+    mqtt_password: str | None = None
+    mqtt_tls: bool = False
+    ssh: bool | None = None
+    ssh_authorized_key: str | None = None
+
+
+KEYS = tuple(f.name for f in fields(FirstbootConf))
+
+
+def _bool(value: str) -> bool:
+    low = value.lower()
+    if low in TRUE | FALSE:
+        return low in TRUE
+    raise ValueError("use yes or no")
+
+
+def _check_psk(value: str) -> str:
+    """WPA2 passphrase rules: 8-63 printable ASCII characters, or exactly 64 hex digits."""
+    if re.fullmatch(r"[0-9A-Fa-f]{64}", value) or (8 <= len(value) <= 63 and value.isascii() and value.isprintable()):
+        return value
+    raise ValueError("a Wi-Fi password has 8-63 printable ASCII characters (or is 64 hex digits)")
+
+
+def _pattern(regex: re.Pattern[str], what: str) -> Any:
+    def check(value: str) -> str:
+        if not regex.match(value):
+            raise ValueError(what)
+        return value
+
+    return check
+
+
+def _port(value: str) -> int:
+    if not value.isdigit() or not 1 <= int(value) <= 65535:
+        raise ValueError("a port is a number from 1 to 65535")
+    return int(value)
+
+
+def _ssid(value: str) -> str:
+    if not 1 <= len(value.encode()) <= 32:
+        raise ValueError("a Wi-Fi network name has 1-32 bytes")
+    return value
+
+
+def _password(value: str) -> str:
+    if not 8 <= len(value) <= 1024:
+        raise ValueError("use at least 8 characters")
+    return value
+
+
+CHECKS: dict[str, Any] = {
+    "hostname": _pattern(HOSTNAME_RE, "use 1-63 lower-case letters, digits and '-' (not at either end)"),
+    "wifi_ssid": _ssid,
+    "wifi_password": _check_psk,
+    "wifi_hidden": _bool,
+    "wifi_country": _pattern(COUNTRY_RE, "use the two-letter ISO 3166 country code in capitals, e.g. GB or DE"),
+    "timezone": _pattern(TIMEZONE_RE, "use a zone name such as Europe/London or UTC"),
+    "admin_user": _pattern(USER_RE, "use 1-32 letters, digits, '.', '_' or '-'"),
+    "admin_password": _password,
+    "mqtt_host": _pattern(re.compile(r"^[A-Za-z0-9.:\[\]-]{1,253}$"), "use a host name or IP address"),
+    "mqtt_port": _port,
+    "mqtt_username": str,
+    "mqtt_password": str,
+    "mqtt_tls": _bool,
+    "ssh": _bool,
+    "ssh_authorized_key": _pattern(SSH_KEY_RE, "paste one public key line, e.g. 'ssh-ed25519 AAAA... me@laptop'"),
+}
+
+
+def _split(line: str) -> tuple[str, str] | None:
+    """`key = value` with optional matching quotes around the value; None for blank and comment lines."""
+    stripped = line.strip()
+    if not stripped or stripped.startswith(("#", ";")):
+        return None
+    if "=" not in stripped:
+        raise ValueError("expected 'key = value'")
+    key, value = (part.strip() for part in stripped.split("=", 1))
+    if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+        value = value[1:-1]
+    return key.lower(), value
+
+
+def _parse_line(line: str, seen: dict[str, int], n: int) -> tuple[str, Any] | None:
+    """(key, checked value) for a setting line, None for blank, comment and empty-value lines."""
+    item = _split(line)
+    if item is None:
+        return None
+    key, value = item
+    if key not in CHECKS:
+        raise ValueError(f"unknown setting {key!r} (known: {', '.join(KEYS)})")
+    if key in seen:
+        raise ValueError(f"{key}: already set on line {seen[key]}")
+    seen[key] = n
+    if value == "":  # an empty value (e.g. a blanked secret) means 'not given'
+        return None
+    try:
+        return key, CHECKS[key](value)
+    except ValueError as err:
+        raise ValueError(f"{key}: {err}") from None
+
+
+def parse_conf(text: str, source: str = "camapp.conf") -> FirstbootConf:
+    """Parse camapp.conf; raise ConfigError naming every bad line (`source:LINE: key: problem`)."""
+    values: dict[str, Any] = {}
+    seen: dict[str, int] = {}
+    problems: list[str] = []
+    for n, line in enumerate(text.lstrip("\ufeff").splitlines(), start=1):
+        try:
+            item = _parse_line(line, seen, n)
+        except ValueError as err:
+            problems.append(f"{source}:{n}: {err}")
+            continue
+        if item is not None:
+            values[item[0]] = item[1]
+    conf = FirstbootConf(**values)
+    problems += [f"{source}: {p}" for p in _cross_checks(conf)]
+    if problems:
+        raise ConfigError("\n".join(problems))
+    return conf
+
+
+def _cross_checks(conf: FirstbootConf) -> list[str]:
+    out = []
+    if (conf.wifi_password or conf.wifi_country or conf.wifi_hidden) and not conf.wifi_ssid:
+        out.append("wifi_ssid: set the Wi-Fi network name too (or remove the other wifi_ settings)")
+    if conf.ssh and not conf.ssh_authorized_key:
+        out.append("ssh_authorized_key: ssh = yes needs a public key (password logins over SSH are off)")
+    if (conf.mqtt_port or conf.mqtt_username or conf.mqtt_password or conf.mqtt_tls) and not conf.mqtt_host:
+        out.append("mqtt_host: set the broker address too (or remove the other mqtt_ settings)")
+    return out
+
+
+def blank_secrets(text: str) -> str:
+    """The same file with the values of the secret keys removed (comments and other lines kept as they were)."""
+    out = []
+    for line in text.lstrip("\ufeff").splitlines():
+        try:
+            item = _split(line)
+        except ValueError:
+            item = None
+        if item and item[0] in SECRET_KEYS and item[1]:
+            line = f"{line.split('=', 1)[0].rstrip()} ="
+        out.append(line)
+    return "\n".join(out) + "\n"
+
+
+def nm_keyfile(conf: FirstbootConf) -> str:
+    """A NetworkManager keyfile for the Wi-Fi network (an open network without a password)."""
+    assert conf.wifi_ssid is not None
+    conn_id = uuid.uuid5(uuid.NAMESPACE_DNS, f"camapp-wifi-{conf.wifi_ssid}")
+    lines = [
+        "[connection]", "id=camapp-wifi", f"uuid={conn_id}", "type=wifi", "autoconnect=true", "",
+        "[wifi]", "mode=infrastructure", f"ssid={_keyfile_escape(conf.wifi_ssid)}",
+    ]
+    if conf.wifi_hidden:
+        lines.append("hidden=true")
+    if conf.wifi_password:
+        lines += ["", "[wifi-security]", "key-mgmt=wpa-psk", f"psk={_keyfile_escape(conf.wifi_password)}"]
+    lines += ["", "[ipv4]", "method=auto", "", "[ipv6]", "addr-gen-mode=default", "method=auto", ""]
+    return "\n".join(lines)
+
+
+def _keyfile_escape(value: str) -> str:
+    """GKeyFile string escaping: backslash, leading/trailing spaces and control characters."""
+    out = value.replace("\\", "\\\\").replace("\n", "\\n").replace("\t", "\\t").replace("\r", "\\r")
+    if out.startswith(" "):
+        out = "\\s" + out[1:]
+    if out.endswith(" "):
+        out = out[:-1] + "\\s"
+    return out

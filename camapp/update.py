@@ -1,0 +1,229 @@
+"""Upgrade camapp on the image: install a new wheel set into a fresh venv, switch the venv symlink, restart, and
+roll back to the previous venv when the service fails its health check after the switch.
+
+Layout: /opt/camapp/venvs/<version>-<stamp>/ (one per install), /opt/camapp/venv -> venvs/<current> (what
+camapp.service runs). Usage, as root: `python -m camapp.update install WHEEL_DIR` or `... rollback`
+(/usr/local/sbin/camapp-update on the image).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from camapp.errors import CamappError
+
+log = logging.getLogger("camapp.update")
+
+PREFIX = Path("/opt/camapp")
+SERVICE = "camapp.service"
+HEALTH_URL = "http://127.0.0.1:8080/healthz"
+
+
+class UpdateError(CamappError, RuntimeError):
+    """An update could not be installed, or was rolled back."""
+
+
+@dataclass(frozen=True)
+class UpdateResult:
+    """What an update did: ok False means it was rolled back to `previous`."""
+
+    ok: bool
+    venv: Path
+    previous: Path | None
+    message: str
+
+
+def current_target(link: Path) -> Path | None:
+    """The venv the symlink points at (absolute), or None when there is no link yet."""
+    if not link.is_symlink():
+        return None
+    return (link.parent / os.readlink(link)).resolve()
+
+
+def switch(link: Path, target: Path) -> Path | None:
+    """Atomically point `link` at `target` (relative when inside the link's directory); returns the old target."""
+    previous = current_target(link)
+    try:
+        rel: Path | str = target.resolve().relative_to(link.parent.resolve())
+    except ValueError:
+        rel = target.resolve()
+    tmp = link.with_name(f".{link.name}.new")
+    tmp.unlink(missing_ok=True)
+    tmp.symlink_to(rel)
+    os.replace(tmp, link)  # rename(2) over the old link: no moment without a venv
+    return previous
+
+
+def wheel_version(wheels: Path) -> str:
+    """camapp's version from the camapp-<version>-*.whl in the wheel directory."""
+    found = sorted(wheels.glob("camapp-*.whl"))
+    if not found:
+        raise UpdateError(f"{wheels}: no camapp-*.whl in this directory")
+    return found[-1].name.split("-")[1]
+
+
+def create_venv(venvs: Path, wheels: Path, python: str = sys.executable, system_site: bool = False) -> Path:
+    """A fresh venv under `venvs` with camapp installed offline from `wheels`."""
+    stamp = dt.datetime.now().strftime("%Y%m%d%H%M%S")
+    venv = venvs / f"{wheel_version(wheels)}-{stamp}"
+    cmd = [python, "-m", "venv", *(["--system-site-packages"] if system_site else []), str(venv)]
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8"}  # no PIP_* from the caller
+    try:
+        subprocess.run(cmd, check=True, env=env, capture_output=True, text=True)
+        pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", "--no-index", "--no-cache-dir",
+               "--disable-pip-version-check", "--find-links", str(wheels), "camapp"]
+        extra = [w.name.split("-")[0] for w in wheels.glob("*.whl") if w.name.split("-")[0] in ("gpiozero", "lgpio")]
+        subprocess.run(pip + extra, check=True, env=env, capture_output=True, text=True)
+    except subprocess.CalledProcessError as err:
+        shutil.rmtree(venv, ignore_errors=True)
+        raise UpdateError(f"installing {wheels} into {venv} failed: {(err.stderr or err.stdout).strip()}") from None
+    web = wheels / "web"
+    if web.is_dir():  # the web UI's templates travel beside the wheels (see image/hooks/customize.sh)
+        for site in venv.glob("lib/python3*/site-packages"):
+            if not (site / "web").exists():
+                shutil.copytree(web, site / "web")
+    return venv
+
+
+def switch_with_rollback(
+    link: Path, new: Path, restart: Callable[[], None], healthy: Callable[[], bool]
+) -> UpdateResult:
+    """Switch to `new`, restart, check health; on failure switch back, restart again and report it."""
+    previous = switch(link, new)
+    restart()
+    if healthy():
+        return UpdateResult(True, new, previous, f"now running {new.name}")
+    if previous is None:
+        return UpdateResult(False, new, None, f"{new.name} failed its health check and there is nothing to go back to")
+    switch(link, previous)
+    restart()
+    return UpdateResult(False, new, previous, f"{new.name} failed its health check; rolled back to {previous.name}")
+
+
+def prune(venvs: Path, keep: int, protect: set[Path]) -> list[Path]:
+    """Delete the oldest venvs beyond `keep`, never one in `protect`; returns what was removed."""
+    protected = {p.resolve() for p in protect}
+    candidates = sorted((p for p in venvs.iterdir() if p.is_dir()), key=lambda p: p.stat().st_mtime, reverse=True)
+    removed = []
+    for venv in candidates[keep:]:
+        if venv.resolve() not in protected:
+            shutil.rmtree(venv)
+            removed.append(venv)
+    return removed
+
+
+def systemctl_restart(service: str = SERVICE) -> Callable[[], None]:
+    """Restart the unit; failure is not raised here, the health check sees it."""
+
+    def restart() -> None:
+        subprocess.run(["systemctl", "restart", service], check=False)
+
+    return restart
+
+
+def http_healthy(url: str = HEALTH_URL, timeout_s: float = 180.0, settle_s: float = 10.0,
+                 service: str | None = SERVICE) -> Callable[[], bool]:
+    """Healthy when `url` answers 200, and the unit is still active `settle_s` later (no crash loop)."""
+
+    def answers() -> bool:
+        try:
+            with urllib.request.urlopen(url, timeout=5) as resp:
+                return int(resp.status) == 200
+        except (urllib.error.URLError, OSError):
+            return False
+
+    def active() -> bool:
+        if service is None:
+            return True
+        return subprocess.run(["systemctl", "is-active", "--quiet", service], check=False).returncode == 0
+
+    def check() -> bool:
+        wait = threading.Event()
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if answers():
+                wait.wait(settle_s)
+                return active() and answers()
+            wait.wait(2.0)
+        return False
+
+    return check
+
+
+def install(wheels: Path, prefix: Path, restart: Callable[[], None], healthy: Callable[[], bool],
+            keep: int = 2) -> UpdateResult:
+    """The whole update: new venv, switch, health check (rollback on failure), prune old venvs."""
+    link, venvs = prefix / "venv", prefix / "venvs"
+    venvs.mkdir(parents=True, exist_ok=True)
+    old = current_target(link)
+    system_site = old is not None and "include-system-site-packages = true" in _pyvenv_cfg(old)
+    new = create_venv(venvs, wheels, python="/usr/bin/python3" if Path("/usr/bin/python3").exists()
+                      else sys.executable, system_site=system_site)
+    result = switch_with_rollback(link, new, restart, healthy)
+    protect = {p for p in (result.venv, result.previous) if p is not None}
+    prune(venvs, keep, protect)
+    return result
+
+
+def _pyvenv_cfg(venv: Path) -> str:
+    try:
+        return (venv / "pyvenv.cfg").read_text(encoding="utf-8")
+    except OSError:
+        return ""
+
+
+def rollback(prefix: Path, restart: Callable[[], None]) -> Path:
+    """Switch to the newest other venv and restart."""
+    link, venvs = prefix / "venv", prefix / "venvs"
+    current = current_target(link)
+    others = sorted((p for p in venvs.iterdir() if p.is_dir() and p.resolve() != current),
+                    key=lambda p: p.stat().st_mtime, reverse=True)
+    if not others:
+        raise UpdateError(f"no other venv in {venvs} to roll back to")
+    switch(link, others[0])
+    restart()
+    return others[0]
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="camapp-update", description="Install a camapp wheel set, or roll back.")
+    p.add_argument("--prefix", type=Path, default=PREFIX)
+    p.add_argument("--service", default=SERVICE)
+    sub = p.add_subparsers(dest="command", required=True)
+    ins = sub.add_parser("install", help="install the wheels in DIR into a new venv and switch to it")
+    ins.add_argument("wheels", type=Path)
+    ins.add_argument("--health-url", default=HEALTH_URL)
+    ins.add_argument("--timeout", type=float, default=180.0, help="seconds to wait for the health check")
+    ins.add_argument("--keep", type=int, default=2, help="venvs to keep (the current one and the previous one)")
+    sub.add_parser("rollback", help="switch back to the previous venv")
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
+    restart = systemctl_restart(args.service)
+    try:
+        if args.command == "rollback":
+            print(f"rolled back to {rollback(args.prefix, restart).name}")
+            return 0
+        result = install(args.wheels, args.prefix, restart,
+                         http_healthy(args.health_url, args.timeout, service=args.service), keep=max(1, args.keep))
+    except (UpdateError, OSError) as err:
+        print(f"camapp-update: error: {err}", file=sys.stderr)
+        return 1
+    print(result.message)
+    return 0 if result.ok else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,128 @@
+"""camapp.update: the venv symlink switch, health-checked rollback and pruning, on temp dirs (the health check
+and the restart are injected callables: on a device they are HTTP /healthz and systemctl)."""
+
+from __future__ import annotations
+
+import http.server
+import os
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from camapp.update import (
+    UpdateError,
+    current_target,
+    http_healthy,
+    prune,
+    rollback,
+    switch,
+    switch_with_rollback,
+    wheel_version,
+)
+
+
+@pytest.fixture
+def prefix(tmp_path: Path) -> Path:
+    for name in ("0.1.0-1", "0.2.0-2"):
+        (tmp_path / "venvs" / name / "bin").mkdir(parents=True)
+        (tmp_path / "venvs" / name / "bin" / "camapp").write_text(f"#!/bin/sh\necho {name}\n")
+    switch(tmp_path / "venv", tmp_path / "venvs" / "0.1.0-1")
+    return tmp_path
+
+
+def test_switch_is_relative_and_returns_the_previous_target(prefix: Path) -> None:
+    link = prefix / "venv"
+    assert os.readlink(link) == "venvs/0.1.0-1"
+    previous = switch(link, prefix / "venvs" / "0.2.0-2")
+    assert previous == (prefix / "venvs" / "0.1.0-1").resolve()
+    assert (link / "bin" / "camapp").read_text().endswith("echo 0.2.0-2\n")
+    assert not (prefix / ".venv.new").exists()
+
+
+def test_current_target_without_a_link(tmp_path: Path) -> None:
+    assert current_target(tmp_path / "venv") is None
+
+
+def test_healthy_update_stays(prefix: Path) -> None:
+    restarts: list[Path | None] = []
+    link = prefix / "venv"
+    result = switch_with_rollback(link, prefix / "venvs/0.2.0-2", lambda: restarts.append(current_target(link)),
+                                  lambda: True)
+    assert result.ok and current_target(link) == (prefix / "venvs/0.2.0-2").resolve()
+    assert restarts == [(prefix / "venvs/0.2.0-2").resolve()]
+
+
+def test_failed_health_check_rolls_back_and_restarts_the_old_venv(prefix: Path) -> None:
+    link = prefix / "venv"
+    restarts: list[Path | None] = []
+    checked: list[Path | None] = []
+
+    def healthy() -> bool:
+        checked.append(current_target(link))
+        return False
+
+    result = switch_with_rollback(link, prefix / "venvs/0.2.0-2", lambda: restarts.append(current_target(link)),
+                                  healthy)
+    old, new = (prefix / "venvs/0.1.0-1").resolve(), (prefix / "venvs/0.2.0-2").resolve()
+    assert not result.ok and "rolled back to 0.1.0-1" in result.message
+    assert checked == [new] and restarts == [new, old] and current_target(link) == old
+
+
+def test_prune_keeps_the_newest_and_the_protected(prefix: Path) -> None:
+    venvs = prefix / "venvs"
+    for i, name in enumerate(["0.0.1-0", "0.1.0-1", "0.2.0-2", "0.3.0-3"]):
+        (venvs / name).mkdir(exist_ok=True)
+        os.utime(venvs / name, (1000 + i, 1000 + i))
+    removed = prune(venvs, keep=2, protect={venvs / "0.1.0-1"})
+    assert [p.name for p in removed] == ["0.0.1-0"]
+    assert sorted(p.name for p in venvs.iterdir()) == ["0.1.0-1", "0.2.0-2", "0.3.0-3"]
+
+
+def test_rollback_goes_to_the_newest_other_venv(prefix: Path) -> None:
+    switch(prefix / "venv", prefix / "venvs/0.2.0-2")
+    os.utime(prefix / "venvs/0.1.0-1", (2000, 2000))
+    restarted: list[bool] = []
+    assert rollback(prefix, lambda: restarted.append(True)).name == "0.1.0-1"
+    assert current_target(prefix / "venv") == (prefix / "venvs/0.1.0-1").resolve() and restarted == [True]
+
+
+def test_wheel_version(tmp_path: Path) -> None:
+    with pytest.raises(UpdateError, match="no camapp-"):
+        wheel_version(tmp_path)
+    (tmp_path / "camapp-1.2.3-py3-none-any.whl").write_bytes(b"")
+    assert wheel_version(tmp_path) == "1.2.3"
+
+
+@pytest.fixture
+def health_server() -> Iterator[tuple[str, list[int]]]:
+    """A real HTTP server on 127.0.0.1 whose /healthz answers with the status at the head of a list."""
+    statuses = [200]
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(statuses[0])
+            self.end_headers()
+            self.wfile.write(b'{"ok": true}')
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/healthz", statuses
+    server.shutdown()
+    server.server_close()
+
+
+def test_http_health_check(health_server: tuple[str, list[int]]) -> None:
+    url, statuses = health_server
+    assert http_healthy(url, timeout_s=5, settle_s=0.1, service=None)()
+    statuses[0] = 503
+    assert not http_healthy(url, timeout_s=0.5, settle_s=0.1, service=None)()
+
+
+def test_http_health_check_refused_port() -> None:
+    assert not http_healthy("http://127.0.0.1:9/healthz", timeout_s=0.5, settle_s=0.1, service=None)()
