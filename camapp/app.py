@@ -114,6 +114,19 @@ class EventLogSink(ResultSink):
         pass
 
 
+def frame_rate(cfg: AppConfig) -> float:
+    """Frames per second the sinks will see: a video file's own rate, else the configured camera rate."""
+    if cfg.camera.source == "file" and cfg.camera.path is not None:
+        import cv2
+
+        cap = cv2.VideoCapture(str(cfg.camera.path))
+        fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
+        cap.release()
+        if 0 < fps <= 240:
+            return fps
+    return cfg.camera.fps
+
+
 def data_dir(cfg: AppConfig) -> Path:
     """Where users, secrets and the MQTT outbox live: the storage path, else $CAMAPP_DATA, else ./data."""
     if cfg.storage.path is not None:
@@ -154,7 +167,7 @@ class Sinks:
         if cfg.storage.path is not None:
             from camapp.store import EventStore
 
-            self.store = EventStore(cfg.storage, camera_id=cfg.camera.id, fps=cfg.camera.fps, state=self.state)
+            self.store = EventStore(cfg.storage, camera_id=cfg.camera.id, fps=frame_rate(cfg), state=self.state)
             self.all.append(self.store)
         if cfg.mqtt.host:
             from camapp.mqtt.sink import MqttSink

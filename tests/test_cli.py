@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import cv2
+import numpy as np
 import pytest
 from skimage import data
 
@@ -163,3 +164,19 @@ def test_user_command_stores_a_hashed_password(tmp_path: Path) -> None:
     assert "alice" in str(store.users())
     short = camapp("user", "bob", "-c", str(cfg), stdin="x\n")
     assert short.returncode == 1 and "at least 8 characters" in short.stderr and "Traceback" not in short.stderr
+
+
+def test_store_clip_rate_follows_the_video_file(tmp_path: Path, demo_video: Path) -> None:
+    import cv2
+
+    from camapp.app import frame_rate
+    from camapp.config import parse_config
+
+    clip = tmp_path / "25fps.avi"
+    writer = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"MJPG"), 25, (64, 48))
+    for _ in range(3):
+        writer.write(np.zeros((48, 64, 3), np.uint8))
+    writer.release()
+    assert frame_rate(parse_config({"camera": {"source": "file", "path": str(clip)}})) == 25
+    assert frame_rate(parse_config({"camera": {"source": "file", "path": str(demo_video)}})) == 10
+    assert frame_rate(parse_config({"camera": {"source": "v4l2", "fps": 15}})) == 15
