@@ -69,7 +69,7 @@ def pipeline_factory(cfg: AppConfig, detector: Detector) -> Callable[[int, int],
     def planner(motion: IntArray, objects: Sequence[Box], width: int, height: int) -> list[Region]:
         regions = plan_regions(motion, objects, width, height, model_size=model_size,
                                min_region=cfg.model.region_size, max_regions=cfg.motion.max_regions)
-        boxes = [*motion.tolist(), *objects]
+        boxes = [b for b in [*motion.tolist(), *objects] if b[3] - b[1] >= cfg.model.crop_min_px]
         return prefer_whole_frame(regions, boxes, width, height, model_size=model_size,
                                   min_object_px=cfg.model.whole_frame_min_px)
 

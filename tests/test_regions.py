@@ -161,6 +161,13 @@ def test_prefer_whole_frame(boxes: list[list[int]], min_px: int, whole: bool) ->
         assert got == crops
 
 
+def test_prefer_whole_frame_when_every_box_was_too_small_to_matter() -> None:
+    from camapp.motion.regions import prefer_whole_frame
+
+    crops = [(0, 0, 300, 300), (400, 200, 700, 500)]
+    assert prefer_whole_frame(crops, [], 768, 576, model_size=300, min_object_px=10) == [(0, 0, 768, 576)]
+
+
 def test_prefer_whole_frame_keeps_a_single_crop() -> None:
     from camapp.motion.regions import prefer_whole_frame
 

@@ -100,6 +100,11 @@ class ModelConfig(Section):
         description="Use one whole-frame pass instead of several crops when every moving box would still be at "
         "least this many pixels tall at model resolution (0: always crops).",
     )
+    crop_min_px: int = Field(
+        32, ge=0, le=1000,
+        description="Moving boxes shorter than this (frame pixels) are too small for the model even in a 1:1 crop, "
+        "so they do not by themselves call for crops instead of one whole-frame pass.",
+    )
 
 
 class LabelFilter(Section):

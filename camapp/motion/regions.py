@@ -63,8 +63,8 @@ def prefer_whole_frame(
     if len(regions) < 2 or min_object_px <= 0:
         return regions
     arr = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
-    if not len(arr):
-        return regions
+    if not len(arr):  # the caller dropped every box as too small to hold a detectable object
+        return [(0, 0, frame_w, frame_h)]
     scale = max(frame_w, frame_h) / model_size
     smallest = float(np.min(arr[:, 3] - arr[:, 1]))
     return [(0, 0, frame_w, frame_h)] if smallest / scale >= min_object_px else regions
