@@ -13,7 +13,6 @@ import os
 import subprocess
 import sys
 import tarfile
-import tempfile
 import urllib.request
 import zipfile
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from pathlib import Path
 
 import yaml
 
+from camapp.atomic import write_atomic
 from camapp.errors import ChecksumError, ModelError
 
 log = logging.getLogger(__name__)
@@ -83,16 +83,7 @@ def install_bytes(data: bytes, dest: Path, sha256: str) -> Path:
     actual = hashlib.sha256(data).hexdigest()
     if actual != sha256:
         raise ChecksumError(f"{dest.name}: downloaded sha256 is {actual}, expected {sha256}")
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, dest)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(dest, data, 0o644)
     return dest
 
 

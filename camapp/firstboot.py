@@ -15,12 +15,12 @@ import shutil
 import socket
 import subprocess
 import sys
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 
+from camapp.atomic import write_atomic
 from camapp.bootconf import FirstbootConf, blank_secrets, nm_keyfile, parse_conf
 from camapp.config import load_config, parse_config
 from camapp.errors import ConfigError
@@ -33,19 +33,7 @@ CONFIG_FILE = "etc/camapp/config.yaml"
 
 
 def _write(path: Path, text: str, mode: int = 0o644) -> None:
-    """Write atomically (temp file + rename) with the given mode."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(path, text, mode)
 
 
 def _keep_owner(path: Path, like: tuple[int, int, int] | None) -> None:

@@ -11,16 +11,15 @@ import base64
 import hashlib
 import hmac
 import json
-import os
 import re
 import secrets
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
 from typing import Any, Literal
 
+from camapp.atomic import write_atomic
 from camapp.errors import AuthError, StorageError
 
 Role = Literal["admin", "viewer"]
@@ -86,18 +85,7 @@ class UserStore:
         return dict(data)
 
     def _save(self, data: dict[str, Any]) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".users-", dir=self.path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                json.dump(data, fh, indent=2, sort_keys=True)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.chmod(tmp, 0o600)
-            os.replace(tmp, self.path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_atomic(self.path, json.dumps(data, indent=2, sort_keys=True), 0o600)
 
     def has_users(self) -> bool:
         with self._lock:

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import os
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import yaml
 from pydantic import ValidationError
 
+from camapp.atomic import write_atomic
 from camapp.config import AppConfig
 from camapp.errors import ConfigError, StorageError
 from camapp.web.context import WebContext
@@ -70,19 +69,11 @@ def config_dict(cfg: AppConfig) -> dict[str, Any]:
 def save(path: Path, cfg: AppConfig) -> None:
     """Write YAML via temp file + rename; the previous file is kept as <name>.bak."""
     text = yaml.safe_dump(config_dict(cfg), sort_keys=False, allow_unicode=True)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
         if path.exists():
             shutil.copy2(path, path.with_name(path.name + ".bak"))
-            shutil.copymode(path, tmp)
-        os.replace(tmp, path)
+        write_atomic(path, text)
     except OSError as err:
-        Path(tmp).unlink(missing_ok=True)
         raise StorageError(f"{path}: cannot save config: {err.strerror or err}") from None
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from camapp.assets import MODELS_DIR
+from camapp.atomic import write_atomic
 from camapp.config.web import WebConfig
 from camapp.errors import AuthError, CommandError, ModelError
 from camapp.web import signing
@@ -90,11 +91,7 @@ class ModelManager:
         return list(data) if isinstance(data, list) else []
 
     def _write_history(self, entries: list[dict[str, Any]]) -> None:
-        self.root.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".history-", dir=self.root)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(entries, fh, indent=2)
-        os.replace(tmp, self._history_path)
+        write_atomic(self._history_path, json.dumps(entries, indent=2))
 
     def _activate(self, entry: dict[str, Any]) -> dict[str, Any]:
         if self._switch is None:
