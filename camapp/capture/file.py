@@ -45,9 +45,6 @@ class FileSource(CaptureBase):
         self._start_wall = time.time()
         self._next_due = time.monotonic()
 
-    @property
-    def fps(self) -> float:
-        return self._fps
 
     @property
     def path(self) -> Path:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import re
-import time
 from fractions import Fraction
 
 import cv2
@@ -68,12 +67,5 @@ class GStreamerSource(CaptureBase):
             raise CaptureError(f"cannot start {self._description} (camera missing or busy? run it with gst-launch-1.0)")
         self._fps = usable_fps(float(self._cap.get(cv2.CAP_PROP_FPS)))
 
-    @property
-    def fps(self) -> float:
-        return self._fps
-
     def read(self) -> Frame:
-        image = self._grab()
-        if image is None:
-            raise CaptureError(f"{self._description}: pipeline delivered no frame (camera stopped or disconnected)")
-        return self._next_frame(image, time.time())
+        return self._read_live("pipeline delivered no frame (camera stopped or disconnected)")

@@ -60,10 +60,22 @@ class CaptureBase(FrameSource):
         self._cap: cv2.VideoCapture | None = None
         self._closed = False
         self._index = 0
+        self._fps = 0.0
 
     @property
     def description(self) -> str:
         return self._description
+
+    @property
+    def fps(self) -> float:
+        return self._fps
+
+    def _read_live(self, lost: str) -> Frame:
+        """The next frame stamped with the wall clock; CaptureError saying `lost` when none came."""
+        image = self._grab()
+        if image is None:
+            raise CaptureError(f"{self._description}: {lost}")
+        return self._next_frame(image, time.time())
 
     def _grab(self) -> np.ndarray | None:
         """The next decoded image, or None when the backend has none (ended, unplugged, timed out)."""
@@ -145,12 +157,5 @@ class OpenCVSource(CaptureBase):
         cap.set(cv2.CAP_PROP_BUFFERSIZE, 1)
         return cap
 
-    @property
-    def fps(self) -> float:
-        return self._fps
-
     def read(self) -> Frame:
-        image = self._grab()
-        if image is None:
-            raise CaptureError(f"{self._description}: no frame (unplugged, stream dropped or timed out)")
-        return self._next_frame(image, time.time())
+        return self._read_live("no frame (unplugged, stream dropped or timed out)")
