@@ -12,6 +12,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING
 
 from camapp.assets import ROOT, demo_video
+from camapp.atomic import write_atomic
 from camapp.capture import FrameSource
 from camapp.config import AppConfig, parse_config
 from camapp.detect import Detector, Region
@@ -28,6 +29,7 @@ from camapp.types import FrameResult, IntArray
 
 if TYPE_CHECKING:
     from camapp.alarm.sink import AlarmSink
+    from camapp.detect.manifest import ModelManifest
     from camapp.mqtt.sink import MqttSink
     from camapp.store import EventStore
     from camapp.web import WebContext
@@ -36,7 +38,7 @@ from camapp.webserver import WebServer
 log = logging.getLogger(__name__)
 
 # Sections whose change needs a restart (they own devices, sockets or files); the others apply live.
-RESTART_SECTIONS = ("device_id", "camera", "web", "mqtt", "storage", "gpio", "rules", "log_level")
+RESTART_SECTIONS = ("device_id", "camera", "web", "mqtt", "storage", "gpio", "log_level")  # + rules.rules
 LIVE_PIPELINE_SECTIONS = ("motion", "objects", "tracker", "events", "zones")
 
 
@@ -206,15 +208,14 @@ class Appliance:
         self.cfg, self.config_path = cfg, config_path
         self.state = ApplianceState(cfg.rules.arming)
         self.stats = PipelineStats()
-        self.hub = FrameHub(cfg.web.stream_width, cfg.web.jpeg_quality, cfg.web.stream_fps, zones=self._zone_polygons)
         self.detector: Detector = build_detector(cfg)
+        self.pipelines = PipelineHolder(pipeline_factory(cfg, self.detector))
+        self.hub = FrameHub(cfg.web.stream_width, cfg.web.jpeg_quality, cfg.web.stream_fps, zones=self._zone_polygons)
         self._retired: list[Detector] = []  # replaced detectors, closed at exit: the pipeline may still hold one
         self.logs = LogBuffer()
         logging.getLogger().addHandler(self.logs)
         self.sinks = Sinks(cfg, self.state, self.stats, self.hub)
         self.stop_event = threading.Event()
-
-        self.pipelines = PipelineHolder(pipeline_factory(cfg, self.detector))
         self.sinks.build(self.model_name, list(self.detector.labels), self._time_in_zone)
         self.notifier = Notifier()
         self._closed = False
@@ -224,7 +225,7 @@ class Appliance:
         return self.cfg.model.manifest.stem
 
     def _zone_polygons(self) -> list[tuple[str, list[tuple[float, float]]]]:
-        pipeline = self.pipelines.current if hasattr(self, "pipelines") else None
+        pipeline = self.pipelines.current
         return pipeline.stages.zones.polygons() if pipeline is not None else []
 
     def _time_in_zone(self, track_id: int, zone: str) -> float:
@@ -300,10 +301,15 @@ class Appliance:
 
     def apply_config(self, new: AppConfig) -> list[str]:
         """Apply a validated config live where possible; returns the sections that need a restart."""
-        old, self.cfg = self.cfg, new
+        old = self.cfg
+        # What can fail (loading a model) happens before anything changes, so a bad config leaves all as it was.
+        detector = build_detector(new) if old.model != new.model else None
+        self.cfg = new
         restart = [name for name in RESTART_SECTIONS if getattr(old, name) != getattr(new, name)]
-        if old.model != new.model:
-            self._use_detector(build_detector(new))
+        if old.rules.rules != new.rules.rules:
+            restart.append("rules")
+        if detector is not None:
+            self._use_detector(detector)
         elif any(getattr(old, n) != getattr(new, n) for n in LIVE_PIPELINE_SECTIONS):
             # Rebuilding restarts tracking (ids start again); events in progress end and new ones begin.
             self.pipelines.replace_factory(pipeline_factory(new, self.detector))
@@ -330,7 +336,21 @@ class Appliance:
             raise ModelError(f"{model_path.name}: failed on a live frame, not switched: {err}") from None
         previous = self.detector.primary if isinstance(self.detector, FallbackDetector) else self.detector
         self._use_detector(FallbackDetector(new, previous))
+        self._remember_model(manifest, model_path, labels_path)
         log.info("switched model to %s (%s)", model_path, manifest.name)
+
+    def _remember_model(self, manifest: ModelManifest, model_path: Path, labels_path: Path) -> None:
+        """Write the active model's manifest to the data dir and point the saved config at it, so the model
+        survives a restart."""
+        from camapp.detect.probe import manifest_yaml
+        from camapp.web.configio import save
+
+        path = data_dir(self.cfg) / "models" / "active.yaml"
+        absolute = manifest.model_copy(update={"file": str(model_path.resolve()), "labels": str(labels_path.resolve())})
+        write_atomic(path, manifest_yaml(absolute))
+        self.cfg = self.cfg.model_copy(update={"model": self.cfg.model.model_copy(update={"manifest": path})})
+        if self.config_path is not None:
+            save(self.config_path, self.cfg)
 
     def _use_detector(self, detector: Detector) -> None:
         self._retired.append(self.detector)

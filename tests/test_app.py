@@ -177,3 +177,98 @@ def test_real_appliance_end_to_end(browser: Any, running: tuple[Appliance, str])
     assert page.locator(".tile").count() >= 1
     shot(page, "03-events")
     assert errors == []
+
+
+@pytest.fixture
+def configured(tmp_path: Path, model_manifest: Path) -> Iterator[tuple[Appliance, Path]]:
+    """A real appliance built from a config file it may rewrite."""
+    import yaml
+
+    from camapp.config import load_config
+    from camapp.web.configio import config_dict
+
+    path = tmp_path / "camapp.yaml"
+    path.write_text(yaml.safe_dump(config_dict(app_config(tmp_path / "data"))))
+    app = Appliance(load_config(path), path)
+    yield app, path
+    app.close()
+
+
+def test_switched_model_survives_a_restart(configured: tuple[Appliance, Path], tmp_path: Path) -> None:
+    import shutil
+
+    from skimage.data import astronaut
+
+    from camapp.config import load_config
+    from camapp.detect.fallback import FallbackDetector
+
+    app, path = configured
+    models = tmp_path / "upload"
+    models.mkdir()
+    model = shutil.copy(ROOT / "models" / "mobilenet_ssd_v2_coco_quant_postprocess.tflite", models / "model.tflite")
+    labels = shutil.copy(ROOT / "models" / "coco_labels.txt", models / "labels.txt")
+    app.switch_model(Path(model), Path(labels))
+    assert isinstance(app.detector, FallbackDetector)
+    saved = load_config(path)  # the file now names the new model...
+    assert saved.model.manifest == tmp_path / "data" / "models" / "active.yaml"
+    restarted = Appliance(saved, path)  # ...and a restart loads it, checksums verified
+    try:
+        image = cv2.cvtColor(astronaut(), cv2.COLOR_RGB2BGR)
+        assert "person" in restarted.detector.detect(image).labels
+    finally:
+        restarted.close()
+
+
+def test_a_model_that_does_not_load_is_refused_and_nothing_changes(configured: tuple[Appliance, Path],
+                                                                    tmp_path: Path) -> None:
+    from camapp.errors import ModelError
+
+    app, path = configured
+    bad = tmp_path / "bad.tflite"
+    bad.write_bytes(b"TFL3" + b"\x00" * 64)
+    before, text = app.detector, path.read_text()
+    with pytest.raises(ModelError):
+        app.switch_model(bad, ROOT / "models" / "coco_labels.txt")
+    assert app.detector is before and path.read_text() == text
+
+
+def test_a_bad_config_applies_nothing_and_saves_nothing(configured: tuple[Appliance, Path], tmp_path: Path) -> None:
+    """A manifest that does not load must not be written: the next start would fail."""
+    from camapp.errors import CamappError
+    from camapp.web.configio import apply, config_dict
+
+    app, path = configured
+    text, cfg, detector = path.read_text(), app.cfg, app.detector
+    data = config_dict(cfg)
+    data["model"]["manifest"] = str(tmp_path / "missing.yaml")
+    with pytest.raises(CamappError, match=r"missing\.yaml"):
+        apply(app.web_context(), data)
+    assert path.read_text() == text and app.cfg is cfg and app.detector is detector
+
+
+@pytest.mark.parametrize(
+    ("section", "value", "restart", "rebuilt"),
+    [
+        ("motion", {"threshold": 40}, [], True),
+        ("zones", [{"name": "gate", "polygon": [[0, 0], [100, 0], [100, 100]]}], [], True),
+        ("camera", {"source": "v4l2", "device": 1}, ["camera"], False),
+        ("rules", {"arming": "away"}, [], False),
+    ],
+)
+def test_apply_config_live_or_restart(configured: tuple[Appliance, Path], section: str, value: Any,
+                                      restart: list[str], rebuilt: bool) -> None:
+    from camapp.web.configio import apply, config_dict
+
+    app, path = configured
+    from camapp.types import Frame
+
+    frame = np.zeros((576, 768, 3), np.uint8)
+    first = app.pipelines.for_frame(Frame(frame, 0.0, 0))
+    data = config_dict(app.cfg)
+    data[section] = {**data[section], **value} if isinstance(value, dict) else value
+    _, needs = apply(app.web_context(), data)
+    assert needs == restart
+    assert (app.pipelines.for_frame(Frame(frame, 0.1, 1)) is not first) is rebuilt
+    assert section in path.read_text()
+    if section == "rules":
+        assert app.state.mode == "away"  # arming applies live

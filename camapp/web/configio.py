@@ -78,12 +78,17 @@ def save(path: Path, cfg: AppConfig) -> None:
 
 
 def apply(ctx: WebContext, data: Any) -> tuple[AppConfig, list[str]]:
-    """Validate, save (when there is a config file) and apply; returns the config and sections needing a restart."""
+    """Validate, apply, then save (when there is a config file); returns the config and sections needing a restart.
+
+    Saving only after a successful apply means a config that cannot run (a model that does not load) is never
+    written, so the next start still uses the last good file.
+    """
     old = config_dict(ctx.get_config())
     cfg = validate(unmask(data, old))
+    restart = list(ctx.apply_config(cfg))
     if ctx.config_path is not None:
         save(ctx.config_path, cfg)
-    return cfg, list(ctx.apply_config(cfg))
+    return cfg, restart
 
 
 def changed(ctx: WebContext, section: str, value: Any) -> tuple[AppConfig, list[str]]:
