@@ -16,7 +16,7 @@ from camapp.atomic import write_atomic
 from camapp.capture import FrameSource
 from camapp.config import AppConfig, parse_config
 from camapp.detect import Detector, Region
-from camapp.errors import ConfigError, ModelError
+from camapp.errors import ConfigError, ModelError, StorageError
 from camapp.health import PipelineStats
 from camapp.logbuffer import LogBuffer
 from camapp.pipeline import Box, Pipeline, Stages
@@ -136,6 +136,33 @@ def data_dir(cfg: AppConfig) -> Path:
     return Path(os.environ.get("CAMAPP_DATA", str(ROOT / "data")))
 
 
+class DataDirLock:
+    """An exclusive lock on the data directory: a second camapp (or a replay) on the same store would close the
+    first one's open events and interleave writes."""
+
+    def __init__(self, path: Path) -> None:
+        import fcntl
+
+        path.mkdir(parents=True, exist_ok=True)
+        self._file = (path / "camapp.lock").open("a+")
+        try:
+            fcntl.flock(self._file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            self._file.seek(0)
+            owner = self._file.read().strip() or "another process"
+            self._file.close()
+            raise StorageError(f"{path} is in use by another camapp ({owner}); stop it or use another "
+                               "storage.path") from None
+        self._file.truncate(0)
+        self._file.write(f"pid {os.getpid()}")
+        self._file.flush()
+
+    def close(self) -> None:
+        """Release the lock; idempotent."""
+        if not self._file.closed:
+            self._file.close()
+
+
 def demo_config(port: int | None = None, data_dir: Path | None = None) -> AppConfig:
     """The built-in demo: the recorded street clip from Debian's opencv-doc, looped in real time."""
     video = demo_video()
@@ -206,6 +233,15 @@ class Appliance:
 
     def __init__(self, cfg: AppConfig, config_path: Path | None = None) -> None:
         self.cfg, self.config_path = cfg, config_path
+        self._closed = False
+        self._lock = DataDirLock(data_dir(cfg))  # first: nothing may touch the data dir of a running instance
+        try:
+            self._build(cfg)
+        except BaseException:
+            self._abort()
+            raise
+
+    def _build(self, cfg: AppConfig) -> None:
         self.state = ApplianceState(cfg.rules.arming)
         self.stats = PipelineStats()
         self.detector: Detector = build_detector(cfg)
@@ -218,7 +254,15 @@ class Appliance:
         self.stop_event = threading.Event()
         self.sinks.build(self.model_name, list(self.detector.labels), self._time_in_zone)
         self.notifier = Notifier()
-        self._closed = False
+
+    def _abort(self) -> None:
+        """Undo a construction that failed part-way (a bad MQTT TLS file, say): close what exists, then unlock."""
+        for part in (getattr(self, "sinks", None), getattr(self, "detector", None)):
+            if part is not None:
+                part.close()
+        if hasattr(self, "logs"):
+            logging.getLogger().removeHandler(self.logs)
+        self._lock.close()
 
     @property
     def model_name(self) -> str:
@@ -367,6 +411,7 @@ class Appliance:
         for detector in [*self._retired, self.detector]:
             detector.close()
         logging.getLogger().removeHandler(self.logs)
+        self._lock.close()
 
     def __enter__(self) -> Appliance:
         return self

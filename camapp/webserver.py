@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 import ssl
 import threading
@@ -17,7 +18,10 @@ class WebServer:
     """Serves a WSGI app on a background thread; `port` is the bound port (useful with port 0)."""
 
     def __init__(self, app: Any, host: str, port: int, ssl_context: ssl.SSLContext | None = None) -> None:
-        self._server: BaseWSGIServer = make_server(host, port, app, threaded=True, ssl_context=ssl_context)
+        try:
+            self._server: BaseWSGIServer = make_server(host, port, app, threaded=True, ssl_context=ssl_context)
+        except SystemExit:  # werkzeug exits the process when the port is taken; the caller should decide
+            raise OSError(errno.EADDRINUSE, "address already in use") from None
         self.port = int(self._server.server_port)
         self._thread = threading.Thread(target=self._server.serve_forever, name="camapp-web", daemon=True)
         self._thread.start()

@@ -211,6 +211,7 @@ def test_switched_model_survives_a_restart(configured: tuple[Appliance, Path], t
     assert isinstance(app.detector, FallbackDetector)
     saved = load_config(path)  # the file now names the new model...
     assert saved.model.manifest == tmp_path / "data" / "models" / "active.yaml"
+    app.close()
     restarted = Appliance(saved, path)  # ...and a restart loads it, checksums verified
     try:
         image = cv2.cvtColor(astronaut(), cv2.COLOR_RGB2BGR)
@@ -272,3 +273,25 @@ def test_apply_config_live_or_restart(configured: tuple[Appliance, Path], sectio
     assert section in path.read_text()
     if section == "rules":
         assert app.state.mode == "away"  # arming applies live
+
+
+def test_a_second_instance_on_the_same_data_dir_is_refused(configured: tuple[Appliance, Path]) -> None:
+    """It would close the running instance's open events and interleave writes to its store."""
+    from camapp.errors import StorageError
+
+    app, _ = configured
+    with pytest.raises(StorageError, match=r"in use by another camapp \(pid \d+\)"):
+        Appliance(app.cfg)
+    app.close()
+    Appliance(app.cfg).close()  # free again once the first one has stopped
+
+
+def test_a_failed_start_releases_the_data_dir(tmp_path: Path, model_manifest: Path) -> None:
+    from camapp.config import parse_config
+    from camapp.errors import CamappError
+
+    cfg = parse_config({"storage": {"path": str(tmp_path / "data")}, "mqtt": {"host": "127.0.0.1",
+                        "tls": {"ca": str(tmp_path / "no-such-ca.pem")}}})
+    with pytest.raises(CamappError, match=r"mqtt\.tls\.ca"):
+        Appliance(cfg)
+    Appliance(cfg.model_copy(update={"mqtt": cfg.mqtt.model_copy(update={"host": None})})).close()

@@ -180,3 +180,21 @@ def test_store_clip_rate_follows_the_video_file(tmp_path: Path, demo_video: Path
     assert frame_rate(parse_config({"camera": {"source": "file", "path": str(clip)}})) == 25
     assert frame_rate(parse_config({"camera": {"source": "file", "path": str(demo_video)}})) == 10
     assert frame_rate(parse_config({"camera": {"source": "v4l2", "fps": 15}})) == 15
+
+
+def test_run_with_the_web_port_taken_says_so(tmp_path: Path, demo_video: Path, model_manifest: Path) -> None:
+    import socket
+
+    import yaml
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        cfg = tmp_path / "c.yaml"
+        cfg.write_text(yaml.safe_dump({"camera": {"source": "file", "path": str(demo_video)},
+                                       "storage": {"path": str(tmp_path / "data")},
+                                       "web": {"host": "127.0.0.1", "port": port}}))
+        proc = camapp("run", "-c", str(cfg))
+    assert proc.returncode == 2, proc.stderr
+    assert f"web.port: cannot listen on 127.0.0.1:{port}" in proc.stderr and "Traceback" not in proc.stderr
