@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import cv2
@@ -82,10 +84,29 @@ def thumbnail(image: Image, box: tuple[float, float, float, float] | None, size:
     return _resize(crop, out)
 
 
+@contextlib.contextmanager
+def _quiet_opencv() -> Iterator[None]:
+    """Silence OpenCV and FFmpeg while probing: a missing H.264 encoder is expected on many machines, and its
+    '[ERROR]' lines at every start look like a fault to users. Restored afterwards so real errors still show."""
+    from cv2.utils import logging as cvlog
+
+    level, env = cvlog.getLogLevel(), os.environ.get("OPENCV_FFMPEG_LOGLEVEL")
+    cvlog.setLogLevel(cvlog.LOG_LEVEL_SILENT)
+    os.environ["OPENCV_FFMPEG_LOGLEVEL"] = "-8"  # AV_LOG_QUIET; read when a writer opens
+    try:
+        yield
+    finally:
+        cvlog.setLogLevel(level)
+        if env is None:
+            os.environ.pop("OPENCV_FFMPEG_LOGLEVEL", None)
+        else:
+            os.environ["OPENCV_FFMPEG_LOGLEVEL"] = env
+
+
 @functools.cache
 def _codec_works(fourcc: str) -> bool:
     """Try encoding two tiny frames once per process (H.264 needs an encoder OpenCV's FFmpeg may lack)."""
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, _quiet_opencv():
         path = os.path.join(tmp, "probe.mp4")
         writer = cv2.VideoWriter(path, cv2.VideoWriter.fourcc(*fourcc), 10.0, (64, 64))
         ok = bool(writer.isOpened())
