@@ -234,7 +234,10 @@ class Appliance:
     def __init__(self, cfg: AppConfig, config_path: Path | None = None) -> None:
         self.cfg, self.config_path = cfg, config_path
         self._closed = False
-        self._lock = DataDirLock(data_dir(cfg))  # first: nothing may touch the data dir of a running instance
+        # First: nothing may touch the data dir of a running instance. Only parts that write there need it, so
+        # two replays that store and publish nothing can run side by side (comparing configs on a clip).
+        writes = cfg.storage.path is not None or cfg.mqtt.host is not None
+        self._lock = DataDirLock(data_dir(cfg)) if writes else None
         try:
             self._build(cfg)
         except BaseException:
@@ -262,7 +265,8 @@ class Appliance:
                 part.close()
         if hasattr(self, "logs"):
             logging.getLogger().removeHandler(self.logs)
-        self._lock.close()
+        if self._lock is not None:
+            self._lock.close()
 
     @property
     def model_name(self) -> str:
@@ -411,7 +415,8 @@ class Appliance:
         for detector in [*self._retired, self.detector]:
             detector.close()
         logging.getLogger().removeHandler(self.logs)
-        self._lock.close()
+        if self._lock is not None:
+            self._lock.close()
 
     def __enter__(self) -> Appliance:
         return self

@@ -295,3 +295,14 @@ def test_a_failed_start_releases_the_data_dir(tmp_path: Path, model_manifest: Pa
     with pytest.raises(CamappError, match=r"mqtt\.tls\.ca"):
         Appliance(cfg)
     Appliance(cfg.model_copy(update={"mqtt": cfg.mqtt.model_copy(update={"host": None})})).close()
+
+
+def test_appliances_that_write_nothing_can_share_the_data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                              model_manifest: Path) -> None:
+    from camapp.config import parse_config
+
+    monkeypatch.setenv("CAMAPP_DATA", str(tmp_path))
+    cfg = parse_config({})  # no storage, no MQTT: e.g. two `camapp replay` runs comparing configs
+    first = Appliance(cfg)
+    Appliance(cfg).close()
+    first.close()
