@@ -56,6 +56,26 @@ def build_detector(cfg: AppConfig) -> Detector:
     return TFLiteDetector.from_config(cfg.model.model_copy(update={"manifest": resolve(cfg.model.manifest)}))
 
 
+def parts(detector: Detector) -> list[Detector]:
+    """The models a detector runs: both of a FallbackDetector (new and previous), else itself."""
+    from camapp.detect.fallback import FallbackDetector
+
+    if isinstance(detector, FallbackDetector):
+        return [*parts(detector.primary), *parts(detector.previous)]
+    return [detector]
+
+
+def running_model_name(detector: Detector, default: str) -> str:
+    """The manifest name of the model `detector` runs now (after a rollback, the previous one)."""
+    from camapp.detect.fallback import FallbackDetector
+
+    if isinstance(detector, FallbackDetector):
+        return running_model_name(detector.active, default)
+    manifest = getattr(detector, "manifest", None)
+    name = getattr(manifest, "name", None)
+    return name if isinstance(name, str) and name else default
+
+
 def pipeline_factory(cfg: AppConfig, detector: Detector) -> Callable[[int, int], Pipeline]:
     """A function building a fresh pipeline (sharing the one detector) for a frame size."""
     from camapp.events import EventTracker
@@ -190,7 +210,8 @@ class Sinks:
         self.alarm: AlarmSink | None = None
         self._closed = False
 
-    def build(self, model_name: str, labels: list[str], time_in_zone: Callable[[int, str], float]) -> None:
+    def build(self, model_name: Callable[[], str], labels: list[str],
+              time_in_zone: Callable[[int, str], float]) -> None:
         """Create the sinks the config enables (store, MQTT) and the alarm sink (disabled without GPIO)."""
         cfg = self.cfg
         if cfg.storage.path is not None:
@@ -250,12 +271,13 @@ class Appliance:
         self.detector: Detector = build_detector(cfg)
         self.pipelines = PipelineHolder(pipeline_factory(cfg, self.detector))
         self.hub = FrameHub(cfg.web.stream_width, cfg.web.jpeg_quality, cfg.web.stream_fps, zones=self._zone_polygons)
-        self._retired: list[Detector] = []  # replaced detectors, closed at exit: the pipeline may still hold one
+        self._retired: list[Detector] = []  # replaced, closed once the pipeline has let go of them (or at exit)
+        self._retired_lock = threading.Lock()
         self.logs = LogBuffer()
         logging.getLogger().addHandler(self.logs)
         self.sinks = Sinks(cfg, self.state, self.stats, self.hub)
         self.stop_event = threading.Event()
-        self.sinks.build(self.model_name, list(self.detector.labels), self._time_in_zone)
+        self.sinks.build(lambda: self.model_name, list(self.detector.labels), self._time_in_zone)
         self.notifier = Notifier()
 
     def _abort(self) -> None:
@@ -270,7 +292,8 @@ class Appliance:
 
     @property
     def model_name(self) -> str:
-        return self.cfg.model.manifest.stem
+        """The model detecting now: the last one switched in, or the previous one if that one failed."""
+        return running_model_name(self.detector, default=self.cfg.model.manifest.stem)
 
     def _zone_polygons(self) -> list[tuple[str, list[tuple[float, float]]]]:
         pipeline = self.pipelines.current
@@ -344,7 +367,7 @@ class Appliance:
             get_config=lambda: self.cfg, apply_config=self.apply_config, state=self.state, hub=self.hub,
             stats=self.stats, data_dir=data_dir(self.cfg), config_path=self.config_path, store=self.sinks.store,
             mqtt_status=self.sinks.mqtt.status if self.sinks.mqtt is not None else None,
-            switch_model=self.switch_model, log_tail=self.logs.tail,
+            switch_model=self.switch_model, log_tail=self.logs.tail, model_name=lambda: self.model_name,
         )
 
     def apply_config(self, new: AppConfig) -> list[str]:
@@ -382,7 +405,7 @@ class Appliance:
         except Exception as err:
             new.close()
             raise ModelError(f"{model_path.name}: failed on a live frame, not switched: {err}") from None
-        previous = self.detector.primary if isinstance(self.detector, FallbackDetector) else self.detector
+        previous = self.detector.active if isinstance(self.detector, FallbackDetector) else self.detector
         self._use_detector(FallbackDetector(new, previous))
         self._remember_model(manifest, model_path, labels_path)
         log.info("switched model to %s (%s)", model_path, manifest.name)
@@ -401,9 +424,21 @@ class Appliance:
             save(self.config_path, self.cfg)
 
     def _use_detector(self, detector: Detector) -> None:
-        self._retired.append(self.detector)
+        """Switch the pipeline to `detector`; the old models it no longer uses close once the pipeline lets go."""
+        unused = [d for d in parts(self.detector) if not any(d is p for p in parts(detector))]
+        with self._retired_lock:
+            self._retired.extend(unused)
         self.detector = detector
-        self.pipelines.replace_factory(pipeline_factory(self.cfg, detector))
+        self.pipelines.replace_factory(pipeline_factory(self.cfg, detector), retired=lambda: self._release(unused))
+
+    def _release(self, detectors: list[Detector]) -> None:
+        if not detectors:
+            return
+        for detector in detectors:
+            detector.close()
+        with self._retired_lock:
+            self._retired = [d for d in self._retired if not any(d is r for r in detectors)]
+        log.info("closed %d replaced model(s)", len(detectors))
 
     def close(self) -> None:
         """Stop everything; every GPIO output goes to its safe state. Idempotent."""
@@ -412,7 +447,9 @@ class Appliance:
         self._closed = True
         self.stop_event.set()
         self.sinks.close()
-        for detector in [*self._retired, self.detector]:
+        with self._retired_lock:
+            retired = list(self._retired)
+        for detector in [*retired, self.detector]:
             detector.close()
         logging.getLogger().removeHandler(self.logs)
         if self._lock is not None:

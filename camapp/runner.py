@@ -29,12 +29,15 @@ class LatestFrame:
         self._frame: Frame | None = None
         self._ended = False
         self.dropped = 0
+        self._generation = 0  # of the frame in the slot
+        self.generation = 0  # of the frame get() returned last (read by the one consumer thread)
 
-    def put(self, frame: Frame) -> None:
+    def put(self, frame: Frame, generation: int = 0) -> None:
+        """Offer a frame; `generation` is the source's (see FrameSource.generation) when it delivered it."""
         with self._cond:
             if self._frame is not None:
                 self.dropped += 1
-            self._frame = frame
+            self._frame, self._generation = frame, generation
             self._cond.notify_all()
 
     def end(self) -> None:
@@ -47,6 +50,8 @@ class LatestFrame:
         with self._cond:
             self._cond.wait_for(lambda: self._frame is not None or self._ended, timeout)
             frame, self._frame = self._frame, None
+            if frame is not None:
+                self.generation = self._generation
             return frame
 
     @property
@@ -65,30 +70,57 @@ def dispatch(result: FrameResult, sinks: Sequence[ResultSink]) -> None:
 
 
 class PipelineHolder:
-    """Builds the pipeline for the frame size it sees, and rebuilds it when the size or the config changes."""
+    """Builds the pipeline for the frame size it sees, and rebuilds it when the size or the config changes.
+
+    Only the pipeline thread calls for_frame(), and it finishes one frame before asking for the next; so once it
+    builds a pipeline from a new factory, no pipeline of an older factory is in use any more. That is when the
+    `retired` callbacks given to replace_factory() run (e.g. to close a replaced detector).
+    """
 
     def __init__(self, factory: PipelineFactory) -> None:
         self._factory = factory
         self._size: tuple[int, int] | None = None
         self._pipeline: Pipeline | None = None
+        self._generation = 0
+        self._retired: list[Callable[[], None]] = []
         self._lock = threading.Lock()
 
-    def for_frame(self, frame: Frame) -> Pipeline:
+    def for_frame(self, frame: Frame, generation: int = 0) -> Pipeline:
+        """The pipeline for this frame; a new source `generation` (a reconnect) makes motion start afresh."""
         with self._lock:
+            retired: list[Callable[[], None]] = []
             if self._pipeline is None or self._size != (frame.width, frame.height):
                 self._pipeline = self._factory(frame.width, frame.height)
                 self._size = (frame.width, frame.height)
-            return self._pipeline
+                retired, self._retired = self._retired, []
+            elif generation != self._generation and self._pipeline.stages.motion is not None:
+                log.info("camera restarted at frame %d: relearning the motion background", frame.index)
+                self._pipeline.stages.motion.reset()
+            self._generation = generation
+            pipeline = self._pipeline
+        for callback in retired:
+            _run_retired(callback)
+        return pipeline
 
-    def replace_factory(self, factory: PipelineFactory) -> None:
-        """Use a new factory from the next frame on (config applied live)."""
+    def replace_factory(self, factory: PipelineFactory, retired: Callable[[], None] | None = None) -> None:
+        """Use a new factory from the next frame on (config applied live); `retired` runs, on the pipeline thread,
+        once the pipelines of the older factories are certainly no longer in use."""
         with self._lock:
             self._factory, self._pipeline = factory, None
+            if retired is not None:
+                self._retired.append(retired)
 
     @property
     def current(self) -> Pipeline | None:
         with self._lock:
             return self._pipeline
+
+
+def _run_retired(callback: Callable[[], None]) -> None:
+    try:
+        callback()
+    except Exception:  # releasing an old model must never stop the pipeline
+        log.exception("releasing a replaced pipeline failed")
 
 
 def finish_pipeline(pipelines: PipelineHolder, sinks: Sequence[ResultSink]) -> FrameResult | None:
@@ -116,7 +148,7 @@ def replay(
                 frame = source.read()
             except CaptureEndedError:
                 break
-            result = pipelines.for_frame(frame).process(frame)
+            result = pipelines.for_frame(frame, source.generation).process(frame)
             stats.record_frame(result.motion.has_motion, result.detector_ran, result.timings_ms)
             dispatch(result, sinks)
     finally:
@@ -152,7 +184,8 @@ class Runner:
     def _capture_loop(self) -> None:
         try:
             while not self.stop_event.is_set():
-                self._slot.put(self._source.read())
+                frame = self._source.read()
+                self._slot.put(frame, self._source.generation)
         except CaptureEndedError:
             log.info("source ended: %s", self._source.description)
         except CaptureError as err:
@@ -180,7 +213,7 @@ class Runner:
             self.stop_event.set()
 
     def _process(self, frame: Frame) -> None:
-        result = self._pipelines.for_frame(frame).process(frame)
+        result = self._pipelines.for_frame(frame, self._slot.generation).process(frame)
         self._stats.record_frame(result.motion.has_motion, result.detector_ran, result.timings_ms)
         dispatch(result, self._sinks)
 

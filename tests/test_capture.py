@@ -185,6 +185,29 @@ def test_reconnect_reopens_a_file_that_vanished_and_came_back(clip: Path) -> Non
     assert shade(after.image) == SHADES[0]
 
 
+def test_generation_counts_restarts_of_the_stream(clip: Path) -> None:
+    """Loops and reopenings each start a new generation, so the pipeline knows the frames do not continue."""
+    stop = threading.Event()
+    aside = clip.with_suffix(".moved")
+    plug = {"open": lambda: clip.rename(aside), "reconnecting": lambda: aside.rename(clip)}
+
+    def on_status(status: str, error: str | None) -> None:
+        if status in plug:
+            plug.pop(status)()  # unplugged once open; back when the failed reopen is reported
+
+    src = ReconnectingSource(lambda: FileSource(clip, loop=True, realtime=False, stop_event=stop),
+                             min_backoff_s=0.01, max_backoff_s=0.02, stop_event=stop, on_status=on_status)
+    with src:
+        generations = [(src.read().index, src.generation) for _ in range(3 * len(SHADES))]
+    n = len(SHADES)
+    starts = [index for (index, gen), (_, prev) in zip(generations[1:], generations[:-1], strict=True) if gen != prev]
+    assert starts == [n, 2 * n]  # the reconnect after the first pass, the loop after the second
+    assert [gen for _, gen in generations] == sorted(gen for _, gen in generations)
+    assert plug == {}
+    with FileSource(clip) as fresh:
+        assert fresh.generation == 0
+
+
 def test_reconnect_passes_on_the_end_of_a_finite_file(clip: Path) -> None:
     log = StatusLog()
     src = ReconnectingSource(lambda: FileSource(clip, loop=False, realtime=False), min_backoff_s=0.01, on_status=log)

@@ -1,13 +1,16 @@
-"""Runner building blocks: latest-frame mailbox and sink isolation."""
+"""Runner building blocks (latest-frame mailbox, sink isolation), and a camera reconnect seen through the Runner."""
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
+from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
-from camapp.runner import LatestFrame, dispatch
+from camapp.runner import LatestFrame, PipelineHolder, Runner, dispatch
 from camapp.sinks import ResultSink
 from camapp.types import Detections, Frame, FrameResult, MotionResult
 
@@ -56,3 +59,78 @@ def test_a_failing_sink_does_not_stop_the_others(caplog: pytest.LogCaptureFixtur
     dispatch(res, [Recorder(fail=True), good])
     assert good.seen == [7]
     assert "sink Recorder failed on frame 7" in caplog.text
+
+
+# --- a camera that drops out and comes back --------------------------------------------------------------------
+
+
+def write_clip(path: Path, frames: list[np.ndarray], fps: float) -> Path:
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"MJPG"), fps, (768, 576))
+    assert writer.isOpened(), "OpenCV cannot write MJPEG AVI here"
+    for image in frames:
+        writer.write(image)
+    writer.release()
+    return path
+
+
+def vtest_frames(path: Path, start: int, count: int) -> list[np.ndarray]:
+    cap = cv2.VideoCapture(str(path))
+    cap.set(cv2.CAP_PROP_POS_FRAMES, start)
+    frames = [cap.read()[1] for _ in range(count)]
+    cap.release()
+    return frames
+
+
+class Results(ResultSink):
+    def __init__(self, until: Callable[[list[FrameResult]], bool], stop: threading.Event) -> None:
+        self.results: list[FrameResult] = []
+        self._until, self._stop = until, stop
+
+    def handle(self, result: FrameResult) -> None:
+        self.results.append(result)
+        if self._until(self.results):
+            self._stop.set()
+
+    def close(self) -> None:
+        pass
+
+
+BEFORE, AFTER = 30, 40  # frames the camera shows before it drops out, and (looped) after it is back
+
+
+def test_motion_relearns_the_background_after_a_reconnect(tmp_path: Path, demo_video: Path,
+                                                          model_manifest: Path) -> None:
+    """The camera comes back showing the street 30 s later: compared with the old background, the people who
+    left and came would all be motion at once; instead the first frames only teach the new background."""
+    from camapp.app import build_detector, pipeline_factory
+    from camapp.capture.file import FileSource
+    from camapp.capture.reconnect import ReconnectingSource
+    from camapp.config import parse_config
+    from camapp.health import PipelineStats
+
+    camera = write_clip(tmp_path / "camera.avi", vtest_frames(demo_video, 0, BEFORE), fps=25)
+    later = write_clip(tmp_path / "later.avi", vtest_frames(demo_video, 300, AFTER), fps=25)
+    cfg = parse_config({"motion": {"recheck_s": 0}})  # the detector runs on motion only
+    stop, stats = threading.Event(), PipelineStats()
+    sink = Results(lambda rs: sum(r.frame.index >= BEFORE for r in rs) >= 15, stop)
+    # Once open, the camera is unplugged (it is read on to the end of the pass, then reopening fails), and
+    # plugged in again when the failure is reported.
+    plug = {"open": lambda: camera.rename(tmp_path / "unplugged.avi"), "reconnecting": lambda: later.rename(camera)}
+
+    def camera_status(status: str, error: str | None) -> None:
+        stats.set_camera(status, error)
+        if status in plug:
+            plug.pop(status)()
+
+    source = ReconnectingSource(lambda: FileSource(camera, loop=True, realtime=True, stop_event=stop),
+                                min_backoff_s=0.05, max_backoff_s=0.1, stop_event=stop, on_status=camera_status)
+    with build_detector(cfg) as detector, source, Runner(source, PipelineHolder(pipeline_factory(cfg, detector)),
+                                                         [sink], stats, stop_event=stop) as runner:
+        assert runner.wait(60), "the runner never saw 15 frames after the reconnect"
+    assert runner.error is None and stats.reconnects == 1 and plug == {}
+    before = [r for r in sink.results if r.frame.index < BEFORE]
+    after = [r for r in sink.results if r.frame.index >= BEFORE]
+    assert any(len(r.motion.boxes) for r in before), "no motion before the drop-out: nothing to compare with"
+    relearning = after[:5]
+    assert [(len(r.motion.boxes), r.detector_ran) for r in relearning] == [(0, False)] * 5
+    assert any(len(r.motion.boxes) for r in after[5:]), "motion never came back after relearning"

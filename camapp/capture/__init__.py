@@ -30,6 +30,12 @@ class FrameSource(ABC):
         return 0.0
 
     @property
+    def generation(self) -> int:
+        """Counts restarts of the stream (a reconnect, a looping file starting over): frames of different
+        generations do not continue each other, so a background learnt on the older ones no longer applies."""
+        return 0
+
+    @property
     def description(self) -> str:
         """Human-readable description for status and logs."""
         return type(self).__name__

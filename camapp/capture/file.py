@@ -42,13 +42,18 @@ class FileSource(CaptureBase):
         self._cap = self._open()
         self._fps = usable_fps(float(self._cap.get(cv2.CAP_PROP_FPS))) or DEFAULT_FILE_FPS
         self._pass_frames = 0
+        self._passes = 0
         self._start_wall = time.time()
         self._next_due = time.monotonic()
-
 
     @property
     def path(self) -> Path:
         return self._path
+
+    @property
+    def generation(self) -> int:
+        """Completed passes: each loop jumps from the last frame back to the first."""
+        return self._passes
 
     def _open(self) -> cv2.VideoCapture:
         if not self._path.is_file():
@@ -103,3 +108,4 @@ class FileSource(CaptureBase):
             if self._cap is not None:
                 self._cap.release()
             self._cap = None
+            self._passes += 1

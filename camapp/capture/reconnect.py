@@ -43,6 +43,7 @@ class ReconnectingSource(FrameSource):
         self._backoff = min_backoff_s
         self._closed = False
         self._index = 0
+        self._generations = 0  # of the sources dropped so far, each counting its own plus one for the reopening
         self._description = "camera (not opened yet)"
         self._fps = 0.0
 
@@ -53,6 +54,12 @@ class ReconnectingSource(FrameSource):
     @property
     def description(self) -> str:
         return self._description
+
+    @property
+    def generation(self) -> int:
+        """Goes up at every reopening (and with the wrapped source's own restarts)."""
+        source = self._source
+        return self._generations + (source.generation if source is not None else 0)
 
     def read(self) -> Frame:
         """The next frame, reopening as often as needed; raises CaptureStoppedError once stop_event is set."""
@@ -106,6 +113,7 @@ class ReconnectingSource(FrameSource):
     def _drop_source(self) -> None:
         source, self._source = self._source, None
         if source is not None:
+            self._generations += source.generation + 1
             try:
                 source.close()
             except Exception:  # a dead device may fail to close; it is dropped either way

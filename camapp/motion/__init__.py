@@ -13,3 +13,7 @@ class MotionDetector(ABC):
     @abstractmethod
     def detect(self, frame: Frame) -> MotionResult:
         """Return motion boxes for this frame (uses `frame.lores` when the camera provides it)."""
+
+    @abstractmethod
+    def reset(self) -> None:
+        """Forget what was learnt about the scene (the camera reconnected or moved) and learn it again."""

@@ -60,7 +60,7 @@ class MqttSink(ResultSink):
         *,
         device_id: str,
         camera_id: str,
-        model_name: str,
+        model_name: str | Callable[[], str],
         state: ApplianceState,
         stats: Callable[[], Mapping[str, object]],
         data_dir: Path,
@@ -70,7 +70,10 @@ class MqttSink(ResultSink):
         if not cfg.host:
             raise ConfigError("mqtt.host is not set, so MQTT is off; do not build an MqttSink")
         self.cfg = cfg
-        self.device_id, self.camera_id, self.model_name = device_id, camera_id, model_name
+        self.device_id, self.camera_id = device_id, camera_id
+        # A function when the model can change at run time: every payload then names the model running now.
+        self._model_name = model_name if callable(model_name) else (lambda: model_name)
+        self._announced_model = self.model_name  # the model named in the discovery messages
         self.state, self._stats, self._thumbnail = state, stats, thumbnail
         self.labels = tuple(labels)
         self.topics = Topics.build(cfg.topic_prefix, device_id, cfg.discovery_prefix)
@@ -146,12 +149,17 @@ class MqttSink(ResultSink):
         return {"connected": self._connected, "outbox": self._outbox_count, "last_error": self._last_error,
                 "broker": f"{self.cfg.host}:{self.cfg.port}", "prefix": self.topics.prefix}
 
+    @property
+    def model_name(self) -> str:
+        return self._model_name()
+
     # ---- pipeline side (must return fast) ---------------------------------------------------------------------
 
     def handle(self, result: FrameResult) -> None:
         if self._closed:
             return
         try:
+            self._check_model()
             self._handle_events(result)
             for topic, payload in self._frames.update(result):
                 self._put_state(topic, payload)
@@ -171,11 +179,19 @@ class MqttSink(ResultSink):
             return
         self._queue.put(_Job("event", NewMessage(body["message_id"], "alert", self.topics.alert, text)))
 
+    def _check_model(self) -> None:
+        """After a live model switch, announce the new model to Home Assistant again."""
+        name = self.model_name
+        if name != self._announced_model:
+            self._announced_model = name
+            self._queue.put(_Job("discovery"))
+
     def _handle_events(self, result: FrameResult) -> None:
         size = (result.frame.width, result.frame.height)
+        model = self.model_name
         for msg in result.events:
             body = payloads.event_payload(msg, device_id=self.device_id, camera_id=self.camera_id,
-                                          model_name=self.model_name, frame_size=size)
+                                          model_name=model, frame_size=size)
             self._queue.put(_Job("event", NewMessage(body["message_id"], msg.type, self.topics.events,
                                                      payloads.dumps(body))))
             if self.cfg.snapshots and msg.type in ("new", "update"):
@@ -383,7 +399,7 @@ class MqttSink(ResultSink):
             return
         labels = tuple(dict.fromkeys((*self.labels, *tuple(self._frames.counts))))
         for topic, body in discovery_messages(self.topics, device_id=self.device_id, labels=labels,
-                                              model_name=self.model_name, sw_version=__version__):
+                                              model_name=self._announced_model, sw_version=__version__):
             self._publish(topic, payloads.dumps(body), qos=1, retain=True)
 
     def _publish_stats(self) -> None:

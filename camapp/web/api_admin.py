@@ -78,7 +78,9 @@ def put_zones() -> Any:
 @bp.get("/model")
 def get_model() -> Any:
     cfg = ctx().get_config()
-    return jsonify({"manifest": str(cfg.model.manifest), "installed": models().entries(),
+    running = ctx().model_name
+    return jsonify({"manifest": str(cfg.model.manifest), "running": running() if running else None,
+                    "installed": models().entries(),
                     "signature_required": cfg.web.require_signed_models,
                     "max_upload_mb": cfg.web.max_upload_mb, "can_switch": ctx().switch_model is not None})
 

@@ -56,3 +56,4 @@ class WebContext:
     mqtt_status: Callable[[], dict[str, Any]] | None = None
     switch_model: Callable[[Path, Path], None] | None = None  # raises ModelError; the pipeline rolls back
     log_tail: Callable[[int], list[str]] | None = None
+    model_name: Callable[[], str] | None = None  # the model detecting now (after a switch or a rollback)

@@ -6,6 +6,7 @@ function show(text, ok) { result.textContent = text; result.className = "flash "
 async function load() {
   const m = await api("GET", "/api/model");
   document.getElementById("manifest").textContent = m.manifest;
+  document.getElementById("running").textContent = m.running || "(unknown)";
   const list = document.getElementById("installed");
   list.replaceChildren(...m.installed.map((e) => {
     const li = el("li", {}, el("span", { text: e.id + (e.signed ? " (signed)" : "") + " · " + (e.size / 1e6).toFixed(1) + " MB" }));
