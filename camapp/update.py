@@ -13,6 +13,7 @@ import datetime as dt
 import logging
 import os
 import shutil
+import ssl
 import subprocess
 import sys
 import threading
@@ -29,7 +30,7 @@ log = logging.getLogger("camapp.update")
 
 PREFIX = Path("/opt/camapp")
 SERVICE = "camapp.service"
-HEALTH_URL = "http://127.0.0.1:8080/healthz"
+CONFIG = Path("/etc/camapp/config.yaml")
 
 
 class UpdateError(CamappError, RuntimeError):
@@ -114,12 +115,16 @@ def switch_with_rollback(
 
 
 def prune(venvs: Path, keep: int, protect: set[Path]) -> list[Path]:
-    """Delete the oldest venvs beyond `keep`, never one in `protect`; returns what was removed."""
-    protected = {p.resolve() for p in protect}
+    """Keep the venvs in `protect` and the newest others up to `keep` in all; delete the rest, returning them."""
+    kept = {p.resolve() for p in protect}
     candidates = sorted((p for p in venvs.iterdir() if p.is_dir()), key=lambda p: p.stat().st_mtime, reverse=True)
     removed = []
-    for venv in candidates[keep:]:
-        if venv.resolve() not in protected:
+    for venv in candidates:
+        if venv.resolve() in kept:
+            continue
+        if len(kept) < keep:
+            kept.add(venv.resolve())
+        else:
             shutil.rmtree(venv)
             removed.append(venv)
     return removed
@@ -129,18 +134,38 @@ def systemctl_restart(service: str = SERVICE) -> Callable[[], None]:
     """Restart the unit; failure is not raised here, the health check sees it."""
 
     def restart() -> None:
+        # A crash-looping new venv can hit the unit's start limit, and systemd then refuses even a manual restart.
+        subprocess.run(["systemctl", "reset-failed", service], check=False, capture_output=True)
         subprocess.run(["systemctl", "restart", service], check=False)
 
     return restart
 
 
-def http_healthy(url: str = HEALTH_URL, timeout_s: float = 180.0, settle_s: float = 10.0,
+def health_url(config: Path) -> str:
+    """The local /healthz URL of the app configured in `config` (its web port, HTTP or HTTPS)."""
+    from camapp.config import load_config  # only here: the updater must start even if the config is broken
+
+    try:
+        web = load_config(config).web
+    except (CamappError, OSError) as err:
+        log.warning("%s: %s; checking health on port 8080", config, err)
+        return "http://127.0.0.1:8080/healthz"
+    return f"{'https' if web.https else 'http'}://127.0.0.1:{web.port}/healthz"
+
+
+def http_healthy(url: str, timeout_s: float = 180.0, settle_s: float = 10.0,
                  service: str | None = SERVICE) -> Callable[[], bool]:
     """Healthy when `url` answers 200, and the unit is still active `settle_s` later (no crash loop)."""
 
+    context = None
+    if url.startswith("https:"):  # the app's certificate is self-signed, and this request never leaves the device
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+
     def answers() -> bool:
         try:
-            with urllib.request.urlopen(url, timeout=5) as resp:
+            with urllib.request.urlopen(url, timeout=5, context=context) as resp:
                 return int(resp.status) == 200
         except (urllib.error.URLError, OSError):
             return False
@@ -173,7 +198,11 @@ def install(wheels: Path, prefix: Path, restart: Callable[[], None], healthy: Ca
     new = create_venv(venvs, wheels, python="/usr/bin/python3" if Path("/usr/bin/python3").exists()
                       else sys.executable, system_site=system_site)
     result = switch_with_rollback(link, new, restart, healthy)
-    protect = {p for p in (result.venv, result.previous) if p is not None}
+    if not result.ok and result.previous is not None:
+        # The failed venv is never started again; keeping it would make prune() drop an older working one.
+        shutil.rmtree(new, ignore_errors=True)
+        result = UpdateResult(False, new, result.previous, f"{result.message}; removed {new.name}")
+    protect = {p for p in (current_target(link), result.previous) if p is not None}
     prune(venvs, keep, protect)
     return result
 
@@ -202,10 +231,11 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="camapp-update", description="Install a camapp wheel set, or roll back.")
     p.add_argument("--prefix", type=Path, default=PREFIX)
     p.add_argument("--service", default=SERVICE)
+    p.add_argument("--config", type=Path, default=CONFIG, help="the app's config (for its web port)")
     sub = p.add_subparsers(dest="command", required=True)
     ins = sub.add_parser("install", help="install the wheels in DIR into a new venv and switch to it")
     ins.add_argument("wheels", type=Path)
-    ins.add_argument("--health-url", default=HEALTH_URL)
+    ins.add_argument("--health-url", help="default: /healthz on the web port in --config")
     ins.add_argument("--timeout", type=float, default=180.0, help="seconds to wait for the health check")
     ins.add_argument("--keep", type=int, default=2, help="venvs to keep (the current one and the previous one)")
     sub.add_parser("rollback", help="switch back to the previous venv")
@@ -216,8 +246,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "rollback":
             print(f"rolled back to {rollback(args.prefix, restart).name}")
             return 0
+        url = args.health_url or health_url(args.config)
         result = install(args.wheels, args.prefix, restart,
-                         http_healthy(args.health_url, args.timeout, service=args.service), keep=max(1, args.keep))
+                         http_healthy(url, args.timeout, service=args.service), keep=max(1, args.keep))
     except (UpdateError, OSError) as err:
         print(f"camapp-update: error: {err}", file=sys.stderr)
         return 1

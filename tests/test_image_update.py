@@ -14,7 +14,9 @@ import pytest
 from camapp.update import (
     UpdateError,
     current_target,
+    health_url,
     http_healthy,
+    install,
     prune,
     rollback,
     switch,
@@ -70,14 +72,15 @@ def test_failed_health_check_rolls_back_and_restarts_the_old_venv(prefix: Path) 
     assert checked == [new] and restarts == [new, old] and current_target(link) == old
 
 
-def test_prune_keeps_the_newest_and_the_protected(prefix: Path) -> None:
+def test_prune_keeps_the_protected_and_fills_up_with_the_newest(prefix: Path) -> None:
     venvs = prefix / "venvs"
     for i, name in enumerate(["0.0.1-0", "0.1.0-1", "0.2.0-2", "0.3.0-3"]):
         (venvs / name).mkdir(exist_ok=True)
         os.utime(venvs / name, (1000 + i, 1000 + i))
     removed = prune(venvs, keep=2, protect={venvs / "0.1.0-1"})
-    assert [p.name for p in removed] == ["0.0.1-0"]
-    assert sorted(p.name for p in venvs.iterdir()) == ["0.1.0-1", "0.2.0-2", "0.3.0-3"]
+    assert [p.name for p in removed] == ["0.2.0-2", "0.0.1-0"]
+    assert sorted(p.name for p in venvs.iterdir()) == ["0.1.0-1", "0.3.0-3"]
+    assert prune(venvs, keep=1, protect={venvs / "0.1.0-1", venvs / "0.3.0-3"}) == []
 
 
 def test_rollback_goes_to_the_newest_other_venv(prefix: Path) -> None:
@@ -126,3 +129,73 @@ def test_http_health_check(health_server: tuple[str, list[int]]) -> None:
 
 def test_http_health_check_refused_port() -> None:
     assert not http_healthy("http://127.0.0.1:9/healthz", timeout_s=0.5, settle_s=0.1, service=None)()
+
+
+def make_wheel(dest: Path, version: str) -> Path:
+    """A minimal real camapp wheel (one module) that pip installs offline."""
+    import base64
+    import hashlib
+    import zipfile
+
+    files = {
+        "camapp_update_probe.py": f"VERSION = {version!r}\n",
+        f"camapp-{version}.dist-info/METADATA": f"Metadata-Version: 2.1\nName: camapp\nVersion: {version}\n",
+        f"camapp-{version}.dist-info/WHEEL": "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\n"
+                                             "Tag: py3-none-any\n",
+    }
+    record = []
+    for name, text in files.items():
+        digest = base64.urlsafe_b64encode(hashlib.sha256(text.encode()).digest()).rstrip(b"=").decode()
+        record.append(f"{name},sha256={digest},{len(text.encode())}")
+    record.append(f"camapp-{version}.dist-info/RECORD,,")
+    path = dest / f"camapp-{version}-py3-none-any.whl"
+    with zipfile.ZipFile(path, "w") as whl:
+        for name, text in files.items():
+            whl.writestr(name, text)
+        whl.writestr(f"camapp-{version}.dist-info/RECORD", "\n".join(record) + "\n")
+    return path
+
+
+@pytest.mark.parametrize("healthy", [True, False])
+def test_install_builds_a_real_venv_and_keeps_only_working_ones(prefix: Path, tmp_path: Path, healthy: bool) -> None:
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    make_wheel(wheels, "0.3.0")
+    restarts: list[Path | None] = []
+    link = prefix / "venv"
+    result = install(wheels, prefix, lambda: restarts.append(current_target(link)), lambda: healthy, keep=2)
+    assert result.ok is healthy
+    assert result.venv.name.startswith("0.3.0-")
+    venvs = sorted(p.name for p in (prefix / "venvs").iterdir())
+    if healthy:
+        assert current_target(link) == result.venv.resolve()
+        probe = next(result.venv.glob("lib/python3*/site-packages/camapp_update_probe.py"))
+        assert "0.3.0" in probe.read_text()
+        assert venvs == ["0.1.0-1", result.venv.name]  # 0.2.0-2 was neither current nor previous
+    else:
+        assert current_target(link) == (prefix / "venvs/0.1.0-1").resolve()
+        assert "rolled back to 0.1.0-1" in result.message and f"removed {result.venv.name}" in result.message
+        assert not result.venv.exists() and venvs == ["0.1.0-1", "0.2.0-2"]
+        assert restarts == [result.venv.resolve(), (prefix / "venvs/0.1.0-1").resolve()]
+
+
+def test_install_refuses_a_wheel_dir_without_camapp(prefix: Path, tmp_path: Path) -> None:
+    with pytest.raises(UpdateError, match="no camapp-"):
+        install(tmp_path, prefix, lambda: None, lambda: True)
+    assert current_target(prefix / "venv") == (prefix / "venvs/0.1.0-1").resolve()
+
+
+@pytest.mark.parametrize(
+    ("config", "url"),
+    [
+        ("web:\n  port: 9090\n", "http://127.0.0.1:9090/healthz"),
+        ("web:\n  port: 8443\n  https: true\n", "https://127.0.0.1:8443/healthz"),
+        ("{}\n", "http://127.0.0.1:8080/healthz"),
+        ("web:\n  port: nope\n", "http://127.0.0.1:8080/healthz"),  # a broken config must not stop an update
+    ],
+)
+def test_health_url_follows_the_configured_web_port(tmp_path: Path, config: str, url: str) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text(config)
+    assert health_url(path) == url
+    assert health_url(tmp_path / "missing.yaml") == "http://127.0.0.1:8080/healthz"
