@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # Boot test of the built image in QEMU (make image-test): puts a camapp.conf and a camapp.yaml (demo video as the
-# camera) on a copy of the image's boot partition, boots it on qemu-system-aarch64 -M virt with the kernel and
-# initrd from that partition, and checks what first boot and the service must do. Needs no root.
+# camera) on a copy of the image's boot partition, boots it on qemu-system-aarch64 -M virt with the kernel, initrd
+# and command line from that partition, and checks what first boot and the service must do; then updates camapp
+# in the VM (a good wheel set, a broken one that must roll back, `camapp-update rollback`) and boots twice more to
+# turn the read-only root on and off again (update-checks.sh, overlay-checks.sh). Needs no root.
 #
 # Usage: image/test/boot-test.sh [IMAGE.img]   (default: the newest image/out/camapp-*-arm64.img of the debian profile)
-# Env:   PORT (18080) and SSH_PORT (18022) on 127.0.0.1, BOOT_TIMEOUT (1200 s), KEEP=1 keeps the VM's disk.
+# Env:   PORT (18080) and SSH_PORT (18022) on 127.0.0.1, BOOT_TIMEOUT (1200 s), KEEP=1 keeps the VM's disk,
+#        WHEELS (the image's wheel set, for the update checks; default image/build/debian/wheels).
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -14,10 +17,13 @@ PORT="${PORT:-18080}"
 SSH_PORT="${SSH_PORT:-18022}"
 BOOT_TIMEOUT="${BOOT_TIMEOUT:-1200}"
 GROW_MB=1024
+WHEELS="${WHEELS:-$IMAGE_DIR/build/debian/wheels}"
 HOSTNAME_=camapp-vmtest
 ADMIN_PASSWORD="vm-test-$(od -An -N6 -tx1 /dev/urandom | tr -d ' \n')"
 WIFI_PASSWORD="wifi-secret-$(od -An -N4 -tx1 /dev/urandom | tr -d ' \n')"
 QEMU_PID=""
+BOOTS=0
+CONSOLE=""
 T0=$SECONDS
 PASSED=0
 FAILED=0
@@ -43,9 +49,9 @@ cleanup() {
         kill "$QEMU_PID" 2>/dev/null || true
         wait "$QEMU_PID" 2>/dev/null || true
     fi
-    if [[ $rc -ne 0 && -f $WORK/console.log ]]; then
-        note "last lines of the VM console ($WORK/console.log):"
-        tail -n 40 "$WORK/console.log" | sed 's/^/  | /' >&2
+    if [[ $rc -ne 0 && -n $CONSOLE && -f $CONSOLE ]]; then
+        note "last lines of the VM console ($CONSOLE):"
+        tail -n 40 "$CONSOLE" | sed 's/^/  | /' >&2
     fi
     [[ ${KEEP:-0} == 1 ]] || rm -f "$WORK/disk.img"
 }
@@ -110,7 +116,7 @@ EOF
 prepare_disk() {
     local img="$1" off
     mkdir -p "$WORK"
-    rm -f "$WORK/disk.img" "$WORK/console.log"
+    rm -f "$WORK/disk.img" "$WORK"/console*.log
     cp --sparse=always "$img" "$WORK/disk.img"
     # A bigger "card" than the image, so first boot has a partition to grow.
     truncate -s +"${GROW_MB}M" "$WORK/disk.img"
@@ -120,6 +126,7 @@ prepare_disk() {
     export MTOOLS_SKIP_CHECK=1
     mcopy -o -i "$WORK/disk.img@@$off" "$WORK/camapp.conf" "$WORK/camapp.yaml" ::/
     local kernel initrd
+    BOOT_OFF=$off
     kernel=$(mdir -b -i "$WORK/disk.img@@$off" ::/ | sed 's#^::/##' | grep '^vmlinuz-' | sort | tail -n1)
     initrd=$(mdir -b -i "$WORK/disk.img@@$off" ::/ | sed 's#^::/##' | grep '^initrd.img-' | sort | tail -n1)
     [[ -n $kernel && -n $initrd ]] || die "no vmlinuz-*/initrd.img-* on the image's boot partition"
@@ -128,17 +135,28 @@ prepare_disk() {
     note "disk ready: $kernel, $initrd, root partition $((ROOT_BYTES_BEFORE / 1048576)) MiB before first boot"
 }
 
+# The kernel command line a Pi would boot with: cmdline.txt on the card's boot partition (read while the VM is off).
+card_cmdline() {
+    mtype -i "$WORK/disk.img@@$BOOT_OFF" ::/cmdline.txt | tr -s ' \r\n' '   ' | sed 's/ *$//'
+}
+
 boot() {
+    local cmdline
+    BOOTS=$((BOOTS + 1))
+    CONSOLE="$WORK/console-$BOOTS.log"
+    cmdline="$(card_cmdline)"
+    [[ $cmdline == *root=* ]] || die "cmdline.txt on the boot partition has no root=: '$cmdline'"
+    # The last console= is /dev/console: QEMU's serial port, where the Pi would use tty0.
     # romfile= : virtio-net's PXE option ROM is not needed (and ipxe-qemu may be missing).
     qemu-system-aarch64 -M virt -cpu cortex-a72 -smp 2 -m 1024 \
         -kernel "$WORK/vmlinuz" -initrd "$WORK/initrd.img" \
-        -append "root=LABEL=RASPIROOT rw rootwait console=ttyAMA0 systemd.show_status=1" \
+        -append "$cmdline console=ttyAMA0 systemd.show_status=1" \
         -drive "file=$WORK/disk.img,format=raw,if=none,id=hd0" -device virtio-blk-pci,drive=hd0 \
         -netdev "user,id=n0,restrict=on,hostfwd=tcp:127.0.0.1:$PORT-:8080,hostfwd=tcp:127.0.0.1:$SSH_PORT-:22" \
         -device virtio-net-pci,netdev=n0,romfile= \
-        -display none -monitor none -serial "file:$WORK/console.log" &
+        -display none -monitor none -serial "file:$CONSOLE" &
     QEMU_PID=$!
-    note "qemu started (pid $QEMU_PID); console: $WORK/console.log"
+    note "qemu started (boot $BOOTS, pid $QEMU_PID) with: $cmdline; console: $CONSOLE"
 }
 
 healthz() { curl -fsS -m 5 "http://127.0.0.1:$PORT/healthz" 2>/dev/null | grep -q '"ok"'; }
@@ -231,6 +249,14 @@ restarted() {
     [[ $main != 0 && $main != "$1" && $state -gt $2 ]]
 }
 
+# Boot finished with no failed unit ("running", not "degraded"); the failed ones are listed when not.
+system_running() {
+    local state
+    state=$(vm timeout 300 systemctl is-system-running --wait) || true
+    note "system state: $state"
+    [[ $state == running ]] || { vm systemctl --failed --no-pager --plain | sed 's/^/  failed| /' >&2; return 1; }
+}
+
 power_off() {
     vm systemctl poweroff || true
     local deadline=$((SECONDS + 180))
@@ -240,8 +266,13 @@ power_off() {
     done
     wait "$QEMU_PID" || true
     QEMU_PID=""
-    grep -q "reboot: Power down" "$WORK/console.log"
+    grep -q "reboot: Power down" "$CONSOLE"
 }
+
+# shellcheck source=image/test/update-checks.sh
+. "$HERE/update-checks.sh"
+# shellcheck source=image/test/overlay-checks.sh
+. "$HERE/overlay-checks.sh"
 
 main() {
     need_tools
@@ -265,7 +296,10 @@ main() {
     check "camapp config: device_id, MQTT, camapp.yaml" app_config_written
     check "service runs as camapp in the video group" service_user
     check "service restarts after kill -9" restarts_after_kill
+    check "no failed units" system_running
     vm journalctl -b -u camapp-firstboot --no-pager | tail -n 8 | sed 's/^/  firstboot| /' >&2 || true
+    update_checks
+    overlay_checks
     check "clean power-off" power_off
     note "$PASSED passed, $FAILED failed in $((SECONDS - T0)) s"
     echo "$PASSED passed, $FAILED failed"
