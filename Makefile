@@ -10,12 +10,12 @@ PORT ?= 8080
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help setup models demo-data run test lint bench image image-test clean
+.PHONY: help setup models demo-data run test lint bench image image-test image-test-rpi clean
 
 help: ## Show this help
 	@echo "camapp — smart-camera appliance"
 	@echo
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -49,6 +49,9 @@ image: setup ## Build the SD-card image (debian profile) into image/out/ (needs 
 
 image-test: setup ## Build the image if needed, boot it in QEMU and check first boot and the service (needs root)
 	$(MAKE) -C image image-test
+
+image-test-rpi: setup ## Build the rpi profile from a local mirror of stand-in packages and check it (needs root)
+	$(MAKE) -C image rpi-test
 
 clean: ## Remove the venv and caches (keeps downloaded packages in .cache/downloads)
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -17,7 +17,7 @@ OUT="${CAMAPP_IMAGE_OUT:-$HERE/out}"
 # A Debian mirror URL; empty uses mmdebstrap's default (with the -updates and -security suites).
 DEBIAN_MIRROR="${DEBIAN_MIRROR:-}"
 # The rpi profile reads Raspberry Pi packages from this local apt directory (made by image/make-mirror.sh).
-RPI_MIRROR="${RPI_MIRROR:-$HERE/build/rpi-mirror}"
+RPI_MIRROR="$(realpath -m "${RPI_MIRROR:-$HERE/build/rpi-mirror}")"
 PYTHON="${PYTHON:-$REPO/.venv/bin/python}"
 
 usage() {
@@ -79,9 +79,16 @@ timed() {
 
 # The app's wheel plus every dependency as aarch64/cp311 wheels, pinned to the versions in the dev venv.
 step_wheels() {
-    local dest="$WORK/wheels" cache="$BUILD/wheel-cache" plats=() i
-    rm -rf "$dest" && mkdir -p "$dest" "$cache"
-    "$PYTHON" -m pip wheel --quiet --no-deps -w "$dest" "$REPO"
+    local dest="$WORK/wheels" cache="$BUILD/wheel-cache" src="$WORK/src" plats=() i
+    rm -rf "$dest" "$src" && mkdir -p "$dest" "$cache" "$src"
+    # camapp's wheel is built from a copy of only its sources: setuptools' package discovery walks the whole
+    # checkout and follows symlinks, so image/build/*/rootfs (and, while another build's mmdebstrap runs, the /proc
+    # mounted in its chroot: /proc/self/cwd loops) would make it take minutes, or never end.
+    cp "$REPO/pyproject.toml" "$REPO/README.md" "$src/"
+    cp -r "$REPO/camapp" "$src/camapp"
+    find "$src" -name __pycache__ -prune -exec rm -rf {} +
+    "$PYTHON" -m pip wheel --quiet --no-deps -w "$dest" "$src"
+    rm -rf "$src"
     # Host pip settings (index mirrors, find-links, constraints) must not steer a download for another platform.
     "$PYTHON" -m pip freeze --exclude-editable | grep -v '^camapp' >"$WORK/constraints.txt"
     plats=(--platform manylinux2014_aarch64)
@@ -119,19 +126,56 @@ mirrors() {
     return 0
 }
 
-# The rpi profile adds the local Raspberry Pi mirror in a setup hook, so the Debian mirrors stay mmdebstrap's own.
-rpi_hook() {
-    [[ $PROFILE == rpi ]] || { echo "true"; return; }
+# The rpi profile's packages (profiles/rpi.packages), one per line.
+rpi_packages() {
+    sed -e 's/#.*//' -e '/^[[:space:]]*$/d' "$HERE/profiles/rpi.packages"
+}
+
+# The rpi profile reads the local Raspberry Pi mirror through an apt source and a pin that a setup hook puts in the
+# chroot (so the Debian mirrors stay mmdebstrap's own); customize.sh removes both from the finished image.
+#  - copy:// rather than file://: apt runs outside the chroot in mmdebstrap's root mode but dpkg runs inside it, so
+#    the .debs must be copied into the chroot's /var/cache/apt/archives; trusted=yes because we made the index
+#    ourselves from .debs that apt-get download had verified.
+#  - The pin (990, above Debian's 500) makes apt take the rpi.packages names from the mirror even where Debian has
+#    the same name at a higher version (raspi-firmware: the real archive's carries an epoch and wins anyway). Their
+#    dependencies are not pinned: for those apt takes the highest version of Debian and the mirror, so a mirror
+#    older than Debian's security updates does not downgrade them.
+rpi_apt_files() {
     [[ -f $RPI_MIRROR/Packages ]] || die "the rpi profile needs a local Raspberry Pi package mirror at
   $RPI_MIRROR (Packages missing): see docs/image.md, 'The rpi profile', or set RPI_MIRROR="
-    # apt runs outside the chroot in mmdebstrap's root mode, so a host file:// path works; trusted=yes because we
-    # made the index ourselves from .debs that apt-get download had verified. The priority beats Debian's kernel.
-    echo "echo 'deb [trusted=yes] file://$RPI_MIRROR ./' >\"\$1\"/etc/apt/sources.list.d/camapp-rpi.list"
+    grep -qx 'Origin: camapp-rpi-mirror' "$RPI_MIRROR/Release" 2>/dev/null \
+        || die "$RPI_MIRROR/Release is missing or old: run image/make-mirror.sh again"
+    echo "deb [trusted=yes] copy://$RPI_MIRROR ./" >"$WORK/camapp-rpi.list"
+    {
+        echo "# The rpi profile's packages come from the build's local Raspberry Pi mirror (image/build.sh)."
+        echo "Package: $(rpi_packages | paste -sd' ' -)"
+        echo "Pin: release o=camapp-rpi-mirror"
+        echo "Pin-Priority: 990"
+    } >"$WORK/camapp-rpi.pref"
+    # The names apt gives the copies in /var/cache/apt/archives (":" quoted as %3a): removed before the sync-out
+    # so that no Raspberry Pi package (or stand-in) lands in the .deb cache a debian build shares.
+    awk '/^Package:/ {p = $2} /^Version:/ {v = $2} /^Architecture:/ {a = $2}
+         /^$/ && p {gsub(":", "%3a", v); print p "_" v "_" a ".deb"; p = ""}
+         END {if (p) {gsub(":", "%3a", v); print p "_" v "_" a ".deb"}}' "$RPI_MIRROR/Packages" >"$WORK/rpi-mirror.debs"
+}
+
+# The hooks' "$1" is mmdebstrap's (the chroot), so it stays unexpanded here.
+# shellcheck disable=SC2016
+rpi_setup_hook() {
+    [[ $PROFILE == rpi ]] || { echo "true"; return; }
+    printf 'cp %q "$1"/etc/apt/sources.list.d/camapp-rpi.list && cp %q "$1"/etc/apt/preferences.d/camapp-rpi.pref' \
+        "$WORK/camapp-rpi.list" "$WORK/camapp-rpi.pref"
+}
+
+# shellcheck disable=SC2016
+rpi_cache_hook() {
+    [[ $PROFILE == rpi ]] || { echo "true"; return; }
+    printf 'cd "$1"/var/cache/apt/archives && xargs -r rm -f -- <%q' "$WORK/rpi-mirror.debs"
 }
 
 step_rootfs() {
-    local rootfs="$WORK/rootfs" debs="$BUILD/debs" args=() rpihook
-    rpihook="$(rpi_hook)"
+    local rootfs="$WORK/rootfs" debs="$BUILD/debs" args=()
+    [[ $PROFILE == rpi ]] && rpi_apt_files
     rm -rf "$rootfs" "$WORK/bootfs" "$WORK/.rootfs-done"
     mkdir -p "$debs"
     [[ -d $WORK/wheels ]] || die "run the wheels step first"
@@ -145,8 +189,9 @@ step_rootfs() {
         --skip=download/empty --skip=essential/unlink \
         --setup-hook="mkdir -p \"\$1\"/var/cache/apt/archives" \
         --setup-hook="sync-in $debs /var/cache/apt/archives/" \
-        --setup-hook="$rpihook" \
+        --setup-hook="$(rpi_setup_hook)" \
         --essential-hook="$HERE/hooks/essential.sh \"\$1\"" \
+        --customize-hook="$(rpi_cache_hook)" \
         --customize-hook="sync-out /var/cache/apt/archives $debs" \
         --customize-hook="$HERE/hooks/customize.sh \"\$1\" $PROFILE $WORK/wheels" \
         "$SUITE" "$rootfs" "${args[@]}"
@@ -163,6 +208,11 @@ step_app() {
 
 step_disk() {
     [[ -d $WORK/rootfs && -d $WORK/bootfs ]] || die "run the rootfs step first"
+    # mmdebstrap unmounts its /proc and /sys, unless another process still used them ("target is busy"): mke2fs -d
+    # would then copy the live /sys into the image.
+    local mounts
+    mounts="$(findmnt -rno TARGET | grep -F "$WORK/rootfs/" || true)"
+    [[ -z $mounts ]] || die "still mounted inside the rootfs (unmount with umount -l): $mounts"
     local name suffix=""
     [[ $PROFILE == rpi ]] && suffix=-rpi
     name="camapp-$(version)$suffix-arm64"

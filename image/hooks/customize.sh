@@ -67,8 +67,9 @@ configure_system() {
     # Wi-Fi regulatory domain: cfg80211 reads it on load; camapp.conf's country replaces this.
     echo "options cfg80211 ieee80211_regdom=00" >"$root/etc/modprobe.d/camapp-wifi-country.conf"
     if [[ $profile == rpi ]]; then
-        # The build's local mirror does not exist on the device; docs/image.md says how to point apt at the archive.
-        rm -f "$root/etc/apt/sources.list.d/camapp-rpi.list"
+        # The build's local mirror (source and pin, from build.sh) does not exist on the device; docs/image.md says
+        # how to point apt at the archive.
+        rm -f "$root/etc/apt/sources.list.d/camapp-rpi.list" "$root/etc/apt/preferences.d/camapp-rpi.pref"
     fi
 }
 
