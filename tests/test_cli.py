@@ -112,7 +112,7 @@ def test_replay_drives_the_whole_chain_store_and_broker(tmp_path: Path, short_cl
     import yaml
 
     from camapp.store import DB_NAME, StoreReader
-    from tests.mqtt_broker import Broker, Collector
+    from mqtt_broker import Broker, Collector
 
     data = tmp_path / "data"
     with Broker(tmp_path / "broker") as broker, Collector(broker, ["camapp/replaytest/events"]) as sub:
