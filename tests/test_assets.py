@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import http.server
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from conftest import loopback_http
 
 from camapp import assets
 from camapp.errors import ChecksumError, ModelError
@@ -26,12 +26,8 @@ def http_root(tmp_path: Path) -> Iterator[tuple[str, Path]]:
         def log_message(self, *args: object) -> None:
             pass
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    t = threading.Thread(target=server.serve_forever, daemon=True)
-    t.start()
-    yield f"http://127.0.0.1:{server.server_port}", root
-    server.shutdown()
-    server.server_close()
+    with loopback_http(Handler) as url:
+        yield url, root
 
 
 def test_fetch_url_verifies_and_installs(http_root: tuple[str, Path], tmp_path: Path) -> None:

@@ -110,9 +110,9 @@ def test_replay_drives_the_whole_chain_store_and_broker(tmp_path: Path, short_cl
     import sqlite3
 
     import yaml
+    from mqtt_broker import Broker, Collector
 
     from camapp.store import DB_NAME, StoreReader
-    from mqtt_broker import Broker, Collector
 
     data = tmp_path / "data"
     with Broker(tmp_path / "broker") as broker, Collector(broker, ["camapp/replaytest/events"]) as sub:

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import http.server
 import os
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from conftest import loopback_http
 
 from camapp.update import (
     UpdateError,
@@ -112,12 +112,8 @@ def health_server() -> Iterator[tuple[str, list[int]]]:
         def log_message(self, *args: object) -> None:
             pass
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/healthz", statuses
-    server.shutdown()
-    server.server_close()
+    with loopback_http(Handler) as url:
+        yield f"{url}/healthz", statuses
 
 
 def test_http_health_check(health_server: tuple[str, list[int]]) -> None:
