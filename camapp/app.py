@@ -65,17 +65,6 @@ def parts(detector: Detector) -> list[Detector]:
     return [detector]
 
 
-def running_model_name(detector: Detector, default: str) -> str:
-    """The manifest name of the model `detector` runs now (after a rollback, the previous one)."""
-    from camapp.detect.fallback import FallbackDetector
-
-    if isinstance(detector, FallbackDetector):
-        return running_model_name(detector.active, default)
-    manifest = getattr(detector, "manifest", None)
-    name = getattr(manifest, "name", None)
-    return name if isinstance(name, str) and name else default
-
-
 def pipeline_factory(cfg: AppConfig, detector: Detector) -> Callable[[int, int], Pipeline]:
     """A function building a fresh pipeline (sharing the one detector) for a frame size."""
     from camapp.events import EventTracker
@@ -293,7 +282,7 @@ class Appliance:
     @property
     def model_name(self) -> str:
         """The model detecting now: the last one switched in, or the previous one if that one failed."""
-        return running_model_name(self.detector, default=self.cfg.model.manifest.stem)
+        return self.detector.name
 
     def _zone_polygons(self) -> list[tuple[str, list[tuple[float, float]]]]:
         pipeline = self.pipelines.current

@@ -27,6 +27,11 @@ class Detector(ABC):
     def labels(self) -> Sequence[str]:
         """Class names, indexed by class id."""
 
+    @property
+    def name(self) -> str:
+        """The model's short name (its manifest's), for payloads and the UI."""
+        return type(self).__name__
+
     def __enter__(self) -> Detector:
         return self
 

@@ -42,6 +42,10 @@ class FallbackDetector(Detector):
         return self.active.labels
 
     @property
+    def name(self) -> str:
+        return self.active.name
+
+    @property
     def last_timings_ms(self) -> dict[str, float]:
         return dict(getattr(self.active, "last_timings_ms", {}))
 

@@ -100,6 +100,10 @@ class TFLiteDetector(Detector):
         )
 
     @property
+    def name(self) -> str:
+        return self.manifest.name
+
+    @property
     def labels(self) -> Sequence[str]:
         return self._labels
 
