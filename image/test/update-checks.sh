@@ -39,7 +39,7 @@ update_installs() {
     local before after
     before=$(venv_now)
     send_wheels
-    vm camapp-update install /var/tmp/wheels --timeout 300 >"$WORK/update-good.log" 2>&1 ||
+    vm camapp-update install /var/tmp/wheels --timeout "$(scaled 300)" >"$WORK/update-good.log" 2>&1 ||
         { sed 's/^/  update| /' "$WORK/update-good.log" >&2; return 1; }
     after=$(venv_now)
     note "camapp-update install: $before -> $after ($(tail -n1 "$WORK/update-good.log"))"
@@ -54,13 +54,13 @@ broken_update_rolls_back() {
     name=$(basename "$whl")
     vm 'rm -rf /var/tmp/wheels-broken && cp -al /var/tmp/wheels /var/tmp/wheels-broken && rm /var/tmp/wheels-broken/camapp-*.whl'
     vm "cat >/var/tmp/wheels-broken/$name" <"$whl"
-    if vm camapp-update install /var/tmp/wheels-broken --timeout 150 >"$WORK/update-broken.log" 2>&1; then
+    if vm camapp-update install /var/tmp/wheels-broken --timeout "$(scaled 150)" >"$WORK/update-broken.log" 2>&1; then
         note "camapp-update accepted a camapp that cannot start"
         return 1
     fi
     after=$(venv_now)
     note "broken update: $(tail -n1 "$WORK/update-broken.log")"
-    wait_for "/healthz after the rollback" 300 healthz
+    wait_for "/healthz after the rollback" "$(scaled 300)" healthz
     [[ $after == "$before" ]] || { note "the venv link is $after, not $before"; return 1; }
     grep -q "rolled back to ${before##*/}" "$WORK/update-broken.log" || { note "no 'rolled back' message"; return 1; }
     service_runs_from "$after" || { note "camapp does not run from $after"; return 1; }
@@ -76,7 +76,7 @@ rollback_command() {
     vm camapp-update rollback >&2 || return 1
     after=$(venv_now)
     note "camapp-update rollback: $before -> $after"
-    wait_for "/healthz after camapp-update rollback" 300 healthz
+    wait_for "/healthz after camapp-update rollback" "$(scaled 300)" healthz
     [[ $after != "$before" ]] && service_runs_from "$after"
 }
 
