@@ -185,13 +185,16 @@ def test_api_token_lifecycle(admin, appliance: Appliance) -> None:  # type: igno
 
 def test_login_next_is_same_site_only(appliance: Appliance) -> None:
     with_users(appliance)
-    for target, expect in [("/events?label=person", "/events?label=person"), ("//evil.example/x", "/"),
-                           ("https://evil.example/", "/")]:
+    attacks = ["//evil.example/x", "https://evil.example/", "/%09/evil.example/", "/%0A/x", "/%0D%0ASet-Cookie:x=1",
+               "/%5C/evil.example/", "%2F%2Fevil.example", "/%2F/evil.example", "javascript:alert(1)", "https:evil.example",
+               "/%20/evil.example", "evil.example", "/%7F/x", "///evil.example"]
+    cases = [("/events?label=person", "/events?label=person"), ("/events/ev0", "/events/ev0")]
+    for target, expect in cases + [(a, "/") for a in attacks]:
         client = appliance.app.test_client()
         token = csrf_of(client)
         resp = client.post(f"/login?next={target}", data={"username": ADMIN, "password": ADMIN_PW,
                                                           "csrf_token": token})
-        assert resp.headers["Location"] == expect
+        assert resp.status_code == 302 and resp.headers["Location"] == expect, (target, resp.status_code)
 
 
 def test_user_management(admin, appliance: Appliance) -> None:  # type: ignore[no-untyped-def]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from flask import Blueprint, current_app, flash, g, redirect, render_template, request, session, url_for
 
@@ -28,11 +29,20 @@ def users() -> UserStore:
     return current_app.extensions["camapp_users"]  # type: ignore[no-any-return]
 
 
-def _safe_next(target: str | None) -> str:
-    """Only same-site relative paths, so the login form cannot redirect elsewhere."""
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
-        return target
-    return url_for("pages.live")
+def safe_next(target: str | None) -> str:
+    """`target` when it is a same-origin path (parsed, not string-matched), else the Live page.
+
+    Browsers drop tabs and newlines and read backslashes as slashes, so `/%09/evil.example/` (a tab) would be a
+    scheme-relative URL to them: any control character, space or backslash refuses the target outright, and what
+    remains must parse to a path without scheme or host.
+    """
+    fallback = url_for("pages.live")
+    if not target or len(target) > 2048 or any(c <= " " or c in "\\\x7f" for c in target):
+        return fallback
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or target.startswith("//") or not parts.path.startswith("/"):
+        return fallback
+    return urlunsplit(("", "", parts.path, parts.query, ""))
 
 
 def _start_session(user: dict[str, Any]) -> None:
@@ -58,7 +68,7 @@ def login() -> Any:
         elif (user := users().authenticate(name, request.form.get("password", ""))) is not None:
             limiter.reset(key)
             _start_session(user)
-            return redirect(_safe_next(request.args.get("next")))
+            return redirect(safe_next(request.args.get("next")))
         else:
             limiter.fail(key)
             error, status = "Wrong username or password.", 401
