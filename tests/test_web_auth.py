@@ -186,8 +186,8 @@ def test_api_token_lifecycle(admin, appliance: Appliance) -> None:  # type: igno
 def test_login_next_is_same_site_only(appliance: Appliance) -> None:
     with_users(appliance)
     attacks = ["//evil.example/x", "https://evil.example/", "/%09/evil.example/", "/%0A/x", "/%0D%0ASet-Cookie:x=1",
-               "/%5C/evil.example/", "%2F%2Fevil.example", "/%2F/evil.example", "javascript:alert(1)", "https:evil.example",
-               "/%20/evil.example", "evil.example", "/%7F/x", "///evil.example"]
+               "/%5C/evil.example/", "%2F%2Fevil.example", "/%2F/evil.example", "javascript:alert(1)",
+               "https:evil.example", "/%20/evil.example", "evil.example", "/%7F/x", "///evil.example"]
     cases = [("/events?label=person", "/events?label=person"), ("/events/ev0", "/events/ev0")]
     for target, expect in cases + [(a, "/") for a in attacks]:
         client = appliance.app.test_client()
