@@ -8,6 +8,7 @@ MODEL := models/mobilenet_ssd_v2_coco_quant_postprocess.tflite
 DEMO := .cache/media/vtest.avi
 PORT ?= 8080
 PYTEST_ARGS ?=
+MOT_GT ?= ../shared/data/pets09-s2l1-gt.txt
 
 .DEFAULT_GOAL := help
 .PHONY: help setup models demo-data run test lint bench image image-test image-test-rpi clean
@@ -41,8 +42,8 @@ lint: $(STAMP) ## ruff + mypy
 test: setup lint ## Lint and run the test suite
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
-bench: setup ## Benchmark the pipeline on vtest.avi against a naive detect-every-frame loop
-	$(BIN)/python -m camapp.bench
+bench: setup ## Benchmark the pipeline and tracking on vtest.avi (MOT_GT=path: ground truth for MOTA/IDF1)
+	$(BIN)/python -m camapp.bench $(if $(MOT_GT),--mot-gt $(MOT_GT))
 
 image: setup ## Build the SD-card image (debian profile) into image/out/ (needs root; see docs/image.md)
 	$(MAKE) -C image image

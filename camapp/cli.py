@@ -15,8 +15,9 @@ from typing import Any
 
 from camapp.config import AppConfig, CameraConfig, load_config
 from camapp.errors import CamappError, ConfigError
+from camapp.replaylog import JsonEventSink, MotSink
 from camapp.sinks import ResultSink
-from camapp.types import FrameResult, Image
+from camapp.types import Image
 
 DEFAULT_CONFIG = Path(os.environ.get("CAMAPP_CONFIG", "/etc/camapp/config.yaml"))
 log = logging.getLogger("camapp")
@@ -32,20 +33,6 @@ def _config(path: str | None, required: bool = False) -> AppConfig:
     if path is None and not DEFAULT_CONFIG.is_file():
         return AppConfig()
     return load_config(Path(path) if path else DEFAULT_CONFIG)
-
-
-class JsonEventSink(ResultSink):
-    """Prints one JSON object per event message (replay --json)."""
-
-    def __init__(self, model: str) -> None:
-        self._model = model
-
-    def handle(self, result: FrameResult) -> None:
-        for ev in result.events:
-            print(json.dumps({**ev.to_dict(), "model": self._model}), flush=True)
-
-    def close(self) -> None:
-        sys.stdout.flush()
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -91,6 +78,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
     _setup_logging("WARNING" if args.json else cfg.log_level)
     with Appliance(cfg, None) as app:
         extra: list[ResultSink] = [JsonEventSink(app.model_name)] if args.json else []
+        if args.mot:
+            extra.append(MotSink(Path(args.mot)))
         t0 = time.perf_counter()
         app.replay(extra)
         elapsed = time.perf_counter() - t0
@@ -160,7 +149,10 @@ def build_parser() -> argparse.ArgumentParser:
     rep = sub.add_parser("replay", help="run the whole pipeline over a recorded video, as fast as possible")
     rep.add_argument("video")
     rep.add_argument("-c", "--config")
-    rep.add_argument("--json", action="store_true")
+    rep.add_argument("--json", action="store_true", help="print each event message as JSON, placed in the file "
+                     "(frame index and video_time of the event's first frame)")
+    rep.add_argument("--mot", metavar="FILE", help="write the per-frame tracks in MOTChallenge format "
+                     "(frame,id,x,y,w,h,score,-1,-1,-1; frames from 1; only objects detected in that frame)")
     rep.set_defaults(func=cmd_replay)
     chk = sub.add_parser("check-config", help="validate a config file")
     chk.add_argument("file")

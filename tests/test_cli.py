@@ -85,8 +85,9 @@ def short_clip(tmp_path_factory: pytest.TempPathFactory, demo_video: Path) -> Pa
     return out
 
 
-def test_replay_json(short_clip: Path, model_manifest: Path) -> None:
-    proc = camapp("replay", str(short_clip), "--json")
+def test_replay_json(short_clip: Path, model_manifest: Path, tmp_path: Path) -> None:
+    mot = tmp_path / "tracks.txt"
+    proc = camapp("replay", str(short_clip), "--json", "--mot", str(mot))
     assert proc.returncode == 0, proc.stderr
     lines = [json.loads(line) for line in proc.stdout.splitlines()]
     summary = lines[-1]["summary"]
@@ -98,6 +99,20 @@ def test_replay_json(short_clip: Path, model_manifest: Path) -> None:
     assert all(keys <= e.keys() for e in events)
     ends = {e["id"] for e in events if e["type"] == "end"}
     assert ends == {e["id"] for e in events if e["type"] == "new"}  # every event is closed at the end of the file
+    rows = [line.split(",") for line in mot.read_text().splitlines()]
+    assert rows and all(len(r) == 10 and r[7:] == ["-1", "-1", "-1"] for r in rows)
+    assert all(1 <= int(r[0]) <= 120 and float(r[4]) > 0 and float(r[5]) > 0 for r in rows)
+    seen = {(int(r[0]), int(r[1])) for r in rows}
+    for e in events:  # placed in the file: the event's first frame is one where its track was detected
+        assert e["video_time"] == pytest.approx(e["frame"] / 10, abs=1e-3)
+        assert e["frame"] <= e["message_frame"] < 120
+        if e["type"] == "new":
+            assert (e["frame"] + 1, e["track_id"]) in seen
+
+
+def test_replay_mot_unwritable(short_clip: Path, tmp_path: Path) -> None:
+    proc = camapp("replay", str(short_clip), "--mot", str(tmp_path / "no" / "dir" / "t.txt"))
+    assert proc.returncode == 1 and "--mot" in proc.stderr and "Traceback" not in proc.stderr
 
 
 def test_replay_missing_video(tmp_path: Path) -> None:

@@ -1,0 +1,158 @@
+"""Tracking half of `make bench`: how many person events the pipeline makes per distinct person, and, when the
+MOTChallenge ground truth of the clip is present, MOTA / IDF1 / identity switches (py-motmetrics) for our tracks
+beside a plain reference IoU tracker run on exactly the same detections (recorded during the same pipeline run).
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from camapp.geometry import Box, box_iou
+from camapp.replaylog import observed
+from camapp.sinks import ResultSink
+from camapp.types import FrameResult
+
+Rows = dict[int, list[tuple[int, Box]]]  # frame number (from 1) -> [(id, box)]
+MATCH_IOU = 0.5  # the MOTChallenge convention for a box to count as the same object
+
+
+@dataclass
+class TrackLog(ResultSink):
+    """Records, per frame, the person detections the tracker was given and the person tracks it reported."""
+
+    label: str = "person"
+    detections: dict[int, list[tuple[Box, float]]] = field(default_factory=dict)
+    tracks: Rows = field(default_factory=dict)
+    event_tracks: dict[str, set[int]] = field(default_factory=lambda: defaultdict(set))
+
+    def handle(self, result: FrameResult) -> None:
+        n = result.frame.index + 1
+        dets = result.detections
+        self.detections[n] = [(_box(dets.boxes[i]), float(dets.scores[i]))
+                              for i in range(len(dets)) if dets.labels[i] == self.label]
+        self.tracks[n] = [(o.track_id, o.box) for o in observed(result) if o.label == self.label]
+        for ev in result.events:
+            if ev.label == self.label:
+                self.event_tracks[ev.id].add(ev.track_id)
+
+    def close(self) -> None:
+        pass
+
+
+def _box(row: Any) -> Box:
+    return (float(row[0]), float(row[1]), float(row[2]), float(row[3]))
+
+
+def reference_tracks(detections: dict[int, list[tuple[Box, float]]], sigma_iou: float = 0.3,
+                     max_gap: int = 10) -> Rows:
+    """A plain IoU tracker (Bochinski et al. 2017): each detection joins the track whose last box it overlaps most
+    (greedy, >= sigma_iou), tracks survive max_gap frames unmatched, no motion model, no confirmation."""
+    last: dict[int, tuple[Box, int]] = {}
+    next_id, out = 1, {}
+    for n in sorted(detections):
+        boxes = [b for b, _ in detections[n]]
+        ranked = sorted(((box_iou(tb, b), t, d) for t, (tb, _) in last.items() for d, b in enumerate(boxes)),
+                        reverse=True)
+        used_t: set[int] = set()
+        rows: dict[int, int] = {}
+        for iou, t, d in ranked:
+            if iou >= sigma_iou and t not in used_t and d not in rows:
+                used_t.add(t)
+                rows[d] = t
+        for d, b in enumerate(boxes):
+            if d not in rows:
+                rows[d], next_id = next_id, next_id + 1
+            last[rows[d]] = (b, n)
+        last = {t: v for t, v in last.items() if n - v[1] <= max_gap}
+        out[n] = [(rows[d], boxes[d]) for d in range(len(boxes))]
+    return out
+
+
+def load_ground_truth(path: Path) -> Rows:
+    """MOTChallenge gt lines `frame,id,x,y,w,h,...` as x1, y1, x2, y2 boxes per frame."""
+    gt: Rows = defaultdict(list)
+    for line in path.read_text(encoding="utf-8").splitlines():
+        parts = line.strip().split(",")
+        if len(parts) < 6:
+            continue
+        n, i = int(float(parts[0])), int(float(parts[1]))
+        x, y, w, h = (float(v) for v in parts[2:6])
+        gt[n].append((i, (x, y, x + w, y + h)))
+    return dict(gt)
+
+
+def _iou_distances(objs: Sequence[Box], hyps: Sequence[Box]) -> np.ndarray:
+    """1 - IoU, NaN where the overlap is too small to be a match (what motmetrics expects)."""
+    d = np.full((len(objs), len(hyps)), np.nan)
+    for i, a in enumerate(objs):
+        for j, b in enumerate(hyps):
+            iou = box_iou(a, b)
+            if iou >= MATCH_IOU:
+                d[i, j] = 1.0 - iou
+    return d
+
+
+def mot_scores(gt: Rows, hyp: Rows, frames: Iterable[int]) -> dict[str, float]:
+    """MOTA, IDF1, identity switches and friends from py-motmetrics (our own IoU matrix: its own needs numpy 1)."""
+    import motmetrics as mm
+
+    acc = mm.MOTAccumulator(auto_id=True)
+    for n in frames:
+        g, h = gt.get(n, []), hyp.get(n, [])
+        acc.update([i for i, _ in g], [i for i, _ in h], _iou_distances([b for _, b in g], [b for _, b in h]))
+    names = ["mota", "idf1", "num_switches", "mostly_tracked", "num_unique_objects", "precision", "recall"]
+    summary = mm.metrics.create().compute(acc, metrics=names, name="run")
+    return {k: float(summary[k].iloc[0]) for k in names}
+
+
+def _majority_person(track_ids: set[int], tracks: Rows, gt: Rows) -> int | None:
+    """The ground-truth person these tracks overlap in most frames (None if never)."""
+    votes: Counter[int] = Counter()
+    for n, rows in tracks.items():
+        for tid, box in rows:
+            if tid in track_ids:
+                best = max(gt.get(n, []), key=lambda g: box_iou(g[1], box), default=None)
+                if best is not None and box_iou(best[1], box) >= MATCH_IOU:
+                    votes[best[0]] += 1
+    return votes.most_common(1)[0][0] if votes else None
+
+
+def event_coverage(log: TrackLog, gt: Rows) -> tuple[int, set[int], int]:
+    """(person events, ground-truth people with an event of their own, events matching nobody)."""
+    people: set[int] = set()
+    stray = 0
+    for tracks in log.event_tracks.values():
+        person = _majority_person(tracks, log.tracks, gt)
+        if person is None:
+            stray += 1
+        else:
+            people.add(person)
+    return len(log.event_tracks), people, stray
+
+
+def report(log: TrackLog, gt_path: Path | None, people: int = 19) -> None:
+    """Print the tracking figures: events per person always, MOT scores when the ground truth is readable."""
+    print("\ntracking (vtest.avi, default config)")
+    if gt_path is None or not gt_path.is_file():
+        events = len(log.event_tracks)
+        print(f"  person events              {events} for {people} people ({events / people:.2f} per person)")
+        print(f"  ground truth not found at {gt_path}: MOTA/IDF1 skipped (make bench MOT_GT=path)")
+        return
+    gt = load_ground_truth(gt_path)
+    n_people = len({i for rows in gt.values() for i, _ in rows})
+    events, covered, stray = event_coverage(log, gt)
+    print(f"  person events              {events} for {n_people} people ({events / n_people:.2f} per person), "
+          f"{len(covered)}/{n_people} people have an event, {stray} events match nobody")
+    frames = sorted(set(gt) | set(log.tracks))
+    ref = reference_tracks(log.detections)
+    print(f"  {'':26} {'MOTA':>6} {'IDF1':>6} {'ID sw':>6} {'MT':>4} {'prec':>6} {'recall':>6}")
+    for name, rows in (("camapp tracker", log.tracks), ("reference IoU tracker", ref)):
+        s = mot_scores(gt, rows, frames)
+        print(f"  {name:<26} {s['mota']:6.3f} {s['idf1']:6.3f} {s['num_switches']:6.0f} {s['mostly_tracked']:4.0f} "
+              f"{s['precision']:6.3f} {s['recall']:6.3f}")
