@@ -175,14 +175,36 @@ def test_rehashed_edit_is_caught_at_the_next_link(filled: EventStore) -> None:
     assert not check.ok and "log row 3" in check.message, check.message
 
 
-def test_restart_closes_events_left_open(tmp_path: Path, demo_video: Path) -> None:
+def _end_reasons(cfg_path: Path) -> dict[str, str]:
+    conn = sqlite3.connect(cfg_path / DB_NAME)
+    rows = conn.execute("SELECT event_id, json_extract(payload, '$.reason') FROM event_log WHERE type = 'end'")
+    out = {r[0]: r[1] for r in rows}
+    conn.close()
+    return out
+
+
+def test_close_ends_events_the_pipeline_left_open(tmp_path: Path, demo_video: Path) -> None:
     cfg = storage(tmp_path, clips=False, snapshots=False)
     frame = video_frames(demo_video, 1)[0]
     with EventStore(cfg, camera_id="cam", fps=FPS) as store:
         store.handle(result(frame, (message("new", "open1", T0),)))
     with EventStore(cfg, camera_id="cam", fps=FPS) as store:
         event = store.get_event("open1")
+        assert event is not None and event["end_time"] == T0 and not event["ongoing"]
+    assert _end_reasons(cfg.path or tmp_path) == {"open1": "shutdown"}
+    assert verify_log(cfg.path or tmp_path).ok
+
+
+def test_restart_closes_events_left_open_by_a_crash(tmp_path: Path, demo_video: Path) -> None:
+    cfg = storage(tmp_path, clips=False, snapshots=False)
+    frame = video_frames(demo_video, 1)[0]
+    crashed = EventStore(cfg, camera_id="cam", fps=FPS)  # never closed: its process "died" after this commit
+    crashed.handle(result(frame, (message("new", "open1", T0),)))
+    crashed.flush()
+    with EventStore(cfg, camera_id="cam", fps=FPS) as store:
+        event = store.get_event("open1")
         assert event is not None and event["end_time"] is not None and not event["ongoing"]
+    assert _end_reasons(cfg.path or tmp_path) == {"open1": "restart"}
     assert verify_log(cfg.path or tmp_path).ok
 
 

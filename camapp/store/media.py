@@ -149,6 +149,13 @@ class ClipWriter:
         self._writer.write(image)
         self.frames += 1
 
+    def bytes_written(self) -> int:
+        """Size of the file so far (the encoder buffers a little; the budget's step absorbs that)."""
+        try:
+            return self._tmp.stat().st_size
+        except OSError:
+            return 0
+
     def _open(self, image: Image) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._size = (int(image.shape[1]), int(image.shape[0]))

@@ -14,8 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from camapp.config.storage import StorageConfig
+from camapp.errors import StorageError
 from camapp.store import db, media
-from camapp.store.retention import MEDIA_DIR, unlink_later
+from camapp.store.budget import Grant, StorageBudget
+from camapp.store.retention import MEDIA_DIR, note_media, unlink_later
 from camapp.store.writer import DBWriter, Tx
 from camapp.types import Frame, FrameResult, Image
 
@@ -71,14 +73,17 @@ def media_relpath(owner: str, kind: str, when: float) -> str:
 class MediaRecorder:
     """Writes files and queues their DB rows; every method here runs on the media worker thread."""
 
-    def __init__(self, cfg: StorageConfig, data_dir: Path, writer: DBWriter, annotate_fn: AnnotateFn) -> None:
+    def __init__(self, cfg: StorageConfig, data_dir: Path, writer: DBWriter, annotate_fn: AnnotateFn,
+                 budget: StorageBudget) -> None:
         self.cfg = cfg
         self.data_dir = data_dir
         self.writer = writer
         self.annotate_fn = annotate_fn
+        self.budget = budget
 
-    def _record(self, owner: str, files: list[tuple[str, str]], need_event: bool) -> None:
-        """Queue the DB rows for files already complete on disk; drop them if their event was deleted meanwhile."""
+    def _record(self, owner: str, files: list[tuple[str, str]], need_event: bool, grant: Grant) -> None:
+        """Queue the DB rows for files already complete on disk; drop them if their event was deleted meanwhile.
+        The grant is closed once the rows are committed (until then the budget counts the files as in flight)."""
 
         def op(tx: Tx) -> None:
             if need_event and not db.event_exists(tx.conn, owner):
@@ -89,8 +94,26 @@ class MediaRecorder:
                 path = self.data_dir / rel
                 if path.is_file():  # retention may have removed it since it was written
                     db.add_media(tx.conn, rel, owner, kind, path.stat().st_size, now)
+            note_media(tx, self.budget)
 
-        self.writer.submit(op)
+        self.writer.submit(op).add_done_callback(lambda fut: grant.close())
+
+    def _write_files(self, owner: str, blobs: list[tuple[str, str, bytes]], need_event: bool) -> None:
+        """Write (relpath, kind, data) files if the budget has room for all of them, then record them."""
+        grant = self.budget.reserve(sum(len(data) for _, _, data in blobs), f"snapshot {owner}")
+        if grant is None:
+            return  # the budget logged it (rate-limited); metadata is still stored
+        try:
+            for rel, _, data in blobs:
+                media.write_atomic(self.data_dir / rel, data)
+        except OSError as err:
+            log.warning("event store: cannot write %s snapshot: %s", owner, err)
+            for rel, _, _ in blobs:
+                (self.data_dir / rel).unlink(missing_ok=True)
+            grant.close()
+            return
+        grant.report(sum(len(data) for _, _, data in blobs))
+        self._record(owner, [(rel, kind) for rel, kind, _ in blobs], need_event, grant)
 
     def save_snapshot(self, event_id: str, start: float, result: FrameResult, box: tuple[float, ...] | None) -> None:
         """The event's best frame: annotated, clean and a thumbnail crop of the object."""
@@ -101,27 +124,32 @@ class MediaRecorder:
         ]
         bbox = (box[0], box[1], box[2], box[3]) if box is not None and len(box) == 4 else None
         parts.append(("thumbnail", media.thumbnail(image, bbox, cfg.thumbnail_size), 0))
-        files = []
-        for kind, img, width in parts:
-            rel = media_relpath(event_id, kind, start)
-            media.write_atomic(self.data_dir / rel, media.encode_jpeg(img, cfg.jpeg_quality, width))
-            files.append((rel, kind))
-        self._record(event_id, files, need_event=True)
+        blobs = [(media_relpath(event_id, kind, start), kind, media.encode_jpeg(img, cfg.jpeg_quality, width))
+                 for kind, img, width in parts]
+        self._write_files(event_id, blobs, need_event=True)
 
     def save_manual(self, snap_id: str, frame: Frame) -> None:
         rel = media_relpath(snap_id, "manual", frame.timestamp)
-        media.write_atomic(self.data_dir / rel, media.encode_jpeg(frame.image, self.cfg.jpeg_quality))
-        self._record(snap_id, [(rel, "manual")], need_event=False)
+        self._write_files(snap_id, [(rel, "manual", media.encode_jpeg(frame.image, self.cfg.jpeg_quality))], False)
 
     def finish_clip(self, job: ClipJob) -> None:
-        if job.failed:
+        grant = job.grant
+        if job.failed or grant is None:
+            if grant is not None:
+                grant.close()
             return
         clip = job.writer
-        size = clip.finish()
+        try:
+            size = clip.finish()
+        except OSError as err:
+            log.warning("clip %s lost: %s", job.event_id, err)
+            size = None
         if size is None:
+            grant.close()
             return
+        grant.report(size)
         log.debug("clip %s: %d frames (%d dropped), %d bytes", job.event_id, clip.frames, job.dropped, size)
-        self._record(job.event_id, [(clip.path.relative_to(self.data_dir).as_posix(), "clip")], need_event=True)
+        self._record(job.event_id, [(clip.path.relative_to(self.data_dir).as_posix(), "clip")], True, grant)
 
 
 @dataclass
@@ -133,19 +161,36 @@ class ClipJob:
     max_frames: int
     fed: int = 0
     post_left: int | None = None
+    budget: StorageBudget | None = None
     failed: bool = False
+    cut: bool = False  # the budget refused more room: the clip ends here, what it has is kept
     dropped: int = 0
+    grant: Grant | None = None
 
     def write(self, image: Image) -> None:
-        """Worker side: encode one frame; after an error the clip is abandoned."""
-        if self.failed:
+        """Worker side: encode one frame, within the storage budget; after an error the clip is abandoned."""
+        if self.failed or self.cut:
             return
         try:
+            if self.grant is None and not self._reserve():
+                return
             self.writer.write(image)
+            if self.grant is not None and not self.grant.report(self.writer.bytes_written()):
+                self.cut = True
+                log.info("clip %s cut at %d frames: storage quota or free disk reached", self.event_id,
+                         self.writer.frames)
         except Exception as err:
             self.failed = True
             self.writer.abort()
             log.warning("clip %s abandoned: %s", self.event_id, err)
+
+    def _reserve(self) -> bool:
+        if self.budget is None:
+            raise StorageError("a clip needs the storage budget")
+        self.grant = self.budget.reserve(self.budget.step, f"clip {self.event_id}")
+        if self.grant is None:
+            self.failed = True
+        return self.grant is not None
 
     @property
     def complete(self) -> bool:

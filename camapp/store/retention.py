@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import shutil
 import sqlite3
+from collections.abc import Set
 from dataclasses import dataclass
 from pathlib import Path
 
 from camapp.store import db
+from camapp.store.budget import StorageBudget, disk_free
 from camapp.store.media import is_temp
 from camapp.store.writer import Tx
 
@@ -64,20 +65,38 @@ def expire_events(tx: Tx, data_dir: Path, cutoff: float, now: float) -> int:
     return len(ids)
 
 
+def oldest_media(conn: sqlite3.Connection, need_bytes: int, exclude: Set[str] = frozenset()) -> list[tuple[str, int]]:
+    """The oldest media files (relpath, bytes) that together hold at least `need_bytes` (or all of them)."""
+    picked: list[tuple[str, int]] = []
+    if need_bytes <= 0:
+        return picked
+    for relpath, size in conn.execute("SELECT relpath, bytes FROM media ORDER BY created, relpath"):
+        if relpath in exclude:
+            continue
+        picked.append((str(relpath), int(size)))
+        need_bytes -= int(size)
+        if need_bytes <= 0:
+            break
+    return picked
+
+
+def free_oldest(tx: Tx, data_dir: Path, need_bytes: int) -> tuple[int, int]:
+    """Delete the oldest media until `need_bytes` are freed; event rows stay. Returns (files, bytes)."""
+    doomed = oldest_media(tx.conn, need_bytes)
+    tx.conn.executemany("DELETE FROM media WHERE relpath = ?", [(p,) for p, _ in doomed])
+    unlink_later(tx, data_dir, [p for p, _ in doomed])
+    return len(doomed), sum(size for _, size in doomed)
+
+
+def note_media(tx: Tx, budget: StorageBudget) -> None:
+    """Tell the budget the media table's new total once this transaction commits."""
+    total = db.media_bytes(tx.conn)
+    tx.after_commit.append(lambda: budget.set_committed(total))
+
+
 def enforce_quota(tx: Tx, data_dir: Path, quota_bytes: int) -> int:
     """Delete the oldest media files until their total is within the quota; event rows stay."""
-    conn = tx.conn
-    excess = db.media_bytes(conn) - quota_bytes
-    doomed: list[str] = []
-    if excess > 0:
-        for relpath, size in conn.execute("SELECT relpath, bytes FROM media ORDER BY created, relpath"):
-            doomed.append(relpath)
-            excess -= size
-            if excess <= 0:
-                break
-    conn.executemany("DELETE FROM media WHERE relpath = ?", [(p,) for p in doomed])
-    unlink_later(tx, data_dir, doomed)
-    return len(doomed)
+    return free_oldest(tx, data_dir, db.media_bytes(tx.conn) - quota_bytes)[0]
 
 
 def prune_log(conn: sqlite3.Connection, cutoff: float) -> int:
@@ -102,20 +121,23 @@ def prune_log(conn: sqlite3.Connection, cutoff: float) -> int:
 
 
 def free_bytes(data_dir: Path) -> int:
-    try:
-        return int(shutil.disk_usage(data_dir).free)
-    except OSError:
-        return 0
+    return disk_free(data_dir)
 
 
 def run_retention(tx: Tx, data_dir: Path, *, retain_s: float, quota_bytes: int, min_free_bytes: int,
                   now: float) -> RetentionResult:
-    """One full pass; runs in the writer thread."""
+    """One full pass; runs in the writer thread. `quota_bytes` is what recorded media may hold now (the quota
+    less the media being written). Below `min_free_bytes` of free disk, the oldest media go first, so metadata
+    always has room; metadata itself goes only when past retain_days."""
     cutoff = now - retain_s
     expired = expire_events(tx, data_dir, cutoff, now)
     deleted = enforce_quota(tx, data_dir, quota_bytes)
-    pruned = prune_log(tx.conn, cutoff)
     free = free_bytes(data_dir)
+    if free < min_free_bytes:
+        # Aim a little above the floor so one pass does not leave the next write short again.
+        files, freed = free_oldest(tx, data_dir, min_free_bytes - free + min_free_bytes // 10)
+        deleted, free = deleted + files, free + freed
+    pruned = prune_log(tx.conn, cutoff)
     if expired or deleted or pruned:
         log.info("retention: %d event(s) expired, %d media file(s) deleted, %d log row(s) pruned",
                  expired, deleted, pruned)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
+import sqlite3
 import threading
 import time
 from collections import deque
@@ -15,17 +17,30 @@ from camapp.errors import StorageError
 from camapp.sinks import ResultSink
 from camapp.state import ApplianceState, StateChange
 from camapp.store import db, media
-from camapp.store.chain import InvalidIdError, check_id, row_to_state
+from camapp.store.budget import StorageBudget
+from camapp.store.chain import InvalidIdError, check_id
+from camapp.store.closing import close_stale, end_event
 from camapp.store.paths import PathBook, TrackPath
 from camapp.store.queries import StoreReader
 from camapp.store.recorder import AnnotateFn, ClipJob, MediaRecorder, MediaWorker, media_relpath
-from camapp.store.retention import RetentionResult, free_bytes, run_retention, sweep, unlink_later
-from camapp.store.writer import DBWriter, Tx
+from camapp.store.retention import (
+    RetentionResult,
+    free_bytes,
+    free_oldest,
+    note_media,
+    oldest_media,
+    run_retention,
+    sweep,
+    unlink_later,
+)
+from camapp.store.writer import DBWriter, Op, Tx
 from camapp.types import EventMessage, Frame, FrameResult, Image
 
 log = logging.getLogger(__name__)
 
 MB = 1024 * 1024
+FREE_TIMEOUT_S = 10.0  # a media writer waits this long for retention to free space, then skips its file
+RESCUE_MIN_BYTES = 1024 * 1024  # a write stuck on a full disk frees at least this much media at a time
 DETAILS_EVERY_S = 1.0  # how often a running event's path is saved, so its page shows where the object went so far
 
 
@@ -54,20 +69,6 @@ class _OpenEvent:
         frame = self.best.frame
         return {"path": self.path.as_list(), "frame_width": frame.width, "frame_height": frame.height,
                 "clip_codec": self.clip_codec}
-
-
-def _close_stale(tx: Tx) -> int:
-    """Events left open by a crash or hard stop get an `end` at their last logged time."""
-    rows = tx.conn.execute(
-        "SELECT e.*, (SELECT MAX(ts) FROM event_log l WHERE l.event_id = e.id) AS last_ts "
-        "FROM events e WHERE e.end_time IS NULL"
-    ).fetchall()
-    for row in rows:
-        state = row_to_state(dict(row))
-        end = max(state["start_time"], row["last_ts"] or 0.0)
-        payload = {**state, "type": "end", "end_time": end, "zones": state["current_zones"], "reason": "restart"}
-        db.append_log(tx.conn, state["id"], "end", payload, time.time())
-    return len(rows)
 
 
 class EventStore(StoreReader, ResultSink):
@@ -101,10 +102,16 @@ class EventStore(StoreReader, ResultSink):
         self._backlog = max(1, self._pre_frames) * cfg.clip_max_concurrent + round(3 * fps)
         self._codec = media.choose_codec(cfg.clip_codec) if cfg.clips else "mp4v"
         self._degraded = False
-        self._writer = DBWriter(self.db_path, periodic=self._retention_op, interval_s=cfg.retention_interval_s)
+        self.budget = StorageBudget(self.data_dir, quota_bytes=int(cfg.max_media_mb * MB),
+                                    min_free_bytes=int(cfg.min_free_mb * MB))
+        self._unlinked: set[str] = set()  # media files removed to rescue a write on a full disk, rows not yet
+        self._writer = DBWriter(self.db_path, periodic=self._retention_op, interval_s=cfg.retention_interval_s,
+                                on_full=self._rescue)
         self._writer.call(self._startup_op)
+        self.budget.attach(self._free_space)
         self._worker = MediaWorker()
-        self._recorder = MediaRecorder(cfg, self.data_dir, self._writer, annotate_fn or _default_annotate)
+        self._recorder = MediaRecorder(cfg, self.data_dir, self._writer, annotate_fn or _default_annotate,
+                                       self.budget)
         self._ring: deque[Frame] = deque(maxlen=self._pre_frames)
         self._open: dict[str, _OpenEvent] = {}
         self._paths = PathBook()
@@ -119,19 +126,55 @@ class EventStore(StoreReader, ResultSink):
     # --- writer-thread operations -------------------------------------------------------------------------
 
     def _startup_op(self, tx: Tx) -> None:
-        removed, closed = sweep(tx, self.data_dir), _close_stale(tx)
+        removed, closed = sweep(tx, self.data_dir), close_stale(tx)
         db.drop_orphan_details(tx.conn)
+        note_media(tx, self.budget)
         if removed or closed:
             log.info("event store: removed %d leftover file(s), closed %d stale event(s)", removed, closed)
 
     def _retention_op(self, tx: Tx) -> RetentionResult:
         cfg = self.cfg
         result = run_retention(
-            tx, self.data_dir, retain_s=cfg.retain_days * 86400, quota_bytes=int(cfg.max_media_mb * MB),
+            tx, self.data_dir, retain_s=cfg.retain_days * 86400,
+            quota_bytes=int(cfg.max_media_mb * MB) - self.budget.inflight_bytes(),
             min_free_bytes=int(cfg.min_free_mb * MB), now=time.time(),
         )
+        note_media(tx, self.budget)
         self._set_degraded(result.degraded, result.free_bytes)
         return result
+
+    def _free_space(self, need: int) -> int:
+        """The budget's freer: delete the oldest media (at least `need` bytes) now; called by media writers."""
+        if threading.current_thread().name == self._writer.name:
+            return 0  # the writer frees space itself (retention, _rescue); waiting on itself would deadlock
+
+        def op(tx: Tx) -> int:
+            freed = free_oldest(tx, self.data_dir, need)[1]
+            note_media(tx, self.budget)
+            return freed
+
+        return int(self._writer.call(op, timeout=FREE_TIMEOUT_S))
+
+    def _rescue(self, conn: sqlite3.Connection) -> Op | None:
+        """A write batch hit a full disk: unlink the oldest media now (their rows cannot be deleted without room)
+        and return the op that forgets them, run first when the batch is retried. A crash in between leaves
+        rows without files, which the start-up sweep forgets."""
+        need = max(int(self.cfg.min_free_mb * MB), RESCUE_MIN_BYTES)
+        doomed = [rel for rel, _ in oldest_media(conn, need, self._unlinked)]
+        if not doomed:
+            return None
+        log.warning("event store: disk full; deleting the %d oldest media file(s) to keep the metadata", len(doomed))
+        for rel in doomed:
+            with contextlib.suppress(OSError):
+                (self.data_dir / rel).unlink()
+        self._unlinked.update(doomed)
+
+        def forget(tx: Tx) -> None:
+            tx.conn.executemany("DELETE FROM media WHERE relpath = ?", [(p,) for p in doomed])
+            note_media(tx, self.budget)
+            tx.after_commit.append(lambda: self._unlinked.difference_update(doomed))
+
+        return forget
 
     def _set_degraded(self, degraded: bool, free: int) -> None:
         if degraded and not self._degraded:
@@ -233,12 +276,12 @@ class EventStore(StoreReader, ResultSink):
         if len(self._jobs) >= self.cfg.clip_max_concurrent:
             log.info("event store: %d clips already recording; no clip for %s", len(self._jobs), event_id)
             return False
-        free = free_bytes(self.data_dir)
-        self._set_degraded(free < self.cfg.min_free_mb * MB, free)
-        if self._degraded:
+        if self.budget.low_space():
+            # Retention frees old media to get back above the floor; this event's clip is skipped meanwhile.
+            self._set_degraded(True, free_bytes(self.data_dir))
             return False
         path = self.data_dir / media_relpath(event_id, "clip", start)
-        job = ClipJob(event_id, media.ClipWriter(path, self.fps, self._codec), self._max_frames)
+        job = ClipJob(event_id, media.ClipWriter(path, self.fps, self._codec), self._max_frames, budget=self.budget)
         for frame in self._ring:  # the pre-roll
             self._feed(job, frame)
         self._jobs.append(job)
@@ -285,6 +328,7 @@ class EventStore(StoreReader, ResultSink):
             if not db.event_exists(tx.conn, event_id):
                 return False
             unlink_later(tx, self.data_dir, db.take_media(tx.conn, event_id))
+            note_media(tx, self.budget)
             db.append_log(tx.conn, event_id, "deleted", {"id": event_id, "reason": "user"}, time.time())
             return True
 
@@ -301,9 +345,11 @@ class EventStore(StoreReader, ResultSink):
     def usage(self) -> dict[str, Any]:
         """media_bytes, quota_bytes, event_count, oldest_event_time, degraded, free_bytes, clip_codec."""
         out = super().usage()
+        budget = self.budget.usage()
         out.update(
-            quota_bytes=int(self.cfg.max_media_mb * MB), degraded=self._degraded,
-            free_bytes=free_bytes(self.data_dir), clip_codec=self._codec if self.cfg.clips else None,
+            quota_bytes=budget["quota_bytes"], degraded=self._degraded, free_bytes=budget["free_bytes"],
+            clip_codec=self._codec if self.cfg.clips else None, inflight_bytes=budget["inflight_bytes"],
+            db_bytes=budget["db_bytes"], outbox_bytes=budget["outbox_bytes"], refused_writes=budget["refused_writes"],
         )
         return out
 
@@ -322,11 +368,19 @@ class EventStore(StoreReader, ResultSink):
             self._closed = True
         if self._unsubscribe is not None:
             self._unsubscribe()
-        for event_id, event in self._open.items():
-            self._save_details(event_id, event)
-            if event.best_score > event.saved_score:
-                self._save_snapshot(event_id, event)
+        self._end_open_events()
         for job in list(self._jobs):
             self._finish(job)
         self._worker.close()
+        self._writer.submit(self._retention_op)  # the clips just finished count: no overshoot after this pass
         self._writer.close()
+
+    def _end_open_events(self) -> None:
+        """Events the pipeline did not end (it stopped abnormally) are ended here, so none stays `ongoing`."""
+        latest = self._latest.timestamp if self._latest is not None else time.time()
+        for event_id, event in list(self._open.items()):
+            self._save_details(event_id, event)
+            if event.best_score > event.saved_score:
+                self._save_snapshot(event_id, event)
+            self._writer.submit(functools.partial(end_event, event_id, max(latest, event.start), "shutdown"))
+            self._on_end(event_id)

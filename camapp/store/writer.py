@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import sqlite3
@@ -20,6 +21,22 @@ from camapp.store import db
 log = logging.getLogger(__name__)
 
 _BATCH = 200
+RETRY_MAX_S = 2.0  # longest wait between retries of a batch the disk had no room for
+RETRIES_OTHER = 3  # other SQLite errors (e.g. a locked file) are retried this often, then the batch fails
+CLOSE_RETRY_S = 20.0  # after close() a batch waiting for space is retried this long before it is given up
+WARN_EVERY_S = 60.0
+# SQLite result codes meaning "no room": SQLITE_FULL, and SQLITE_IOERR, which a write into a full disk may give.
+_FULL_CODES = (13, 10)
+
+
+def _disk_full(err: sqlite3.Error) -> bool:
+    code = getattr(err, "sqlite_errorcode", None)
+    if code is not None:
+        return (code & 0xFF) in _FULL_CODES
+    return "full" in str(err) or "disk I/O" in str(err)
+
+
+RescueFn = Callable[[sqlite3.Connection], "Op | None"]
 
 
 @dataclass
@@ -38,9 +55,12 @@ class DBWriter:
     """Owns the only write connection; `submit` returns a Future resolved once the operation is committed."""
 
     def __init__(
-        self, path: Path, *, periodic: Op | None = None, interval_s: float = 60.0, name: str = "store-writer"
+        self, path: Path, *, periodic: Op | None = None, interval_s: float = 60.0, name: str = "store-writer",
+        on_full: RescueFn | None = None,
     ) -> None:
-        self.path = path
+        """`on_full(conn)` runs when a batch hits a full disk: it frees space (unlinking files) and returns an op
+        that forgets what it removed, run first in the retried batch; None when it could free nothing."""
+        self.path, self.name = path, name
         conn = db.connect(path)  # create the schema now so readers work before the thread starts
         try:
             db.init_schema(conn)
@@ -48,6 +68,11 @@ class DBWriter:
             conn.close()
         self._periodic = periodic
         self._interval_s = interval_s
+        self._on_full = on_full
+        self._stop = threading.Event()
+        self._pause = threading.Event()
+        self._stop_time = 0.0
+        self._last_warning = 0.0
         self._queue: queue.Queue[_Item | None] = queue.Queue()
         self._closed = False
         self._lock = threading.Lock()
@@ -107,6 +132,45 @@ class DBWriter:
         return items, True
 
     def _execute(self, conn: sqlite3.Connection, items: list[_Item]) -> None:
+        """Commit a batch; on a full disk free space and retry it (never drop it) until it commits or we close."""
+        failures = 0
+        while True:
+            err = self._commit(conn, items)
+            if err is None:
+                return
+            failures += 1
+            full = _disk_full(err)
+            if full and self._on_full is not None:
+                rescue = self._on_full(conn)
+                if rescue is not None:  # files already unlinked; their rows go first in the retried batch
+                    items = [(rescue, Future()), *items]
+            if self._give_up(full, failures):
+                log.error("event store: write failed, %d operation(s) lost: %s", len(items), err)
+                failure = StorageError(f"event store write failed: {err}")
+                for _, fut in items:
+                    if not fut.done():
+                        fut.set_exception(failure)
+                return
+            self._warn_retry(err, len(items), failures)
+            # Once stopping, _stop no longer waits: pause on an event nobody sets (still a bounded wait).
+            pause = self._pause if self._stop.is_set() else self._stop
+            pause.wait(min(RETRY_MAX_S, 0.05 * 2 ** min(failures, 8)))
+
+    def _give_up(self, full: bool, failures: int) -> bool:
+        """A full disk is retried for as long as we run (and a while after close); other errors a few times."""
+        if not full:
+            return failures >= RETRIES_OTHER
+        if self._stop.is_set():
+            return time.monotonic() - self._stop_time > CLOSE_RETRY_S
+        return False
+
+    def _warn_retry(self, err: sqlite3.Error, count: int, failures: int) -> None:
+        now = time.monotonic()
+        if failures == 1 or now - self._last_warning >= WARN_EVERY_S:
+            self._last_warning = now
+            log.warning("event store: write failed (%s); keeping %d operation(s) and retrying", err, count)
+
+    def _commit(self, conn: sqlite3.Connection, items: list[_Item]) -> sqlite3.Error | None:
         """One transaction per batch, one savepoint per operation so a failing op does not undo the others."""
         tx = Tx(conn)
         results: list[tuple[Future[Any], Any, BaseException | None]] = []
@@ -116,13 +180,10 @@ class DBWriter:
                 results.append((fut, *self._run_op(tx, op)))
             conn.execute("COMMIT")
         except sqlite3.Error as err:
-            log.error("event store: write failed, %d operation(s) lost: %s", len(items), err)
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            failure = StorageError(f"event store write failed: {err}")
-            for _, fut in items:
-                fut.set_exception(failure)
-            return
+            with contextlib.suppress(sqlite3.Error):
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+            return err
         for action in tx.after_commit:
             try:
                 action()
@@ -133,6 +194,7 @@ class DBWriter:
                 fut.set_result(value)
             else:
                 fut.set_exception(error)
+        return None
 
     @staticmethod
     def _run_op(tx: Tx, op: Op) -> tuple[Any, BaseException | None]:
@@ -140,23 +202,33 @@ class DBWriter:
         mark = len(tx.after_commit)
         try:
             value = op(tx)
+        except sqlite3.Error as err:
+            if _disk_full(err):  # the whole batch must wait for space, not just this op
+                raise
+            return DBWriter._undo(tx, mark, err)
         except Exception as err:  # an op's bug or bad data must not stop the writer
-            tx.conn.execute("ROLLBACK TO op")
-            tx.conn.execute("RELEASE op")
-            del tx.after_commit[mark:]
-            if not isinstance(err, StorageError | ValueError):
-                log.exception("event store: operation failed")
-            return None, err
+            return DBWriter._undo(tx, mark, err)
         tx.conn.execute("RELEASE op")
         return value, None
 
+    @staticmethod
+    def _undo(tx: Tx, mark: int, err: Exception) -> tuple[Any, BaseException | None]:
+        tx.conn.execute("ROLLBACK TO op")
+        tx.conn.execute("RELEASE op")
+        del tx.after_commit[mark:]
+        if not isinstance(err, StorageError | ValueError):
+            log.exception("event store: operation failed")
+        return None, err
+
     def close(self) -> None:
-        """Commit what is queued, stop the thread; idempotent."""
+        """Commit what is queued, stop the thread; idempotent. A batch waiting for disk space gets CLOSE_RETRY_S."""
         with self._lock:
             if self._closed:
                 return
             self._closed = True
             self._queue.put(None)
+        self._stop_time = time.monotonic()
+        self._stop.set()
         self._thread.join()
 
     def __enter__(self) -> DBWriter:
