@@ -20,6 +20,7 @@ from camapp.errors import ConfigError, ModelError, StorageError
 from camapp.health import PipelineStats
 from camapp.logbuffer import LogBuffer
 from camapp.pipeline import Box, Pipeline, Stages
+from camapp.redact import install_log_redaction, use_config_secrets
 from camapp.runner import PipelineHolder, Runner, replay
 from camapp.sinks import ResultSink
 from camapp.state import ApplianceState
@@ -255,6 +256,8 @@ class Appliance:
             raise
 
     def _build(self, cfg: AppConfig) -> None:
+        install_log_redaction()  # before anything can log a URL or an error quoting a secret
+        use_config_secrets(cfg.model_dump(mode="json"))
         self.state = ApplianceState(cfg.rules.arming)
         self.stats = PipelineStats()
         self.detector: Detector = build_detector(cfg)
@@ -365,6 +368,7 @@ class Appliance:
         # What can fail (loading a model) happens before anything changes, so a bad config leaves all as it was.
         detector = build_detector(new) if old.model != new.model else None
         self.cfg = new
+        use_config_secrets(new.model_dump(mode="json"))
         restart = [name for name in RESTART_SECTIONS if getattr(old, name) != getattr(new, name)]
         if old.rules.rules != new.rules.rules:
             restart.append("rules")

@@ -15,6 +15,7 @@ from typing import Any
 
 from camapp.config import AppConfig, CameraConfig, load_config
 from camapp.errors import CamappError, ConfigError
+from camapp.redact import install_log_redaction
 from camapp.replaylog import JsonEventSink, MotSink
 from camapp.sinks import ResultSink
 from camapp.types import Image
@@ -24,6 +25,7 @@ log = logging.getLogger("camapp")
 
 
 def _setup_logging(level: str = "INFO") -> None:
+    install_log_redaction()
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)-7s %(name)s: %(message)s", force=True)
 
 

@@ -11,6 +11,8 @@ from collections import deque
 from pathlib import Path
 from typing import Any
 
+from camapp.redact import redact_text
+
 _START = time.monotonic()
 
 
@@ -57,7 +59,8 @@ class PipelineStats:
         with self._lock:
             if status == "reconnecting" and self.camera_status != "reconnecting":
                 self.reconnects += 1
-            self.camera_status, self.camera_error = status, error
+            # Errors quote the source, and an RTSP URL may carry credentials: status and MQTT stats show this.
+            self.camera_status, self.camera_error = status, None if error is None else redact_text(error)
 
     def as_dict(self) -> dict[str, Any]:
         with self._lock:

@@ -354,9 +354,11 @@ def test_bad_device_is_a_capture_error(target: str, message: str) -> None:
 @pytest.mark.parametrize(
     ("url", "shown"),
     [
-        ("rtsp://admin:secret@10.0.0.5:554/stream1", "rtsp://admin:***@10.0.0.5:554/stream1"),
+        ("rtsp://admin:secret@10.0.0.5:554/stream1", "rtsp://admin:********@10.0.0.5:554/stream1"),
         ("rtsp://10.0.0.5/stream1", "rtsp://10.0.0.5/stream1"),
-        ("http://user:pw@cam.local/video.mjpg", "http://user:***@cam.local/video.mjpg"),
+        ("http://user:pw@cam.local/video.mjpg", "http://user:********@cam.local/video.mjpg"),
+        ("rtsp://tok3n@cam.local/live", "rtsp://********@cam.local/live"),
+        ("http://cam.local/snap.jpg?user=admin&password=hunter22", "http://cam.local/snap.jpg?user=admin&password=********"),
     ],
 )
 def test_stream_passwords_never_reach_descriptions(url: str, shown: str) -> None:

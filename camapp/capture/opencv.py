@@ -7,13 +7,13 @@ import math
 import threading
 import time
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import cv2
 import numpy as np
 
 from camapp.capture import FrameSource
 from camapp.errors import CaptureError
+from camapp.redact import redact_text
 from camapp.types import Frame, Image
 
 log = logging.getLogger(__name__)
@@ -36,14 +36,8 @@ def as_bgr(image: np.ndarray, where: str) -> Image:
 
 
 def redact_url(url: str) -> str:
-    """Hide the password of rtsp://user:pass@host so it never reaches logs or the status page."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.hostname or ""
-    if parts.port is not None:
-        host = f"{host}:{parts.port}"
-    return urlunsplit(parts._replace(netloc=f"{parts.username}:***@{host}"))
+    """The URL with its credentials masked, so they never reach logs, the status page or MQTT stats."""
+    return redact_text(url, known=False)
 
 
 def usable_fps(value: float) -> float:

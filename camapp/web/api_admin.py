@@ -42,6 +42,7 @@ def openapi() -> Any:
 
 @bp.get("/config")
 def get_config() -> Any:
+    require_admin()  # even masked, the config names hosts, users and paths a viewer has no need for
     return jsonify(configio.redact(configio.config_dict(ctx().get_config())))
 
 
@@ -110,7 +111,7 @@ def activate_model() -> Any:
 @bp.get("/logs")
 def get_logs() -> Any:
     lines = int(query_number("lines", 200, 1, 5000) or 200)
-    return jsonify({"lines": ctx().log_tail(lines) if ctx().log_tail else []})  # type: ignore[misc]
+    return jsonify({"lines": system.log_lines(ctx(), lines)})
 
 
 @bp.get("/diagnostics")

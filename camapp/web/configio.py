@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 from pathlib import Path
 from typing import Any
@@ -12,10 +13,8 @@ from pydantic import ValidationError
 from camapp.atomic import write_atomic
 from camapp.config import AppConfig
 from camapp.errors import ConfigError, StorageError
+from camapp.redact import SecretReuseError, mask_config, unmask_config
 from camapp.web.context import WebContext
-
-SECRET_KEYS = frozenset({"password"})
-MASK = "********"
 
 
 def field_errors(err: ValidationError) -> dict[str, str]:
@@ -46,20 +45,23 @@ def validate(data: Any) -> AppConfig:
         raise ConfigInvalid(field_errors(err)) from None
 
 
-def redact(data: Any) -> Any:
-    """A copy with secret values replaced by a mask (the API never sends passwords back)."""
-    if isinstance(data, dict):
-        return {k: (MASK if k in SECRET_KEYS and v else redact(v)) for k, v in data.items()}
-    if isinstance(data, list):
-        return [redact(v) for v in data]
-    return data
+def redact(data: dict[str, Any]) -> dict[str, Any]:
+    """A copy with every secret masked (camapp.redact holds the list); the only form a config leaves the device in."""
+    return mask_config(data)
 
 
-def unmask(new: Any, old: Any) -> Any:
-    """Put back secrets the client left masked, so a round trip keeps them."""
-    if isinstance(new, dict) and isinstance(old, dict):
-        return {k: (old.get(k) if k in SECRET_KEYS and v == MASK else unmask(v, old.get(k))) for k, v in new.items()}
-    return new
+def unmask(new: Any, old: dict[str, Any]) -> Any:
+    """Put back secrets the client left masked, where their endpoint is unchanged; ConfigInvalid names the rest."""
+    if not isinstance(new, dict):
+        return new
+    # Compare endpoints in canonical form (a form sends the port "1883", the saved config has 1883); an invalid
+    # config is compared as sent, and validate() reports what is wrong once the secrets are back.
+    with contextlib.suppress(ValidationError):
+        new = AppConfig.model_validate(new).model_dump(mode="json")
+    try:
+        return unmask_config(new, old)
+    except SecretReuseError as err:
+        raise ConfigInvalid(err.errors) from None
 
 
 def config_dict(cfg: AppConfig) -> dict[str, Any]:

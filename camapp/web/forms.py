@@ -16,7 +16,7 @@ from pydantic.fields import FieldInfo
 from werkzeug.datastructures import MultiDict
 
 from camapp.config import AppConfig
-from camapp.web.configio import MASK, SECRET_KEYS
+from camapp.redact import MASK, SECRET_PATHS
 
 Kind = Literal["checkbox", "number", "select", "text", "password", "list", "json"]
 
@@ -90,7 +90,7 @@ def _scalar_spec(name: str, key: str, info: FieldInfo, ann: Any, nullable: bool)
         spec.min, spec.max = _bounds(info)
     elif get_origin(ann) is Literal:
         spec.kind, spec.options = "select", tuple(str(a) for a in get_args(ann))
-    elif key in SECRET_KEYS:
+    elif name in SECRET_PATHS:
         spec.kind = "password"
     elif ann in (str, Path):
         spec.kind = "text"

@@ -149,14 +149,18 @@ def event(event_id: str) -> Any:
 
 @bp.route("/settings", methods=["GET", "POST"])
 def settings() -> Any:
+    if g.user["role"] != "admin":  # the config holds credentials; viewers never see it, even masked
+        return render_template("message.html", title="Settings",
+                               message="Only an admin can see and change the settings."), 403
     groups = forms.build_groups()
     current = configio.config_dict(ctx().get_config())
+    shown = configio.redact(current)
     errors: dict[str, str] = {}
     loose: list[str] = []
-    values = current
+    values = shown
     status = 200
     if request.method == "POST":
-        data, parse_errors = forms.parse_form(request.form, current)
+        data, parse_errors = forms.parse_form(request.form, shown)
         try:
             configio.validate(configio.unmask(data, current))
         except configio.ConfigInvalid as err:

@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 
 from camapp.health import system_health
+from camapp.redact import redact_text
 from camapp.web.configio import config_dict, redact
 from camapp.web.context import WebContext
 
@@ -135,13 +136,18 @@ def _versions() -> str:
     return "\n".join(out) + "\n"
 
 
+def log_lines(ctx: WebContext, n: int) -> list[str]:
+    """The last log lines, secrets masked (again: a line may predate a secret's becoming known)."""
+    return [redact_text(line) for line in ctx.log_tail(n)] if ctx.log_tail else []
+
+
 def diagnostics_zip(ctx: WebContext, history: list[dict[str, Any]]) -> bytes:
-    """A zip a user can attach to a bug report; passwords are masked."""
+    """A zip a user can attach to a bug report; every secret is masked (camapp.redact)."""
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
         zf.writestr("status.json", json.dumps(status(ctx), indent=2, default=str))
         zf.writestr("history.json", json.dumps(history))
         zf.writestr("config.yaml", yaml.safe_dump(redact(config_dict(ctx.get_config())), sort_keys=False))
-        zf.writestr("log.txt", "\n".join(ctx.log_tail(2000)) + "\n" if ctx.log_tail else "(no log available)\n")
+        zf.writestr("log.txt", "\n".join(log_lines(ctx, 2000)) + "\n" if ctx.log_tail else "(no log available)\n")
         zf.writestr("versions.txt", _versions())
     return buf.getvalue()
