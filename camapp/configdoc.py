@@ -22,7 +22,7 @@ def _bounds(field: FieldInfo) -> str:
     parts = []
     for meta in field.metadata:
         for attr, sym in (("ge", ">="), ("gt", ">"), ("le", "<="), ("lt", "<"), ("min_length", "min length"),
-                          ("pattern", "matches")):
+                          ("max_length", "max length"), ("pattern", "matches")):
             value = getattr(meta, attr, None)
             if value is not None:
                 parts.append(f"{sym} `{value}`".replace("|", "\\|"))

@@ -3,20 +3,26 @@
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Iterable
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from camapp.config.base import Point, Section
+from camapp.config.base import MAX_POLYGON_POINTS, Point, Section, at_most
 from camapp.geometry import polygon_problem
+
+MAX_ZONES = 64
+MAX_RULES = 256
 
 
 class ZoneConfig(Section):
     """A named polygon in frame pixels; an object is inside by its bottom-centre point."""
 
     name: str = Field(pattern=r"^[A-Za-z0-9_-]{1,32}$", description="Zone name used in events and rules.")
-    polygon: list[Point] = Field(min_length=3, description="Polygon vertices as [x, y] frame pixels.")
+    polygon: list[Point] = Field(
+        min_length=3, max_length=MAX_POLYGON_POINTS, description="Polygon vertices as [x, y] frame pixels."
+    )
     hysteresis_px: float = Field(
         8.0, ge=0, le=500, description="Distance past the edge needed to enter or leave, so membership cannot flicker."
     )
@@ -41,7 +47,9 @@ ARMED_MODES: tuple[ModeName, ...] = ("home", "away")
 class TimeWindow(Section):
     """A daily time window; `end` before `start` crosses midnight, `start` == `end` is the whole day."""
 
-    days: list[Day] = Field(default_factory=lambda: list(DAYS), min_length=1, description="Days the window starts.")
+    days: list[Day] = Field(
+        default_factory=lambda: list(DAYS), min_length=1, max_length=7, description="Days the window starts."
+    )
     start: str = Field(pattern=HHMM, description="Start time HH:MM, local time.")
     end: str = Field(pattern=HHMM, description="End time HH:MM (exclusive), local time; may be on the next day.")
 
@@ -155,9 +163,12 @@ class RuleConfig(Section):
         0.0, ge=0, le=86400, description="Loitering: seconds the object must have been in the zone (needs zones)."
     )
     modes: list[ModeName] = Field(
-        default_factory=lambda: list(ARMED_MODES), min_length=1, description="Arming modes in which the rule applies."
+        default_factory=lambda: list(ARMED_MODES), min_length=1, max_length=3,
+        description="Arming modes in which the rule applies."
     )
-    schedule: list[TimeWindow] = Field(default_factory=list, description="Time windows it applies in; empty: always.")
+    schedule: list[TimeWindow] = Field(
+        default_factory=list, max_length=32, description="Time windows it applies in; empty: always."
+    )
     actions: RuleActions = Field(default_factory=RuleActions, description="What happens when it fires.")
     cooldown_s: float = Field(60.0, ge=0, le=86400, description="Seconds after firing before the rule fires again.")
 
@@ -172,7 +183,9 @@ class RulesConfig(Section):
     """Alarm rules and the arming mode at start."""
 
     arming: Literal["disarmed", "home", "away"] = Field("disarmed", description="Arming mode at start.")
-    rules: list[RuleConfig] = Field(default_factory=list, max_length=256, description="Alarm rules.")
+    rules: Annotated[list[RuleConfig], at_most(MAX_RULES)] = Field(
+        default_factory=list, max_length=MAX_RULES, description="Alarm rules."
+    )
 
     @model_validator(mode="after")
     def _unique_names(self) -> RulesConfig:
@@ -201,7 +214,7 @@ class GPIOConfig(Section):
 
 
 def _no_duplicates(what: str, names: list[str]) -> None:
-    dup = sorted({n for n in names if names.count(n) > 1})
+    dup = sorted(n for n, count in Counter(names).items() if count > 1)
     if dup:
         raise ValueError(f"{what} must be unique; repeated: {', '.join(dup)}")
 

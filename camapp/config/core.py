@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
-from camapp.config.base import Point, Section
+from camapp.config.base import MAX_POLYGONS, Polygon, Section, at_most
 from camapp.geometry import polygon_problem
 
 
@@ -61,7 +61,9 @@ class MotionConfig(Section):
     lightning_threshold: float = Field(
         0.8, gt=0, le=1, description="Fraction of the frame changing at once that is treated as a light/IR switch."
     )
-    mask: list[list[Point]] = Field(default_factory=list, description="Polygons (frame pixels) ignored by motion.")
+    mask: Annotated[list[Polygon], at_most(MAX_POLYGONS)] = Field(
+        default_factory=list, max_length=MAX_POLYGONS, description="Polygons (frame pixels) ignored by motion."
+    )
     recheck_s: float = Field(
         5.0, ge=0, le=600, description="Re-run the detector on tracked objects this often without motion (0: never)."
     )
@@ -114,8 +116,10 @@ class LabelFilter(Section):
     threshold: float = Field(0.65, ge=0, le=1, description="Median recent score needed to confirm an event.")
     min_area: int = Field(0, ge=0, description="Drop a box smaller than this many pixels.")
     max_area: int = Field(100_000_000, ge=1, description="Drop a box larger than this many pixels.")
-    mask: list[list[Point]] = Field(
-        default_factory=list, description="Polygons (frame pixels) where this label is ignored, by bottom-centre."
+    mask: Annotated[list[Polygon], at_most(MAX_POLYGONS)] = Field(
+        default_factory=list,
+        max_length=MAX_POLYGONS,
+        description="Polygons (frame pixels) where this label is ignored, by bottom-centre.",
     )
 
     @model_validator(mode="after")
@@ -129,11 +133,18 @@ class LabelFilter(Section):
         return self
 
 
+MAX_LABELS = 100  # COCO has 80, the larger label sets of common detectors up to 91
+
+
 class ObjectsConfig(Section):
     """Which labels to track and their filters."""
 
-    track: list[str] = Field(default_factory=lambda: ["person", "car"], min_length=1, description="Labels to track.")
-    filters: dict[str, LabelFilter] = Field(default_factory=dict, description="Per-label filters; others use default.")
+    track: list[str] = Field(
+        default_factory=lambda: ["person", "car"], min_length=1, max_length=MAX_LABELS, description="Labels to track."
+    )
+    filters: Annotated[dict[str, LabelFilter], at_most(MAX_LABELS)] = Field(
+        default_factory=dict, max_length=MAX_LABELS, description="Per-label filters; others use default."
+    )
     default: LabelFilter = Field(default_factory=LabelFilter, description="Filter for labels without their own.")
 
     @model_validator(mode="after")
