@@ -60,7 +60,13 @@ class MQTTConfig(Section):
     stats_interval_s: float = Field(30.0, ge=1, le=86400, description="Publish the stats topic this often.")
     motion_off_s: float = Field(5.0, ge=0, le=3600, description="Seconds without motion before motion turns OFF.")
     outbox_max: int = Field(
-        10_000, ge=10, le=10_000_000, description="Outbox size; past it the oldest `update` messages are dropped."
+        10_000, ge=10, le=10_000_000,
+        description="Outbox bound in messages; past it (or outbox_max_mb) messages are dropped: oldest `update` "
+        "first, then whole finished events (`new` with its `end`), then alerts.",
+    )
+    outbox_max_mb: float = Field(
+        16.0, ge=0.1, le=100_000,
+        description="Outbox bound in MB of topic + payload (a busy scene writes about 4 MB per hour offline).",
     )
     snapshots: bool = Field(False, description="Also publish a small JPEG thumbnail per event (off: metadata only).")
     snapshot_size: int = Field(320, ge=32, le=1280, description="Longest side of a published thumbnail, pixels.")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import queue
+import sqlite3
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -20,7 +21,7 @@ import paho.mqtt.client as mqtt
 
 from camapp import __version__
 from camapp.config.mqtt import MQTTConfig
-from camapp.errors import CommandError, ConfigError
+from camapp.errors import CommandError, ConfigError, StorageError
 from camapp.mqtt import payloads, thumbs
 from camapp.mqtt.client import OFFLINE, ONLINE, build_client
 from camapp.mqtt.commands import CommandHandler
@@ -77,7 +78,7 @@ class MqttSink(ResultSink):
         self.state, self._stats, self._thumbnail = state, stats, thumbnail
         self.labels = tuple(labels)
         self.topics = Topics.build(cfg.topic_prefix, device_id, cfg.discovery_prefix)
-        self._outbox = Outbox(data_dir / OUTBOX_FILE, cfg.outbox_max)
+        self._outbox = Outbox(data_dir / OUTBOX_FILE, cfg.outbox_max, int(cfg.outbox_max_mb * 1024 * 1024))
         self._client = build_client(cfg, cfg.client_id or f"camapp-{device_id}", self.topics.available)
         self._client.on_connect = self._on_connect
         self._client.on_connect_fail = self._on_connect_fail
@@ -98,6 +99,7 @@ class MqttSink(ResultSink):
         # Worker-thread state.
         self._online = False
         self._inflight: dict[int, int] = {}  # paho mid -> outbox seq
+        self._acked: list[int] = []  # delivered seqs not yet removed from the outbox
         self._sent_upto = 0
         self._retained: dict[str, str | bytes] = {}
 
@@ -146,7 +148,8 @@ class MqttSink(ResultSink):
 
     def status(self) -> dict[str, object]:
         """Connection state for the web UI's System page."""
-        return {"connected": self._connected, "outbox": self._outbox_count, "last_error": self._last_error,
+        return {"connected": self._connected, "outbox": self._outbox_count, "outbox_bytes": self._outbox.bytes,
+                "outbox_dropped": sum(self._outbox.dropped.values()), "last_error": self._last_error,
                 "broker": f"{self.cfg.host}:{self.cfg.port}", "prefix": self.topics.prefix}
 
     @property
@@ -193,7 +196,7 @@ class MqttSink(ResultSink):
             body = payloads.event_payload(msg, device_id=self.device_id, camera_id=self.camera_id,
                                           model_name=model, frame_size=size)
             self._queue.put(_Job("event", NewMessage(body["message_id"], msg.type, self.topics.events,
-                                                     payloads.dumps(body))))
+                                                     payloads.dumps(body), msg.id)))
             if self.cfg.snapshots and msg.type in ("new", "update"):
                 image = result if self._thumbnail else thumbs.crop(result.frame.image, msg.box)
                 self._queue.put(_Job("thumb", (msg.label, image)))
@@ -278,6 +281,10 @@ class MqttSink(ResultSink):
     # ---- worker thread -----------------------------------------------------------------------------------------
 
     def _run(self) -> None:
+        try:  # events a crash cut short: their `end` goes out first (reason `restart`)
+            self._outbox.end_open("restart")
+        except (sqlite3.Error, StorageError) as err:
+            log.error("MQTT: cannot end the events the last run left open: %s", err)
         next_stats = time.monotonic() + self.cfg.stats_interval_s
         stopping = False
         while not stopping:
@@ -338,9 +345,16 @@ class MqttSink(ResultSink):
                 self._publish(m.topic, m.payload, qos=1)
 
     def _acknowledge(self, mids: list[int]) -> None:
-        seqs = [self._inflight.pop(mid) for mid in mids if mid in self._inflight]
-        if seqs:
-            self._outbox.remove(seqs)
+        self._acked += [self._inflight.pop(mid) for mid in mids if mid in self._inflight]
+        if not self._acked:
+            return
+        try:
+            self._outbox.remove(self._acked)
+        except (sqlite3.Error, StorageError) as err:
+            # A full disk may refuse even a delete: keep the seqs and try again next step, publishing goes on.
+            log.warning("MQTT: cannot remove %d delivered message(s) from the outbox yet: %s", len(self._acked), err)
+            return
+        self._acked = []
 
     def _do(self, job: _Job) -> None:
         if job.kind == "state":
@@ -408,6 +422,7 @@ class MqttSink(ResultSink):
         try:
             raw = self._stats()
             body = payloads.stats_payload(raw, device_id=self.device_id, outbox=len(self._outbox), connected=True)
+            body.update(mqtt_outbox_bytes=self._outbox.bytes, mqtt_outbox_dropped=sum(self._outbox.dropped.values()))
             self._publish(self.topics.stats, payloads.dumps(body), qos=0, retain=True)
         except Exception:
             log.exception("MQTT: stats() failed")
@@ -425,7 +440,12 @@ class MqttSink(ResultSink):
         self._publish(self.topics.thumbnail(label), jpeg, qos=0, retain=True)
 
     def _finish(self) -> None:
-        """On close: a short grace to deliver what is pending, then a clean `offline` and disconnect."""
+        """On close: end events the pipeline left open, a short grace to deliver what is pending, then a clean
+        `offline` and disconnect."""
+        try:
+            self._outbox.end_open("shutdown")
+        except (sqlite3.Error, StorageError) as err:
+            log.error("MQTT: cannot end the events still open: %s", err)
         deadline = time.monotonic() + CLOSE_GRACE_S
         while self._online and len(self._outbox) and time.monotonic() < deadline:
             self._step(0.05)
