@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from camapp.mqtt.sink import MqttSink
     from camapp.store import EventStore
     from camapp.web import WebContext
-from camapp.webserver import WebServer
+from camapp.webserver import ServerLimits, WebServer
 
 log = logging.getLogger(__name__)
 
@@ -339,7 +339,7 @@ class Appliance:
         tls = ssl_context(data_dir(self.cfg)) if self.cfg.web.https else None
         app = create_app(self.web_context())
         try:
-            server = WebServer(app, self.cfg.web.host, self.cfg.web.port, tls)
+            server = WebServer(app, self.cfg.web.host, self.cfg.web.port, tls, ServerLimits.from_config(self.cfg.web))
         except OSError as err:
             close_app(app)
             raise ConfigError(f"web.port: cannot listen on {self.cfg.web.host}:{self.cfg.web.port}: "

@@ -1,4 +1,4 @@
-"""The UI in a real headless Chromium (Debian's), driven by Playwright against a real werkzeug server."""
+"""The UI in a real headless Chromium (Debian's), driven by Playwright against the real server (camapp.webserver)."""
 # ruff: noqa: F811  (pytest fixtures imported from test_web_support are redefined as arguments)
 
 from __future__ import annotations

@@ -16,6 +16,16 @@ class WebConfig(Section):
     stream_width: int = Field(960, ge=160, le=3840, description="Width of the streamed JPEG (height keeps aspect).")
     jpeg_quality: int = Field(75, ge=10, le=100, description="JPEG quality of the stream.")
     https: bool = Field(False, description="Serve HTTPS with a self-signed certificate made on first start.")
+    max_connections: int = Field(
+        400, ge=16, le=100000,
+        description="Most client connections held at once (lowered to fit the open-file limit); at the cap a new "
+                    "connection closes the longest-idle one.")
+    max_viewers: int = Field(20, ge=1, le=200, description="Most live-stream viewers at once (each holds a thread); "
+                                                           "more get 503.")
+    idle_timeout_s: float = Field(15, ge=1, le=3600, description="Close a connection idle this long (keep-alive, or "
+                                                                "one that never sends a request).")
+    request_timeout_s: float = Field(30, ge=1, le=3600, description="A request's headers and body must arrive "
+                                                                   "within this many seconds.")
     session_hours: float = Field(168, gt=0, le=8760, description="How long a login lasts.")
     login_max_failures: int = Field(5, ge=1, le=1000, description="Failed logins allowed per address and window.")
     login_window_s: float = Field(300, gt=0, le=86400, description="Window for counting failed logins, in seconds.")

@@ -90,6 +90,9 @@ def snapshot_jpg() -> Any:
 def stream() -> Any:
     """multipart/x-mixed-replace MJPEG; each viewer gets the latest frame and skips what it cannot keep up with."""
     limit = int(query_number("max_frames", 0, 0, 1_000_000) or 0)
+    most = ctx().get_config().web.max_viewers
+    if ctx().hub.viewers >= most:  # each stream holds a server thread; the rest are kept for the API
+        return api_error(503, f"too many live viewers (web.max_viewers is {most}); close another stream")
     frames = ctx().hub.frames(overlay_from_args())
 
     def generate() -> Iterator[bytes]:

@@ -125,7 +125,7 @@ def metrics_text(ctx: WebContext) -> str:
 
 
 def _versions() -> str:
-    names = ["camapp", "flask", "werkzeug", "pydantic", "numpy", "opencv-python-headless", "paho-mqtt",
+    names = ["camapp", "flask", "werkzeug", "pydantic", "numpy", "opencv-python-headless", "paho-mqtt", "waitress",
              "ai-edge-litert", "cryptography"]
     out = [f"python {platform.python_version()} on {platform.platform()}"]
     for name in names:
