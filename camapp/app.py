@@ -15,7 +15,8 @@ from camapp.assets import ROOT, demo_video
 from camapp.atomic import write_atomic
 from camapp.capture import FrameSource
 from camapp.config import AppConfig, parse_config
-from camapp.detect import Detector, Region
+from camapp.detect import Detector, Region, trust
+from camapp.detect.trust import ModelTrust
 from camapp.errors import ConfigError, ModelError, StorageError
 from camapp.health import PipelineStats
 from camapp.logbuffer import LogBuffer
@@ -52,9 +53,15 @@ def resolve(path: Path) -> Path:
 
 
 def build_detector(cfg: AppConfig) -> Detector:
+    """The configured detector, after installing the config's model-signature policy (kept only if it loads)."""
     from camapp.detect.tflite import TFLiteDetector
 
-    return TFLiteDetector.from_config(cfg.model.model_copy(update={"manifest": resolve(cfg.model.manifest)}))
+    previous = trust.install(ModelTrust.from_config(cfg.web))
+    try:
+        return TFLiteDetector.from_config(cfg.model.model_copy(update={"manifest": resolve(cfg.model.manifest)}))
+    except BaseException:
+        trust.install(previous)
+        raise
 
 
 def parts(detector: Detector) -> list[Detector]:
@@ -366,7 +373,9 @@ class Appliance:
         """Apply a validated config live where possible; returns the sections that need a restart."""
         old = self.cfg
         # What can fail (loading a model) happens before anything changes, so a bad config leaves all as it was.
-        detector = build_detector(new) if old.model != new.model else None
+        # A stricter signature policy must hold for the running model too, so it is loaded again under it.
+        reload = old.model != new.model or ModelTrust.from_config(old.web) != ModelTrust.from_config(new.web)
+        detector = build_detector(new) if reload else None
         self.cfg = new
         use_config_secrets(new.model_dump(mode="json"))
         restart = [name for name in RESTART_SECTIONS if getattr(old, name) != getattr(new, name)]

@@ -53,3 +53,7 @@ class CommandError(CamappError, ValueError):
 
 class AuthError(CamappError, PermissionError):
     """Authentication or authorisation failed."""
+
+
+class ModelTrustError(AuthError, ModelError):
+    """A model is refused by the signature policy (web.require_signed_models) or carries a bad signature."""

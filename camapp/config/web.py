@@ -34,7 +34,11 @@ class WebConfig(Section):
     model_public_key: str | None = Field(
         None, description="Ed25519 public key (PEM, or base64 of the 32 raw bytes) that signs uploaded models."
     )
-    require_signed_models: bool = Field(False, description="Reject model uploads without a valid signature.")
+    require_signed_models: bool = Field(
+        False, description="Run only models signed by model_public_key (<model>.sig) or shipped in models/: checked "
+        "at every model load (startup, config change, upload, activate, rollback). Turning it off from the UI or API "
+        "needs the admin's password."
+    )
 
     @field_validator("model_public_key")
     @classmethod

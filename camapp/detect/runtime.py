@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from camapp.detect import trust
 from camapp.errors import ChecksumError, DetectorUnavailableError, ModelError
 
 log = logging.getLogger(__name__)
@@ -107,6 +108,7 @@ def load_interpreter(
     elif delegate is not None and edgetpu_model is not None:
         path, checksum = edgetpu_model
     content = read_model(path, checksum)
+    trust.check_loaded(path, content)  # the signature policy, on the very bytes the interpreter gets
     try:
         interpreter = module.Interpreter(
             model_content=content, num_threads=threads, experimental_delegates=[delegate] if delegate else None

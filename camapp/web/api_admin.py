@@ -11,7 +11,7 @@ from camapp.errors import AuthError, CommandError
 from camapp.web import configio, system
 from camapp.web.api import body, checked_id, ctx, query_number
 from camapp.web.auth import UserStore
-from camapp.web.guard import api_error, password_version
+from camapp.web.guard import RateLimiter, api_error, password_version
 from camapp.web.modelmgr import ModelManager
 from camapp.web.openapi import spec
 
@@ -53,9 +53,22 @@ def validate_config() -> Any:
     return jsonify({"valid": True, "config": configio.redact(configio.config_dict(cfg))})
 
 
+def password_confirmed(password: str | None) -> bool:
+    """True when `password` is the signed-in user's own; failures count against the login rate limit."""
+    limiter: RateLimiter = current_app.extensions["camapp_login_limiter"]
+    key = request.remote_addr or "?"
+    if not password or limiter.blocked(key):
+        return False
+    if users().authenticate(g.user["username"], password) is None:
+        limiter.fail(key)
+        return False
+    return True
+
+
 @bp.put("/config")
 def put_config() -> Any:
-    return _applied(*configio.apply(ctx(), body()))
+    confirm = request.headers.get(configio.REAUTH_HEADER)
+    return _applied(*configio.apply(ctx(), body(), lambda: password_confirmed(confirm)))
 
 
 @bp.get("/zones")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -12,9 +13,11 @@ from pydantic import ValidationError
 
 from camapp.atomic import write_atomic
 from camapp.config import AppConfig
-from camapp.errors import ConfigError, StorageError
+from camapp.errors import AuthError, ConfigError, StorageError
 from camapp.redact import SecretReuseError, mask_config, unmask_config
 from camapp.web.context import WebContext
+
+REAUTH_HEADER = "X-Camapp-Password"  # the admin's own password, for changes that loosen security
 
 
 def field_errors(err: ValidationError) -> dict[str, str]:
@@ -79,14 +82,30 @@ def save(path: Path, cfg: AppConfig) -> None:
         raise StorageError(f"{path}: cannot save config: {err.strerror or err}") from None
 
 
-def apply(ctx: WebContext, data: Any) -> tuple[AppConfig, list[str]]:
+def trust_weakened(old: AppConfig, new: AppConfig) -> str | None:
+    """What in `new` loosens the model-signature policy of `old` (it needs the admin's password), or None."""
+    if not old.web.require_signed_models:
+        return None
+    if not new.web.require_signed_models:
+        return "turning web.require_signed_models off"
+    if new.web.model_public_key != old.web.model_public_key:
+        return "changing web.model_public_key while signed models are required"
+    return None
+
+
+def apply(ctx: WebContext, data: Any, confirmed: Callable[[], bool] | None = None) -> tuple[AppConfig, list[str]]:
     """Validate, apply, then save (when there is a config file); returns the config and sections needing a restart.
 
     Saving only after a successful apply means a config that cannot run (a model that does not load) is never
-    written, so the next start still uses the last good file.
+    written, so the next start still uses the last good file. Loosening the model-signature policy also needs
+    `confirmed()` (the admin re-entered their password): a stolen session alone must not switch it off.
     """
-    old = config_dict(ctx.get_config())
-    cfg = validate(unmask(data, old))
+    current = ctx.get_config()
+    cfg = validate(unmask(data, config_dict(current)))
+    weakened = trust_weakened(current, cfg)
+    if weakened and (confirmed is None or not confirmed()):
+        raise AuthError(f"{weakened} needs your password: send it in the {REAUTH_HEADER} header (API) or the "
+                        "'your password' field of the settings page")
     restart = list(ctx.apply_config(cfg))
     if ctx.config_path is not None:
         save(ctx.config_path, cfg)

@@ -19,8 +19,9 @@ from typing import Any
 from camapp.assets import MODELS_DIR
 from camapp.atomic import write_atomic
 from camapp.config.web import WebConfig
-from camapp.errors import AuthError, CommandError, ModelError
-from camapp.web import signing
+from camapp.detect import trust
+from camapp.detect.trust import ModelTrust, signature_path
+from camapp.errors import CommandError, ModelError
 
 TFLITE_MAGIC = b"TFL3"
 MAX_LABELS_BYTES = 1 << 20
@@ -104,14 +105,6 @@ class ModelManager:
         self._write_history([entry, *entries])
         return entry
 
-    def _signed(self, cfg: WebConfig, model: bytes, signature: bytes | None) -> bool:
-        if signature and cfg.model_public_key:
-            signing.verify(cfg.model_public_key, model, signature)
-            return True
-        if cfg.require_signed_models:
-            raise AuthError("this appliance only accepts signed models: upload the .sig file too")
-        return False
-
     def install_upload(self, cfg: WebConfig, model: bytes, labels: bytes, signature: bytes | None) -> dict[str, Any]:
         """Validate an upload, store it, probe it, switch to it; the files are removed if any step fails."""
         limit = int(cfg.max_upload_mb * 1024 * 1024)
@@ -119,7 +112,8 @@ class ModelManager:
             raise CommandError(f"model: larger than web.max_upload_mb ({cfg.max_upload_mb} MB)")
         check_tflite(model)
         check_labels(labels)
-        signed = self._signed(cfg, model, signature)
+        # Refused here already so an untrusted upload is never even stored; load_interpreter checks again.
+        signed = ModelTrust.from_config(cfg).check(None, model, signature)
         digest = hashlib.sha256(model).hexdigest()
         with self._lock:
             dest = self.root / digest[:12]
@@ -129,6 +123,8 @@ class ModelManager:
                 (staging / "model.tflite").write_bytes(model)
                 (staging / "labels.txt").write_bytes(labels)
                 os.replace(staging, dest)
+            if signature:  # kept next to the model: every later load (activate, rollback, restart) checks it
+                write_atomic(signature_path(dest / "model.tflite"), signature)
             entry = {"id": digest[:12], "sha256": digest, "size": len(model), "signed": signed, "source": "upload",
                      "model": str(dest / "model.tflite"), "labels": str(dest / "labels.txt"),
                      "uploaded": round(time.time(), 1)}
@@ -170,7 +166,8 @@ class ModelManager:
         check_tflite(data)
         check_labels(labels.read_bytes())
         digest = hashlib.sha256(data).hexdigest()
-        entry = {"id": f"local-{digest[:12]}", "sha256": digest, "size": len(data), "signed": False, "source": "path",
+        signed = trust.current().check(model, data)
+        entry = {"id": f"local-{digest[:12]}", "sha256": digest, "size": len(data), "signed": signed, "source": "path",
                  "model": str(model), "labels": str(labels), "uploaded": round(time.time(), 1)}
         with self._lock:
             return self._probe_and_activate(entry, cleanup=None)

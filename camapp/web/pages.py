@@ -11,6 +11,7 @@ from flask import Blueprint, current_app, flash, g, redirect, render_template, r
 from camapp.errors import AuthError
 from camapp.web import configio, forms
 from camapp.web.api import ID_RE, ctx
+from camapp.web.api_admin import password_confirmed
 from camapp.web.auth import UserStore
 from camapp.web.guard import RateLimiter, csrf_token, password_version
 
@@ -161,18 +162,30 @@ def settings() -> Any:
     status = 200
     if request.method == "POST":
         data, parse_errors = forms.parse_form(request.form, shown)
-        try:
-            configio.validate(configio.unmask(data, current))
-        except configio.ConfigInvalid as err:
-            parse_errors = {**err.errors, **parse_errors}
+        parse_errors, status = _save(data, current, parse_errors)
         if not parse_errors:
-            _, restart = configio.apply(ctx(), data)
-            flash("Saved and applied." + (f" Restart needed for: {', '.join(restart)}." if restart else ""))
             return redirect(url_for("pages.settings"))
         errors, loose = forms.place_errors(parse_errors, groups)
-        values, status = forms.shown_values(data, request.form, parse_errors), 422
+        values = forms.shown_values(data, request.form, parse_errors)
     return render_template("settings.html", groups=groups, values=values, errors=errors, loose=loose,
-                           get_path=forms.get_path), status
+                           get_path=forms.get_path, signed_models=ctx().get_config().web.require_signed_models), status
+
+
+def _save(data: dict[str, Any], current: dict[str, Any], errors: dict[str, str]) -> tuple[dict[str, str], int]:
+    """Validate and apply a submitted settings form: (errors by field, HTTP status); no errors means saved."""
+    try:
+        configio.validate(configio.unmask(data, current))
+    except configio.ConfigInvalid as err:
+        errors = {**err.errors, **errors}
+    if errors:
+        return errors, 422
+    confirm = request.form.get("reauth_password")
+    try:
+        _, restart = configio.apply(ctx(), data, lambda: password_confirmed(confirm))
+    except AuthError as err:
+        return {"web.require_signed_models": str(err)}, 403
+    flash("Saved and applied." + (f" Restart needed for: {', '.join(restart)}." if restart else ""))
+    return {}, 302
 
 
 @bp.get("/zones")
