@@ -14,11 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from camapp.config import AppConfig, CameraConfig, load_config
-from camapp.errors import CamappError, ConfigError
+from camapp.errors import CamappError, ConfigError, InputError
 from camapp.redact import install_log_redaction
 from camapp.replaylog import JsonEventSink, MotSink
 from camapp.sinks import ResultSink
-from camapp.types import Image
 
 DEFAULT_CONFIG = Path(os.environ.get("CAMAPP_CONFIG", "/etc/camapp/config.yaml"))
 log = logging.getLogger("camapp")
@@ -49,15 +48,15 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_detect(args: argparse.Namespace) -> int:
-    import cv2
+    from camapp.imageguard import read_image
+
+    cfg = _config(args.config)
+    image = read_image(args.image)  # size checked from the header before decoding: a crafted file cannot OOM us
+    import cv2  # the wiring and the model only once the image is known to be good
 
     from camapp.annotate import draw_detections
     from camapp.app import build_detector
 
-    cfg = _config(args.config)
-    image: Image | None = cv2.imread(args.image, cv2.IMREAD_COLOR)  # type: ignore[assignment]
-    if image is None:
-        raise CamappError(f"{args.image}: cannot read image (missing, or not an image format OpenCV knows)")
     with build_detector(cfg) as detector:
         dets = detector.detect(image)
     if args.out and not cv2.imwrite(args.out, draw_detections(image, dets.boxes, dets.labels, dets.scores)):
@@ -74,8 +73,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     from camapp.app import Appliance
 
     cfg = _config(args.config)
-    if not Path(args.video).is_file():
-        raise CamappError(f"{args.video}: no such video file")
+    _check_video(Path(args.video))
     cfg.camera = CameraConfig(id=cfg.camera.id, source="file", path=Path(args.video), loop=False, realtime=False)
     _setup_logging("WARNING" if args.json else cfg.log_level)
     with Appliance(cfg, None) as app:
@@ -90,6 +88,23 @@ def cmd_replay(args: argparse.Namespace) -> int:
                "fps": round(s["frames"] / elapsed, 2) if elapsed > 0 else 0.0}
     print(json.dumps({"summary": summary}) if args.json else f"replay: {summary}")
     return 0
+
+
+def _check_video(path: Path) -> None:
+    """A replayable file: exists, is no oversized still image, and OpenCV can read a first frame from it."""
+    import cv2
+
+    from camapp.imageguard import check_file
+
+    if not path.is_file():
+        raise InputError(f"{path}: no such video file")
+    check_file(path)
+    cap = cv2.VideoCapture(str(path))
+    try:
+        if not cap.isOpened() or not cap.read()[0]:
+            raise InputError(f"{path}: not a video camapp can decode (no frame could be read)")
+    finally:
+        cap.release()
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
@@ -114,6 +129,10 @@ def cmd_user(args: argparse.Namespace) -> int:
 
     cfg = _config(args.config)
     password = sys.stdin.readline().rstrip("\n") if not sys.stdin.isatty() else _prompt_password()
+    try:
+        password.encode("utf-8")  # undecodable stdin bytes arrive as surrogates, which cannot be hashed
+    except UnicodeEncodeError:
+        raise InputError("password: not UTF-8 text") from None
     UserStore(_data_dir(cfg)).set_password(args.name, password, role=args.role)
     print(f"user {args.name} ({args.role}) saved")
     return 0
@@ -177,6 +196,9 @@ def main(argv: list[str] | None = None) -> int:
         return int(rc)
     except ConfigError as err:
         print(f"config error:\n{err}", file=sys.stderr)
+        return 2
+    except InputError as err:  # like a bad config: running it again cannot help (systemd: RestartPreventExitStatus)
+        print(f"error: {err}", file=sys.stderr)
         return 2
     except CamappError as err:
         print(f"error: {err}", file=sys.stderr)

@@ -11,6 +11,10 @@ class ConfigError(CamappError, ValueError):
     """The configuration is invalid; the message names each bad field."""
 
 
+class InputError(CamappError, ValueError):
+    """A file given to a command (an image, a video) is not usable; like a bad config, retrying cannot help."""
+
+
 class ModelError(CamappError, RuntimeError):
     """A model file is missing, corrupt, or its outputs are not understood."""
 

@@ -28,7 +28,7 @@ from camapp.capture.opencv import OpenCVSource, redact_url
 from camapp.capture.picam import Picamera2Source, lores_size
 from camapp.capture.reconnect import ReconnectingSource
 from camapp.config import CameraConfig
-from camapp.errors import CaptureEndedError, CaptureError
+from camapp.errors import CaptureEndedError, CaptureError, ConfigError
 
 SHADES = (0, 60, 120, 180, 240)  # one grey level per frame of the short clip, far apart to survive MJPEG
 
@@ -411,7 +411,7 @@ def test_opencv_without_gstreamer_gives_a_clear_error(source: str) -> None:
     with pytest.raises(CaptureError, match="without GStreamer support"):
         GStreamerSource(jetson_csi_pipeline())
     cfg = CameraConfig(source=source, pipeline="videotestsrc ! videoconvert ! appsink")
-    with pytest.raises(CaptureError, match=f"camera.source '{source}'.*--system-site-packages"):
+    with pytest.raises(ConfigError, match=f"camera.source '{source}'.*--system-site-packages"):
         open_source(cfg, threading.Event())
 
 
@@ -532,7 +532,7 @@ def test_picamera2_start_failure_is_a_capture_error() -> None:
 def test_missing_picamera2_says_how_to_install_it() -> None:
     with pytest.raises(CaptureError, match="apt install python3-picamera2"):
         Picamera2Source(640, 480)
-    with pytest.raises(CaptureError, match=r"camera\.source 'picamera2'"):
+    with pytest.raises(ConfigError, match=r"camera\.source 'picamera2'"):
         open_source(CameraConfig(source="picamera2"), threading.Event())
 
 
@@ -562,7 +562,7 @@ def test_open_source_looping_file_is_reconnecting(clip: Path) -> None:
 
 def test_open_source_missing_file_fails_at_once(tmp_path: Path) -> None:
     cfg = CameraConfig(source="file", path=tmp_path / "nope.avi")
-    with pytest.raises(CaptureError, match=r"camera.path.*nope.avi"):
+    with pytest.raises(ConfigError, match=r"camera.path.*nope.avi"):
         open_source(cfg, threading.Event())
 
 

@@ -42,7 +42,7 @@ def test_detect_unreadable_image(tmp_path: Path) -> None:
     bad = tmp_path / "not-an-image.jpg"
     bad.write_text("hello")
     proc = camapp("detect", str(bad))
-    assert proc.returncode == 1 and "cannot read image" in proc.stderr and "Traceback" not in proc.stderr
+    assert proc.returncode == 2 and "not an image format camapp reads" in proc.stderr and "Traceback" not in proc.stderr
 
 
 @pytest.mark.parametrize(
@@ -61,6 +61,20 @@ def test_check_config(tmp_path: Path, text: str, code: int, fragment: str) -> No
     assert proc.returncode == code
     assert fragment in (proc.stdout + proc.stderr)
     assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.fault
+def test_missing_camera_file_at_start_exits_2(tmp_path: Path) -> None:
+    """Drill 8: a config naming a camera file that is not there is a config error (exit 2, which the systemd unit
+    lists in RestartPreventExitStatus), not a crash that systemd restarts ten times."""
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(f"camera: {{source: file, path: {tmp_path / 'gone.mp4'}}}\nweb: {{port: 0}}\n")
+    proc = camapp("run", "-c", str(cfg))
+    assert proc.returncode == 2, proc.stderr
+    assert f"camera.path: video file not found: {tmp_path / 'gone.mp4'}" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    unit = (ROOT / "image/rootfs/etc/systemd/system/camapp.service").read_text()
+    assert "\nRestartPreventExitStatus=2\n" in unit
 
 
 def test_run_refuses_a_bad_config(tmp_path: Path) -> None:
@@ -115,9 +129,14 @@ def test_replay_mot_unwritable(short_clip: Path, tmp_path: Path) -> None:
     assert proc.returncode == 1 and "--mot" in proc.stderr and "Traceback" not in proc.stderr
 
 
-def test_replay_missing_video(tmp_path: Path) -> None:
+def test_replay_missing_or_not_a_video(tmp_path: Path) -> None:
     proc = camapp("replay", str(tmp_path / "nope.mp4"))
-    assert proc.returncode == 1 and "nope.mp4" in proc.stderr
+    assert proc.returncode == 2 and "nope.mp4: no such video file" in proc.stderr
+    text = tmp_path / "notes.mp4"
+    text.write_text("not a video\n")
+    proc = camapp("replay", str(text))
+    assert proc.returncode == 2 and "notes.mp4: not a video camapp can decode" in proc.stderr
+    assert "Traceback" not in proc.stderr
 
 
 def test_replay_drives_the_whole_chain_store_and_broker(tmp_path: Path, short_clip: Path, model_manifest: Path) -> None:
@@ -179,6 +198,10 @@ def test_user_command_stores_a_hashed_password(tmp_path: Path) -> None:
     assert "alice" in str(store.users())
     short = camapp("user", "bob", "-c", str(cfg), stdin="x\n")
     assert short.returncode == 1 and "at least 8 characters" in short.stderr and "Traceback" not in short.stderr
+    binary = subprocess.run([sys.executable, "-m", "camapp.cli", "user", "bob", "-c", str(cfg)], capture_output=True,
+                            input=b"long enough \xff\xfe password\n", cwd=ROOT, timeout=300)
+    assert binary.returncode == 2 and b"password: not UTF-8 text" in binary.stderr
+    assert b"Traceback" not in binary.stderr
 
 
 def test_store_clip_rate_follows_the_video_file(tmp_path: Path, demo_video: Path) -> None:

@@ -13,17 +13,24 @@ from camapp.capture.opencv import OpenCVSource
 from camapp.capture.picam import NO_PICAMERA2, Picamera2Source
 from camapp.capture.reconnect import ReconnectingSource, StatusCallback
 from camapp.config.core import CameraConfig
-from camapp.errors import CaptureError
+from camapp.errors import CaptureError, ConfigError
+from camapp.imageguard import ImageError, check_file
 
 
 def _check_usable(cfg: CameraConfig) -> None:
-    """Fail at start-up on what no retry can fix (typo'd path, missing library), instead of retrying forever."""
+    """Fail at start-up on what no retry can fix (typo'd path, missing library, a hostile still image), instead of
+    retrying forever: a ConfigError, so `camapp run` exits 2 and systemd does not restart it in a loop."""
     if cfg.source == "file" and (cfg.path is None or not cfg.path.is_file()):
-        raise CaptureError(f"camera.path: video file not found: {cfg.path}")
+        raise ConfigError(f"camera.path: video file not found: {cfg.path}")
+    if cfg.source == "file" and cfg.path is not None:
+        try:
+            check_file(cfg.path)  # a still image is decoded like a video: check its claimed size first
+        except ImageError as err:
+            raise ConfigError(f"camera.path: {err}") from None
     if cfg.source in ("gstreamer", "jetson_csi") and not has_gstreamer():
-        raise CaptureError(f"camera.source '{cfg.source}': {NO_GSTREAMER}")
+        raise ConfigError(f"camera.source '{cfg.source}': {NO_GSTREAMER}")
     if cfg.source == "picamera2" and importlib.util.find_spec("picamera2") is None:
-        raise CaptureError(f"camera.source 'picamera2': {NO_PICAMERA2}")
+        raise ConfigError(f"camera.source 'picamera2': {NO_PICAMERA2}")
 
 
 def source_factory(cfg: CameraConfig, stop_event: threading.Event) -> Callable[[], FrameSource]:
@@ -49,7 +56,7 @@ def open_source(cfg: CameraConfig, stop_event: threading.Event, on_status: Statu
     """The configured source; live cameras and looping files reopen themselves with backoff after failures.
 
     A non-looping file is returned bare and opened now, so it ends with CaptureEndedError.
-    Raises CaptureError at once for problems a retry cannot fix (missing file, no GStreamer, no picamera2).
+    Raises ConfigError at once for problems a retry cannot fix (missing file, no GStreamer, no picamera2).
     """
     _check_usable(cfg)
     make = source_factory(cfg, stop_event)
