@@ -65,7 +65,7 @@ class MQTTConfig(Section):
         "first, then whole finished events (`new` with its `end`), then alerts.",
     )
     outbox_max_mb: float = Field(
-        16.0, ge=0.1, le=100_000,
+        16.0, ge=0.01, le=100_000,
         description="Outbox bound in MB of topic + payload (a busy scene writes about 4 MB per hour offline).",
     )
     snapshots: bool = Field(False, description="Also publish a small JPEG thumbnail per event (off: metadata only).")
