@@ -3,20 +3,34 @@
 An event follows one object. It starts when the tracker has confirmed the object and the median of its recent
 scores reaches the label's threshold (a single confident frame is not enough), and ends end_after_s after the
 object was last seen once the tracker has dropped it. A parked object stays one event because the tracker keeps it
-while nobody looks; if its track is lost anyway, a new track of the same label appearing where it vanished
-continues the event instead of starting another (reattach_iou).
+while nobody looks.
+
+Gaps: a person hidden behind a pillar, or missed by the detector for a few seconds, often comes back as a new track.
+A confirmed new track of the same label that was first seen after the event's object was last seen, within
+end_after_s, and where that object was heading (its last box moved on at its last speed, within reattach_distance
+box heights, the allowance growing with the gap) or where it vanished (reattach_iou), continues the event instead of
+starting another. This works whether the old track was already dropped or is still kept unseen by the tracker; in
+the second case the old track gives the event away and starts no event of its own unless it is seen again. `end` is
+sent once, end_after_s after the object was last seen by any of its tracks.
+
+An event's `track_id` is the tracker id of the object that started it and never changes; the tracks that carried
+it later are internal (the live view shows the tracker's current ids on the boxes).
 """
 
 from __future__ import annotations
 
+import math
 import secrets
 import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from camapp.config.core import EventsConfig, ObjectsConfig
-from camapp.geometry import Box, box_iou
+from camapp.geometry import Box, box_iou, centre
 from camapp.types import EventMessage, EventType, TrackedObject
+
+REATTACH_HORIZON_S = 3.0  # a vanished object is not extrapolated further than this: people stop, turn, wait
+REATTACH_GROWTH_PER_S = 0.5  # the reattach allowance grows by this share of itself per second of gap
 
 
 def new_event_id(start_time: float) -> str:
@@ -35,7 +49,7 @@ class _Event:
     """One open event and what was last reported about it."""
 
     id: str
-    track_id: int
+    track_id: int  # the track that started the event: what messages report, for the event's whole life
     label: str
     start_time: float
     last_seen: float
@@ -45,6 +59,8 @@ class _Event:
     reported_top: float
     stationary: bool
     last_message: float
+    velocity: tuple[float, float] = (0.0, 0.0)
+    carrier: int | None = None  # the track carrying the event now, when it is not track_id
     zones: frozenset[str] = frozenset()
     entered: list[str] = field(default_factory=list)
 
@@ -60,6 +76,7 @@ class EventTracker:
         self._orphans: list[_Event] = []  # events whose track was dropped, waiting to end or be continued
         self._entered: dict[int, list[str]] = {}  # zones each live track entered, in order, before and after `new`
         self._not_before: dict[int, float] = {}  # tracks whose event was ended while they were still present
+        self._handed_over: dict[int, float] = {}  # unseen tracks whose event a newer track continued, and when
 
     def update(
         self, objects: Sequence[TrackedObject], zones: Mapping[int, frozenset[str]], timestamp: float
@@ -76,8 +93,8 @@ class EventTracker:
             if msg is not None:
                 out.append(msg)
         for obj in sorted(objects, key=lambda o: o.track_id):
-            if obj.track_id not in self._open:
-                msg = self._begin(obj, zones, timestamp)
+            if obj.track_id not in self._open and obj.last_seen > self._handed_over.get(obj.track_id, -math.inf):
+                msg = self._begin(obj, live, zones, timestamp)
                 if msg is not None:
                     out.append(msg)
         return out
@@ -101,6 +118,7 @@ class EventTracker:
             self._orphans.append(self._open.pop(track_id))
         self._entered = {t: zs for t, zs in self._entered.items() if t in live}
         self._not_before = {t: ts for t, ts in self._not_before.items() if t in live}
+        self._handed_over = {t: ts for t, ts in self._handed_over.items() if t in live}
 
     def _note_zones(self, track_id: int, current: frozenset[str]) -> None:
         entered = self._entered.setdefault(track_id, [])
@@ -134,11 +152,16 @@ class EventTracker:
         threshold = self._objects.filter_for(obj.label).threshold
         return obj.confirmed and median_score(obj, self._cfg.score_window) >= threshold
 
-    def _begin(self, obj: TrackedObject, zones: Mapping[int, frozenset[str]], timestamp: float) -> EventMessage | None:
-        """Continue an orphaned event this object replaces, or start a new one if the object qualifies."""
-        orphan = self._orphan_for(obj)
-        if orphan is not None:
-            return self._continue(orphan, obj, zones, timestamp)
+    def _begin(
+        self, obj: TrackedObject, live: Mapping[int, TrackedObject], zones: Mapping[int, frozenset[str]],
+        timestamp: float,
+    ) -> EventMessage | None:
+        """Continue an event of a vanished object this one replaces, or start a new one if the object qualifies."""
+        if not obj.confirmed:
+            return None
+        lost = self._lost_event_for(obj, live, timestamp)
+        if lost is not None:
+            return self._continue(lost, obj, zones, timestamp)
         if not self._qualifies(obj):
             return None
         start = max(obj.first_seen, self._not_before.get(obj.track_id, obj.first_seen))
@@ -164,27 +187,52 @@ class EventTracker:
     def _continue(
         self, event: _Event, obj: TrackedObject, zones: Mapping[int, frozenset[str]], timestamp: float
     ) -> EventMessage:
-        """Move an orphaned event onto the track that replaced its lost one; always reported (the track id changed)."""
-        self._orphans.remove(event)
-        event.track_id, event.box, event.score, event.last_seen = obj.track_id, obj.box, obj.score, obj.last_seen
+        """Move a vanished object's event onto the track that replaced it; always reported (it may have moved far)."""
+        if event in self._orphans:
+            self._orphans.remove(event)
+        else:
+            old = next(t for t, e in self._open.items() if e is event)
+            del self._open[old]
+            self._handed_over[old] = timestamp
+        event.box, event.score, event.last_seen = obj.box, obj.score, obj.last_seen
+        event.carrier = obj.track_id
         self._open[obj.track_id] = event
         self._refresh(event, obj, zones, timestamp)
         event.last_message = timestamp
         event.reported_top = event.top_score
         return self._message(event, "update")
 
-    def _orphan_for(self, obj: TrackedObject) -> _Event | None:
-        """The vanished event of the same label whose last box this newer object overlaps most, if enough."""
-        if self._cfg.reattach_iou <= 0:
-            return None
-        best, best_iou = None, self._cfg.reattach_iou
-        for event in self._orphans:
-            if event.label != obj.label or obj.first_seen < event.last_seen:
+    def _lost_event_for(
+        self, obj: TrackedObject, live: Mapping[int, TrackedObject], timestamp: float
+    ) -> _Event | None:
+        """The event of a vanished object (dropped, or kept unseen by the tracker) that this newer object continues:
+        the nearest of those it plausibly is, if any."""
+        unseen = [e for t, e in self._open.items() if live[t].last_seen < obj.first_seen]
+        best, best_cost = None, math.inf
+        for event in [*self._orphans, *unseen]:
+            if event.label != obj.label or obj.first_seen <= event.last_seen:
                 continue  # seen at the same time as the old object, so it is another one
-            iou = box_iou(event.box, obj.box)
-            if iou >= best_iou:
-                best, best_iou = event, iou
+            if timestamp - event.last_seen > self._cfg.end_after_s:
+                continue
+            cost = self._reattach_cost(event, obj)
+            if cost < best_cost:
+                best, best_cost = event, cost
         return best
+
+    def _reattach_cost(self, event: _Event, obj: TrackedObject) -> float:
+        """How far the object is from where the event's object was heading, in allowances (< 1: plausible, else inf)."""
+        if self._cfg.reattach_iou > 0 and box_iou(event.box, obj.box) >= self._cfg.reattach_iou:
+            return 0.0
+        if self._cfg.reattach_distance <= 0:
+            return math.inf
+        gap = obj.last_seen - event.last_seen
+        ahead = min(gap, REATTACH_HORIZON_S)
+        (ex, ey), (ox, oy) = centre(event.box), centre(obj.box)
+        ex, ey = ex + event.velocity[0] * ahead, ey + event.velocity[1] * ahead
+        height = max(event.box[3] - event.box[1], obj.box[3] - obj.box[1], 1.0)
+        allowance = self._cfg.reattach_distance * height * (1.0 + REATTACH_GROWTH_PER_S * gap)
+        cost = math.hypot(ox - ex, oy - ey) / allowance
+        return cost if cost <= 1.0 else math.inf
 
     # --- updates ---------------------------------------------------------------------------------------------
 
@@ -196,6 +244,7 @@ class EventTracker:
         changed = current != event.zones or obj.stationary != event.stationary
         if obj.last_seen > event.last_seen:
             event.box, event.score, event.last_seen = obj.box, obj.score, obj.last_seen
+            event.velocity = obj.velocity
             event.top_score = max(event.top_score, median_score(obj, self._cfg.score_window))
         improved = event.top_score - event.reported_top
         changed = changed or (improved > 0 and improved >= self._cfg.update_score_delta)
@@ -224,4 +273,5 @@ class EventTracker:
             entered_zones=tuple(event.entered),
             camera=self._camera,
             stationary=event.stationary,
+            current_track_id=event.carrier,
         )

@@ -1,4 +1,4 @@
-"""Turn per-frame detections into objects with stable ids: IoU matching on a constant-velocity prediction.
+"""Turn per-frame detections into objects with stable ids: IoU matching on a Kalman constant-velocity prediction.
 
 The detector only runs where there is motion (plus periodic re-checks of tracked objects), so "not detected" often
 means "nobody looked". Objects therefore age by time, and an object counts as missed only when the detector looked
@@ -15,14 +15,16 @@ from dataclasses import dataclass
 
 from camapp.config.core import TrackerConfig
 from camapp.geometry import Box, box_area, box_iou, centre, covered_fraction
+from camapp.kalman import BoxState
 from camapp.types import Detections, TrackedObject
 
 SCORE_HISTORY = 30  # scores kept per object; events take the median of the most recent ones
-PREDICT_HORIZON_S = 1.0  # never extrapolate further than this: velocity is a guess, not a law
-VELOCITY_SMOOTHING = 0.5  # weight of the newest velocity measurement
+PREDICT_HORIZON_S = 1.0  # never extrapolate a box further than this: velocity is a guess, not a law
 MAX_AREA_RATIO = 4.0  # a centroid match must not change the box size by more than this factor
 DUPLICATE_IOU = 0.7  # an unmatched detection this close to a matched one is the same object seen twice
 LOOKED_FRACTION = 0.5  # share of an object's box inside a searched region for the search to count
+GATE_CHI2 = 9.21  # 99 % of a 2-D Gaussian: how far from its prediction a centre may be and still be the object
+RECOVER_AFTER_S = 0.25  # a match after a gap this long re-estimates the speed from the two observations (OC-SORT)
 
 
 class Tracker(ABC):
@@ -39,7 +41,8 @@ class Tracker(ABC):
 
     @abstractmethod
     def tick(self, timestamp: float) -> list[TrackedObject]:
-        """Advance time on a frame where the detector did not run; returns copies of every live object."""
+        """Advance time on a frame where the detector did not run (nobody looked); returns copies of every live
+        object. Objects are predicted forward, never counted as missed."""
 
     @abstractmethod
     def predicted_boxes(self) -> list[Box]:
@@ -53,15 +56,17 @@ class _Track:
     obj: TrackedObject
     anchor: Box  # where the object was when it last started standing still
     anchor_time: float
-    vx: float = 0.0  # centre velocity, pixels per second
-    vy: float = 0.0
+    state: BoxState  # Kalman state at obj.last_seen
     looked_miss: bool = False  # the detector searched its place and did not find it since it was last seen
 
-    def predicted(self, timestamp: float) -> Box:
-        dt = min(max(timestamp - self.obj.last_seen, 0.0), PREDICT_HORIZON_S)
-        x1, y1, x2, y2 = self.obj.box
-        dx, dy = self.vx * dt, self.vy * dt
-        return (x1 + dx, y1 + dy, x2 + dx, y2 + dy)
+    def predicted(self, timestamp: float) -> BoxState:
+        """The Kalman prediction for `timestamp`; the mean stops moving after PREDICT_HORIZON_S, the doubt does not."""
+        dt = max(timestamp - self.obj.last_seen, 0.0)
+        moved = self.state.predict(min(dt, PREDICT_HORIZON_S))
+        if dt <= PREDICT_HORIZON_S:
+            return moved
+        grown = self.state.predict(dt)
+        return BoxState(moved.mean, grown.cov)
 
 
 def _box(row: Sequence[float]) -> Box:
@@ -69,7 +74,13 @@ def _box(row: Sequence[float]) -> Box:
 
 
 class IouTracker(Tracker):
-    """Greedy IoU matching against predicted boxes, with a centroid-distance fallback; labels never mix."""
+    """Kalman-predicted boxes matched by IoU, then by distance within the prediction's uncertainty; labels never mix.
+
+    Matching is greedy, best pair first: with the handful of objects a camera sees, it agrees with an optimal
+    assignment nearly always and needs no solver. A new object is tentative until min_hits detections (fewer when
+    its score is very high); a tentative object the detector looked for and did not find is dropped at once, so
+    flicker never clutters the matching, while a confirmed one is carried on its prediction for max_missed_s.
+    """
 
     def __init__(self, cfg: TrackerConfig, frame_width: int, frame_height: int) -> None:
         if frame_width <= 0 or frame_height <= 0:
@@ -111,7 +122,7 @@ class IouTracker(Tracker):
     def predicted_boxes(self) -> list[Box]:
         out = []
         for track in self._tracks:
-            x1, y1, x2, y2 = track.predicted(self._now)
+            x1, y1, x2, y2 = track.predicted(self._now).box
             box = (max(0.0, x1), max(0.0, y1), min(float(self._width), x2), min(float(self._height), y2))
             if box[2] > box[0] and box[3] > box[1]:
                 out.append(box)
@@ -120,7 +131,7 @@ class IouTracker(Tracker):
     # --- matching -------------------------------------------------------------------------------------------
 
     def _match(self, labels: Sequence[str], boxes: list[Box], timestamp: float) -> list[tuple[int, int]]:
-        """Greedy: best IoU pairs first, then nearest centres for what is left; only the same label pairs."""
+        """Best IoU pairs first; then, for what is left, nearest centres inside the prediction's uncertainty gate."""
         predicted = [track.predicted(timestamp) for track in self._tracks]
         candidates = [
             (t, d)
@@ -128,16 +139,19 @@ class IouTracker(Tracker):
             for d, label in enumerate(labels)
             if label == track.obj.label
         ]
-        by_iou = [(-box_iou(predicted[t], boxes[d]), t, d) for t, d in candidates]
+        by_iou = [(-box_iou(predicted[t].box, boxes[d]), t, d) for t, d in candidates]
         pairs = _greedy(sorted(c for c in by_iou if -c[0] >= self._cfg.iou_threshold), set(), set())
         used_t, used_d = {t for t, _ in pairs}, {d for _, d in pairs}
         limit = self._cfg.max_distance * self._width
         by_distance = [
-            (_centre_distance(predicted[t], boxes[d]), t, d)
+            (predicted[t].centre_distance2(boxes[d]), t, d)
             for t, d in candidates
-            if t not in used_t and d not in used_d and _similar_size(predicted[t], boxes[d])
+            if t not in used_t and d not in used_d and _similar_size(predicted[t].box, boxes[d])
+            and _centre_distance(predicted[t].box, boxes[d]) <= limit
         ]
-        return pairs + _greedy(sorted(c for c in by_distance if c[0] <= limit), used_t, used_d)
+        # Seen once, an object's speed is unknown: the frame-relative limit alone decides (a fast small ball).
+        gated = [c for c in by_distance if c[0] <= GATE_CHI2 or self._tracks[c[1]].obj.hits == 1]
+        return pairs + _greedy(sorted(gated), used_t, used_d)
 
     def _duplicate(self, label: str, box: Box, matched_tracks: set[int]) -> bool:
         return any(
@@ -148,7 +162,7 @@ class IouTracker(Tracker):
     def _looked(self, track: _Track, timestamp: float, regions: Sequence[Sequence[float]] | None) -> bool:
         if regions is None:
             return True
-        box = track.predicted(timestamp)
+        box = track.predicted(timestamp).box
         return any(covered_fraction(box, region) >= LOOKED_FRACTION for region in regions)
 
     # --- track life -----------------------------------------------------------------------------------------
@@ -162,25 +176,35 @@ class IouTracker(Tracker):
             first_seen=timestamp,
             last_seen=timestamp,
             scores=[score],
-            confirmed=self._cfg.min_hits <= 1,
+            confirmed=self._confirms(1, score),
         )
         self._next_id += 1
-        self._tracks.append(_Track(obj=obj, anchor=box, anchor_time=timestamp))
+        self._tracks.append(_Track(obj=obj, anchor=box, anchor_time=timestamp, state=BoxState.start(box)))
+
+    def _confirms(self, hits: int, score: float) -> bool:
+        """Enough evidence: min_hits detections, or fewer when they are all very confident."""
+        cfg = self._cfg
+        return hits >= cfg.min_hits or (hits >= cfg.fast_confirm_hits and score >= cfg.fast_confirm_score)
 
     def _hit(self, track: _Track, box: Box, score: float, timestamp: float) -> None:
         obj = track.obj
-        dt = timestamp - obj.last_seen
-        if dt > 0:
+        gap = timestamp - obj.last_seen
+        state = track.predicted(timestamp).correct(box)
+        if gap > 0 and (obj.hits == 1 or gap >= RECOVER_AFTER_S):
+            # The second sighting measures the speed the first could only guess; and after a gap (observation-centric
+            # recovery, OC-SORT) the filter's speed is stale: the observations either side say where it really went.
             (cx0, cy0), (cx1, cy1) = centre(obj.box), centre(box)
-            vx, vy = (cx1 - cx0) / dt, (cy1 - cy0) / dt
-            w = 1.0 if obj.hits == 1 else VELOCITY_SMOOTHING
-            track.vx, track.vy = (1 - w) * track.vx + w * vx, (1 - w) * track.vy + w * vy
+            base = BoxState.start(box) if obj.hits == 1 else state
+            state = base.with_velocity((cx1 - cx0) / gap, (cy1 - cy0) / gap)
+        track.state = state
         obj.box, obj.score, obj.last_seen = box, score, timestamp
+        obj.velocity = state.velocity
         obj.scores.append(score)
         del obj.scores[:-SCORE_HISTORY]
         obj.hits += 1
         obj.misses = 0
-        obj.confirmed = obj.confirmed or obj.hits >= self._cfg.min_hits
+        recent = min(obj.scores[-obj.hits:])
+        obj.confirmed = obj.confirmed or self._confirms(obj.hits, recent)
         track.looked_miss = False
         self._update_stationary(track, timestamp)
 
@@ -199,6 +223,8 @@ class IouTracker(Tracker):
     def _drop_stale(self, timestamp: float) -> None:
         def alive(track: _Track) -> bool:
             obj = track.obj
+            if track.looked_miss and not obj.confirmed:
+                return False  # a tentative object the detector looked for and did not find was a blip
             searched_for = track.looked_miss and not obj.stationary
             limit = self._cfg.max_missed_s if searched_for else self._cfg.max_unobserved_s
             return timestamp - obj.last_seen <= limit

@@ -40,6 +40,8 @@ class TrackLog(ResultSink):
         for ev in result.events:
             if ev.label == self.label:
                 self.event_tracks[ev.id].add(ev.track_id)
+                if ev.current_track_id is not None:
+                    self.event_tracks[ev.id].add(ev.current_track_id)
 
     def close(self) -> None:
         pass

@@ -145,6 +145,7 @@ class TrackedObject:
     scores: list[float] = field(default_factory=list)
     stationary: bool = False
     confirmed: bool = False
+    velocity: tuple[float, float] = (0.0, 0.0)  # estimated centre speed, pixels per second
 
     @property
     def bottom_centre(self) -> tuple[float, float]:
@@ -169,6 +170,7 @@ class EventMessage:
     entered_zones: tuple[str, ...] = ()
     camera: str = "camera"
     stationary: bool = False
+    current_track_id: int | None = None  # the track carrying the event now, if not track_id (the one that started it)
 
     def __post_init__(self) -> None:
         if self.type not in ("new", "update", "end"):

@@ -208,6 +208,7 @@ def test_flush_ends_open_and_vanishing_events_at_last_seen() -> None:
     ],
 )
 def test_lost_track_reappearing_in_place_continues_its_event(reattach_iou: float, car_types: list[str]) -> None:
+    """reattach_iou alone (reattach_distance off): found again where it vanished."""
     frames: list[Frame] = [(i * DT, dets(("car", car_box(300), 0.8)), None) for i in range(8)]
     t = 8 * DT
     while t < 3.5:  # the detector keeps looking (regions None) and misses it: the tracker drops it after 2 s
@@ -219,15 +220,16 @@ def test_lost_track_reappearing_in_place_continues_its_event(reattach_iou: float
     while t < 20.0:
         frames.append((t, None, None) if t > 10 else (t, Detections.empty(), None))
         t += DT
-    messages, _ = run(frames, events=EventsConfig(reattach_iou=reattach_iou, end_after_s=3.0))
+    messages, _ = run(frames, events=EventsConfig(reattach_iou=reattach_iou, reattach_distance=0, end_after_s=3.0))
     assert [m.type for _, m in messages] == car_types
     if reattach_iou > 0:
-        # found again at 3.5 s (2.625 s after last seen, within end_after_s); gone for good after 7.875 s
-        got = [(t, m.type, m.track_id, m.start_time, m.end_time, m.box) for t, m in messages]
+        # found again at 3.5 s, confirmed at 3.75 s (within end_after_s of 0.875 s); gone for good after 7.875 s.
+        # The event keeps the track id it started with; current_track_id says which track carries it now.
+        got = [(t, m.type, m.track_id, m.current_track_id, m.start_time, m.end_time, m.box) for t, m in messages]
         assert got == [
-            (0.25, "new", 1, 0.0, None, car_box(300)),
-            (3.5, "update", 2, 0.0, None, car_box(302)),
-            (10.875, "end", 2, 0.0, 7.875, car_box(302)),
+            (0.25, "new", 1, None, 0.0, None, car_box(300)),
+            (3.75, "update", 1, 2, 0.0, None, car_box(302)),
+            (10.875, "end", 1, 2, 0.0, 7.875, car_box(302)),
         ]
         assert len({m.id for _, m in messages}) == 1
 
@@ -249,3 +251,63 @@ def test_event_ids_sort_by_start_time() -> None:
         ids += [m.id for m in ev.update(live, {}, t) if m.type == "new"]
     assert len(ids) == 4
     assert sorted(ids) == ids
+
+
+def walk(speed: float, hidden: tuple[float, float], end: float, x0: float = 100.0, dx: float = 0.0) -> list[Frame]:
+    """A person walking right at `speed` px/s, not found by a detector that keeps looking during `hidden`; after
+    the gap the detections are shifted by dx (a detector box that lands off the predicted path)."""
+    frames: list[Frame] = []
+    t = 0.0
+    while t < end:
+        x = x0 + speed * t + (dx if t >= hidden[1] else 0.0)
+        found = Detections.empty() if hidden[0] <= t < hidden[1] else dets(("person", person(x), 0.8))
+        frames.append((t, found, None))
+        t += DT
+    return frames
+
+
+@pytest.mark.parametrize(
+    ("reattach_distance", "dx", "news"),
+    [
+        (1.0, 0.0, 1),  # found again where it was heading: the same event
+        (1.0, 30.0, 1),  # a little off the predicted path still is
+        (1.0, 400.0, 2),  # far from where it was heading: someone else
+        (0.0, 0.0, 2),  # disabled: a new event
+    ],
+)
+def test_walker_lost_for_seconds_continues_its_event_where_it_was_heading(
+    reattach_distance: float, dx: float, news: int
+) -> None:
+    """Hidden 2.5 s (the tracker drops it after 2 s) while walking 60 px/s: it reappears 150 px from where it
+    vanished, no overlap with its last box, yet it is the same person."""
+    frames = walk(60.0, (2.0, 4.5), 7.0, dx=dx)
+    frames += [(7.0 + i * DT, None, None) for i in range(80)]  # detector idle: the tracks age out by time
+    messages, ev = run(frames, events=EventsConfig(reattach_distance=reattach_distance, end_after_s=3.0))
+    messages += [(99.0, m) for m in ev.flush(99.0)]
+    kinds = [m.type for _, m in messages if m.type != "update"]
+    assert kinds.count("new") == news and kinds.count("end") == news
+    first = [m for _, m in messages if m.id == messages[0][1].id]
+    assert first[-1].type == "end" and all(m.track_id == 1 for m in first)  # the event's track id never changes
+    if news == 1:
+        assert first[-1].current_track_id == 2 and first[-1].end_time == pytest.approx(7.0 - DT)
+
+
+def test_a_track_kept_unseen_gives_its_event_to_the_one_that_replaced_it() -> None:
+    """The tracker still holds the lost track (max_missed_s 5 s) when the person is found as a new track: the event
+    moves on at once, the old track starts no event of its own, and one `end` comes after both are gone."""
+    frames = walk(60.0, (2.0, 3.5), 6.0, dx=120.0)  # dx: beyond the tracker's reach, within the event's allowance
+    frames += [(6.0 + i * DT, Detections.empty(), None) for i in range(80)]
+    messages, _ = run(frames, TrackerConfig(max_missed_s=5.0), EventsConfig(end_after_s=3.0))
+    assert [m.type for _, m in messages if m.type != "update"] == ["new", "end"]
+    moved = [m for _, m in messages if m.type == "update" and m.current_track_id == 2]
+    assert moved and all(m.track_id == 1 for _, m in messages)
+    assert messages[-1][1].end_time == pytest.approx(6.0 - DT)
+
+
+def test_someone_seen_while_the_first_is_still_visible_gets_their_own_event() -> None:
+    """Two people at once are two events however close: reattachment needs the old object to have vanished first."""
+    frames = [(i * DT, dets(("person", person(100 + 5 * i), 0.8)), None) for i in range(20)]
+    frames += [(i * DT, dets(("person", person(100 + 5 * i), 0.8), ("person", person(150 + 5 * i), 0.8)), None)
+               for i in range(20, 40)]
+    messages, _ = run(frames, events=EventsConfig(reattach_iou=0.1, reattach_distance=5.0))
+    assert len({m.id for _, m in messages if m.type == "new"}) == 2

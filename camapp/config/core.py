@@ -171,6 +171,13 @@ class TrackerConfig(Section):
         "width, for a centroid match (fast small objects whose boxes no longer overlap)."
     )
     min_hits: int = Field(3, ge=1, le=100, description="Frames seen before an object can be confirmed.")
+    fast_confirm_hits: int = Field(
+        2, ge=1, le=100, description="Frames enough to confirm an object when every one of its scores reaches "
+        "fast_confirm_score (strong evidence need not wait for min_hits)."
+    )
+    fast_confirm_score: float = Field(
+        0.9, ge=0, le=1, description="Score at which fast_confirm_hits frames confirm an object (1: never early)."
+    )
     max_missed_s: float = Field(
         2.0, gt=0, le=600, description="Seconds unseen before a moving object the detector looked for is dropped."
     )
@@ -203,4 +210,9 @@ class EventsConfig(Section):
     reattach_iou: float = Field(
         0.5, ge=0, le=1, description="Overlap with a vanished object's last box at which a new object of the same "
         "label continues its event instead of starting another (0: never)."
+    )
+    reattach_distance: float = Field(
+        1.0, ge=0, le=10, description="How near, in box heights, a new object of the same label must be to where a "
+        "vanished object was heading (its last box moved on at its last speed) to continue its event; the allowance "
+        "grows by half per second of gap (0: never)."
     )
