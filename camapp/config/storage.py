@@ -17,7 +17,8 @@ class StorageConfig(Section):
     retain_days: float = Field(14, gt=0, le=3650, description="Delete events older than this many days.")
     max_media_mb: float = Field(2048, ge=1, le=10_000_000, description="Disk quota for snapshots and clips, in MB.")
     min_free_mb: float = Field(
-        200, ge=0, le=10_000_000, description="Below this much free disk, stop writing clips (metadata is still kept)."
+        200, ge=0, le=10_000_000,
+        description="Free disk kept for metadata: below it the oldest media are deleted and new media wait.",
     )
     snapshots: bool = Field(True, description="Save the best frame of each event (annotated, clean, thumbnail).")
     clips: bool = Field(True, description="Save an MP4 clip of each event with pre- and post-roll.")
