@@ -51,7 +51,16 @@ def annotate(
             (tw, th), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, 0.5, 1)
             cv2.rectangle(img, (x1, max(0, y1 - th - 6)), (x1 + tw + 4, y1), colour, -1)
             cv2.putText(img, text, (x1 + 2, max(th, y1 - 4)), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1)
+    if not result.detection_enabled:
+        _banner(img, "DETECTION OFF")
     return img
+
+
+def _banner(img: Image, text: str) -> None:
+    """A label in the top-left corner that no overlay setting hides (a state the viewer must know about)."""
+    (tw, th), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, 0.7, 2)
+    cv2.rectangle(img, (0, 0), (tw + 12, th + 14), (0, 0, 160), -1)
+    cv2.putText(img, text, (6, th + 6), cv2.FONT_HERSHEY_SIMPLEX, 0.7, (255, 255, 255), 2)
 
 
 def draw_detections(image: Image, dets_boxes: np.ndarray, labels: Sequence[str], scores: np.ndarray) -> Image:

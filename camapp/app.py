@@ -73,8 +73,11 @@ def parts(detector: Detector) -> list[Detector]:
     return [detector]
 
 
-def pipeline_factory(cfg: AppConfig, detector: Detector) -> Callable[[int, int], Pipeline]:
-    """A function building a fresh pipeline (sharing the one detector) for a frame size."""
+def pipeline_factory(
+    cfg: AppConfig, detector: Detector, enabled: Callable[[], bool] = lambda: True
+) -> Callable[[int, int], Pipeline]:
+    """A function building a fresh pipeline (sharing the one detector) for a frame size; `enabled` is the
+    detection switch (ApplianceState.detection_enabled)."""
     from camapp.events import EventTracker
     from camapp.filters import filter_detections
     from camapp.motion.improved import ImprovedMotionDetector
@@ -103,7 +106,7 @@ def pipeline_factory(cfg: AppConfig, detector: Detector) -> Callable[[int, int],
             plan_regions=planner,
             filter=lambda d: filter_detections(d, cfg.objects),
         )
-        return Pipeline(stages, recheck_s=cfg.motion.recheck_s)
+        return Pipeline(stages, recheck_s=cfg.motion.recheck_s, enabled=enabled)
 
     return build
 
@@ -268,7 +271,7 @@ class Appliance:
         self.state = ApplianceState(cfg.rules.arming)
         self.stats = PipelineStats()
         self.detector: Detector = build_detector(cfg)
-        self.pipelines = PipelineHolder(pipeline_factory(cfg, self.detector))
+        self.pipelines = PipelineHolder(self._factory(cfg, self.detector))
         self.hub = FrameHub(cfg.web.stream_width, cfg.web.jpeg_quality, cfg.web.stream_fps, zones=self._zone_polygons)
         self._retired: list[Detector] = []  # replaced, closed once the pipeline has let go of them (or at exit)
         self._retired_lock = threading.Lock()
@@ -385,7 +388,7 @@ class Appliance:
             self._use_detector(detector)
         elif any(getattr(old, n) != getattr(new, n) for n in LIVE_PIPELINE_SECTIONS):
             # Rebuilding restarts tracking (ids start again); events in progress end and new ones begin.
-            self.pipelines.replace_factory(pipeline_factory(new, self.detector))
+            self.pipelines.replace_factory(self._factory(new, self.detector))
         if old.rules.arming != new.rules.arming:
             self.state.set_mode(new.rules.arming, source="config")
         log.info("config applied%s", f"; restart needed for {', '.join(restart)}" if restart else "")
@@ -431,7 +434,11 @@ class Appliance:
         with self._retired_lock:
             self._retired.extend(unused)
         self.detector = detector
-        self.pipelines.replace_factory(pipeline_factory(self.cfg, detector), retired=lambda: self._release(unused))
+        self.pipelines.replace_factory(self._factory(self.cfg, detector), retired=lambda: self._release(unused))
+
+    def _factory(self, cfg: AppConfig, detector: Detector) -> Callable[[int, int], Pipeline]:
+        """Pipelines that read the detection switch every frame."""
+        return pipeline_factory(cfg, detector, lambda: self.state.detection_enabled)
 
     def _release(self, detectors: list[Detector]) -> None:
         if not detectors:

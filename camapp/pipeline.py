@@ -40,10 +40,17 @@ class _Clock:
     last_recheck: float = float("-inf")
     last_frame: Frame | None = None
     timings: dict[str, float] = field(default_factory=dict)
+    was_enabled: bool = True
 
 
 class Pipeline:
-    """Processes frames one at a time; call from a single thread."""
+    """Processes frames one at a time; call from a single thread.
+
+    `enabled` is the detection switch, read every frame. Off, the detector is never called: the tracker is told
+    nothing was found anywhere, so objects and their events end as they would for a person who left (moving ones
+    after max_missed_s, then end_after_s). The first frame after switching on searches the whole frame, so anything
+    already in view is found at once even though it is not moving.
+    """
 
     def __init__(self, stages: Stages, recheck_s: float, enabled: Callable[[], bool] = lambda: True) -> None:
         self.stages = stages
@@ -80,19 +87,14 @@ class Pipeline:
         motion = self._motion(frame)
         t = self._timed("motion", t)
         now = frame.timestamp
-        recheck = self._recheck_due(now)
-        regions: list[Region] | None = []
-        detections = Detections.empty()
-        ran = self._enabled() and (motion.has_motion or recheck)
+        enabled = self._enabled()
+        resumed, self._clock.was_enabled = enabled and not self._clock.was_enabled, enabled
+        regions, detections, ran = self._detect(frame, motion, enabled, resumed)
         if ran:
-            regions = self._regions(frame, motion, recheck)
-            ran = regions is None or len(regions) > 0
-        if ran:
-            if recheck:
-                self._clock.last_recheck = now
-            detections = self.stages.filter(self.stages.detector.detect(frame.image, regions))
             t = self._timed("detect", t)
             objects = self.stages.tracker.update(detections, now, regions)
+        elif not enabled:
+            objects = self.stages.tracker.update(Detections.empty(), now, None)  # blind: nothing is seen anywhere
         else:
             objects = self.stages.tracker.tick(now)
         zones = self.stages.zones.update(objects, now)
@@ -107,7 +109,28 @@ class Pipeline:
             regions=tuple(regions or ()),
             detector_ran=ran,
             timings_ms=dict(self._clock.timings),
+            detection_enabled=enabled,
         )
+
+    def _detect(
+        self, frame: Frame, motion: MotionResult, enabled: bool, resumed: bool
+    ) -> tuple[list[Region] | None, Detections, bool]:
+        """(regions searched, detections, whether the detector ran) for this frame."""
+        if not enabled:
+            return [], Detections.empty(), False
+        now = frame.timestamp
+        recheck = self._recheck_due(now)
+        if resumed:
+            regions: list[Region] | None = None  # whole frame: find what is already there
+        elif motion.has_motion or recheck:
+            regions = self._regions(frame, motion, recheck)
+            if regions is not None and not regions:
+                return [], Detections.empty(), False
+        else:
+            return [], Detections.empty(), False
+        if recheck or resumed:
+            self._clock.last_recheck = now
+        return regions, self.stages.filter(self.stages.detector.detect(frame.image, regions)), True
 
     def finish(self) -> FrameResult | None:
         """End every open event (shutdown or end of a replay), as a last result carrying the `end` messages."""

@@ -209,3 +209,4 @@ class FrameResult:
     regions: tuple[tuple[int, int, int, int], ...] = ()
     detector_ran: bool = False
     timings_ms: dict[str, float] = field(default_factory=dict)
+    detection_enabled: bool = True  # the detection switch was on for this frame

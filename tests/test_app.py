@@ -17,8 +17,10 @@ import pytest
 from conftest import ROOT
 
 from camapp.app import Appliance, demo_config
-from camapp.config import AppConfig
+from camapp.config import AppConfig, parse_config
+from camapp.sinks import ResultSink
 from camapp.store import StoreReader, verify_log
+from camapp.types import FrameResult
 
 pytestmark = pytest.mark.browser
 ARTIFACTS = ROOT / "test-artifacts" / "app"
@@ -306,3 +308,34 @@ def test_appliances_that_write_nothing_can_share_the_data_dir(tmp_path: Path, mo
     first = Appliance(cfg)
     Appliance(cfg).close()
     first.close()
+
+
+@pytest.mark.parametrize("detection", [True, False])
+def test_the_detection_switch_reaches_the_pipeline(tmp_path: Path, demo_video: Path, model_manifest: Path,
+                                                   detection: bool) -> None:
+    """The appliance's detection switch (web UI, /api, MQTT set/detection) decides whether its pipeline calls the
+    detector: off, a replay with people walking makes zero detector calls and no events."""
+    clip = tmp_path / "clip.avi"
+    cap = cv2.VideoCapture(str(demo_video))
+    writer = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"MJPG"), 10, (768, 576))
+    for _ in range(30):
+        writer.write(cap.read()[1])
+    writer.release()
+    cap.release()
+    cfg = parse_config({"camera": {"source": "file", "path": str(clip), "loop": False, "realtime": False}})
+    with Appliance(cfg) as app:
+        app.state.set_detection(detection, source="test")
+        seen: list[FrameResult] = []
+
+        class Collect(ResultSink):
+            def handle(self, result: FrameResult) -> None:
+                seen.append(result)
+
+            def close(self) -> None:
+                pass
+
+        app.replay([Collect()])
+    calls = app.stats.as_dict()["detector_calls"]
+    assert (calls > 0) is detection and len(seen) >= 30
+    assert all(r.detection_enabled is detection for r in seen[:30])
+    assert any(r.events for r in seen) is detection

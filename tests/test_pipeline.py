@@ -4,16 +4,19 @@ that keeps the detector off frames without motion."""
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 
+from camapp.annotate import Overlay, annotate
 from camapp.app import build_detector, pipeline_factory
 from camapp.config import AppConfig, parse_config
+from camapp.detect import Detector, Region
 from camapp.pipeline import Pipeline
-from camapp.types import EventMessage, Frame, FrameResult
+from camapp.types import Detections, EventMessage, Frame, FrameResult, Image
 
 STATIC_FRAMES = 40  # the clip's first frame repeated: a scene with nothing moving
 
@@ -141,3 +144,64 @@ def test_a_small_distant_person_is_found_through_a_crop(model_manifest: Path) ->
     assert ran and all(r.regions and r.regions[0] != (0, 0, 1920, 1080) for r in ran)
     assert sum("person" in r.detections.labels for r in ran) > len(ran) // 2
     assert any(e.type == "new" and e.label == "person" for r in results for e in r.events)
+
+
+class CountingDetector(Detector):
+    """The real detector, with a count of the calls made to it per frame (so a test can see when it ran)."""
+
+    def __init__(self, inner: Detector) -> None:
+        self.inner = inner
+        self.calls: list[int] = []
+        self.frame = -1
+
+    @property
+    def input_size(self) -> tuple[int, int]:
+        return self.inner.input_size  # type: ignore[attr-defined, no-any-return]
+
+    @property
+    def labels(self) -> Sequence[str]:
+        return self.inner.labels
+
+    @property
+    def name(self) -> str:
+        return self.inner.name
+
+    def detect(self, image: Image, regions: Sequence[Region] | None = None) -> Detections:
+        self.calls.append(self.frame)
+        return self.inner.detect(image, regions)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def test_detection_switch_off_never_calls_the_detector_and_on_resumes_at_once(
+    demo_video: Path, model_manifest: Path
+) -> None:
+    """On for 4 s, off for 9 s, on again: zero detector calls while off, the events of the people in view end
+    normally during the pause, the live view says detection is off, and the first frame back searches the whole
+    frame and finds the people already there."""
+    frames = clip_frames(demo_video)[STATIC_FRAMES:STATIC_FRAMES + 160]
+    switch = {"on": True}
+    cfg = config(demo_video)
+    detector = CountingDetector(build_detector(cfg))
+    pipeline = pipeline_factory(cfg, detector, lambda: switch["on"])(frames[0].width, frames[0].height)
+    results = []
+    for i, frame in enumerate(frames):
+        switch["on"] = not 40 <= i < 130
+        detector.frame = i
+        results.append(pipeline.process(frame))
+    detector.close()
+    assert not [i for i in detector.calls if 40 <= i < 130]
+    assert all(not r.detection_enabled and not r.detector_ran for r in results[40:130])
+    assert all(r.detection_enabled for r in results[:40] + results[130:])
+    started = {e.id for r in results[:40] for e in r.events if e.type == "new"}
+    ended = {e.id for r in results[40:130] for e in r.events if e.type == "end"}
+    assert started and started <= ended
+    back = results[130]
+    assert back.detector_ran and back.regions == () and "person" in back.detections.labels  # whole frame
+    assert 130 in detector.calls
+    assert any(e.type == "new" for r in results[130:] for e in r.events)
+    banner = annotate(results[60])[:20, :100].astype(int) - annotate(results[20], Overlay(False, False, False))[
+        :20, :100].astype(int)
+    assert np.abs(banner).mean() > 40  # "DETECTION OFF" drawn over the corner
+    assert np.array_equal(annotate(results[20], Overlay(False, False, False)), results[20].frame.image)
