@@ -29,6 +29,7 @@ from camapp.web.auth import UserStore, check_password, hash_password, set_admin_
 from camapp.web.guard import PUBLIC_ENDPOINTS, RateLimiter
 
 SAMPLE_ARGS = {"event_id": "ev0", "kind": "snapshot", "snap_id": "x1", "username": "nobody", "token_id": "abcd",
+               "ref": "0a1b",
                "filename": "app.css"}
 
 

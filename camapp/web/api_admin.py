@@ -11,7 +11,7 @@ from camapp.errors import AuthError, CommandError
 from camapp.web import configio, system
 from camapp.web.api import body, checked_id, ctx, query_number
 from camapp.web.auth import UserStore
-from camapp.web.guard import RateLimiter, api_error, password_version
+from camapp.web.guard import RateLimiter, api_error, password_version, sessions
 from camapp.web.modelmgr import ModelManager
 from camapp.web.openapi import spec
 
@@ -159,23 +159,45 @@ def delete_user(username: str) -> Any:
         raise CommandError("you cannot delete your own account")
     if not users().delete(username):
         return api_error(404, f"no user {username!r}")
+    sessions().end_user(username)
     return jsonify({"deleted": username})
 
 
 @bp.post("/password")
 def change_password() -> Any:
-    """Change your own password; other sessions of this account end."""
+    """Change your own password; your other sessions end, and your API tokens too unless keep_tokens is true."""
     data = body()
-    current, new = data.get("current"), data.get("new")
-    if not isinstance(current, str) or not isinstance(new, str):
-        raise CommandError("send {\"current\": str, \"new\": str}")
+    current, new, keep_tokens = data.get("current"), data.get("new"), data.get("keep_tokens", False)
+    if not isinstance(current, str) or not isinstance(new, str) or not isinstance(keep_tokens, bool):
+        raise CommandError("send {\"current\": str, \"new\": str, \"keep_tokens\": bool (optional)}")
     name = g.user["username"]
     if users().authenticate(name, current) is None:
         raise AuthError("current password is wrong")
     users().set_password(name, new)
+    own = session.get("sid") if g.auth == "session" else None
+    ended = sessions().end_user(name, keep=own if isinstance(own, str) else None)
+    revoked = 0 if keep_tokens else users().revoke_user_tokens(name)
     if g.auth == "session":
         session["pwv"] = password_version(users().get(name) or {"hash": ""})
-    return jsonify({"changed": True})
+    return jsonify({"changed": True, "sessions_ended": ended, "tokens_revoked": revoked})
+
+
+@bp.get("/sessions")
+def list_sessions() -> Any:
+    """Your logged-in browsers; `current` marks this one."""
+    mine = sessions().list(g.user["username"])
+    here = g.get("session_ref")
+    return jsonify({"sessions": [{**s, "current": s["id"] == here} for s in mine]})
+
+
+@bp.delete("/sessions/<ref>")
+def end_session(ref: str) -> Any:
+    """Log one of your sessions out (this one included)."""
+    if not sessions().end_ref(g.user["username"], checked_id(ref, "session id")):
+        return api_error(404, f"no session {ref!r}")
+    if ref == g.get("session_ref"):
+        session.clear()
+    return jsonify({"ended": ref})
 
 
 @bp.get("/tokens")

@@ -17,6 +17,7 @@ from camapp.web.configio import ConfigInvalid
 from camapp.web.context import WebContext
 from camapp.web.guard import api_error, is_api_request
 from camapp.web.modelmgr import ModelManager
+from camapp.web.sessions import SessionStore
 
 log = logging.getLogger(__name__)
 WEB_DIR = ROOT / "web"
@@ -60,8 +61,9 @@ def create_app(ctx: WebContext, history_period_s: float = 10.0) -> Flask:
         JSON_SORT_KEYS=False,
     )
     users = UserStore(ctx.data_dir)
+    sessions = SessionStore(ctx.data_dir, cfg.session_hours * 3600)
     history = system.HealthHistory(ctx, period_s=history_period_s)
-    app.extensions.update(camapp=ctx, camapp_users=users, camapp_history=history,
+    app.extensions.update(camapp=ctx, camapp_users=users, camapp_history=history, camapp_sessions=sessions,
                           camapp_models=ModelManager(ctx.data_dir, ctx.switch_model),
                           camapp_login_limiter=guard.RateLimiter(cfg.login_max_failures, cfg.login_window_s))
     guard.install(app, users)
@@ -91,3 +93,6 @@ def close_app(app: Flask) -> None:
     history = app.extensions.get("camapp_history")
     if history is not None:
         history.close()
+    sessions = app.extensions.get("camapp_sessions")
+    if sessions is not None:
+        sessions.close()

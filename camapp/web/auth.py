@@ -162,6 +162,17 @@ class UserStore:
             self._save(data)
             return True
 
+    def revoke_user_tokens(self, username: str) -> int:
+        """Remove every token of `username`; returns how many there were."""
+        with self._lock:
+            data = self._load()
+            keep = {k: t for k, t in data["tokens"].items() if t["user"] != username}
+            gone = len(data["tokens"]) - len(keep)
+            if gone:
+                data["tokens"] = keep
+                self._save(data)
+        return gone
+
     def check_token(self, token: str) -> dict[str, Any] | None:
         """The owning user record for a valid `cam_<id>_<secret>` token, else None."""
         parts = token.split("_", 2)

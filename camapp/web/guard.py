@@ -14,16 +14,18 @@ from collections import deque
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, Response, g, jsonify, redirect, request, session, url_for
+from flask import Flask, Response, current_app, g, jsonify, redirect, request, session, url_for
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response as BaseResponse
 
 from camapp.web.auth import UserStore
+from camapp.web.sessions import SessionStore
 
 PUBLIC_ENDPOINTS = frozenset({"healthz", "static", "pages.login", "pages.setup"})
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 VIEWER_WRITES = frozenset({
     "pages.logout", "admin_api.change_password", "admin_api.create_token", "admin_api.revoke_token",
+    "admin_api.end_session",
 })  # state changes a read-only viewer may still make
 CSRF_HEADER = "X-CSRF-Token"
 
@@ -105,14 +107,38 @@ def _user_from_request(users: UserStore) -> tuple[dict[str, Any] | None, str]:
     header = request.headers.get("Authorization", "")
     if header.startswith("Bearer "):
         return users.check_token(header[7:].strip()), "token"
-    name = session.get("user")
-    if not isinstance(name, str):
+    name, sid = session.get("user"), session.get("sid")
+    if not isinstance(name, str) or not isinstance(sid, str):
         return None, ""
+    live = sessions().lookup(sid)  # the server's record decides: logout and revocation end it at once
     user = users.get(name)
-    if user is None or session.get("pwv") != password_version(user):
+    if live is None or live[0] != name or user is None or session.get("pwv") != password_version(user):
         session.clear()
         return None, ""
+    g.session_ref = live[1]
     return {"username": name, **user}, "session"
+
+
+def sessions() -> SessionStore:
+    return current_app.extensions["camapp_sessions"]  # type: ignore[no-any-return]
+
+
+def start_session(user: dict[str, Any]) -> None:
+    """Log `user` in on this browser: a new server-side session and a fresh cookie (no fixation)."""
+    session.clear()
+    session.permanent = True
+    session["user"] = user["username"]
+    session["sid"] = sessions().create(user["username"], request.remote_addr or "?",
+                                       request.headers.get("User-Agent", ""))
+    session["pwv"] = password_version(user)
+    csrf_token()
+
+
+def end_session() -> None:
+    sid = session.get("sid")
+    if isinstance(sid, str):
+        sessions().end(sid)
+    session.clear()
 
 
 def _csrf_ok() -> bool:

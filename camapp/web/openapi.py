@@ -94,8 +94,13 @@ def _paths() -> dict[str, Any]:
                                                              ["username", "password"]), codes=(400, 401, 403, 409))},
         "/users/{username}": {"delete": _op("Delete a user", params=[_p("username", "path", {"type": "string"})],
                                             codes=(400, 401, 403, 404))},
-        "/password": {"post": _op("Change your password", body=_json_body(
-            {"current": {"type": "string"}, "new": {"type": "string"}}, ["current", "new"]))},
+        "/password": {"post": _op("Change your password; ends your other sessions and (unless keep_tokens) your "
+                                  "API tokens", body=_json_body(
+            {"current": {"type": "string"}, "new": {"type": "string"}, "keep_tokens": {"type": "boolean"}},
+            ["current", "new"]))},
+        "/sessions": {"get": _op("Your logged-in sessions")},
+        "/sessions/{ref}": {"delete": _op("End one of your sessions", params=[_p("ref", "path", {"type": "string"})],
+                                          codes=(400, 401, 403, 404))},
         "/tokens": {"get": _op("Your API tokens"),
                     "post": _op("Create an API token (secret shown once)",
                                 body=_json_body({"name": {"type": "string"}}, []))},

@@ -6,14 +6,14 @@ import datetime as dt
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from flask import Blueprint, current_app, flash, g, redirect, render_template, request, session, url_for
+from flask import Blueprint, current_app, flash, g, redirect, render_template, request, url_for
 
 from camapp.errors import AuthError
 from camapp.web import configio, forms
 from camapp.web.api import ID_RE, ctx
 from camapp.web.api_admin import password_confirmed
 from camapp.web.auth import UserStore
-from camapp.web.guard import RateLimiter, csrf_token, password_version
+from camapp.web.guard import RateLimiter, end_session, start_session
 
 bp = Blueprint("pages", __name__)
 
@@ -46,14 +46,6 @@ def safe_next(target: str | None) -> str:
     return urlunsplit(("", "", parts.path, parts.query, ""))
 
 
-def _start_session(user: dict[str, Any]) -> None:
-    session.clear()
-    session.permanent = True
-    session["user"] = user["username"]
-    session["pwv"] = password_version(user)
-    csrf_token()
-
-
 @bp.route("/login", methods=["GET", "POST"])
 def login() -> Any:
     if not users().has_users():
@@ -68,7 +60,7 @@ def login() -> Any:
             error, status = f"Too many failed logins. Try again in {int(wait)} seconds.", 429
         elif (user := users().authenticate(name, request.form.get("password", ""))) is not None:
             limiter.reset(key)
-            _start_session(user)
+            start_session(user)
             return redirect(safe_next(request.args.get("next")))
         else:
             limiter.fail(key)
@@ -89,7 +81,7 @@ def setup() -> Any:
         else:
             try:
                 users().set_password(name, pw, role="admin")
-                _start_session({"username": name, **(users().get(name) or {})})
+                start_session({"username": name, **(users().get(name) or {})})
                 return redirect(url_for("pages.live"))
             except AuthError as err:
                 error = str(err)
@@ -98,7 +90,7 @@ def setup() -> Any:
 
 @bp.post("/logout")
 def logout() -> Any:
-    session.clear()
+    end_session()
     return redirect(url_for("pages.login"))
 
 

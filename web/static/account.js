@@ -1,9 +1,19 @@
 // Account page: password, API tokens, and (admins) users.
 "use strict";
-function removeButton(url, after) {
-  const b = el("button", { class: "secondary", type: "button", text: "Remove" });
-  b.addEventListener("click", async () => { if (!confirm("Remove?")) return; try { await api("DELETE", url); after(); } catch (e) { toast(e.message, false); } });
+function removeButton(url, after, label = "Remove") {
+  const b = el("button", { class: "secondary", type: "button", text: label });
+  b.addEventListener("click", async () => { if (!confirm(label + "?")) return; try { await api("DELETE", url); after(); } catch (e) { toast(e.message, false); } });
   return b;
+}
+
+function when(t) { return new Date(t * 1000).toLocaleString(); }
+
+async function loadSessions() {
+  const { sessions } = await api("GET", "/api/sessions");
+  document.getElementById("sessions").replaceChildren(...sessions.map((s) => el("li", { "data-session": s.id },
+    el("span", { text: (s.current ? "this browser · " : "") + s.address + " · since " + when(s.created) +
+      " · last seen " + when(s.last_seen) + " · " + s.agent.slice(0, 60) }),
+    removeButton("/api/sessions/" + s.id, s.current ? () => location.assign("/login") : loadSessions, "End"))));
 }
 
 async function loadTokens() {
@@ -27,11 +37,15 @@ function onSubmit(id, handler) {
     try { await handler(Object.fromEntries(new FormData(form))); form.reset(); } catch (e) { toast(e.message, false); }
   });
 }
-onSubmit("pwform", async (d) => { await api("POST", "/api/password", d); toast("Password changed"); });
+onSubmit("pwform", async (d) => {
+  const r = await api("POST", "/api/password", { current: d.current, new: d.new, keep_tokens: d.keep_tokens === "on" });
+  toast("Password changed; " + r.sessions_ended + " other session(s) ended, " + r.tokens_revoked + " token(s) revoked");
+  loadSessions(); loadTokens();
+});
 onSubmit("tokform", async (d) => {
   const r = await api("POST", "/api/tokens", d);
   const p = document.getElementById("newtoken"); p.textContent = "New token (copy it now, it is shown once): " + r.token; p.hidden = false;
   loadTokens();
 });
 onSubmit("userform", async (d) => { await api("POST", "/api/users", d); toast("User added"); loadUsers(); });
-loadTokens(); loadUsers();
+loadTokens(); loadUsers(); loadSessions();
