@@ -33,6 +33,7 @@ class SecretField:
 # endpoint is the URL's own scheme, host, port and path.
 SECRET_FIELDS: tuple[SecretField, ...] = (
     SecretField("mqtt.password", ("mqtt.host", "mqtt.port", "mqtt.tls"), "the MQTT password"),
+    SecretField("mqtt.command_key", (), "the MQTT command signing key"),  # never sent anywhere: no endpoint
 )
 SECRET_PATHS = frozenset(f.path for f in SECRET_FIELDS)
 

@@ -11,6 +11,7 @@ import jsonschema_rs
 import pytest
 
 from camapp.config import parse_config
+from camapp.config.mqtt import COMMANDS
 from camapp.errors import ConfigError
 from camapp.health import PipelineStats, system_health
 from camapp.mqtt.discovery import discovery_messages
@@ -93,12 +94,19 @@ HA_DEVICE_CLASSES = {"binary_sensor": {"motion", "occupancy", "safety", None},
 HA_TOPIC = re.compile(r"^homeassistant/(?P<component>\w+)/(?P<node>[a-zA-Z0-9_-]+)/(?P<obj>[a-zA-Z0-9_-]+)/config$")
 
 
-def test_discovery_payloads_are_what_home_assistant_accepts() -> None:
+@pytest.mark.parametrize("commands", [COMMANDS, ()])
+def test_discovery_payloads_are_what_home_assistant_accepts(commands: tuple[str, ...]) -> None:
     topics = Topics.build("camapp/{device_id}", "dev-1")
-    msgs = discovery_messages(topics, device_id="dev-1", labels=["person", "car", "traffic light", "person"],
-                              model_name="ssd", sw_version="0.1.0")
+    every = discovery_messages(topics, device_id="dev-1", labels=["person", "car", "traffic light", "person"],
+                               model_name="ssd", sw_version="0.1.0", commands=commands)
+    msgs = [(t, body) for t, body in every if body is not None]
+    removed = {t for t, body in every if body is None}
     unique_ids = [body["unique_id"] for _, body in msgs]
     assert len(unique_ids) == len(set(unique_ids)) == len(msgs)
+    # A control only where Home Assistant may send the command; the other form of each entity is removed.
+    controls = {t for t, body in msgs if "command_topic" in body}
+    assert len(controls) == len(commands) and len(removed) == (3 if commands else 5)
+    assert not removed & {t for t, _ in msgs}
     components = set()
     for topic, body in msgs:
         m = HA_TOPIC.match(topic)
@@ -112,9 +120,10 @@ def test_discovery_payloads_are_what_home_assistant_accepts() -> None:
             if key in body:
                 assert body[key].startswith(topics.prefix + "/")
         json.dumps(body, allow_nan=False)
-    assert components == set(HA_REQUIRED)
+    assert components == set(HA_REQUIRED) - ({"switch", "select", "button"} if not commands else set())
     names = {HA_TOPIC.match(t)["obj"] for t, _ in msgs}  # type: ignore[index]
-    assert {"motion", "armed", "silence", "person_detected", "traffic_light_count", "fps", "cpu_temp_c"} <= names
+    assert {"motion", "armed", "person_detected", "traffic_light_count", "fps", "cpu_temp_c"} <= names
+    assert ("silence" in names) == bool(commands)
 
 
 def cfg(**mqtt: Any) -> dict[str, Any]:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import signal
 import subprocess
 import sys
 import threading
+import time
 import uuid
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -21,8 +23,11 @@ import yaml
 from conftest import ROOT, need
 from mqtt_broker import Broker, Collector, broker_kind, make_certs
 
-from camapp.config.mqtt import MQTTConfig
+from camapp.config.mqtt import COMMANDS, MQTTConfig
 from camapp.errors import ConfigError
+from camapp.health import PipelineStats
+from camapp.mqtt import discovery
+from camapp.mqtt.authority import signed_payload
 from camapp.mqtt.discovery import discovery_messages
 from camapp.mqtt.outbox import Outbox
 from camapp.mqtt.payloads import EVENT_SCHEMA, STATS_SCHEMA
@@ -256,7 +261,7 @@ def test_commands_change_the_state_and_bad_ones_are_ignored(tmp_path: Path, brok
     with Collector(broker, [p + "/#"]) as col:
         # A retained command would replay on every reconnect, so the sink must ignore it.
         col.publish(p + "/set/mode", "home", retain=True)
-        sink = make_sink(broker, tmp_path / "data", state=state, device_id="cmd-dev")
+        sink = make_sink(broker, tmp_path / "data", state=state, device_id="cmd-dev", allowed_commands=list(COMMANDS))
         col.wait_for(lambda _: bool(col.on(sink.topics.available)))
         commands: list[tuple[str, str | bytes]] = [(p + "/set/mode", "banana"), (p + "/set/reboot", "now"),
                                                    (p + "/set/armed", b"\xff"), (p + "/set/armed", "ON")]
@@ -266,7 +271,7 @@ def test_commands_change_the_state_and_bad_ones_are_ignored(tmp_path: Path, brok
         col.wait_for(lambda _: [m.payload for m in col.on(sink.topics.armed)][-1:] == [b"ON"])
         assert [c.kind for c in changes] == ["mode"]  # the bad commands before it changed nothing
         warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
-        for reason in ("retained commands are ignored", "banana", "unknown command set/reboot", "not UTF-8"):
+        for reason in ("retained commands are ignored", "banana", "set/reboot is not enabled", "not UTF-8"):
             assert any("ignored command" in w and reason in w for w in warnings), reason
         col.publish(p + "/set/detection", "OFF")
         col.publish(p + "/set/snapshot", "")
@@ -280,9 +285,9 @@ def test_commands_change_the_state_and_bad_ones_are_ignored(tmp_path: Path, brok
     sink.close()
 
 
-def test_commands_can_be_disabled(tmp_path: Path, broker: Broker) -> None:
+def test_commands_are_off_by_default(tmp_path: Path, broker: Broker) -> None:
     state = ApplianceState()
-    sink = make_sink(broker, tmp_path / "data", state=state, commands=False)
+    sink = make_sink(broker, tmp_path / "data", state=state)
     with Collector(broker, [sink.topics.prefix + "/#"]) as col:
         col.wait_for(lambda _: bool(col.on(sink.topics.available)))
         col.publish(sink.topics.command("armed"), "ON")
@@ -314,13 +319,16 @@ def test_motion_and_counts_follow_the_frames(tmp_path: Path, broker: Broker) -> 
     sink.close()
 
 
-def test_discovery_is_retained_and_republished_when_home_assistant_restarts(tmp_path: Path, broker: Broker) -> None:
-    sink = make_sink(broker, tmp_path / "data", labels=["person", "dog"], device_id="ha-dev")
+def test_discovery_is_retained_and_republished_when_home_assistant_restarts(tmp_path: Path, broker: Broker,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(discovery, "INTERVAL_S", 0.5)
+    sink = make_sink(broker, tmp_path / "data", labels=["person", "dog"], device_id="ha-dev",
+                     allowed_commands=list(COMMANDS))
     with Collector(broker, ["homeassistant/+/ha-dev/+/config"]) as col:
         expected = {t for t, _ in discovery_messages(sink.topics, device_id="ha-dev", labels=["person", "dog"],
-                                                     model_name="m", sw_version="v")}
+                                                     model_name="m", sw_version="v", commands=COMMANDS)}
         col.wait_for(lambda ms: {m.topic for m in ms} == expected)
-        first = {m.topic: json.loads(m.payload) for m in col.messages}
+        first = {m.topic: json.loads(m.payload) for m in col.messages if m.payload}
         assert {"homeassistant/switch/ha-dev/armed/config", "homeassistant/button/ha-dev/silence/config",
                 "homeassistant/binary_sensor/ha-dev/dog_detected/config"} <= first.keys()
         assert first["homeassistant/switch/ha-dev/armed/config"]["command_topic"] == sink.topics.command("armed")
@@ -328,9 +336,104 @@ def test_discovery_is_retained_and_republished_when_home_assistant_restarts(tmp_
         col.publish("homeassistant/status", "offline")
         col.publish("homeassistant/status", "online")
         col.wait_for(lambda ms: {m.topic for m in ms[before:]} == expected and len(ms) == before + len(expected))
-    with Collector(broker, ["homeassistant/+/ha-dev/+/config"]) as late:
-        late.wait_for(lambda ms: {m.topic for m in ms} == expected and all(m.retain for m in ms))
+    with Collector(broker, ["homeassistant/+/ha-dev/+/config"]) as late:  # removed entities are not retained
+        kept = {t for t, body in discovery_messages(sink.topics, device_id="ha-dev", labels=["person", "dog"],
+                                                    model_name="m", sw_version="v", commands=COMMANDS) if body}
+        late.wait_for(lambda ms: {m.topic for m in ms} == kept and all(m.retain for m in ms))
     sink.close()
+
+
+def test_twenty_home_assistant_restarts_make_one_discovery_round(tmp_path: Path, broker: Broker,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(discovery, "INTERVAL_S", 2.0)  # 60 s in production; the rule is the same
+    sink = make_sink(broker, tmp_path / "data", device_id="ha-many")
+    motion = "homeassistant/binary_sensor/ha-many/motion/config"
+    with Collector(broker, ["homeassistant/+/ha-many/+/config"]) as col:
+        size = len(discovery_messages(sink.topics, device_id="ha-many", labels=["person", "car"], model_name="m",
+                                      sw_version="v"))
+        col.wait_for(lambda ms: len(ms) == size)  # the round made on connecting
+        for _ in range(20):
+            col.publish("homeassistant/status", "online")
+        col.wait_for(lambda _: len(col.on(motion)) == 2)  # one more round, once the interval is over
+        threading.Event().wait(3 * discovery.INTERVAL_S)
+        assert len(col.on(motion)) == 2 and len(col.messages) == 2 * size  # not 20 rounds
+    sink.close()
+
+
+def signed(topic: str, value: str, nonce: str, ts: float | None = None) -> str:
+    return signed_payload(KEY, topic, value, int(time.time() if ts is None else ts), nonce)
+
+
+KEY = "shared key for the tests"
+
+
+def test_signed_commands_only_when_a_key_is_set(tmp_path: Path, broker: Broker,
+                                                caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="camapp.mqtt")
+    state = ApplianceState()
+    sink = make_sink(broker, tmp_path / "data", state=state, allowed_commands=["mode", "detection"],
+                     command_key=KEY)
+    mode = sink.topics.command("mode")
+    with Collector(broker, [sink.topics.prefix + "/#"]) as col:
+        col.wait_for(lambda _: bool(col.on(sink.topics.available)))
+        col.publish(mode, "away")  # unsigned
+        col.publish(mode, signed(sink.topics.command("detection"), "away", "nonce-other"))  # for another topic
+        col.publish(mode, signed(mode, "away", "nonce-stale", ts=time.time() - 300))  # too old
+        col.publish(sink.topics.command("detection"), signed(sink.topics.command("detection"), "OFF", "nonce-d1"))
+        assert wait_until(lambda: state.detection_enabled is False)  # in order: everything before was handled
+        assert state.mode == "disarmed"
+        good = signed(mode, "home", "nonce-good")
+        col.publish(mode, good)
+        assert wait_until(lambda: state.mode == "home")
+        state.set_mode("disarmed", source="web")
+        col.publish(mode, good)  # the attacker replays what they captured
+        col.publish(sink.topics.command("detection"), signed(sink.topics.command("detection"), "ON", "nonce-d2"))
+        assert wait_until(lambda: state.detection_enabled is True)
+        assert state.mode == "disarmed"
+    warnings = " ".join(r.getMessage() for r in caplog.records if r.levelname == "WARNING")
+    for reason in ("unsigned", "bad signature", "timestamp is", "replayed"):
+        assert reason in warnings, reason
+    infos = [r.getMessage() for r in caplog.records if r.levelname == "INFO" and "command set/" in r.getMessage()]
+    assert any("set/mode 'home' (signed): done" in m for m in infos), infos
+    sink.close()
+
+
+def test_disabled_command_is_ignored_and_rate_limit_holds(tmp_path: Path, broker: Broker,
+                                                          caplog: pytest.LogCaptureFixture) -> None:
+    state = ApplianceState()
+    snaps: list[StateChange] = []
+    state.subscribe(lambda c: snaps.append(c) if c.kind == "snapshot" else None)
+    sink = make_sink(broker, tmp_path / "data", state=state, allowed_commands=["snapshot", "detection"],
+                     command_rate_per_min=3)
+    with Collector(broker, [sink.topics.prefix + "/#"]) as col:
+        col.wait_for(lambda _: bool(col.on(sink.topics.available)))
+        col.publish(sink.topics.command("armed"), "ON")  # not enabled
+        for _ in range(8):
+            col.publish(sink.topics.command("snapshot"), "")
+        col.publish(sink.topics.command("detection"), "OFF")
+        assert wait_until(lambda: state.detection_enabled is False)
+        col.wait_for(lambda _: len(col.on(sink.topics.snapshot)) == 3)
+    assert state.mode == "disarmed" and len(snaps) == 3
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert sum("rate limit" in w for w in warnings) == 5 and any("set/armed is not enabled" in w for w in warnings)
+    sink.close()
+
+
+def test_mqtt_payloads_carry_no_secrets(tmp_path: Path) -> None:
+    need_mosquitto("password broker")
+    stats = PipelineStats()
+    stats.set_camera("reconnecting", "cannot open stream rtsp://admin:cam-secret-9@10.0.0.5/s (unreachable)")
+    with Broker(tmp_path / "broker", users={"camapp": "s3cret-broker"}) as broker:
+        sink = make_sink(broker, tmp_path / "data", stats_interval_s=1, command_key=KEY,
+                         allowed_commands=list(COMMANDS))
+        sink._stats = stats.as_dict  # what the appliance publishes: pipeline stats with the camera's error
+        with Collector(broker, ["#"]) as col:
+            sink.handle(result(1.0, lifecycle("ev-s")))
+            col.wait_for(lambda _: bool(col.on(sink.topics.stats)) and len(col.on(sink.topics.events)) == 3)
+        sink.close()
+    text = b" ".join(m.payload for m in col.messages)
+    for secret in (b"cam-secret-9", b"s3cret-broker", KEY.encode()):
+        assert secret not in text
 
 
 @pytest.mark.parametrize(("field", "error"), [("ca", "mqtt.tls.ca"), ("cert", "mqtt.tls.cert/key")])

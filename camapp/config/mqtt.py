@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -73,15 +73,42 @@ class MQTTConfig(Section):
     snapshot_max_bytes: int = Field(
         64_000, ge=1_000, le=1_000_000, description="Largest thumbnail published; bigger ones are re-encoded smaller."
     )
-    commands: bool = Field(True, description="Accept commands on <prefix>/set/...; false subscribes to nothing.")
     allowed_commands: list[Command] = Field(
-        default_factory=lambda: list(COMMANDS), description="Commands accepted; others are logged and ignored."
+        default_factory=list, max_length=len(COMMANDS),
+        description="Commands accepted on <prefix>/set/<name> (mode, armed, detection, silence, snapshot); others are "
+        "logged and ignored. Empty (the default): no commands, nothing is subscribed.",
+    )
+    command_key: str | None = Field(
+        None, min_length=16, max_length=256,
+        description="Shared key (16+ characters): when set, only commands signed with it (HMAC-SHA256 over topic, "
+        "value, timestamp and nonce; see docs/mqtt.md) are accepted. Use it when others can publish to the broker.",
+    )
+    command_max_age_s: float = Field(
+        30.0, ge=1, le=3600,
+        description="Signed commands whose timestamp is further than this from the appliance clock are ignored; a "
+        "nonce is remembered this long so the same signed message cannot be replayed.",
+    )
+    command_rate_per_min: int = Field(
+        10, ge=1, le=600, description="Most commands of each kind accepted per minute; more are logged and ignored."
     )
     arm_mode: Literal["home", "away"] = Field("away", description="Mode set by the `armed` ON command (HA switch).")
     discovery: bool = Field(True, description="Publish Home Assistant MQTT discovery configs.")
     discovery_prefix: str = Field(
         "homeassistant", pattern=r"^[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*$", description="Home Assistant discovery prefix."
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_commands_switch(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "commands" in data:
+            raise ValueError("mqtt.commands was replaced by mqtt.allowed_commands (default: none): list the commands "
+                             "to accept, e.g. allowed_commands: [mode, snapshot]")
+        return data
+
+    @field_validator("allowed_commands")
+    @classmethod
+    def _unique_commands(cls, value: list[Command]) -> list[Command]:
+        return list(dict.fromkeys(value))
 
     @field_validator("topic_prefix")
     @classmethod

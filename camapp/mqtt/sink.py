@@ -22,7 +22,8 @@ import paho.mqtt.client as mqtt
 from camapp import __version__
 from camapp.config.mqtt import MQTTConfig
 from camapp.errors import CommandError, ConfigError, StorageError
-from camapp.mqtt import payloads, thumbs
+from camapp.mqtt import discovery, payloads, thumbs
+from camapp.mqtt.authority import CommandGate, LogBudget
 from camapp.mqtt.client import OFFLINE, ONLINE, build_client
 from camapp.mqtt.commands import CommandHandler
 from camapp.mqtt.discovery import discovery_messages
@@ -86,6 +87,9 @@ class MqttSink(ResultSink):
         self._client.on_publish = self._on_publish
         self._client.on_message = self._on_message
         self._commands = CommandHandler(state, cfg.allowed_commands, cfg.arm_mode)
+        self._gate = CommandGate(cfg)  # who may command: enabled, signed when a key is set, not replayed, rate-limited
+        self._refusals = LogBudget()
+        self._discovery = discovery.Throttle(discovery.INTERVAL_S)
         self._queue: queue.Queue[_Job] = queue.Queue()
         self._changed = threading.Condition()
         self._thread: threading.Thread | None = None
@@ -230,7 +234,7 @@ class MqttSink(ResultSink):
             return
         self._connected, self._last_error = True, None
         log.info("MQTT: connected to %s:%d", self.cfg.host, self.cfg.port)
-        if self.cfg.commands:
+        if self._gate.enabled:
             client.subscribe(self.topics.commands, qos=1)
         if self.cfg.discovery:
             client.subscribe(self.topics.ha_status, qos=1)
@@ -266,14 +270,18 @@ class MqttSink(ResultSink):
             return
         name = self.topics.command_name(topic)
         try:
-            if not self.cfg.commands or name is None:
-                raise CommandError("not an accepted command topic")
-            if message.retain:
-                raise CommandError("retained commands are ignored (they would replay on every reconnect)")
-            snap_id = self._commands.apply(name, bytes(message.payload))
+            if name is None:
+                raise CommandError("not a command topic")
+            value = self._gate.admit(topic, name, bytes(message.payload), retained=bool(message.retain))
+            snap_id = self._commands.apply(name, value)
         except CommandError as err:
-            log.warning("MQTT: ignored command on %s: %s", topic[:200], err)
+            skipped = self._refusals.take()
+            if skipped is not None:
+                more = f" ({skipped} more refused commands not logged)" if skipped else ""
+                log.warning("MQTT: ignored command on %s: %s%s", topic[:200], err, more)
             return
+        log.info("MQTT: command set/%s %r%s: done%s", name, value.decode(errors="replace")[:40],
+                 " (signed)" if self._gate.signed else "", f", snapshot {snap_id}" if snap_id else "")
         if name == "snapshot" and snap_id is not None:
             reply = {"id": snap_id, "device_id": self.device_id, "camera": self.camera_id, "time": time.time()}
             self._queue.put(_Job("reply", (self.topics.snapshot, payloads.dumps(reply))))
@@ -315,6 +323,8 @@ class MqttSink(ResultSink):
                 self._do(job)
             except Exception:
                 log.exception("MQTT: %s job failed", job.kind)
+        if self._online and self.cfg.discovery and self._discovery.due():
+            self._publish_discovery()
         self._pump()
         self._count_changed()
         return stop
@@ -372,7 +382,7 @@ class MqttSink(ResultSink):
             self._online, self._sent_upto = False, 0
             self._inflight.clear()
         elif job.kind == "discovery":
-            self._publish_discovery()
+            self._discovery.request()  # published by _step once the throttle allows
         elif job.kind == "flush":
             job.data.set()
 
@@ -383,7 +393,7 @@ class MqttSink(ResultSink):
         self._publish(self.topics.available, ONLINE, qos=1, retain=True)
         for topic, payload in self._retained.items():
             self._publish(topic, payload, qos=1, retain=True)
-        self._publish_discovery()
+        self._discovery.request()
 
     def _pump(self) -> None:
         """Publish undelivered outbox messages in order, keeping at most WINDOW unacknowledged."""
@@ -412,9 +422,12 @@ class MqttSink(ResultSink):
         if not (self.cfg.discovery and self._online):
             return
         labels = tuple(dict.fromkeys((*self.labels, *tuple(self._frames.counts))))
+        # Home Assistant cannot sign, so with a command key its controls would only be ignored: show sensors.
+        plain = () if self._gate.signed else self._gate.enabled
         for topic, body in discovery_messages(self.topics, device_id=self.device_id, labels=labels,
-                                              model_name=self._announced_model, sw_version=__version__):
-            self._publish(topic, payloads.dumps(body), qos=1, retain=True)
+                                              model_name=self._announced_model, sw_version=__version__,
+                                              commands=plain):
+            self._publish(topic, "" if body is None else payloads.dumps(body), qos=1, retain=True)
 
     def _publish_stats(self) -> None:
         if not self._online:
