@@ -19,6 +19,7 @@ from camapp.detect import Detector, Region, trust
 from camapp.detect.trust import ModelTrust
 from camapp.errors import ConfigError, ModelError, StorageError
 from camapp.health import PipelineStats
+from camapp.healthcheck import HealthMonitor
 from camapp.logbuffer import LogBuffer
 from camapp.pipeline import Box, Pipeline, Stages
 from camapp.redact import install_log_redaction, use_config_secrets
@@ -281,6 +282,9 @@ class Appliance:
         self.stop_event = threading.Event()
         self.sinks.build(lambda: self.model_name, list(self.detector.labels), self._time_in_zone)
         self.notifier = Notifier()
+        store = self.sinks.store
+        self.health = HealthMonitor(self.stats, frame_rate(cfg), data_dir(cfg),
+                                    store.write_problem if store is not None else None)
 
     def _abort(self) -> None:
         """Undo a construction that failed part-way (a bad MQTT TLS file, say): close what exists, then unlock."""
@@ -330,9 +334,10 @@ class Appliance:
         stop_web = self._start_web()
         try:
             with alarm_safety(), self._open_source() as source, Runner(
-                source, self.pipelines, self.sinks.all, self.stats, heartbeat=self.notifier.heartbeat,
+                source, self.pipelines, self.sinks.all, self.stats, heartbeat=self._heartbeat,
                 stop_event=self.stop_event,
             ) as runner:
+                self.health.watch_pipeline(runner.problem)
                 self.notifier.ready()
                 log.info("camapp running: %s -> http://%s:%d/", source.description, self.cfg.web.host, self.web_port)
                 runner.wait()
@@ -341,6 +346,11 @@ class Appliance:
         finally:
             stop_web()
         return 1 if runner.error is not None else 0
+
+    def _heartbeat(self) -> None:
+        """systemd's watchdog is fed only while the health checks that a restart can fix pass."""
+        if self.notifier.enabled and self.health.watchdog_ok():
+            self.notifier.heartbeat()
 
     def _start_web(self) -> Callable[[], None]:
         """Serve the UI; returns the function that stops the server and the app's health sampler thread."""
@@ -370,6 +380,7 @@ class Appliance:
             stats=self.stats, data_dir=data_dir(self.cfg), config_path=self.config_path, store=self.sinks.store,
             mqtt_status=self.sinks.mqtt.status if self.sinks.mqtt is not None else None,
             switch_model=self.switch_model, log_tail=self.logs.tail, model_name=lambda: self.model_name,
+            health=self.health.report,
         )
 
     def apply_config(self, new: AppConfig) -> list[str]:

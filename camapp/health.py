@@ -34,6 +34,7 @@ class PipelineStats:
         self.camera_error: str | None = None
         self.reconnects = 0
         self.last_frame_time: float | None = None
+        self.last_capture: float | None = None  # time.monotonic() of the last frame the camera delivered
 
     def _ema(self, old: float, new: float) -> float:
         return new if old == 0.0 else old + self._alpha * (new - old)
@@ -46,14 +47,39 @@ class PipelineStats:
             self.detector_calls += int(detector_ran)
             # Frames counted over a sliding window: an average of 1/dt would overstate fps under jitter.
             self._times.append(now)
-            while now - self._times[0] > self._window_s:
-                self._times.popleft()
-            span = now - self._times[0]
-            self.fps = (len(self._times) - 1) / span if span > 0 else 0.0
+            self.fps = self._fps_at(now)
             self.last_frame_time = time.time()
             self.motion_ms = self._ema(self.motion_ms, timings_ms.get("motion", 0.0))
             if detector_ran:
                 self.detector_ms = self._ema(self.detector_ms, timings_ms.get("detect", 0.0))
+
+    def _fps_at(self, now: float) -> float:
+        """Frames per second over the window ending now: exact while frames arrive on time, decaying towards 0
+        once they stop (a rate frozen at its last value would hide a dead camera)."""
+        times = self._times
+        while times and now - times[0] > self._window_s:
+            times.popleft()
+        if len(times) < 2:
+            return 0.0
+        period = (times[-1] - times[0]) / (len(times) - 1)
+        span = max(times[-1] - times[0], now - times[0] - period)
+        return (len(times) - 1) / span if span > 0 else 0.0
+
+    def record_capture(self) -> None:
+        """The camera delivered a frame (called by the capture thread, whether or not the pipeline keeps up)."""
+        now = time.monotonic()
+        with self._lock:
+            self.last_capture = now
+
+    def capture_age(self) -> float | None:
+        """Seconds since the camera last delivered a frame; None before the first."""
+        with self._lock:
+            return None if self.last_capture is None else time.monotonic() - self.last_capture
+
+    def camera(self) -> tuple[str, str | None]:
+        """The camera's status (starting, open, reconnecting, error) and its last error."""
+        with self._lock:
+            return self.camera_status, self.camera_error
 
     def set_camera(self, status: str, error: str | None = None) -> None:
         with self._lock:
@@ -64,6 +90,7 @@ class PipelineStats:
 
     def as_dict(self) -> dict[str, Any]:
         with self._lock:
+            self.fps = self._fps_at(time.monotonic())
             return {
                 "frames": self.frames,
                 "motion_frames": self.motion_frames,

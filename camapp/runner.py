@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Sequence
 from types import TracebackType
 
@@ -19,6 +20,7 @@ from camapp.types import Frame, FrameResult
 log = logging.getLogger(__name__)
 
 PipelineFactory = Callable[[int, int], Pipeline]  # built for the first frame's size
+STUCK_S = 20.0  # one frame taking longer than this is a hung stage (systemd's watchdog gives 30 s)
 
 
 class LatestFrame:
@@ -174,8 +176,10 @@ class Runner:
         self.stop_event = stop_event or threading.Event()
         self._threads: list[threading.Thread] = []
         self.error: BaseException | None = None
+        self._loop_time = time.monotonic()  # the pipeline loop's last turn: stuck in one frame when it stops moving
 
     def start(self) -> None:
+        self._loop_time = time.monotonic()
         for name, target in (("capture", self._capture_loop), ("pipeline", self._process_loop)):
             t = threading.Thread(target=target, name=f"camapp-{name}", daemon=True)
             t.start()
@@ -185,6 +189,7 @@ class Runner:
         try:
             while not self.stop_event.is_set():
                 frame = self._source.read()
+                self._stats.record_capture()
                 self._slot.put(frame, self._source.generation)
         except CaptureEndedError:
             log.info("source ended: %s", self._source.description)
@@ -199,6 +204,7 @@ class Runner:
         try:
             while not self.stop_event.is_set():
                 frame = self._slot.get(timeout=0.5)
+                self._loop_time = time.monotonic()
                 self._heartbeat()
                 if frame is None:
                     if self._slot.ended:
@@ -219,6 +225,19 @@ class Runner:
 
     def _finish(self) -> None:
         finish_pipeline(self._pipelines, self._sinks)
+
+    def problem(self) -> str | None:
+        """Why the pipeline is not working (a thread died, a frame has taken over STUCK_S), None when it is."""
+        if not self._threads:
+            return "not running"
+        dead = [t.name for t in self._threads if not t.is_alive()]
+        if dead:
+            why = f": {type(self.error).__name__}: {self.error}" if self.error is not None else ""
+            return f"thread {', '.join(dead)} stopped{why}"
+        stuck = time.monotonic() - self._loop_time
+        if stuck > STUCK_S:
+            return f"stuck for {stuck:.0f} s on one frame"
+        return None
 
     def wait(self, timeout: float | None = None) -> bool:
         """Block until the runner stops (True) or timeout (False)."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
 import logging
 import os
 import shutil
@@ -153,22 +154,45 @@ def health_url(config: Path) -> str:
     return f"{'https' if web.https else 'http'}://127.0.0.1:{web.port}/healthz"
 
 
+def _probe(url: str, context: ssl.SSLContext | None) -> tuple[int, set[str] | None]:
+    """The /healthz status code (0: no answer) and the names of its failing checks (None: body not understood)."""
+    try:
+        with urllib.request.urlopen(url, timeout=5, context=context) as resp:
+            return int(resp.status), set()
+    except urllib.error.HTTPError as err:  # 503 and its JSON reasons arrive as an HTTPError
+        try:
+            checks = json.loads(err.read(65536) or b"{}").get("checks", {})
+            return err.code, {name for name, c in checks.items() if not c.get("ok", False)}
+        except (ValueError, AttributeError, OSError):
+            return err.code, None
+    except (urllib.error.URLError, OSError):
+        return 0, None
+
+
 def http_healthy(url: str, timeout_s: float = 180.0, settle_s: float = 10.0,
                  service: str | None = SERVICE) -> Callable[[], bool]:
-    """Healthy when `url` answers 200, and the unit is still active `settle_s` later (no crash loop)."""
+    """Healthy when `url` answers 200, and the unit is still active `settle_s` later (no crash loop).
+
+    /healthz is 503 while a check fails (camapp.healthcheck): the camera delivers no frames, the pipeline is dead
+    or stuck, the store cannot write. Checks that already failed before the update (taken when this is called,
+    before the switch; an unplugged camera, a full disk) do not count against the new version: it is rolled
+    back for what it breaks, not for what was broken.
+    """
 
     context = None
     if url.startswith("https:"):  # the app's certificate is self-signed, and this request never leaves the device
         context = ssl.create_default_context()
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
+    status, failing = _probe(url, context)
+    before = failing if status == 503 and failing else set()
+    if before:
+        log.warning("before the update %s already fails: %s; the new version may fail it too", url,
+                    ", ".join(sorted(before)))
 
     def answers() -> bool:
-        try:
-            with urllib.request.urlopen(url, timeout=5, context=context) as resp:
-                return int(resp.status) == 200
-        except (urllib.error.URLError, OSError):
-            return False
+        status, failing = _probe(url, context)
+        return status == 200 or (status == 503 and failing is not None and bool(failing) and failing <= before)
 
     def active() -> bool:
         if service is None:

@@ -4,9 +4,11 @@ and the restart are injected callables: on a device they are HTTP /healthz and s
 from __future__ import annotations
 
 import http.server
+import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import loopback_http
@@ -121,6 +123,53 @@ def test_http_health_check(health_server: tuple[str, list[int]]) -> None:
     assert http_healthy(url, timeout_s=5, settle_s=0.1, service=None)()
     statuses[0] = 503
     assert not http_healthy(url, timeout_s=0.5, settle_s=0.1, service=None)()
+
+
+def _report(*failing: str) -> dict[str, Any]:
+    checks = {name: {"ok": name not in failing, "reason": "down" if name in failing else None}
+              for name in ("camera", "pipeline", "store")}
+    return {"ok": not failing, "checks": checks, "reasons": [f"{n}: down" for n in failing]}
+
+
+@pytest.fixture
+def healthz_reports() -> Iterator[tuple[str, list[dict[str, Any]]]]:
+    """A real HTTP server on 127.0.0.1 whose /healthz answers like camapp's: 200, or 503 with the failing checks;
+    each request takes the next report of the list (the last one repeats)."""
+    reports: list[dict[str, Any]] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            report = reports.pop(0) if len(reports) > 1 else reports[0]
+            body = json.dumps(report).encode()
+            self.send_response(200 if report["ok"] else 503)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    with loopback_http(Handler) as url:
+        yield f"{url}/healthz", reports
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "healthy"),
+    [
+        ((), (), True),
+        ((), ("camera",), False),  # the new version broke capture: roll back
+        (("camera",), ("camera",), True),  # the camera was already unplugged: not the new version's fault
+        (("camera",), ("camera", "pipeline"), False),  # ... but a dead pipeline is
+        (("store",), ("camera",), False),
+    ],
+)
+def test_health_check_judges_the_new_version_by_what_it_breaks(
+    healthz_reports: tuple[str, list[dict[str, Any]]], before: tuple[str, ...], after: tuple[str, ...], healthy: bool
+) -> None:
+    url, reports = healthz_reports
+    reports[:] = [_report(*before), _report(*after)]
+    assert http_healthy(url, timeout_s=1.0, settle_s=0.1, service=None)() is healthy
 
 
 def test_http_health_check_refused_port() -> None:

@@ -342,6 +342,10 @@ class EventStore(StoreReader, ResultSink):
         result: RetentionResult = self._writer.call(self._retention_op, timeout)
         return result
 
+    def write_problem(self) -> tuple[str, bool] | None:
+        """For the health check: why rows are not being written (and whether a restart would help), or None."""
+        return self._writer.problem()
+
     def usage(self) -> dict[str, Any]:
         """media_bytes, quota_bytes, event_count, oldest_event_time, degraded, free_bytes, clip_codec."""
         out = super().usage()

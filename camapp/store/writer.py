@@ -25,6 +25,7 @@ RETRY_MAX_S = 2.0  # longest wait between retries of a batch the disk had no roo
 RETRIES_OTHER = 3  # other SQLite errors (e.g. a locked file) are retried this often, then the batch fails
 CLOSE_RETRY_S = 20.0  # after close() a batch waiting for space is retried this long before it is given up
 WARN_EVERY_S = 60.0
+FAILING_AFTER_S = 5.0  # a batch retried longer than this makes the store unhealthy (a moment of contention does not)
 # SQLite result codes meaning "no room": SQLITE_FULL, and SQLITE_IOERR, which a write into a full disk may give.
 _FULL_CODES = (13, 10)
 
@@ -73,6 +74,7 @@ class DBWriter:
         self._pause = threading.Event()
         self._stop_time = 0.0
         self._last_warning = 0.0
+        self.failing: tuple[float, str] | None = None  # (time.monotonic() of the first failure, error) while retrying
         self._queue: queue.Queue[_Item | None] = queue.Queue()
         self._closed = False
         self._lock = threading.Lock()
@@ -137,8 +139,11 @@ class DBWriter:
         while True:
             err = self._commit(conn, items)
             if err is None:
+                self.failing = None
                 return
             failures += 1
+            if self.failing is None:
+                self.failing = (time.monotonic(), str(err))
             full = _disk_full(err)
             if full and self._on_full is not None:
                 rescue = self._on_full(conn)
@@ -219,6 +224,15 @@ class DBWriter:
         if not isinstance(err, StorageError | ValueError):
             log.exception("event store: operation failed")
         return None, err
+
+    def problem(self) -> tuple[str, bool] | None:
+        """For the health check: (why the store is not writing, whether a restart would help), None when fine."""
+        if not self._thread.is_alive() and not self._closed:
+            return "event store writer thread stopped", True
+        failing = self.failing
+        if failing is not None and time.monotonic() - failing[0] > FAILING_AFTER_S:
+            return f"writes failing for {time.monotonic() - failing[0]:.0f} s ({failing[1]}); retrying", False
+        return None
 
     def close(self) -> None:
         """Commit what is queued, stop the thread; idempotent. A batch waiting for disk space gets CLOSE_RETRY_S."""

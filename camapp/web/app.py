@@ -76,7 +76,12 @@ def create_app(ctx: WebContext, history_period_s: float = 10.0) -> Flask:
 
     @app.get("/healthz")
     def healthz() -> Any:
-        return jsonify({"ok": True})
+        """200 when camera, pipeline and store work, else 503 with the reasons (camapp.healthcheck)."""
+        report = ctx.health() if ctx.health is not None else {"ok": True}  # a UI without a pipeline (tests)
+        resp = jsonify(report)
+        resp.status_code = 200 if report["ok"] else 503
+        resp.headers["Cache-Control"] = "no-store"
+        return resp
 
     @app.get("/metrics")
     def metrics() -> Any:

@@ -57,3 +57,4 @@ class WebContext:
     switch_model: Callable[[Path, Path], None] | None = None  # raises ModelError; the pipeline rolls back
     log_tail: Callable[[int], list[str]] | None = None
     model_name: Callable[[], str] | None = None  # the model detecting now (after a switch or a rollback)
+    health: Callable[[], dict[str, Any]] | None = None  # camapp.healthcheck.HealthMonitor.report
