@@ -41,6 +41,16 @@ class _Clock:
     last_frame: Frame | None = None
     timings: dict[str, float] = field(default_factory=dict)
     was_enabled: bool = True
+    parked: list[Box] = field(default_factory=list)  # boxes of the objects that were stationary last frame
+
+
+PARKED_MARGIN = 0.25  # widening of a parked object's box (share of its size): motion boxes come from a coarse mask
+
+
+def _inside(blob: Sequence[float], box: Box) -> bool:
+    x1, y1, x2, y2 = box
+    mx, my = (x2 - x1) * PARKED_MARGIN, (y2 - y1) * PARKED_MARGIN
+    return blob[0] >= x1 - mx and blob[1] >= y1 - my and blob[2] <= x2 + mx and blob[3] <= y2 + my
 
 
 class Pipeline:
@@ -89,7 +99,7 @@ class Pipeline:
         now = frame.timestamp
         enabled = self._enabled()
         resumed, self._clock.was_enabled = enabled and not self._clock.was_enabled, enabled
-        regions, detections, ran = self._detect(frame, motion, enabled, resumed)
+        regions, detections, ran = self._detect(frame, self._outside_parked(motion), enabled, resumed)
         if ran:
             t = self._timed("detect", t)
             objects = self.stages.tracker.update(detections, now, regions)
@@ -97,6 +107,7 @@ class Pipeline:
             objects = self.stages.tracker.update(Detections.empty(), now, None)  # blind: nothing is seen anywhere
         else:
             objects = self.stages.tracker.tick(now)
+        self._clock.parked = [o.box for o in objects if o.stationary]
         zones = self.stages.zones.update(objects, now)
         events = self.stages.events.update(objects, zones, now)
         self._timed("track", t)
@@ -111,6 +122,18 @@ class Pipeline:
             timings_ms=dict(self._clock.timings),
             detection_enabled=enabled,
         )
+
+    def _outside_parked(self, motion: MotionResult) -> MotionResult:
+        """Motion minus the blobs wholly inside a parked object's box (Frigate's stationary rule): a parked car's
+        flickering paint or a seated person's small movements do not wake the detector; recheck_s still confirms
+        the object is there, and motion reaching outside the box (it drives off, someone walks up) still counts."""
+        parked = self._clock.parked
+        if not parked or not motion.has_motion:
+            return motion
+        keep = [m for m in motion.boxes.tolist() if not any(_inside(m, box) for box in parked)]
+        if len(keep) == len(motion.boxes):
+            return motion
+        return MotionResult(np.asarray(keep, dtype=np.int32).reshape(-1, 4), motion.fraction, motion.suppressed)
 
     def _detect(
         self, frame: Frame, motion: MotionResult, enabled: bool, resumed: bool

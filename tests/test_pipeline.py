@@ -205,3 +205,38 @@ def test_detection_switch_off_never_calls_the_detector_and_on_resumes_at_once(
         :20, :100].astype(int)
     assert np.abs(banner).mean() > 40  # "DETECTION OFF" drawn over the corner
     assert np.array_equal(annotate(results[20], Overlay(False, False, False)), results[20].frame.image)
+
+
+def test_motion_inside_a_parked_object_does_not_wake_the_detector(model_manifest: Path) -> None:
+    """A person walks in and stands still, waving a hand: once parked (stationary_s), the motion inside their box
+    no longer runs the detector, except the recheck_s re-checks that confirm they
+    are still there; motion elsewhere in the frame still does."""
+    from skimage import data
+
+    person = cv2.resize(cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR), (200, 200), interpolation=cv2.INTER_AREA)
+    rng = np.random.default_rng(1)
+    background = rng.integers(60, 120, (576, 768, 3), dtype=np.uint8)
+    frames = []
+    for i in range(130):
+        img = background.copy()
+        if i >= 10:
+            x = 100 + 15 * min(i - 10, 10)  # walks in for 1 s, then stands at x = 250
+            img[250:450, x:x + 200] = person
+        if i >= 30:
+            img[330:370, 330:370] = 40 + 150 * (i % 2)  # a hand waving, well inside the standing person's box
+        if i >= 120:
+            img[20:80, 600:700] = 255 * (i % 2)  # something moves far from the person
+        frames.append(Frame(img, 3_000_000.0 + i / 10.0, i))
+    cfg = parse_config({"objects": {"track": ["person"]}, "tracker": {"stationary_s": 1.0},
+                        "motion": {"recheck_s": 2.0}})
+    with build_detector(cfg) as detector:
+        pipeline = pipeline_factory(cfg, detector)(768, 576)
+        results = [pipeline.process(f) for f in frames]
+    parked_at = next(i for i, r in enumerate(results) if any(o.stationary for o in r.objects))
+    still = results[parked_at + 1:120]
+    moving = [r for r in still if r.motion.has_motion]
+    assert len(moving) >= 20  # the motion is there...
+    ran = [r.frame.index for r in still if r.detector_ran]
+    assert 1 <= len(ran) <= len(still) // 15  # ...but only the re-checks (every 2 s) run the detector
+    assert all(any(o.stationary and o.misses == 0 for o in results[i].objects) for i in ran)  # still there
+    assert all(r.detector_ran for r in results[120:])
