@@ -37,11 +37,16 @@ def _config(path: str | None, required: bool = False) -> AppConfig:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from pydantic import ValidationError
+
     from camapp.app import Appliance, demo_config
 
     cfg = demo_config(args.port) if args.demo else _config(args.config, required=True)
     if args.port is not None:
-        cfg.web.port = args.port
+        try:
+            cfg.web.port = args.port
+        except ValidationError as err:
+            raise ConfigError(f"--port {args.port}: {err.errors()[0]['msg']}") from None
     _setup_logging(cfg.log_level)
     with Appliance(cfg, None if args.demo else Path(args.config or DEFAULT_CONFIG)) as app:
         return app.run_forever()
@@ -57,6 +62,8 @@ def cmd_detect(args: argparse.Namespace) -> int:
     from camapp.annotate import draw_detections
     from camapp.app import build_detector
 
+    if args.out and not cv2.haveImageWriter(args.out):  # said before the model runs, not as a cv2.error after it
+        raise InputError(f"{args.out}: OpenCV cannot write this image format (use .jpg or .png)")
     with build_detector(cfg) as detector:
         dets = detector.detect(image)
     if args.out and not cv2.imwrite(args.out, draw_detections(image, dets.boxes, dets.labels, dets.scores)):

@@ -77,6 +77,16 @@ def test_missing_camera_file_at_start_exits_2(tmp_path: Path) -> None:
     assert "\nRestartPreventExitStatus=2\n" in unit
 
 
+def test_bad_options_are_named_without_a_traceback(tmp_path: Path, media_dir: Path) -> None:
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("{}\n")
+    proc = camapp("run", "-c", str(cfg), "--port", "99999")
+    assert proc.returncode == 2 and "--port 99999: Input should be less than or equal to 65535" in proc.stderr
+    proc = camapp("detect", str(media_dir / "messi5.jpg"), "--out", str(tmp_path / "annotated.xyz"))
+    assert proc.returncode == 2 and "annotated.xyz: OpenCV cannot write this image format" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
 def test_run_refuses_a_bad_config(tmp_path: Path) -> None:
     cfg = tmp_path / "c.yaml"
     cfg.write_text("web:\n  port: -1\n")

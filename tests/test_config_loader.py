@@ -50,7 +50,7 @@ def _directory(tmp: Path) -> Path:
 
 def _laughs() -> str:
     """The classic 'billion laughs', ~1.4 KB: nine levels of ten references each, 10^9 'lol's when expanded."""
-    lines = ['lol0: &lol0 ["' + "lol" * 30 + '"]']
+    lines = ['lol0: &lol0 ["' + "lol" * 212 + '"]']
     for i in range(1, 10):
         refs = ", ".join([f"*lol{i - 1}"] * 10)
         lines.append(f"lol{i}: &lol{i} [{refs}]")
