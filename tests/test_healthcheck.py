@@ -23,6 +23,7 @@ from camapp.config import parse_config
 from camapp.health import PipelineStats
 from camapp.healthcheck import HealthMonitor, data_dir_problem
 from camapp.runner import PipelineHolder, Runner
+from camapp.web.system import status
 
 
 class MJPEGCamera:
@@ -140,6 +141,8 @@ def test_healthz_follows_the_camera(appliance: tuple[Appliance, str], camera: MJ
     assert report["ok"] is False and report["checks"]["camera"]["ok"] is False
     assert report["checks"]["pipeline"]["ok"] and report["checks"]["store"]["ok"]
     assert report["reasons"][0].startswith("camera: no frame for ")
+    # The System page (/status) shows the same verdict and reasons
+    assert status(app.web_context())["checks"]["reasons"][0].startswith("camera: no frame for ")
     # The camera is down, not the pipeline: systemd's watchdog keeps being fed (the source reconnects by itself)
     assert app.health.watchdog_ok()
     # The status fps does not stay frozen at its last value

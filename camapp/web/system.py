@@ -43,6 +43,7 @@ def status(ctx: WebContext) -> dict[str, Any]:
         "health": system_health(ctx.data_dir),
         "mqtt": ctx.mqtt_status() if ctx.mqtt_status else None,
         "storage": ctx.store.usage() if ctx.store is not None else None,
+        "checks": ctx.health() if ctx.health is not None else None,  # what /healthz answers, with the reasons
     }
 
 

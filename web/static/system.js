@@ -35,6 +35,8 @@ async function refresh() {
     set("s-camerr", p.camera.error || (p.camera.reconnects ? p.camera.reconnects + " reconnects" : ""));
     set("s-mqtt", s.mqtt ? (s.mqtt.connected ? "connected" : "disconnected") : "off");
     set("s-outbox", s.mqtt && s.mqtt.outbox != null ? "outbox: " + s.mqtt.outbox : "");
+    set("s-health", s.checks ? (s.checks.ok ? "ok" : "failing") : "n/a");
+    set("s-reasons", s.checks && s.checks.reasons ? s.checks.reasons.join(" · ") : "");
   } catch (e) { /* next poll retries */ }
 }
 
