@@ -191,6 +191,13 @@ def test_config_validation_errors_name_fields(admin, appliance: Appliance) -> No
     assert client.put("/api/config", json=cfg, headers={"X-CSRF-Token": csrf}).status_code == 422
     assert appliance.ctx.config_path.read_text() == before and appliance.applied == []  # type: ignore[union-attr]
     assert client.put("/api/config", json=[1], headers={"X-CSRF-Token": csrf}).status_code == 400
+    deep = client.put("/api/config", data="[" * 100_000, content_type="application/json",
+                      headers={"X-CSRF-Token": csrf})
+    assert deep.status_code == 400 and "nested too deeply" in deep.json["error"]
+    many = {**cfg, "motion": {"threshold": 10}, "zones": [{"name": f"z{i}", "polygon": [[0, 0], [9, 0], [0, 9]]}
+                                                            for i in range(5000)]}
+    resp = client.put("/api/config", json=many, headers={"X-CSRF-Token": csrf})
+    assert resp.status_code == 422 and "at most 64 entries" in resp.json["errors"]["zones"]
 
 
 def test_zones_put_and_errors(admin, appliance: Appliance) -> None:  # type: ignore[no-untyped-def]

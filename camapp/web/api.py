@@ -25,7 +25,10 @@ def ctx() -> WebContext:
 
 def body() -> dict[str, Any]:
     """The JSON object sent with the request; CommandError (400) otherwise."""
-    data = request.get_json(silent=True)
+    try:
+        data = request.get_json(silent=True)
+    except RecursionError:  # json.loads of ~100k nested brackets; `silent` only covers ValueError
+        raise CommandError("the JSON body is nested too deeply") from None
     if not isinstance(data, dict):
         raise CommandError("send a JSON object body (Content-Type: application/json)")
     return data
