@@ -140,12 +140,12 @@ class StorageBudget:
         return max(over_quota, short_disk, 0)
 
     def _make_room(self, nbytes: int, label: str) -> bool:
-        short = self._shortfall(nbytes)
+        short, why = self._shortfall(nbytes), "after freeing old media"
         if short > 0 and self._freer is not None:
             try:
                 self._freer(short)
-            except Exception:  # a busy or failing writer: refuse this write rather than stall the caller
-                log.exception("storage budget: freeing space failed")
+            except Exception as err:  # a busy writer (e.g. waiting for disk space): refuse rather than stall
+                why = f"freeing space failed: {err or type(err).__name__}"
             short = self._shortfall(nbytes)
         if short <= 0:
             return True
@@ -153,8 +153,8 @@ class StorageBudget:
         now = time.monotonic()
         if now - self._last_warning >= WARN_EVERY_S:  # one line a minute, not one per frame
             self._last_warning = now
-            log.warning("storage budget: no room for %s (%d bytes short after freeing old media; %d refused so far)",
-                        label, short, self.refused)
+            log.warning("storage budget: no room for %s (%d bytes short %s; %d refused so far)",
+                        label, short, why, self.refused)
         return False
 
     # ---- reading --------------------------------------------------------------------------------------------------
