@@ -13,7 +13,8 @@ INTERVAL_S = 60.0  # at most one discovery round a minute, however often Home As
 
 
 class Throttle:
-    """Serves discovery requests at most once per `interval_s`; one made inside the interval waits for its end."""
+    """Serves Home Assistant's discovery requests at most once per `interval_s`; one made inside the interval waits
+    for its end."""
 
     def __init__(self, interval_s: float = INTERVAL_S, monotonic: Callable[[], float] = time.monotonic) -> None:
         self.interval_s, self._monotonic = interval_s, monotonic
@@ -22,6 +23,10 @@ class Throttle:
 
     def request(self) -> None:
         self._pending = True
+
+    def served(self) -> None:
+        """A round was published now for another reason (connecting, a new model): it answers any waiting request."""
+        self._pending, self._last = False, self._monotonic()
 
     def due(self) -> bool:
         """True (once) when a request is waiting and the interval since the last round is over."""

@@ -266,7 +266,7 @@ class MqttSink(ResultSink):
         topic = message.topic
         if topic == self.topics.ha_status:
             if message.payload.strip().lower() == b"online":
-                self._queue.put(_Job("discovery"))
+                self._queue.put(_Job("discovery", "home assistant"))  # throttled: anyone can publish this
             return
         name = self.topics.command_name(topic)
         try:
@@ -381,8 +381,10 @@ class MqttSink(ResultSink):
         elif job.kind == "disconnected":
             self._online, self._sent_upto = False, 0
             self._inflight.clear()
-        elif job.kind == "discovery":
+        elif job.kind == "discovery" and job.data == "home assistant":
             self._discovery.request()  # published by _step once the throttle allows
+        elif job.kind == "discovery":
+            self._publish_discovery()
         elif job.kind == "flush":
             job.data.set()
 
@@ -393,7 +395,7 @@ class MqttSink(ResultSink):
         self._publish(self.topics.available, ONLINE, qos=1, retain=True)
         for topic, payload in self._retained.items():
             self._publish(topic, payload, qos=1, retain=True)
-        self._discovery.request()
+        self._publish_discovery()
 
     def _pump(self) -> None:
         """Publish undelivered outbox messages in order, keeping at most WINDOW unacknowledged."""
@@ -421,6 +423,7 @@ class MqttSink(ResultSink):
     def _publish_discovery(self) -> None:
         if not (self.cfg.discovery and self._online):
             return
+        self._discovery.served()
         labels = tuple(dict.fromkeys((*self.labels, *tuple(self._frames.counts))))
         # Home Assistant cannot sign, so with a command key its controls would only be ignored: show sensors.
         plain = () if self._gate.signed else self._gate.enabled
