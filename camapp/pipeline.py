@@ -102,7 +102,7 @@ class Pipeline:
         regions, detections, ran = self._detect(frame, self._outside_parked(motion), enabled, resumed)
         if ran:
             t = self._timed("detect", t)
-            objects = self.stages.tracker.update(detections, now, regions)
+            objects = self.stages.tracker.update(detections, now, regions, frame.image)
         elif not enabled:
             objects = self.stages.tracker.update(Detections.empty(), now, None)  # blind: nothing is seen anywhere
         else:

@@ -13,10 +13,11 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from camapp.appearance import Signature, distance, signature
 from camapp.config.core import TrackerConfig
 from camapp.geometry import Box, box_area, box_iou, centre, covered_fraction
 from camapp.kalman import BoxState
-from camapp.types import Detections, TrackedObject
+from camapp.types import Detections, Image, TrackedObject
 
 SCORE_HISTORY = 30  # scores kept per object; events take the median of the most recent ones
 PREDICT_HORIZON_S = 1.0  # never extrapolate a box further than this: velocity is a guess, not a law
@@ -24,6 +25,9 @@ MAX_AREA_RATIO = 4.0  # a centroid match must not change the box size by more th
 DUPLICATE_IOU = 0.7  # an unmatched detection this close to a matched one is the same object seen twice
 LOOKED_FRACTION = 0.5  # share of an object's box inside a searched region for the search to count
 GATE_CHI2 = 9.21  # 99 % of a 2-D Gaussian: how far from its prediction a centre may be and still be the object
+APPEARANCE_GATE = 0.4  # colour distance beyond which a detection is not the object, however well placed
+APPEARANCE_WEIGHT = 2.0  # weight of colour against geometry when ranking plausible pairs
+COLOUR_RATE = 0.2  # share of a new sighting in an object's remembered colours
 RECOVER_AFTER_S = 0.25  # a match after a gap this long re-estimates the speed from the two observations (OC-SORT)
 
 
@@ -32,11 +36,13 @@ class Tracker(ABC):
 
     @abstractmethod
     def update(
-        self, detections: Detections, timestamp: float, regions: Sequence[Sequence[float]] | None = None
+        self, detections: Detections, timestamp: float, regions: Sequence[Sequence[float]] | None = None,
+        image: Image | None = None,
     ) -> list[TrackedObject]:
         """Match detections to objects; returns copies of every live object (unseen ones have misses > 0).
 
-        `regions` are the x1, y1, x2, y2 areas the detector searched; None means the whole frame.
+        `regions` are the x1, y1, x2, y2 areas the detector searched; None means the whole frame. `image` is the
+        frame the detections came from, for trackers that compare appearance.
         """
 
     @abstractmethod
@@ -58,6 +64,11 @@ class _Track:
     anchor_time: float
     state: BoxState  # Kalman state at obj.last_seen
     looked_miss: bool = False  # the detector searched its place and did not find it since it was last seen
+    colour: Signature | None = None  # running average of its appearance signatures
+
+    def remember(self, colour: Signature | None) -> None:
+        if colour is not None:
+            self.colour = colour if self.colour is None else (1 - COLOUR_RATE) * self.colour + COLOUR_RATE * colour
 
     def predicted(self, timestamp: float) -> BoxState:
         """The Kalman prediction for `timestamp`; the mean stops moving after PREDICT_HORIZON_S, the doubt does not."""
@@ -67,6 +78,28 @@ class _Track:
             return moved
         grown = self.state.predict(dt)
         return BoxState(moved.mean, grown.cov)
+
+
+@dataclass
+class _Seen:
+    """One frame's detections as the matcher needs them, with the live objects' predictions."""
+
+    boxes: list[Box]
+    labels: Sequence[str]
+    scores: list[float]
+    colours: list[Signature | None]
+    predicted: list[BoxState]
+
+    @classmethod
+    def of(cls, detections: Detections, image: Image | None, predicted: list[BoxState]) -> _Seen:
+        boxes = [_box(row) for row in detections.boxes]
+        colours = [signature(image, b) if image is not None else None for b in boxes]
+        return cls(boxes, detections.labels, [float(v) for v in detections.scores], colours, predicted)
+
+    def colour_distance(self, track: _Track, d: int) -> float:
+        """How different the detection looks from the object (0 when either has no signature: no evidence)."""
+        colour = self.colours[d]
+        return 0.0 if colour is None or track.colour is None else distance(track.colour, colour)
 
 
 def _box(row: Sequence[float]) -> Box:
@@ -93,22 +126,25 @@ class IouTracker(Tracker):
         self._now = float("-inf")
 
     def update(
-        self, detections: Detections, timestamp: float, regions: Sequence[Sequence[float]] | None = None
+        self, detections: Detections, timestamp: float, regions: Sequence[Sequence[float]] | None = None,
+        image: Image | None = None,
     ) -> list[TrackedObject]:
         self._now = timestamp
-        boxes = [_box(row) for row in detections.boxes]
-        pairs = self._match(detections.labels, boxes, timestamp)
-        matched_dets = {d for _, d in pairs}
-        matched_tracks = {t for t, _ in pairs}
+        seen = _Seen.of(detections, image, [track.predicted(timestamp) for track in self._tracks])
+        boxes, labels, scores = seen.boxes, seen.labels, seen.scores
+        pairs = self._match(seen)
         for t, d in pairs:
-            self._hit(self._tracks[t], boxes[d], float(detections.scores[d]), timestamp)
+            self._hit(self._tracks[t], boxes[d], scores[d], timestamp)
+            self._tracks[t].remember(seen.colours[d])
+        matched_tracks = {t for t, _ in pairs}
         for t, track in enumerate(self._tracks):
             if t not in matched_tracks:
                 self._miss(track, self._looked(track, timestamp, regions))
-        fresh = [d for d in range(len(boxes)) if d not in matched_dets]
+        fresh = [d for d in range(len(boxes)) if d not in {d for _, d in pairs}]
         for d in fresh:
-            if not self._duplicate(detections.labels[d], boxes[d], matched_tracks):
-                self._start(detections.labels[d], boxes[d], float(detections.scores[d]), timestamp)
+            if not self._duplicate(labels[d], boxes[d], matched_tracks):
+                self._start(labels[d], boxes[d], scores[d], timestamp)
+                self._tracks[-1].remember(seen.colours[d])
         self._drop_stale(timestamp)
         return self._snapshot()
 
@@ -130,28 +166,31 @@ class IouTracker(Tracker):
 
     # --- matching -------------------------------------------------------------------------------------------
 
-    def _match(self, labels: Sequence[str], boxes: list[Box], timestamp: float) -> list[tuple[int, int]]:
-        """Best IoU pairs first; then, for what is left, nearest centres inside the prediction's uncertainty gate."""
-        predicted = [track.predicted(timestamp) for track in self._tracks]
+    def _match(self, seen: _Seen) -> list[tuple[int, int]]:
+        """Best pairs by IoU first; then, for what is left, nearest centres inside the prediction's uncertainty gate.
+        Either way a pair whose colours plainly differ is refused, and colour breaks near-ties."""
         candidates = [
-            (t, d)
+            (t, d, seen.colour_distance(track, d))
             for t, track in enumerate(self._tracks)
-            for d, label in enumerate(labels)
-            if label == track.obj.label
+            for d in range(len(seen.boxes))
+            if seen.labels[d] == track.obj.label
         ]
-        by_iou = [(-box_iou(predicted[t].box, boxes[d]), t, d) for t, d in candidates]
-        pairs = _greedy(sorted(c for c in by_iou if -c[0] >= self._cfg.iou_threshold), set(), set())
+        candidates = [c for c in candidates if c[2] <= APPEARANCE_GATE]
+        by_iou = [(1 - box_iou(seen.predicted[t].box, seen.boxes[d]) + APPEARANCE_WEIGHT * a, t, d)
+                  for t, d, a in candidates if box_iou(seen.predicted[t].box, seen.boxes[d]) >= self._cfg.iou_threshold]
+        pairs = _greedy(sorted(by_iou), set(), set())
         used_t, used_d = {t for t, _ in pairs}, {d for _, d in pairs}
         limit = self._cfg.max_distance * self._width
-        by_distance = [
-            (predicted[t].centre_distance2(boxes[d]), t, d)
-            for t, d in candidates
-            if t not in used_t and d not in used_d and _similar_size(predicted[t].box, boxes[d])
-            and _centre_distance(predicted[t].box, boxes[d]) <= limit
-        ]
-        # Seen once, an object's speed is unknown: the frame-relative limit alone decides (a fast small ball).
-        gated = [c for c in by_distance if c[0] <= GATE_CHI2 or self._tracks[c[1]].obj.hits == 1]
-        return pairs + _greedy(sorted(gated), used_t, used_d)
+        by_distance = []
+        for t, d, a in candidates:
+            box, predicted = seen.boxes[d], seen.predicted[t]
+            if t in used_t or d in used_d or not _similar_size(predicted.box, box):
+                continue
+            gate = predicted.centre_distance2(box) / GATE_CHI2
+            # Seen once, an object's speed is unknown: the frame-relative limit alone decides (a fast small ball).
+            if _centre_distance(predicted.box, box) <= limit and (gate <= 1 or self._tracks[t].obj.hits == 1):
+                by_distance.append((gate + APPEARANCE_WEIGHT * a, t, d))
+        return pairs + _greedy(sorted(by_distance), used_t, used_d)
 
     def _duplicate(self, label: str, box: Box, matched_tracks: set[int]) -> bool:
         return any(
@@ -197,16 +236,15 @@ class IouTracker(Tracker):
             base = BoxState.start(box) if obj.hits == 1 else state
             state = base.with_velocity((cx1 - cx0) / gap, (cy1 - cy0) / gap)
         track.state = state
-        obj.box, obj.score, obj.last_seen = box, score, timestamp
-        obj.velocity = state.velocity
+        obj.box, obj.last_seen, obj.velocity, obj.misses = box, timestamp, state.velocity, 0
+        track.looked_miss = False
+        self._update_stationary(track, timestamp)
+        obj.score = score
         obj.scores.append(score)
         del obj.scores[:-SCORE_HISTORY]
         obj.hits += 1
-        obj.misses = 0
         recent = min(obj.scores[-obj.hits:])
         obj.confirmed = obj.confirmed or self._confirms(obj.hits, recent)
-        track.looked_miss = False
-        self._update_stationary(track, timestamp)
 
     def _update_stationary(self, track: _Track, timestamp: float) -> None:
         if box_iou(track.obj.box, track.anchor) >= self._cfg.stationary_iou:

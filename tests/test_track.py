@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from camapp.config.core import TrackerConfig
@@ -293,3 +294,39 @@ def test_a_walker_hidden_for_a_second_is_found_where_the_prediction_says() -> No
     objects = trk.update(dets(("person", person_at(300), 0.8)), 2.0)
     assert [(o.track_id, o.misses) for o in objects] == [(1, 0)]
     assert objects[0].velocity[0] == pytest.approx(100.0, rel=0.2)
+
+
+def scene(*people: tuple[Box, tuple[int, int, int]]) -> np.ndarray:
+    """A grey frame with people drawn as boxes in their clothes' colours (BGR): jacket on top, trousers below."""
+    img = np.full((H, W, 3), 128, np.uint8)
+    for (x1, y1, x2, y2), colour in people:
+        mid = int((y1 + y2) / 2)
+        img[int(y1):mid, int(x1):int(x2)] = colour
+        img[mid:int(y2), int(x1):int(x2)] = (40, 40, 40)
+    return img
+
+
+RED, BLUE = (30, 30, 200), (200, 60, 30)
+
+
+@pytest.mark.parametrize(
+    ("returning", "with_image", "same_id"),
+    [
+        (RED, True, True),  # the same red jacket where the prediction says: the same person
+        (BLUE, True, False),  # a blue jacket there is somebody else
+        (BLUE, False, True),  # without the frame the tracker can only go by position
+    ],
+)
+def test_appearance_keeps_a_lost_person_from_being_found_in_someone_else(
+    returning: tuple[int, int, int], with_image: bool, same_id: bool
+) -> None:
+    trk = tracker()
+    for i in range(10):
+        box = person_at(100 + 10 * i)
+        trk.update(dets(("person", box, 0.8)), i / FPS, image=scene((box, RED)) if with_image else None)
+    for i in range(10, 14):
+        trk.update(Detections.empty(), i / FPS)
+    box = person_at(240)
+    objects = trk.update(dets(("person", box, 0.8)), 1.4, image=scene((box, returning)) if with_image else None)
+    seen = [o.track_id for o in objects if o.misses == 0]
+    assert (seen == [1]) is same_id
