@@ -12,7 +12,7 @@ from typing import Any
 
 from camapp.errors import ConfigError
 
-SECRET_KEYS = frozenset({"wifi_password", "admin_password", "mqtt_password"})
+SECRET_KEYS = frozenset({"wifi_password", "admin_password", "mqtt_password", "setup_code"})
 HOSTNAME_RE = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 COUNTRY_RE = re.compile(r"^[A-Z]{2}$")
 TIMEZONE_RE = re.compile(r"^[A-Za-z0-9_+-]+(/[A-Za-z0-9_+-]+){0,2}$")
@@ -32,6 +32,7 @@ class FirstbootConf:
     timezone: str | None = None
     admin_user: str = "admin"
     admin_password: str | None = None
+    setup_code: str | None = None  # the one-time code /setup asks for, when admin_password is not given
     mqtt_host: str | None = None
     mqtt_port: int | None = None
     mqtt_username: str | None = None
@@ -94,6 +95,7 @@ CHECKS: dict[str, Any] = {
     "timezone": _pattern(TIMEZONE_RE, "use a zone name such as Europe/London or UTC"),
     "admin_user": _pattern(USER_RE, "use 1-32 letters, digits, '.', '_' or '-'"),
     "admin_password": _password,
+    "setup_code": _pattern(re.compile(r"^[A-Za-z0-9 -]{8,64}$"), "use 8-64 letters, digits, spaces or '-'"),
     "mqtt_host": _pattern(re.compile(r"^[A-Za-z0-9.:\[\]-]{1,253}$"), "use a host name or IP address"),
     "mqtt_port": _port,
     "mqtt_username": str,

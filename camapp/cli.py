@@ -1,5 +1,5 @@
-"""Command line: `camapp run | detect | replay | check-config | verify-log | user`. These forms are relied on by
-outside scripts; keep them stable.
+"""Command line: `camapp run | detect | replay | check-config | verify-log | user | setup-code`. These forms are
+relied on by outside scripts; keep them stable.
 """
 
 from __future__ import annotations
@@ -145,6 +145,16 @@ def cmd_user(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_setup_code(args: argparse.Namespace) -> int:
+    """Choose the web UI's one-time setup code in advance (camapp.conf's setup_code goes through here)."""
+    from camapp.web import setupcode
+
+    code = sys.stdin.readline().strip() if not sys.stdin.isatty() else _prompt_password()
+    setupcode.store_code(_data_dir(_config(args.config)), code, chosen=True)
+    print("setup code saved; /setup asks for it until the admin account exists")
+    return 0
+
+
 def _prompt_password() -> str:
     import getpass
 
@@ -193,6 +203,9 @@ def build_parser() -> argparse.ArgumentParser:
     usr.add_argument("--role", choices=["admin", "viewer"], default="admin")
     usr.add_argument("-c", "--config")
     usr.set_defaults(func=cmd_user)
+    code = sub.add_parser("setup-code", help="choose the web UI's one-time setup code (on stdin or prompted)")
+    code.add_argument("-c", "--config")
+    code.set_defaults(func=cmd_setup_code)
     return p
 
 

@@ -136,6 +136,16 @@ def set_admin_password(t: Target, user: str, password: str) -> None:
         raise ConfigError(f"camapp.conf: admin_password: {proc.stderr.strip() or proc.stdout.strip()}")
 
 
+def set_setup_code(t: Target, code: str) -> None:
+    """Store the chosen setup code (its hash) where camapp looks, through `camapp setup-code`, as the service user."""
+    cmd = [sys.executable, "-m", "camapp.cli", "setup-code", "-c", str(t.config)]
+    groups: list[str] | None = [] if t.run_as else None
+    proc = subprocess.run(cmd, input=code + "\n", capture_output=True, text=True, check=False,
+                          user=t.run_as, group=t.run_as, extra_groups=groups)
+    if proc.returncode != 0:
+        raise ConfigError(f"camapp.conf: setup_code: {proc.stderr.strip() or proc.stdout.strip()}")
+
+
 def install_yaml(t: Target, boot: Path) -> bool:
     """A camapp.yaml on the boot partition replaces camapp's config (validated first); then it is removed."""
     src = boot / "camapp.yaml"
@@ -154,7 +164,7 @@ def check_target(t: Target, conf: FirstbootConf) -> None:
     """What can only be checked against the system, checked before anything changes."""
     if conf.timezone and not (t.path("usr/share/zoneinfo") / conf.timezone).is_file():
         raise ConfigError(f"camapp.conf: timezone: unknown zone {conf.timezone!r} (see /usr/share/zoneinfo)")
-    if (conf.hostname or conf.mqtt_host or conf.admin_password) and not t.config.is_file():
+    if (conf.hostname or conf.mqtt_host or conf.admin_password or conf.setup_code) and not t.config.is_file():
         raise ConfigError(f"{t.config}: camapp's config is missing")
 
 
@@ -177,6 +187,9 @@ def apply_conf(t: Target, conf: FirstbootConf) -> list[str]:
     if conf.admin_password:
         set_admin_password(t, conf.admin_user, conf.admin_password)
         done.append(f"web admin {conf.admin_user}")
+    if conf.setup_code and not conf.admin_password:
+        set_setup_code(t, conf.setup_code)
+        done.append("web setup code")
     if conf.ssh is not None or conf.ssh_authorized_key:
         set_ssh(t, conf)
         done.append(f"ssh {'on' if conf.ssh else 'off'}")

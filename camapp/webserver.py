@@ -244,6 +244,15 @@ class _Server(TcpWSGIServer):  # type: ignore[misc]
                 channel.will_close = True  # headers or body trickling in too slowly (slowloris)
 
 
+def _mark_tls(app: Any) -> Any:
+    """Tell the app that this port speaks TLS too, so it can send plain-HTTP clients there."""
+    def wsgi(environ: dict[str, Any], start_response: Any) -> Any:
+        environ["camapp.tls"] = True
+        return app(environ, start_response)
+
+    return wsgi
+
+
 class WebServer:
     """Serves a WSGI app on a background thread; `port` is the bound port (useful with port 0)."""
 
@@ -263,7 +272,8 @@ class WebServer:
         )
         dispatcher = ThreadedTaskDispatcher()
         dispatcher.set_thread_count(adj.threads)
-        self._server = server_cls(app, map={}, dispatcher=dispatcher, adj=adj, sockinfo=adj.listen[0])
+        wsgi = _mark_tls(app) if ssl_context is not None else app
+        self._server = server_cls(wsgi, map={}, dispatcher=dispatcher, adj=adj, sockinfo=adj.listen[0])
         self.port = int(self._server.effective_port)
         self._thread = threading.Thread(target=self._server.run, name="camapp-web", daemon=True)
         self._thread.start()

@@ -15,12 +15,14 @@ import cv2
 import numpy as np
 import pytest
 from conftest import ROOT
+from test_web_support import SETUP_CODE
 
 from camapp.app import Appliance, demo_config
 from camapp.config import AppConfig, parse_config
 from camapp.sinks import ResultSink
 from camapp.store import StoreReader, verify_log
 from camapp.types import FrameResult
+from camapp.web import setupcode
 
 pytestmark = pytest.mark.browser
 ARTIFACTS = ROOT / "test-artifacts" / "app"
@@ -67,6 +69,7 @@ def running(tmp_path: Path, demo_video: Path, model_manifest: Path) -> Iterator[
     before = set(threading.enumerate())
     cfg = app_config(tmp_path / "data")
     assert cfg.camera.path == demo_video and cfg.camera.realtime and cfg.camera.loop
+    setupcode.store_code(tmp_path / "data", SETUP_CODE, chosen=True)  # as camapp.conf's setup_code does
     app = Appliance(cfg)
     outcome: dict[str, Any] = {}
 
@@ -81,7 +84,7 @@ def running(tmp_path: Path, demo_video: Path, model_manifest: Path) -> Iterator[
     try:
         port = wait_for("the web server", lambda: outcome.get("error") or getattr(app, "web_port", None), 20)
         assert not isinstance(port, BaseException), f"run_forever failed: {port!r}"
-        yield app, f"http://127.0.0.1:{port}"
+        yield app, f"https://127.0.0.1:{port}"  # HTTPS by default, with the self-signed certificate
     finally:
         app.stop_event.set()
         thread.join(timeout=30)
@@ -120,13 +123,15 @@ def person_event(page: Any, base: str) -> dict[str, Any] | None:
 
 def test_real_appliance_end_to_end(browser: Any, running: tuple[Appliance, str]) -> None:
     app, base = running
-    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    # bypass_csp: wait_for_function evaluates in the page, which the UI's CSP refuses (see test_web_browser.CSP_NOTE)
+    page = browser.new_page(viewport={"width": 1280, "height": 900}, ignore_https_errors=True, bypass_csp=True)
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
 
-    # First start: the only way in is creating the admin account
-    page.goto(base + "/")
-    assert page.url.endswith("/setup")
+    # First start: plain http:// lands on HTTPS, where the only way in is creating the admin account with the code
+    page.goto(base.replace("https://", "http://") + "/")
+    assert page.url == base + "/setup"
+    page.fill("input[name=setup_code]", SETUP_CODE)
     page.fill("input[name=username]", "admin")
     page.fill("input[name=password]", PASSWORD)
     page.fill("input[name=password2]", PASSWORD)

@@ -185,3 +185,19 @@ def test_cli_check(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["check", str(good)]) == 0
     assert main(["check", str(bad)]) == 1
     assert "ssh: use yes or no" in capsys.readouterr().err
+
+
+def test_setup_code_from_camapp_conf_unlocks_setup_and_is_blanked(system: tuple[Path, Path], tmp_path: Path) -> None:
+    """A headless first boot: the user chose the code on the card, so nobody else can claim the camera."""
+    from camapp.web import setupcode
+
+    root, boot = system
+    (boot / "camapp.conf").write_text("hostname = porch\nsetup_code = Blue Heron 4711\n")
+    assert apply(boot, Target(root)) == 0
+    data = tmp_path / "data"
+    assert setupcode.check(data, "blue-heron-4711") and not setupcode.check(data, "BLUEHERON4712")
+    assert (data / setupcode.CODE_FILE).stat().st_mode & 0o777 == 0o600
+    assert "Heron" not in (data / setupcode.CODE_FILE).read_text()
+    assert setupcode.prepare(data) is None  # a chosen code survives restarts and is not replaced
+    applied = (boot / "camapp.conf.applied").read_text()
+    assert "setup_code =\n" in applied and "Heron" not in applied

@@ -233,10 +233,10 @@ def test_install_refuses_a_wheel_dir_without_camapp(prefix: Path, tmp_path: Path
 @pytest.mark.parametrize(
     ("config", "url"),
     [
-        ("web:\n  port: 9090\n", "http://127.0.0.1:9090/healthz"),
-        ("web:\n  port: 8443\n  https: true\n", "https://127.0.0.1:8443/healthz"),
-        ("{}\n", "http://127.0.0.1:8080/healthz"),
-        ("web:\n  port: nope\n", "http://127.0.0.1:8080/healthz"),  # a broken config must not stop an update
+        ("web:\n  port: 9090\n", "https://127.0.0.1:9090/healthz"),  # HTTPS is the default
+        ("web:\n  port: 8443\n  https: false\n", "http://127.0.0.1:8443/healthz"),
+        ("{}\n", "https://127.0.0.1:8080/healthz"),
+        ("web:\n  port: nope\n", "http://127.0.0.1:8080/healthz"),  # broken config: /healthz also answers in clear
     ],
 )
 def test_health_url_follows_the_configured_web_port(tmp_path: Path, config: str, url: str) -> None:

@@ -19,6 +19,7 @@ from test_web_support import (  # noqa: F401 (fixtures)
     admin,
     appliance,
     csrf_of,
+    known_setup_code,
     login,
     with_users,
 )
@@ -79,12 +80,12 @@ def test_first_start_redirects_everything_to_setup_and_creates_admin(appliance: 
         resp = client.get(url)
         assert resp.status_code == 302 and resp.headers["Location"].endswith("/setup"), url
     assert client.get("/api/status").status_code == 401
-    token = csrf_of(client, "/setup")
+    token, code = csrf_of(client, "/setup"), known_setup_code(appliance)
     bad = client.post("/setup", data={"username": "boss", "password": "short", "password2": "short",
-                                      "csrf_token": token})
+                                      "csrf_token": token, "setup_code": code})
     assert bad.status_code == 400 and "at least 8" in bad.get_data(as_text=True)
     ok = client.post("/setup", data={"username": "boss", "password": "long enough pw", "password2": "long enough pw",
-                                     "csrf_token": token})
+                                     "csrf_token": token, "setup_code": code})
     assert ok.status_code == 302
     assert client.get("/api/status").status_code == 200  # logged in straight away
     assert UserStore(appliance.ctx.data_dir).get("boss")["role"] == "admin"  # type: ignore[index]

@@ -129,3 +129,18 @@ def test_session_ids_are_stored_hashed_in_a_private_file(appliance: Appliance) -
         rows = db.execute("SELECT * FROM sessions").fetchall()
     flat = repr(rows)
     assert sid not in flat and hashlib.sha256(sid.encode()).hexdigest() in flat
+
+
+def test_guessing_the_current_password_is_rate_limited(appliance: Appliance) -> None:
+    """A stolen session cannot brute-force /api/password to take the account over."""
+    with_users(appliance)
+    client, csrf = logged_in(appliance)
+    limit = appliance.ctx.get_config().web.login_max_failures
+    for n in range(limit):
+        resp = client.post("/api/password", json={"current": f"guess {n}", "new": "taken over 1"},
+                           headers={"X-CSRF-Token": csrf})
+        assert resp.status_code == 403
+    resp = client.post("/api/password", json={"current": ADMIN_PW, "new": "taken over 1"},
+                       headers={"X-CSRF-Token": csrf})
+    assert resp.status_code == 429 and "too many" in resp.json["error"]
+    assert UserStore(appliance.ctx.data_dir).authenticate(ADMIN, ADMIN_PW) is not None

@@ -28,10 +28,11 @@ from camapp.state import ApplianceState
 from camapp.store import EventStore
 from camapp.stream import FrameHub
 from camapp.types import Detections, EventMessage, Frame, FrameResult, MotionResult, TrackedObject
-from camapp.web import WebContext, close_app, create_app
+from camapp.web import WebContext, close_app, create_app, setupcode
 from camapp.web.auth import UserStore
 
 ADMIN, ADMIN_PW = "admin", "correct horse battery"
+SETUP_CODE = "TEST-SETUP-CODE"
 VIEWER, VIEWER_PW = "viewer", "viewer password 1"
 
 
@@ -215,6 +216,12 @@ def appliance(tmp_path: Path, tmp_path_factory: pytest.TempPathFactory, demo_vid
     finally:
         feeder.close()
         appl.close()
+
+
+def known_setup_code(appl: Appliance) -> str:
+    """Replace the start's random setup code with SETUP_CODE, as a camapp.conf setup_code would."""
+    setupcode.store_code(appl.ctx.data_dir, SETUP_CODE, chosen=True)
+    return SETUP_CODE
 
 
 def with_users(appl: Appliance) -> UserStore:

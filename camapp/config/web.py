@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import re
+
 from pydantic import Field, field_validator, model_validator
 
 from camapp.config.base import Section
+
+HOST_RE = re.compile(r"^(\[?[0-9A-Fa-f:.]+\]?|[A-Za-z0-9]([A-Za-z0-9-]{0,62})(\.[A-Za-z0-9-]{1,63})*\.?)$")
 
 
 class WebConfig(Section):
@@ -15,7 +19,8 @@ class WebConfig(Section):
     stream_fps: float = Field(10.0, gt=0, le=60, description="Highest frame rate sent to viewers.")
     stream_width: int = Field(960, ge=160, le=3840, description="Width of the streamed JPEG (height keeps aspect).")
     jpeg_quality: int = Field(75, ge=10, le=100, description="JPEG quality of the stream.")
-    https: bool = Field(False, description="Serve HTTPS with a self-signed certificate made on first start.")
+    https: bool = Field(True, description="Serve HTTPS with a self-signed certificate made on first start (its "
+                                          "fingerprint is logged); plain http:// on the same port redirects to it.")
     max_connections: int = Field(
         400, ge=16, le=100000,
         description="Most client connections held at once (lowered to fit the open-file limit); at the cap a new "
@@ -26,6 +31,10 @@ class WebConfig(Section):
                                                                 "one that never sends a request).")
     request_timeout_s: float = Field(30, ge=1, le=3600, description="A request's headers and body must arrive "
                                                                    "within this many seconds.")
+    allowed_hosts: list[str] = Field(
+        default_factory=list,
+        description="Extra names or addresses the UI answers to (the Host header), besides localhost, the host "
+                    "name and the device's own addresses; '*' turns the check off (behind a proxy that does it).")
     session_hours: float = Field(168, gt=0, le=8760, description="How long a login lasts.")
     login_max_failures: int = Field(5, ge=1, le=1000, description="Failed logins allowed per address and window.")
     login_window_s: float = Field(300, gt=0, le=86400, description="Window for counting failed logins, in seconds.")
@@ -48,6 +57,14 @@ class WebConfig(Section):
 
             load_public_key(value)
         return value or None
+
+    @field_validator("allowed_hosts")
+    @classmethod
+    def _hosts_are_names(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            if entry != "*" and not HOST_RE.match(entry):
+                raise ValueError(f"{entry!r} is not a host name or address (no scheme, port or path)")
+        return value
 
     @model_validator(mode="after")
     def _signed_needs_key(self) -> WebConfig:

@@ -11,7 +11,7 @@ from camapp.errors import AuthError, CommandError
 from camapp.web import configio, system
 from camapp.web.api import body, checked_id, ctx, query_number
 from camapp.web.auth import UserStore
-from camapp.web.guard import RateLimiter, api_error, password_version, sessions
+from camapp.web.guard import RateLimiter, api_error, password_ok, password_version, sessions
 from camapp.web.modelmgr import ModelManager
 from camapp.web.openapi import spec
 
@@ -171,7 +171,7 @@ def change_password() -> Any:
     if not isinstance(current, str) or not isinstance(new, str) or not isinstance(keep_tokens, bool):
         raise CommandError("send {\"current\": str, \"new\": str, \"keep_tokens\": bool (optional)}")
     name = g.user["username"]
-    if users().authenticate(name, current) is None:
+    if not password_ok(name, current):
         raise AuthError("current password is wrong")
     users().set_password(name, new)
     own = session.get("sid") if g.auth == "session" else None

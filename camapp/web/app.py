@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
+from pathlib import Path
 from typing import Any
 
 from flask import Flask, Response, jsonify, request
@@ -11,11 +13,12 @@ from flask import Flask, Response, jsonify, request
 from camapp.assets import ROOT
 from camapp.errors import AuthError, CommandError, ConfigError, ModelError, StorageError
 from camapp.store import InvalidIdError, QueryError
-from camapp.web import api, api_admin, guard, pages, system
+from camapp.web import api, api_admin, guard, pages, setupcode, system
 from camapp.web.auth import UserStore
 from camapp.web.configio import ConfigInvalid
 from camapp.web.context import WebContext
 from camapp.web.guard import api_error, is_api_request
+from camapp.web.hosts import HostCheck
 from camapp.web.modelmgr import ModelManager
 from camapp.web.sessions import SessionStore
 
@@ -45,25 +48,34 @@ def _fmt_time(value: Any) -> str:
     return dt.datetime.fromtimestamp(float(value)).strftime("%Y-%m-%d %H:%M:%S")
 
 
+def make_private(path: Path) -> None:
+    """The data directory holds the users, sessions, keys and events: owner-only, whatever the umask."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if path.stat().st_mode & 0o077:
+        os.chmod(path, 0o700)
+
+
 def create_app(ctx: WebContext, history_period_s: float = 10.0) -> Flask:
     """Build the app; call close_app(app) on shutdown to stop its health sampler."""
     app = Flask("camapp.web", template_folder=str(WEB_DIR / "templates"), static_folder=str(WEB_DIR / "static"))
     cfg = ctx.get_config().web
-    ctx.data_dir.mkdir(parents=True, exist_ok=True)
+    make_private(ctx.data_dir)
     app.config.update(
         SECRET_KEY=guard.load_secret_key(ctx.data_dir),
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
-        SESSION_COOKIE_SECURE=cfg.https,
         SESSION_COOKIE_NAME="camapp_session",
         PERMANENT_SESSION_LIFETIME=dt.timedelta(hours=cfg.session_hours),
         MAX_CONTENT_LENGTH=int(cfg.max_upload_mb * 1024 * 1024) + 1024 * 1024,  # uploads plus form overhead
         JSON_SORT_KEYS=False,
     )
     users = UserStore(ctx.data_dir)
+    if not users.has_users():
+        setupcode.prepare(ctx.data_dir)
     sessions = SessionStore(ctx.data_dir, cfg.session_hours * 3600)
     history = system.HealthHistory(ctx, period_s=history_period_s)
     app.extensions.update(camapp=ctx, camapp_users=users, camapp_history=history, camapp_sessions=sessions,
+                          camapp_hosts=HostCheck(),
                           camapp_models=ModelManager(ctx.data_dir, ctx.switch_model),
                           camapp_login_limiter=guard.RateLimiter(cfg.login_max_failures, cfg.login_window_s))
     guard.install(app, users)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -75,9 +74,10 @@ def save(path: Path, cfg: AppConfig) -> None:
     """Write YAML via temp file + rename; the previous file is kept as <name>.bak."""
     text = yaml.safe_dump(config_dict(cfg), sort_keys=False, allow_unicode=True)
     try:
-        if path.exists():
-            shutil.copy2(path, path.with_name(path.name + ".bak"))
-        write_atomic(path, text)
+        if path.exists():  # both copies may hold passwords: private whatever the umask or the old mode
+            backup = path.with_name(path.name + ".bak")
+            write_atomic(backup, path.read_bytes(), 0o600)
+        write_atomic(path, text, 0o600)
     except OSError as err:
         raise StorageError(f"{path}: cannot save config: {err.strerror or err}") from None
 

@@ -14,11 +14,13 @@ from collections import deque
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, Response, current_app, g, jsonify, redirect, request, session, url_for
+from flask import Flask, Response, abort, current_app, g, jsonify, redirect, request, session, url_for
+from flask.sessions import SecureCookieSessionInterface
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response as BaseResponse
 
 from camapp.web.auth import UserStore
+from camapp.web.hosts import HostCheck
 from camapp.web.sessions import SessionStore
 
 PUBLIC_ENDPOINTS = frozenset({"healthz", "static", "pages.login", "pages.setup"})
@@ -28,6 +30,10 @@ VIEWER_WRITES = frozenset({
     "admin_api.end_session",
 })  # state changes a read-only viewer may still make
 CSRF_HEADER = "X-CSRF-Token"
+TLS_ENVIRON = "camapp.tls"  # set by camapp.webserver when the port also speaks TLS
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; "
+       "connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
+       "frame-ancestors 'none'")
 
 
 def load_secret_key(data_dir: Path) -> bytes:
@@ -36,6 +42,7 @@ def load_secret_key(data_dir: Path) -> bytes:
     try:
         key = path.read_bytes()
         if len(key) >= 32:
+            os.chmod(path, 0o600)  # made by an older version, or copied in with a loose mode
             return key
     except FileNotFoundError:
         pass
@@ -77,6 +84,19 @@ class RateLimiter:
     def reset(self, key: str) -> None:
         with self._lock:
             self._fails.pop(key, None)
+
+
+def password_ok(username: str, password: str) -> bool:
+    """Check a password outside the login form; failures count against the same per-address limit as logins, and
+    once it is reached this answers 429 without checking."""
+    limiter: RateLimiter = current_app.extensions["camapp_login_limiter"]
+    key = request.remote_addr or "?"
+    if wait := limiter.blocked(key):
+        abort(429, f"too many wrong passwords from this address; try again in {int(wait)} seconds")
+    if current_app.extensions["camapp_users"].authenticate(username, password) is None:
+        limiter.fail(key)
+        return False
+    return True
 
 
 def password_version(user: dict[str, Any]) -> str:
@@ -157,7 +177,21 @@ def _deny(code: int, message: str) -> BaseResponse:
         message, status=code, mimetype="text/plain")
 
 
+def _transport() -> BaseResponse | None:
+    """Refuse foreign Host headers (DNS rebinding); send plain HTTP to HTTPS when the server speaks it."""
+    cfg = current_app.extensions["camapp"].get_config().web
+    hosts: HostCheck = current_app.extensions["camapp_hosts"]
+    if not hosts.allowed(request.host, cfg.allowed_hosts):
+        return api_error(400, f"Host {request.host[:100]!r} is not a name or address of this device; open it by "
+                              "one, or add the name to web.allowed_hosts")
+    if request.environ.get(TLS_ENVIRON) and request.scheme == "http" and request.endpoint != "healthz":
+        return redirect(request.url.replace("http://", "https://", 1), 308)
+    return None
+
+
 def _check(users: UserStore) -> BaseResponse | None:
+    if (refused := _transport()) is not None:
+        return refused
     endpoint = request.endpoint or ""
     if endpoint in PUBLIC_ENDPOINTS:
         if request.method not in SAFE_METHODS and endpoint != "static" and not _csrf_ok():
@@ -179,8 +213,16 @@ def _check(users: UserStore) -> BaseResponse | None:
     return None
 
 
+class _SessionInterface(SecureCookieSessionInterface):
+    """The cookie is Secure whenever it is set over HTTPS (with HTTPS on, plain HTTP only ever gets redirects)."""
+
+    def get_cookie_secure(self, app: Flask) -> bool:
+        return request.is_secure or bool(app.config["SESSION_COOKIE_SECURE"])
+
+
 def install(app: Flask, users: UserStore) -> None:
     """Attach the guard and JSON error handling to an app."""
+    app.session_interface = _SessionInterface()
     app.before_request(lambda: _check(users))
 
     @app.errorhandler(HTTPException)
@@ -194,6 +236,7 @@ def install(app: Flask, users: UserStore) -> None:
         resp.headers.setdefault("X-Content-Type-Options", "nosniff")
         resp.headers.setdefault("X-Frame-Options", "DENY")
         resp.headers.setdefault("Referrer-Policy", "same-origin")
+        resp.headers.setdefault("Content-Security-Policy", CSP)
         if request.endpoint != "static":
             resp.headers.setdefault("Cache-Control", "no-store")
         return resp

@@ -9,7 +9,7 @@ from urllib.parse import urlsplit, urlunsplit
 from flask import Blueprint, current_app, flash, g, redirect, render_template, request, url_for
 
 from camapp.errors import AuthError
-from camapp.web import configio, forms
+from camapp.web import configio, forms, setupcode
 from camapp.web.api import ID_RE, ctx
 from camapp.web.api_admin import password_confirmed
 from camapp.web.auth import UserStore
@@ -70,22 +70,38 @@ def login() -> Any:
 
 @bp.route("/setup", methods=["GET", "POST"])
 def setup() -> Any:
-    """First start: create the admin account; gone once any user exists."""
+    """First start: create the admin account, with the one-time setup code; gone once any user exists."""
     if users().has_users():
         return redirect(url_for("pages.login"))
-    error = None
+    error, status = None, 200
     if request.method == "POST":
-        name, pw = request.form.get("username", ""), request.form.get("password", "")
-        if pw != request.form.get("password2", ""):
-            error = "The two passwords differ."
-        else:
-            try:
-                users().set_password(name, pw, role="admin")
-                start_session({"username": name, **(users().get(name) or {})})
-                return redirect(url_for("pages.live"))
-            except AuthError as err:
-                error = str(err)
-    return render_template("setup.html", error=error), 400 if error else 200
+        error, status = _first_admin()
+        if error is None:
+            return redirect(url_for("pages.live"))
+    return render_template("setup.html", error=error), status
+
+
+def _first_admin() -> tuple[str | None, int]:
+    """(error, status) of a setup form: the code is checked (rate-limited) before anything else."""
+    limiter: RateLimiter = current_app.extensions["camapp_login_limiter"]
+    key = request.remote_addr or "?"
+    if wait := limiter.blocked(key):
+        return f"Too many wrong setup codes. Try again in {int(wait)} seconds.", 429
+    if not setupcode.check(ctx().data_dir, request.form.get("setup_code", "")):
+        limiter.fail(key)
+        return ("Wrong setup code: use the one-time code printed in the log when the camera started, or the "
+                "setup_code from camapp.conf.", 403)
+    name, pw = request.form.get("username", ""), request.form.get("password", "")
+    if pw != request.form.get("password2", ""):
+        return "The two passwords differ.", 400
+    try:
+        users().set_password(name, pw, role="admin")
+    except AuthError as err:
+        return str(err), 400
+    limiter.reset(key)
+    setupcode.retire(ctx().data_dir)
+    start_session({"username": name, **(users().get(name) or {})})
+    return None, 302
 
 
 @bp.post("/logout")

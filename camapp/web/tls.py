@@ -32,7 +32,7 @@ def ensure_certificate(data_dir: Path) -> tuple[Path, Path]:
     cert_path, key_path = tls / "cert.pem", tls / "key.pem"
     if cert_path.is_file() and key_path.is_file():
         return cert_path, key_path
-    tls.mkdir(parents=True, exist_ok=True)
+    tls.mkdir(mode=0o700, parents=True, exist_ok=True)
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, socket.gethostname() or "camapp")])
     now = dt.datetime.now(dt.UTC)
@@ -52,9 +52,19 @@ def ensure_certificate(data_dir: Path) -> tuple[Path, Path]:
     return cert_path, key_path
 
 
+def fingerprint(cert_path: Path) -> str:
+    """SHA-256 of the certificate, as browsers show it (AA:BB:...)."""
+    cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
+    return ":".join(f"{b:02X}" for b in cert.fingerprint(hashes.SHA256()))
+
+
 def ssl_context(data_dir: Path) -> ssl.SSLContext:
-    """A server TLS context with the appliance's self-signed certificate (made on first use)."""
+    """A server TLS context with the appliance's self-signed certificate (made on first use); logs its fingerprint
+    so the user can check, in the browser's warning, that the certificate really is the camera's."""
     cert, key = ensure_certificate(data_dir)
+    os.chmod(key, 0o600)
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
     context.load_cert_chain(cert, key)
+    log.info("HTTPS certificate %s, SHA-256 fingerprint %s", cert, fingerprint(cert))
     return context

@@ -205,18 +205,19 @@ vm() {
 }
 
 # Log in through the form, with the CSRF token from the login page; a good login redirects away from /login.
+# Over HTTPS (the default; -k: the certificate is self-signed), where the Secure session cookie is sent.
 login() {
     local password="$1" jar="$WORK/cookies" token code
     rm -f "$jar"
-    token=$(curl -fsS -m 20 -c "$jar" "http://127.0.0.1:$PORT/login" |
+    token=$(curl -kfsS -m 20 -c "$jar" "https://127.0.0.1:$PORT/login" |
         sed -n 's/.*name="csrf_token"[^>]*value="\([^"]*\)".*/\1/p' | head -n1)
     [[ -n $token ]] || { note "no csrf_token on /login"; return 1; }
-    code=$(curl -sS -m 60 -o /dev/null -w '%{http_code} %{redirect_url}' -b "$jar" -c "$jar" \
+    code=$(curl -ksS -m 60 -o /dev/null -w '%{http_code} %{redirect_url}' -b "$jar" -c "$jar" \
         --data-urlencode "csrf_token=$token" --data-urlencode "username=admin" \
-        --data-urlencode "password=$password" "http://127.0.0.1:$PORT/login")
+        --data-urlencode "password=$password" "https://127.0.0.1:$PORT/login")
     note "login with ${2:-the password}: $code"
     [[ $code == 302* && $code != *"/login"* ]] &&
-        [[ $(curl -sS -m 30 -o /dev/null -w '%{http_code}' -b "$jar" "http://127.0.0.1:$PORT/api/status") == 200 ]]
+        [[ $(curl -ksS -m 30 -o /dev/null -w '%{http_code}' -b "$jar" "https://127.0.0.1:$PORT/api/status") == 200 ]]
 }
 
 bad_login_refused() { ! login "not-the-password" "a wrong password"; }
