@@ -47,10 +47,20 @@ class _Clock:
 PARKED_MARGIN = 0.25  # widening of a parked object's box (share of its size): motion boxes come from a coarse mask
 
 
-def _inside(blob: Sequence[float], box: Box) -> bool:
-    x1, y1, x2, y2 = box
-    mx, my = (x2 - x1) * PARKED_MARGIN, (y2 - y1) * PARKED_MARGIN
-    return blob[0] >= x1 - mx and blob[1] >= y1 - my and blob[2] <= x2 + mx and blob[3] <= y2 + my
+def _inside(blob: Sequence[float], parked: Sequence[Box]) -> bool:
+    """Whether the blob lies wholly within the (widened) boxes of parked objects, together: one motion blob often
+    spans two people standing side by side."""
+    bx1, by1, bx2, by2 = (int(v) for v in blob[:4])
+    if bx2 <= bx1 or by2 <= by1:
+        return True
+    covered = np.zeros((by2 - by1, bx2 - bx1), dtype=bool)
+    for x1, y1, x2, y2 in parked:
+        mx, my = (x2 - x1) * PARKED_MARGIN, (y2 - y1) * PARKED_MARGIN
+        cx1, cy1 = max(int(x1 - mx) - bx1, 0), max(int(y1 - my) - by1, 0)
+        cx2, cy2 = min(int(x2 + mx) - bx1, bx2 - bx1), min(int(y2 + my) - by1, by2 - by1)
+        if cx2 > cx1 and cy2 > cy1:
+            covered[cy1:cy2, cx1:cx2] = True
+    return bool(covered.all())
 
 
 class Pipeline:
@@ -130,7 +140,7 @@ class Pipeline:
         parked = self._clock.parked
         if not parked or not motion.has_motion:
             return motion
-        keep = [m for m in motion.boxes.tolist() if not any(_inside(m, box) for box in parked)]
+        keep = [m for m in motion.boxes.tolist() if not _inside(m, parked)]
         if len(keep) == len(motion.boxes):
             return motion
         return MotionResult(np.asarray(keep, dtype=np.int32).reshape(-1, 4), motion.fraction, motion.suppressed)

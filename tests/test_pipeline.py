@@ -240,3 +240,19 @@ def test_motion_inside_a_parked_object_does_not_wake_the_detector(model_manifest
     assert 1 <= len(ran) <= len(still) // 15  # ...but only the re-checks (every 2 s) run the detector
     assert all(any(o.stationary and o.misses == 0 for o in results[i].objects) for i in ran)  # still there
     assert all(r.detector_ran for r in results[120:])
+
+
+@pytest.mark.parametrize(
+    ("blob", "inside"),
+    [
+        ((110, 110, 140, 190), True),  # within one parked person
+        ((110, 110, 190, 190), True),  # across two people standing side by side
+        ((110, 110, 260, 190), False),  # reaching past them: someone walks up
+        ((95, 105, 145, 205), True),  # a coarse motion box a little larger than the person's box
+    ],
+)
+def test_motion_counts_as_inside_parked_objects_together(blob: tuple[int, int, int, int], inside: bool) -> None:
+    from camapp.pipeline import _inside
+
+    parked = [(100.0, 100.0, 150.0, 200.0), (150.0, 100.0, 200.0, 200.0)]
+    assert _inside(blob, parked) is inside

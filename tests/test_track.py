@@ -152,7 +152,7 @@ def test_stationary_after_stationary_s_and_not_before() -> None:
         flags[i / FPS] = trk.update(dets(("car", box, 0.8)), i / FPS)[0].stationary
     assert not any(v for t, v in flags.items() if t < 10.0 - 1e-9)
     assert all(v for t, v in flags.items() if t >= 10.0 + 1e-9)
-    moved = trk.update(dets(("car", (340.0, 200.0, 540.0, 320.0), 0.8)), 12.1)
+    moved = trk.update(dets(("car", (390.0, 200.0, 590.0, 320.0), 0.8)), 12.1)  # IoU 0.38 with where it stood
     assert [(o.track_id, o.stationary) for o in moved] == [(1, False)]
 
 

@@ -186,7 +186,10 @@ class TrackerConfig(Section):
         "was last seen (no motion there), is kept unseen before it is dropped."
     )
     stationary_s: float = Field(10.0, gt=0, le=86400, description="Seconds nearly still before an object is parked.")
-    stationary_iou: float = Field(0.8, gt=0, le=1, description="Overlap with its parked box that counts as still.")
+    stationary_iou: float = Field(
+        0.6, gt=0, le=1, description="Overlap with its parked box that counts as still (detector boxes of a person "
+        "standing still wobble by a few pixels, a fifth of a 30 px wide box)."
+    )
 
     @model_validator(mode="after")
     def _keep_order(self) -> TrackerConfig:
