@@ -24,3 +24,26 @@ def write_atomic(path: Path, data: bytes | str, mode: int | None = None) -> None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+TMP_MARK = ".tmp"
+
+
+def temp_path(path: Path) -> Path:
+    """A hidden sibling that keeps the extension (FFmpeg picks the container from it); see is_temp."""
+    return path.with_name(f".{path.stem}{TMP_MARK}{path.suffix}")
+
+
+def is_temp(path: Path) -> bool:
+    """A temp file left by temp_path (or write_atomic) that a crash may have left behind."""
+    return path.name.startswith(".") and TMP_MARK in path.name
+
+
+def fsync_replace(tmp: Path, path: Path) -> None:
+    """Make the complete file `tmp` durable, then atomically give it its final name."""
+    fd = os.open(tmp, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)

@@ -53,7 +53,7 @@ def _submodel(field: FieldInfo) -> type[BaseModel] | None:
 def _type_name(ann: Any) -> str:
     text = ann.__name__ if isinstance(ann, type) else str(ann)
     for prefix in ("typing.", "pathlib.", "camapp.config.core.", "camapp.config.alarm.", "camapp.config.mqtt.",
-                   "camapp.config.storage.", "camapp.config.web.", "camapp.config.base."):
+                   "camapp.config.storage.", "camapp.config.recording.", "camapp.config.web.", "camapp.config.base."):
         text = text.replace(prefix, "")
     return text.replace("|", "\\|")
 
@@ -61,6 +61,8 @@ def _type_name(ann: Any) -> str:
 def section(model: type[BaseModel], prefix: str, out: list[str]) -> None:
     rows, subs = [], []
     for name, field in model.model_fields.items():
+        if field.exclude:  # a removed key, kept only to name its replacement in the error
+            continue
         sub = _submodel(field)
         ann = str(field.annotation)
         if sub is not None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -17,16 +17,42 @@ EventType = Literal["new", "update", "end"]
 
 
 @dataclass(frozen=True)
+class EncodedPacket:
+    """One H.264 access unit (Annex B byte stream) a camera delivered, stamped on the frames' clock.
+
+    `decode_ts` differs from `timestamp` only for streams with B-frames (some IP cameras).
+    """
+
+    data: bytes
+    timestamp: float
+    keyframe: bool
+    decode_ts: float | None = None
+
+    @property
+    def dts(self) -> float:
+        return self.timestamp if self.decode_ts is None else self.decode_ts
+
+
+class PacketFeed(Protocol):
+    """A camera's own H.264 stream: the packets that arrived since the last take (oldest first)."""
+
+    def take(self) -> list[EncodedPacket]: ...
+
+
+@dataclass(frozen=True)
 class Frame:
     """One captured frame: BGR uint8 image (OpenCV order), wall-clock time and sequence number.
 
     `lores` is an optional small grayscale image a camera may provide for motion (picamera2's lores stream).
+    `packets` is set by cameras that also deliver H.264 (RTSP, picamera2's encoder), so recording stores
+    their packets instead of encoding the frames again.
     """
 
     image: Image
     timestamp: float
     index: int
     lores: Image | None = None
+    packets: PacketFeed | None = None
 
     def __post_init__(self) -> None:
         if self.image.ndim != 3 or self.image.shape[2] != 3 or self.image.dtype != np.uint8:

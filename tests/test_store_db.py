@@ -37,7 +37,7 @@ def _fill(store: EventStore, demo_video: Path) -> None:
 
 @pytest.fixture
 def filled(tmp_path: Path, demo_video: Path) -> EventStore:
-    store = EventStore(storage(tmp_path, clips=False, snapshots=False), camera_id="cam", fps=FPS)
+    store = EventStore(storage(tmp_path, clips=False, snapshots=False), camera_id="cam", fps=FPS, lossless=True)
     _fill(store, demo_video)
     yield store
     store.close()
@@ -186,9 +186,9 @@ def _end_reasons(cfg_path: Path) -> dict[str, str]:
 def test_close_ends_events_the_pipeline_left_open(tmp_path: Path, demo_video: Path) -> None:
     cfg = storage(tmp_path, clips=False, snapshots=False)
     frame = video_frames(demo_video, 1)[0]
-    with EventStore(cfg, camera_id="cam", fps=FPS) as store:
+    with EventStore(cfg, camera_id="cam", fps=FPS, lossless=True) as store:
         store.handle(result(frame, (message("new", "open1", T0),)))
-    with EventStore(cfg, camera_id="cam", fps=FPS) as store:
+    with EventStore(cfg, camera_id="cam", fps=FPS, lossless=True) as store:
         event = store.get_event("open1")
         assert event is not None and event["end_time"] == T0 and not event["ongoing"]
     assert _end_reasons(cfg.path or tmp_path) == {"open1": "shutdown"}
@@ -210,7 +210,7 @@ def test_restart_closes_events_left_open_by_a_crash(tmp_path: Path, demo_video: 
 
 def test_messages_with_bad_ids_are_logged_and_skipped(tmp_path: Path, demo_video: Path) -> None:
     frame = video_frames(demo_video, 1)[0]
-    with EventStore(storage(tmp_path, clips=False, snapshots=False), camera_id="cam", fps=FPS) as store:
+    with EventStore(storage(tmp_path, clips=False, snapshots=False), camera_id="cam", fps=FPS, lossless=True) as store:
         store.handle(result(frame, (message("new", "../../x", T0), message("new", "fine", T0))))
         store.flush()
         assert [e["id"] for e in store.list_events()] == ["fine"]
@@ -241,6 +241,6 @@ def test_unusable_data_dir_is_a_clear_error(tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("not a directory")
     with pytest.raises(StorageError, match=r"storage\.path"):
-        EventStore(storage(tmp_path, path=blocker / "data"), camera_id="cam", fps=FPS)
+        EventStore(storage(tmp_path, path=blocker / "data"), camera_id="cam", fps=FPS, lossless=True)
     with pytest.raises(StorageError, match=r"storage\.path is not set"):
-        EventStore(storage(tmp_path, path=None), camera_id="cam", fps=FPS)
+        EventStore(storage(tmp_path, path=None), camera_id="cam", fps=FPS, lossless=True)

@@ -76,7 +76,9 @@ def frames(demo_video: Path) -> tuple[Frame, ...]:
 @pytest.mark.parametrize(("pre_s", "post_s"), [(2.0, 1.0), (0.0, 0.5), (3.0, 0.0)])
 def test_clip_has_pre_roll_and_post_roll_frames(tmp_path: Path, frames: tuple[Frame, ...], pre_s: float,
                                                 post_s: float) -> None:
-    with EventStore(storage(tmp_path, pre_roll_s=pre_s, post_roll_s=post_s), camera_id="cam", fps=FPS) as store:
+    with EventStore(
+        storage(tmp_path, pre_roll_s=pre_s, post_roll_s=post_s), camera_id="cam", fps=FPS, lossless=True,
+    ) as store:
         _play(store, frames)
         store.flush()
         clip = store.media_path("walk1", "clip")
@@ -93,7 +95,7 @@ def test_clip_has_pre_roll_and_post_roll_frames(tmp_path: Path, frames: tuple[Fr
 
 def test_clip_is_cut_at_max_length(tmp_path: Path, frames: tuple[Frame, ...]) -> None:
     cfg = storage(tmp_path, pre_roll_s=1.0, post_roll_s=1.0, clip_max_s=2.0)
-    with EventStore(cfg, camera_id="cam", fps=FPS) as store:
+    with EventStore(cfg, camera_id="cam", fps=FPS, lossless=True) as store:
         _play(store, frames)
         store.flush()
         clip = store.media_path("walk1", "clip")
@@ -102,7 +104,7 @@ def test_clip_is_cut_at_max_length(tmp_path: Path, frames: tuple[Frame, ...]) ->
 
 
 def test_clip_of_an_event_still_open_at_close_is_flushed(tmp_path: Path, frames: tuple[Frame, ...]) -> None:
-    store = EventStore(storage(tmp_path, pre_roll_s=1.0), camera_id="cam", fps=FPS)
+    store = EventStore(storage(tmp_path, pre_roll_s=1.0), camera_id="cam", fps=FPS, lossless=True)
     _play(store, frames, end_at=None)
     store.close()
     store.close()  # idempotent
@@ -112,7 +114,7 @@ def test_clip_of_an_event_still_open_at_close_is_flushed(tmp_path: Path, frames:
 
 def test_snapshot_is_the_best_scoring_frame(tmp_path: Path, frames: tuple[Frame, ...]) -> None:
     cfg = storage(tmp_path, clips=False, thumbnail_size=120, snapshot_width=384)
-    with EventStore(cfg, camera_id="cam", fps=FPS) as store:
+    with EventStore(cfg, camera_id="cam", fps=FPS, lossless=True) as store:
         _play(store, frames)
         store.flush()
         event = store.get_event("walk1")
@@ -133,7 +135,9 @@ def test_custom_annotate_fn_is_used(tmp_path: Path, frames: tuple[Frame, ...]) -
     def paint_white(res: Any) -> np.ndarray:
         return np.full_like(res.frame.image, 255)
 
-    with EventStore(storage(tmp_path, clips=False), camera_id="cam", fps=FPS, annotate_fn=paint_white) as store:
+    with EventStore(
+        storage(tmp_path, clips=False), camera_id="cam", fps=FPS, annotate_fn=paint_white, lossless=True,
+    ) as store:
         _play(store, frames)
         store.flush()
         path = store.media_path("walk1", "snapshot")
@@ -143,7 +147,7 @@ def test_custom_annotate_fn_is_used(tmp_path: Path, frames: tuple[Frame, ...]) -
 
 def test_manual_snapshot_saves_the_latest_frame(tmp_path: Path, frames: tuple[Frame, ...]) -> None:
     state = ApplianceState()
-    with EventStore(storage(tmp_path), camera_id="cam", fps=FPS, state=state) as store:
+    with EventStore(storage(tmp_path), camera_id="cam", fps=FPS, state=state, lossless=True) as store:
         for frame in frames[:25]:
             store.handle(result(frame))
         snap_id = state.request_snapshot()
@@ -156,49 +160,81 @@ def test_manual_snapshot_saves_the_latest_frame(tmp_path: Path, frames: tuple[Fr
 
 
 def test_delete_event_removes_its_media(tmp_path: Path, frames: tuple[Frame, ...]) -> None:
-    with EventStore(storage(tmp_path, pre_roll_s=1.0, post_roll_s=0.5), camera_id="cam", fps=FPS) as store:
+    with EventStore(
+        storage(tmp_path, pre_roll_s=1.0, post_roll_s=0.5), camera_id="cam", fps=FPS, lossless=True,
+    ) as store:
         _play(store, frames)
         store.flush()
         files = [store.media_path("walk1", k) for k in ("snapshot", "snapshot_clean", "thumbnail", "clip")]
         assert all(p is not None and p.is_file() for p in files)
         assert store.delete_event("walk1")
         assert not any(p is not None and p.exists() for p in files)
-        assert store.usage()["media_bytes"] == 0
+        segments = sum(p.stat().st_size for p in (store.data_dir / "media" / "rec").rglob("*.mp4") if not is_temp(p))
+        assert store.usage()["media_bytes"] == segments  # what is left is the recording, owned by no event
     assert verify_log(store.db_path).ok
 
 
-def test_low_disk_drops_media_but_keeps_metadata(tmp_path: Path, frames: tuple[Frame, ...]) -> None:
+def test_low_disk_stops_recording_but_keeps_metadata(tmp_path: Path, frames: tuple[Frame, ...]) -> None:
     cfg = storage(tmp_path, min_free_mb=10_000_000)  # more than any test machine has free
-    with EventStore(cfg, camera_id="cam", fps=FPS) as store:
+    with EventStore(cfg, camera_id="cam", fps=FPS, lossless=True) as store:
         _play(store, frames)
         store.flush()
         event = store.get_event("walk1")
         assert event is not None and event["end_time"] is not None
+        assert event["has_clip"] is False
         # Snapshots check free space too: the reserve below min_free_mb is kept for metadata.
-        assert event["has_clip"] is False and event["has_snapshot"] is False
+        assert event["has_snapshot"] is False
         usage = store.usage()
         assert usage["degraded"] is True and usage["refused_writes"] >= 1 and usage["media_bytes"] == 0
+        status = usage["recording"]
+        assert status["state"].startswith("stopped: low disk") and "storage.min_free_mb" in status["state"]
+        assert status["segments"] == 0
 
 
-def test_clips_disabled_and_concurrency_cap(tmp_path: Path, frames: tuple[Frame, ...]) -> None:
-    cfg = storage(tmp_path, clip_max_concurrent=1, pre_roll_s=0.5, post_roll_s=0.5)
-    with EventStore(cfg, camera_id="cam", fps=FPS) as store:
+@pytest.mark.parametrize("events", [1, 12])
+def test_every_overlapping_event_gets_a_clip_from_one_encoding(tmp_path: Path, frames: tuple[Frame, ...],
+                                                               events: int) -> None:
+    cfg = storage(tmp_path, pre_roll_s=0.5, post_roll_s=0.5)
+    with EventStore(cfg, camera_id="cam", fps=FPS, lossless=True) as store:
         start = frames[10].timestamp
-        for frame in frames[:40]:
-            events: tuple[Any, ...] = ()
+        for frame in frames[:60]:
+            msgs: tuple[Any, ...] = ()
             if frame.index == 10:
-                events = (message("new", "a", start), message("new", "b", start, track_id=2))
+                msgs = tuple(message("new", f"e{n}", start, track_id=n) for n in range(events))
             elif frame.index == 30:
-                events = (message("end", "a", start, end=frame.timestamp),
-                          message("end", "b", start, track_id=2, end=frame.timestamp))
-            store.handle(result(frame, events))
+                msgs = tuple(message("end", f"e{n}", start, track_id=n, end=frame.timestamp) for n in range(events))
+            store.handle(result(frame, msgs))
         store.flush()
-        flags = {e["id"]: e["has_clip"] for e in store.list_events()}
-    assert flags == {"a": True, "b": False}
+        flags = {e["id"]: e["has_clip"] for e in store.list_events(limit=100)}
+        status = store.usage()["recording"]
+    assert flags == {f"e{n}": True for n in range(events)}
+    assert status["frames_encoded"] == status["frames_offered"] == 60  # once per frame, however many events
+
+
+def test_clips_off_records_but_cuts_no_clips(tmp_path: Path, frames: tuple[Frame, ...]) -> None:
+    with EventStore(storage(tmp_path, clips=False), camera_id="cam", fps=FPS, lossless=True) as store:
+        _play(store, frames)
+        store.flush()
+        event = store.get_event("walk1")
+        assert event is not None and not event["has_clip"] and event["clip_codec"] is None
+        assert store.usage()["recording"]["segments"] == 2
+
+
+def test_recording_off_writes_no_video(tmp_path: Path, frames: tuple[Frame, ...]) -> None:
+    cfg = storage(tmp_path, recording={"mode": "off"})
+    with EventStore(cfg, camera_id="cam", fps=FPS, lossless=True) as store:
+        _play(store, frames)
+        store.flush()
+        event = store.get_event("walk1")
+        assert event is not None and not event["has_clip"] and event["has_snapshot"]
+        assert store.usage()["recording"] is None and store.usage()["clip_codec"] is None
+    assert not list(store.data_dir.rglob("*.mp4"))
 
 
 def test_no_temp_files_left_behind(tmp_path: Path, frames: tuple[Frame, ...]) -> None:
-    with EventStore(storage(tmp_path, pre_roll_s=1.0, post_roll_s=0.5), camera_id="cam", fps=FPS) as store:
+    with EventStore(
+        storage(tmp_path, pre_roll_s=1.0, post_roll_s=0.5), camera_id="cam", fps=FPS, lossless=True,
+    ) as store:
         _play(store, frames)
     leftovers = [p for p in store.data_dir.rglob("*") if is_temp(p)]
     assert leftovers == []

@@ -62,7 +62,9 @@ def frames(demo_video: Path) -> tuple[Frame, ...]:
 
 
 def test_event_path_follows_its_object_from_first_sight(tmp_path: Path, frames: tuple[Frame, ...]) -> None:
-    with EventStore(storage(tmp_path, snapshots=False, post_roll_s=0), camera_id="cam", fps=10.0) as store:
+    with EventStore(
+        storage(tmp_path, snapshots=False, post_roll_s=0), camera_id="cam", fps=10.0, lossless=True,
+    ) as store:
         _walk(store, frames)
         store.flush()
         event = store.get_event("walk")
@@ -72,7 +74,7 @@ def test_event_path_follows_its_object_from_first_sight(tmp_path: Path, frames: 
     expected = [[round(frames[i].timestamp, 3), 330.0 + 5 * i, 330.0 + 2 * i] for i in seen]
     assert event["path"] == expected
     assert (event["frame_width"], event["frame_height"]) == (768, 576)
-    assert event["clip_codec"] == codec and codec in ("avc1", "mp4v")
+    assert event["clip_codec"] == codec == "avc1"
     assert "path" not in store.list_events()[0]  # the list stays light; the event page asks for one event
     assert verify_log(store.data_dir).ok
 

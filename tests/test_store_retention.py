@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sqlite3
 import time
 from pathlib import Path
@@ -10,7 +11,7 @@ import pytest
 from store_helpers import FPS, T0, message, result, storage, tracked, video_frames
 
 from camapp.store import EventStore, verify_log
-from camapp.store.media import temp_path
+from camapp.store.media import is_temp, temp_path
 from camapp.types import Frame
 
 N_EVENTS = 5
@@ -23,16 +24,24 @@ def _record_events(store: EventStore, frames: tuple[Frame, ...], n: int, start: 
     for k in range(n):
         event_id = f"{prefix}{k}"
         t = start + k * 60
-        for j, frame in enumerate(frames[:15]):
+        for j, still in enumerate(frames[:15]):
+            frame = dataclasses.replace(still, timestamp=t + j / FPS, index=k * 15 + j)
             events = ()
             if j == 0:
                 events = (message("new", event_id, t),)
             elif j == 10:
                 events = (message("end", event_id, t, end=t + 1),)
-            store.handle(result(frame, events, (tracked(1, 0.6, (300.0, 150.0, 360.0, 330.0), t),)))
+            store.handle(result(frame, events, (tracked(1, 0.6, (300.0, 150.0, 360.0, 330.0), frame.timestamp),)))
         store.flush()
         ids.append(event_id)
     return ids
+
+
+def _settle(store: EventStore, frames: tuple[Frame, ...], after: float) -> None:
+    """Quiet frames past the recording's segment length, so the last events' clips are cut."""
+    for j in range(round(store.cfg.recording.segment_s * FPS) + 2):
+        store.handle(result(dataclasses.replace(frames[0], timestamp=after + j / FPS, index=10_000 + j)))
+    store.flush()
 
 
 @pytest.fixture(scope="module")
@@ -42,14 +51,18 @@ def frames(demo_video: Path) -> tuple[Frame, ...]:
 
 def test_tiny_quota_deletes_oldest_media_first_and_keeps_metadata(tmp_path: Path, frames: tuple[Frame, ...]) -> None:
     cfg = storage(tmp_path, max_media_mb=1, pre_roll_s=0.5, post_roll_s=0.4)
-    with EventStore(cfg, camera_id="cam", fps=FPS) as store:
+    with EventStore(cfg, camera_id="cam", fps=FPS, lossless=True) as store:
         ids = []
         for k in range(N_EVENTS):  # the budget makes room as media are written, not only at retention passes
             ids += _record_events(store, frames, 1, start=T0 + k * 60, prefix=f"ev{k}-")
             assert store.usage()["media_bytes"] <= 1024 * 1024
+        _settle(store, frames, T0 + N_EVENTS * 60)
         report = store.run_retention()
         usage = store.usage()
         events = {e["id"]: e for e in store.list_events()}
+        # The segment being recorded is the one file not counted yet (it is counted once complete).
+        files = [p for p in (store.data_dir / "media").rglob("*") if p.is_file() and not is_temp(p)]
+        on_disk = sum(p.stat().st_size for p in files)
     assert report.expired_events == 0
     assert 0 < usage["media_bytes"] <= 1024 * 1024
     assert sorted(events) == ids  # metadata of every event survives
@@ -57,21 +70,22 @@ def test_tiny_quota_deletes_oldest_media_first_and_keeps_metadata(tmp_path: Path
     assert kept == sorted(kept), f"media must go oldest first, kept={kept}"
     assert kept[-1] and events[ids[-1]]["has_clip"]
     assert not kept[0]
-    on_disk = sum(p.stat().st_size for p in (store.data_dir / "media").rglob("*") if p.is_file())
     assert on_disk == usage["media_bytes"]
     assert verify_log(store.db_path).ok
 
 
 def test_old_events_expire_with_their_media_and_the_log_records_it(tmp_path: Path, frames: tuple[Frame, ...]) -> None:
     cfg = storage(tmp_path, retain_days=1, pre_roll_s=0.5, post_roll_s=0.4)
-    with EventStore(cfg, camera_id="cam", fps=FPS) as store:
+    with EventStore(cfg, camera_id="cam", fps=FPS, lossless=True) as store:
         _record_events(store, frames, 2, start=time.time() - 3 * 86400)  # ended three days ago
         kept = _record_events(store, frames, 1, prefix="new")[0]
         store.flush()
         report = store.run_retention()
         remaining = [e["id"] for e in store.list_events()]
-        files = [p.name for p in (store.data_dir / "media").rglob("*") if p.is_file()]
+        files = [p.name for p in (store.data_dir / "media").rglob("*") if p.is_file() and "rec" not in p.parts]
+        segments = [p for p in (store.data_dir / "media" / "rec").rglob("*") if p.is_file() and not is_temp(p)]
     assert report.expired_events == 2 and remaining == [kept]
+    assert segments == []  # the recording of three days ago went with its events
     assert files and all(name.startswith("new0-") for name in files)
     conn = sqlite3.connect(store.db_path)
     reasons = [r[0] for r in conn.execute("SELECT payload FROM event_log WHERE type = 'deleted'")]
@@ -82,7 +96,7 @@ def test_old_events_expire_with_their_media_and_the_log_records_it(tmp_path: Pat
 
 def test_log_pruned_behind_a_checkpoint_still_verifies(tmp_path: Path, frames: tuple[Frame, ...]) -> None:
     cfg = storage(tmp_path, retain_days=1, clips=False, snapshots=False)
-    with EventStore(cfg, camera_id="cam", fps=FPS) as store:
+    with EventStore(cfg, camera_id="cam", fps=FPS, lossless=True) as store:
         _record_events(store, frames, 3)
         conn = sqlite3.connect(store.db_path)
         before = conn.execute("SELECT COUNT(*) FROM event_log").fetchone()[0]
@@ -94,7 +108,7 @@ def test_log_pruned_behind_a_checkpoint_still_verifies(tmp_path: Path, frames: t
     with conn:
         conn.execute("UPDATE event_log SET ts = ts - 30 * 86400 WHERE event_id IN ('ev0', 'ev1') AND type != 'deleted'")
     conn.close()
-    with EventStore(cfg, camera_id="cam", fps=FPS) as store:
+    with EventStore(cfg, camera_id="cam", fps=FPS, lossless=True) as store:
         pass  # retention runs at start
     conn = sqlite3.connect(store.db_path)
     after, first = conn.execute("SELECT COUNT(*), MIN(seq) FROM event_log").fetchone()
@@ -109,8 +123,9 @@ def test_log_pruned_behind_a_checkpoint_still_verifies(tmp_path: Path, frames: t
 
 def test_start_sweeps_temp_files_and_orphans(tmp_path: Path, frames: tuple[Frame, ...]) -> None:
     cfg = storage(tmp_path, pre_roll_s=0.5, post_roll_s=0.4)
-    with EventStore(cfg, camera_id="cam", fps=FPS) as store:
+    with EventStore(cfg, camera_id="cam", fps=FPS, lossless=True) as store:
         _record_events(store, frames, 1)
+        _settle(store, frames, T0 + 60)
         clip = store.media_path("ev0", "clip")
         snap = store.media_path("ev0", "snapshot")
     assert clip is not None and snap is not None
@@ -119,7 +134,7 @@ def test_start_sweeps_temp_files_and_orphans(tmp_path: Path, frames: tuple[Frame
     orphan = clip.with_name("ev8-snapshot.jpg")
     orphan.write_bytes(b"jpeg")
     snap.unlink()  # and a referenced file that vanished
-    with EventStore(cfg, camera_id="cam", fps=FPS) as store:
+    with EventStore(cfg, camera_id="cam", fps=FPS, lossless=True) as store:
         event = store.get_event("ev0")
         assert event is not None and event["has_clip"] and not event["has_snapshot"]
         assert store.media_path("ev0", "snapshot") is None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 from collections.abc import Callable
@@ -93,7 +94,7 @@ class ReconnectingSource(FrameSource):
             self._report("open", None)
         frame = self._source.read()
         # Renumber so indices keep increasing across reopenings, as consumers expect of one camera.
-        renumbered = Frame(frame.image, frame.timestamp, self._index, frame.lores)
+        renumbered = dataclasses.replace(frame, index=self._index)
         self._index += 1
         return renumbered
 

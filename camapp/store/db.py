@@ -10,8 +10,9 @@ from typing import Any
 from camapp.errors import StorageError
 from camapp.store.chain import EVENT_FIELDS, GENESIS, canonical, event_state, row_hash, row_to_state, state_to_row
 
-SCHEMA_VERSION = 2  # 2: event_details
-MEDIA_KINDS = ("snapshot", "snapshot_clean", "thumbnail", "clip", "manual")
+SCHEMA_VERSION = 3  # 2: event_details, 3: segments
+MEDIA_KINDS = ("snapshot", "snapshot_clean", "thumbnail", "clip", "manual", "segment")
+SEGMENT_OWNER = "recording"  # media.owner of recorded segments (no event owns them)
 
 _SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS event_log (
@@ -34,6 +35,10 @@ CREATE INDEX IF NOT EXISTS media_owner ON media(owner);
 CREATE INDEX IF NOT EXISTS media_created ON media(created);
 CREATE TABLE IF NOT EXISTS event_details (
     event_id TEXT PRIMARY KEY, frame_width INTEGER, frame_height INTEGER, path TEXT NOT NULL, clip_codec TEXT);
+CREATE TABLE IF NOT EXISTS segments (
+    relpath TEXT PRIMARY KEY, start_time REAL NOT NULL, end_time REAL NOT NULL, frames INTEGER NOT NULL,
+    keep INTEGER NOT NULL DEFAULT 0);
+CREATE INDEX IF NOT EXISTS segments_start ON segments(start_time);
 """
 
 

@@ -1,4 +1,4 @@
-"""The media side of the store: a worker thread that encodes snapshots and clips, then records them in the DB.
+"""The media side of the store: a worker thread that writes snapshots and cuts clips, then records them in the DB.
 
 Files are complete on disk (temp + fsync + rename) before the DB row that references them is queued.
 """
@@ -10,11 +10,9 @@ import queue
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 from camapp.config.storage import StorageConfig
-from camapp.errors import StorageError
 from camapp.store import db, media
 from camapp.store.budget import Grant, StorageBudget
 from camapp.store.retention import MEDIA_DIR, note_media, unlink_later
@@ -81,7 +79,7 @@ class MediaRecorder:
         self.annotate_fn = annotate_fn
         self.budget = budget
 
-    def _record(self, owner: str, files: list[tuple[str, str]], need_event: bool, grant: Grant) -> None:
+    def record(self, owner: str, files: list[tuple[str, str]], need_event: bool, grant: Grant) -> None:
         """Queue the DB rows for files already complete on disk; drop them if their event was deleted meanwhile.
         The grant is closed once the rows are committed (until then the budget counts the files as in flight)."""
 
@@ -113,7 +111,7 @@ class MediaRecorder:
             grant.close()
             return
         grant.report(sum(len(data) for _, _, data in blobs))
-        self._record(owner, [(rel, kind) for rel, kind, _ in blobs], need_event, grant)
+        self.record(owner, [(rel, kind) for rel, kind, _ in blobs], need_event, grant)
 
     def save_snapshot(self, event_id: str, start: float, result: FrameResult, box: tuple[float, ...] | None) -> None:
         """The event's best frame: annotated, clean and a thumbnail crop of the object."""
@@ -131,67 +129,3 @@ class MediaRecorder:
     def save_manual(self, snap_id: str, frame: Frame) -> None:
         rel = media_relpath(snap_id, "manual", frame.timestamp)
         self._write_files(snap_id, [(rel, "manual", media.encode_jpeg(frame.image, self.cfg.jpeg_quality))], False)
-
-    def finish_clip(self, job: ClipJob) -> None:
-        grant = job.grant
-        if job.failed or grant is None:
-            if grant is not None:
-                grant.close()
-            return
-        clip = job.writer
-        try:
-            size = clip.finish()
-        except OSError as err:
-            log.warning("clip %s lost: %s", job.event_id, err)
-            size = None
-        if size is None:
-            grant.close()
-            return
-        grant.report(size)
-        log.debug("clip %s: %d frames (%d dropped), %d bytes", job.event_id, clip.frames, job.dropped, size)
-        self._record(job.event_id, [(clip.path.relative_to(self.data_dir).as_posix(), "clip")], True, grant)
-
-
-@dataclass
-class ClipJob:
-    """Bookkeeping for one event's clip on the pipeline thread; the ClipWriter itself is used only by the worker."""
-
-    event_id: str
-    writer: media.ClipWriter
-    max_frames: int
-    fed: int = 0
-    post_left: int | None = None
-    budget: StorageBudget | None = None
-    failed: bool = False
-    cut: bool = False  # the budget refused more room: the clip ends here, what it has is kept
-    dropped: int = 0
-    grant: Grant | None = None
-
-    def write(self, image: Image) -> None:
-        """Worker side: encode one frame, within the storage budget; after an error the clip is abandoned."""
-        if self.failed or self.cut:
-            return
-        try:
-            if self.grant is None and not self._reserve():
-                return
-            self.writer.write(image)
-            if self.grant is not None and not self.grant.report(self.writer.bytes_written()):
-                self.cut = True
-                log.info("clip %s cut at %d frames: storage quota or free disk reached", self.event_id,
-                         self.writer.frames)
-        except Exception as err:
-            self.failed = True
-            self.writer.abort()
-            log.warning("clip %s abandoned: %s", self.event_id, err)
-
-    def _reserve(self) -> bool:
-        if self.budget is None:
-            raise StorageError("a clip needs the storage budget")
-        self.grant = self.budget.reserve(self.budget.step, f"clip {self.event_id}")
-        if self.grant is None:
-            self.failed = True
-        return self.grant is not None
-
-    @property
-    def complete(self) -> bool:
-        return self.fed >= self.max_frames or (self.post_left is not None and self.post_left <= 0)

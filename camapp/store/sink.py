@@ -1,4 +1,4 @@
-"""EventStore: the ResultSink that records events, snapshots and clips, and answers the web UI's queries."""
+"""EventStore: the ResultSink that records events, snapshots, video and clips, and answers the web UI's queries."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ import logging
 import sqlite3
 import threading
 import time
-from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,16 +15,16 @@ from camapp.config.storage import StorageConfig
 from camapp.errors import StorageError
 from camapp.sinks import ResultSink
 from camapp.state import ApplianceState, StateChange
-from camapp.store import db, media
+from camapp.store import db
 from camapp.store.budget import StorageBudget
 from camapp.store.chain import InvalidIdError, check_id
 from camapp.store.closing import close_stale, end_event
 from camapp.store.paths import PathBook, TrackPath
 from camapp.store.queries import StoreReader
-from camapp.store.recorder import AnnotateFn, ClipJob, MediaRecorder, MediaWorker, media_relpath
+from camapp.store.recorder import AnnotateFn, MediaRecorder, MediaWorker
+from camapp.store.recording import CLIP_CODEC, StoreRecording
 from camapp.store.retention import (
     RetentionResult,
-    free_bytes,
     free_oldest,
     note_media,
     oldest_media,
@@ -82,7 +81,9 @@ class EventStore(StoreReader, ResultSink):
         fps: float,
         state: ApplianceState | None = None,
         annotate_fn: AnnotateFn | None = None,
+        lossless: bool = False,
     ) -> None:
+        """`lossless`: a replay of a file, where recording waits for the encoder instead of dropping frames."""
         if cfg.path is None:
             raise StorageError("storage.path is not set, so there is nowhere to store events")
         if not fps > 0:
@@ -94,14 +95,10 @@ class EventStore(StoreReader, ResultSink):
             raise StorageError(f"storage.path {data_dir}: cannot create the data directory: {err}") from None
         super().__init__(data_dir)
         self.cfg, self.camera_id, self.fps = cfg, camera_id, fps
-        self._pre_frames = round(cfg.pre_roll_s * fps)
-        self._post_frames = round(cfg.post_roll_s * fps)
-        self._max_frames = max(1, round(cfg.clip_max_s * fps))
-        # Frames waiting for the encoder are references into the pipeline's frames; cap them so a slow CPU
-        # drops clip frames instead of memory.
-        self._backlog = max(1, self._pre_frames) * cfg.clip_max_concurrent + round(3 * fps)
-        self._codec = media.choose_codec(cfg.clip_codec) if cfg.clips else "mp4v"
+        # Snapshots waiting for the media thread hold references to frames; past this many, skip snapshots.
+        self._backlog = round(3 * fps) + 8
         self._degraded = False
+        self._recording: StoreRecording | None = None  # the writer's first retention pass may run before it exists
         self.budget = StorageBudget(self.data_dir, quota_bytes=int(cfg.max_media_mb * MB),
                                     min_free_bytes=int(cfg.min_free_mb * MB))
         self._unlinked: set[str] = set()  # media files removed to rescue a write on a full disk, rows not yet
@@ -112,16 +109,18 @@ class EventStore(StoreReader, ResultSink):
         self._worker = MediaWorker()
         self._recorder = MediaRecorder(cfg, self.data_dir, self._writer, annotate_fn or _default_annotate,
                                        self.budget)
-        self._ring: deque[Frame] = deque(maxlen=self._pre_frames)
+        if cfg.recording.mode != "off":
+            self._recording = StoreRecording(cfg, self.data_dir, self._writer, self._worker, self._recorder,
+                                             fps=fps, lossless=lossless)
         self._open: dict[str, _OpenEvent] = {}
         self._paths = PathBook()
-        self._jobs: list[ClipJob] = []
         self._deleted: set[str] = set()
         self._latest: Frame | None = None
         self._lock = threading.Lock()
         self._closed = False
         self._unsubscribe = state.subscribe(self._on_state) if state is not None else None
-        log.info("event store at %s (clips: %s)", self.data_dir, self._codec if cfg.clips else "off")
+        rec = "off" if self._recording is None else f"{cfg.recording.mode}, {self._recording.recorder.encoder_name}"
+        log.info("event store at %s (recording: %s)", self.data_dir, rec)
 
     # --- writer-thread operations -------------------------------------------------------------------------
 
@@ -139,6 +138,8 @@ class EventStore(StoreReader, ResultSink):
             quota_bytes=int(cfg.max_media_mb * MB) - self.budget.inflight_bytes(),
             min_free_bytes=int(cfg.min_free_mb * MB), now=time.time(),
         )
+        if self._recording is not None:
+            self._recording.retention_op(tx, time.time())
         note_media(tx, self.budget)
         self._set_degraded(result.degraded, result.free_bytes)
         return result
@@ -178,15 +179,15 @@ class EventStore(StoreReader, ResultSink):
 
     def _set_degraded(self, degraded: bool, free: int) -> None:
         if degraded and not self._degraded:
-            log.warning("event store: only %.0f MB free (< storage.min_free_mb); not writing clips", free / MB)
+            log.warning("event store: only %.0f MB free (< storage.min_free_mb); freeing old media", free / MB)
         elif self._degraded and not degraded:
-            log.info("event store: disk space recovered (%.0f MB free); writing clips again", free / MB)
+            log.info("event store: disk space recovered (%.0f MB free)", free / MB)
         self._degraded = degraded
 
     # --- pipeline thread ----------------------------------------------------------------------------------
 
     def handle(self, result: FrameResult) -> None:
-        """Queue DB rows for the frame's event messages and feed the ring buffer and open clips."""
+        """Queue DB rows for the frame's event messages, and the frame for the recorder."""
         with self._lock:
             if self._closed:
                 return
@@ -196,13 +197,8 @@ class EventStore(StoreReader, ResultSink):
             self._update_candidates(result)
             self._paths.observe(result.objects, {e.track_id: e.path for e in self._open.values()}, frame.timestamp)
             self._save_paths(touched, frame.timestamp)
-            for job in list(self._jobs):
-                self._feed(job, frame)
-                if job.post_left is not None:
-                    job.post_left -= 1
-                if job.complete:
-                    self._finish(job)
-            self._ring.append(frame)
+            if self._recording is not None:
+                self._recording.offer(frame)
 
     def _on_message(self, msg: EventMessage, result: FrameResult) -> _OpenEvent | None:
         """Log the message and track the event; returns the event whose details should be saved, if any."""
@@ -219,27 +215,24 @@ class EventStore(StoreReader, ResultSink):
         if event is None and msg.type != "end":
             event = _OpenEvent(msg.track_id, msg.start_time, msg.score, result, msg.box, self._paths.take(msg.track_id))
             self._open[msg.id] = event
-            if self._start_clip(msg.id, msg.start_time):
-                event.clip_codec = self._codec
+            if self._recording is not None and self.cfg.clips:
+                self._recording.event_started(msg.id, msg.start_time)
+                event.clip_codec = CLIP_CODEC
             self._save_snapshot(msg.id, event)
         elif event is not None:
             event.track_id = msg.track_id  # an event may continue on another track (re-attached)
             if msg.score > event.best_score:
                 event.best_score, event.best, event.best_box = msg.score, result, msg.box
         if msg.type == "end":
-            self._on_end(msg.id)
+            self._on_end(msg.id, msg.end_time if msg.end_time is not None else result.frame.timestamp)
         return event
 
-    def _on_end(self, event_id: str) -> None:
+    def _on_end(self, event_id: str, end: float) -> None:
         event = self._open.pop(event_id, None)
         if event is not None and event.best_score > event.saved_score:
             self._save_snapshot(event_id, event)
-        for job in self._jobs:
-            if job.event_id == event_id:
-                job.post_left = self._post_frames
-                if job.complete:
-                    self._finish(job)
-                break
+        if self._recording is not None:
+            self._recording.event_ended(event_id, end)
 
     def _update_candidates(self, result: FrameResult) -> None:
         for event in self._open.values():
@@ -269,37 +262,6 @@ class EventStore(StoreReader, ResultSink):
         task = functools.partial(self._recorder.save_snapshot, event_id, event.start, event.best, event.best_box)
         self._worker.put(task)
 
-    def _start_clip(self, event_id: str, start: float) -> bool:
-        """Start recording the event's clip with its pre-roll; False when clips are off, capped or disk is low."""
-        if not self.cfg.clips:
-            return False
-        if len(self._jobs) >= self.cfg.clip_max_concurrent:
-            log.info("event store: %d clips already recording; no clip for %s", len(self._jobs), event_id)
-            return False
-        if self.budget.low_space():
-            # Retention frees old media to get back above the floor; this event's clip is skipped meanwhile.
-            self._set_degraded(True, free_bytes(self.data_dir))
-            return False
-        path = self.data_dir / media_relpath(event_id, "clip", start)
-        job = ClipJob(event_id, media.ClipWriter(path, self.fps, self._codec), self._max_frames, budget=self.budget)
-        for frame in self._ring:  # the pre-roll
-            self._feed(job, frame)
-        self._jobs.append(job)
-        return True
-
-    def _feed(self, job: ClipJob, frame: Frame) -> None:
-        job.fed += 1
-        if self._worker.pending() > self._backlog:
-            if not job.dropped:
-                log.warning("clip %s: encoder is behind; dropping frames", job.event_id)
-            job.dropped += 1
-            return
-        self._worker.put(functools.partial(job.write, frame.image))
-
-    def _finish(self, job: ClipJob) -> None:
-        self._jobs.remove(job)
-        self._worker.put(functools.partial(self._recorder.finish_clip, job))
-
     # --- other threads -----------------------------------------------------------------------------------
 
     def _on_state(self, change: StateChange) -> None:
@@ -316,6 +278,17 @@ class EventStore(StoreReader, ResultSink):
             log.warning("event store: snapshot %s requested before the first frame; nothing saved", snap_id)
             return
         self._worker.put(functools.partial(self._recorder.save_manual, snap_id, frame))
+
+    def keep_clip(self, event_id: str, rule: str) -> None:
+        """Rule action `clip`: keep the recording around this event, even when only events are recorded."""
+        if self._recording is None:
+            log.info("rule %s asks to keep the clip of %s, but storage.recording.mode is off", rule, event_id)
+        elif not self._recording.hold(event_id):
+            log.info("rule %s: the clip of %s was already cut; its recording is not held", rule, event_id)
+
+    def recording_status(self) -> dict[str, Any] | None:
+        """The recorder's state (System page, MQTT stats), or None when recording is off."""
+        return None if self._recording is None else self._recording.status()
 
     def delete_event(self, event_id: str) -> bool:
         """Delete an event and its media (the log keeps a `deleted` row); False if there is no such event."""
@@ -347,25 +320,29 @@ class EventStore(StoreReader, ResultSink):
         return self._writer.problem()
 
     def usage(self) -> dict[str, Any]:
-        """media_bytes, quota_bytes, event_count, oldest_event_time, degraded, free_bytes, clip_codec."""
+        """media_bytes, quota_bytes, event_count, oldest_event_time, degraded, free_bytes, clip_codec, recording,
+        and the budget's inflight_bytes, db_bytes, outbox_bytes, refused_writes."""
         out = super().usage()
         budget = self.budget.usage()
         out.update(
             quota_bytes=budget["quota_bytes"], degraded=self._degraded, free_bytes=budget["free_bytes"],
-            clip_codec=self._codec if self.cfg.clips else None, inflight_bytes=budget["inflight_bytes"],
+            clip_codec=CLIP_CODEC if self._recording is not None and self.cfg.clips else None,
+            recording=self.recording_status(), inflight_bytes=budget["inflight_bytes"],
             db_bytes=budget["db_bytes"], outbox_bytes=budget["outbox_bytes"], refused_writes=budget["refused_writes"],
         )
         return out
 
     def flush(self, timeout: float = 60.0) -> None:
-        """Wait until every queued file and row is written (tests and shutdown)."""
+        """Wait until every queued frame, file and row is written (tests and shutdown)."""
+        if self._recording is not None:
+            self._recording.recorder.sync(timeout)
         done = threading.Event()
         self._worker.put(done.set)
         done.wait(timeout)
         self._writer.flush(timeout)
 
     def close(self) -> None:
-        """Finish open clips with what they have, save pending snapshots, drain both threads; idempotent."""
+        """Finish the recording and cut the clips still due, save pending snapshots, drain the threads; idempotent."""
         with self._lock:
             if self._closed:
                 return
@@ -373,8 +350,8 @@ class EventStore(StoreReader, ResultSink):
         if self._unsubscribe is not None:
             self._unsubscribe()
         self._end_open_events()
-        for job in list(self._jobs):
-            self._finish(job)
+        if self._recording is not None:
+            self._recording.close()
         self._worker.close()
         self._writer.submit(self._retention_op)  # the clips just finished count: no overshoot after this pass
         self._writer.close()
@@ -387,4 +364,4 @@ class EventStore(StoreReader, ResultSink):
             if event.best_score > event.saved_score:
                 self._save_snapshot(event_id, event)
             self._writer.submit(functools.partial(end_event, event_id, max(latest, event.start), "shutdown"))
-            self._on_end(event_id)
+            self._on_end(event_id, max(latest, event.start))

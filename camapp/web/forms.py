@@ -109,6 +109,8 @@ def _walk(model: type[BaseModel], prefix: str, title: str, groups: list[Group]) 
     group = Group(prefix, title, (model.__doc__ or "").strip())
     groups.append(group)
     for key, info in model.model_fields.items():
+        if info.exclude:  # a removed key (see config.storage.REMOVED)
+            continue
         name = f"{prefix}.{key}" if prefix else key
         ann, nullable = _unwrap_optional(info.annotation)
         if _is_section(ann) and not nullable:

@@ -1,0 +1,60 @@
+"""SQL for recorded segments: each has a `media` row (so quotas and sweeps count it) and a `segments` row (times)."""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+from camapp.store.db import SEGMENT_OWNER, add_media
+
+
+def add_segment(conn: sqlite3.Connection, relpath: str, times: tuple[float, float], frames: int, size: int,
+                keep: int) -> None:
+    """Record a finished segment file: its media row (counted in the quota) and its time range."""
+    add_media(conn, relpath, SEGMENT_OWNER, "segment", size, times[0])
+    conn.execute("INSERT OR REPLACE INTO segments (relpath, start_time, end_time, frames, keep) VALUES (?, ?, ?, ?, ?)",
+                 (relpath, times[0], times[1], frames, keep))
+
+
+def drop_segments(conn: sqlite3.Connection, relpaths: list[str]) -> None:
+    """Forget segments (the caller unlinks the files after commit)."""
+    rows = [(p,) for p in relpaths]
+    conn.executemany("DELETE FROM media WHERE relpath = ?", rows)
+    conn.executemany("DELETE FROM segments WHERE relpath = ?", rows)
+
+
+def set_keep(conn: sqlite3.Connection, relpaths: list[str], keep: int) -> None:
+    conn.executemany("UPDATE segments SET keep = MAX(keep, ?) WHERE relpath = ?", [(keep, p) for p in relpaths])
+
+
+def drop_orphans(conn: sqlite3.Connection) -> list[str]:
+    """Forget segment rows whose media row retention or the quota removed; returns their paths."""
+    where = "FROM segments WHERE relpath NOT IN (SELECT relpath FROM media)"
+    gone = [r[0] for r in conn.execute(f"SELECT relpath {where}")]
+    conn.execute(f"DELETE {where}")
+    return gone
+
+
+def expired(conn: sqlite3.Connection, keep: int, cutoff: float) -> list[str]:
+    """Segments kept for reason `keep` that ended before `cutoff`."""
+    sql = "SELECT relpath FROM segments WHERE keep = ? AND end_time < ?"
+    return [r[0] for r in conn.execute(sql, (keep, cutoff))]
+
+
+def list_segments(conn: sqlite3.Connection, since: float, until: float, limit: int) -> list[dict[str, Any]]:
+    """Segments overlapping [since, until], oldest first, with their size."""
+    rows = conn.execute(
+        "SELECT s.relpath, s.start_time, s.end_time, s.frames, s.keep, m.bytes FROM segments s "
+        "JOIN media m ON m.relpath = s.relpath WHERE s.end_time > ? AND s.start_time < ? "
+        "ORDER BY s.start_time LIMIT ?", (since, until, limit),
+    ).fetchall()
+    return [dict(r) for r in rows]
+
+
+def clipless_events(conn: sqlite3.Connection, since: float) -> list[tuple[str, float, float | None]]:
+    """Events ending after `since` without a clip (a crash interrupted them): id, start, end."""
+    rows = conn.execute(
+        "SELECT id, start_time, end_time FROM events WHERE COALESCE(end_time, 1e18) >= ? AND id NOT IN "
+        "(SELECT owner FROM media WHERE kind = 'clip')", (since,),
+    ).fetchall()
+    return [(str(r[0]), float(r[1]), None if r[2] is None else float(r[2])) for r in rows]
