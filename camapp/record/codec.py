@@ -79,7 +79,8 @@ class H264Encoder:
         ctx.max_b_frames = 0  # pts == dts: packets can be cut and muxed in arrival order
         if name == SOFTWARE:
             # zerolatency: no lookahead, so each frame's packet comes out at once and memory stays small.
-            ctx.options = {"preset": preset, "crf": str(crf), "tune": "zerolatency", "repeat-headers": "1"}
+            ctx.options = {"preset": preset, "crf": str(crf), "tune": "zerolatency", "repeat-headers": "1",
+                           "forced-idr": "1"}  # a forced keyframe (after a gap) starts a new segment
         else:
             ctx.bit_rate = bitrate_kbps * 1000
         ctx.open()

@@ -14,6 +14,7 @@ from typing import Any
 
 from camapp.config.storage import StorageConfig
 from camapp.record.book import KEEP_CONTINUOUS, KEEP_HELD, KEEP_NONE, ClipJob, SegmentBook, SegRef
+from camapp.record.codec import RecordingError
 from camapp.record.recorder import Recorder, Room
 from camapp.record.segments import Segment, cut_clip
 from camapp.store import segdb
@@ -37,7 +38,9 @@ class BudgetSpace:
         self.budget, self.min_free_mb = budget, min_free_mb
 
     def reserve(self, nbytes: int, label: str) -> Grant | None:
-        return self.budget.reserve(nbytes, label)
+        # One step to start with, like clips: the segment's grant then grows with it (report), so the budget
+        # never frees more old media than the recording has really written.
+        return self.budget.reserve(min(nbytes, self.budget.step), label)
 
     def why_not(self) -> str:
         free = free_bytes(self.budget.data_dir)
@@ -143,6 +146,10 @@ class StoreRecording:
         sources = [(self.data_dir / s.relpath, s.start) for s in job.segments]
         try:
             clip = cut_clip(sources, job.cut, self.data_dir / rel, self._frame_s)
+        except RecordingError as err:  # e.g. the quota took a segment meanwhile
+            grant.close()
+            log.warning("no clip for event %s: %s", job.event_id, err)
+            return
         except BaseException:
             grant.close()
             raise

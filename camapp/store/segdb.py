@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import time
 from typing import Any
 
 from camapp.store.db import SEGMENT_OWNER, add_media
@@ -11,7 +12,8 @@ from camapp.store.db import SEGMENT_OWNER, add_media
 def add_segment(conn: sqlite3.Connection, relpath: str, times: tuple[float, float], frames: int, size: int,
                 keep: int) -> None:
     """Record a finished segment file: its media row (counted in the quota) and its time range."""
-    add_media(conn, relpath, SEGMENT_OWNER, "segment", size, times[0])
+    # `created` is when it was stored, like every other media file: retention deletes in that order.
+    add_media(conn, relpath, SEGMENT_OWNER, "segment", size, time.time())
     conn.execute("INSERT OR REPLACE INTO segments (relpath, start_time, end_time, frames, keep) VALUES (?, ?, ?, ?, ?)",
                  (relpath, times[0], times[1], frames, keep))
 
