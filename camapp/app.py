@@ -218,7 +218,9 @@ class Sinks:
         if cfg.storage.path is not None:
             from camapp.store import EventStore
 
-            self.store = EventStore(cfg.storage, camera_id=cfg.camera.id, fps=frame_rate(cfg), state=self.state)
+            replaying = cfg.camera.source == "file" and not cfg.camera.realtime  # record every frame, drop none
+            self.store = EventStore(cfg.storage, camera_id=cfg.camera.id, fps=frame_rate(cfg), state=self.state,
+                                    lossless=replaying)
             self.all.append(self.store)
         if cfg.mqtt.host:
             from camapp.mqtt.sink import MqttSink
@@ -231,13 +233,16 @@ class Sinks:
         from camapp.alarm.sink import AlarmSink
 
         on_alert = self.mqtt.publish_alert if self.mqtt is not None else None
-        self.alarm = AlarmSink(cfg.rules, cfg.gpio, state=self.state, time_in_zone=time_in_zone, on_alert=on_alert)
+        on_clip = self.store.keep_clip if self.store is not None else None
+        self.alarm = AlarmSink(cfg.rules, cfg.gpio, state=self.state, time_in_zone=time_in_zone, on_alert=on_alert,
+                               on_clip=on_clip)
         self.all.append(self.alarm)
 
     def _stats_dict(self) -> dict[str, object]:
         from camapp.health import system_health
 
-        return {**self.stats.as_dict(), **system_health(self.cfg.storage.path)}
+        recording = self.store.recording_status() if self.store is not None else None
+        return {**self.stats.as_dict(), **system_health(self.cfg.storage.path), "recording": recording}
 
     def close(self) -> None:
         if self._closed:

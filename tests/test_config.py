@@ -32,6 +32,13 @@ def write(tmp_path: Path, text: str) -> Path:
         ("camera: [1, 2]\n", ["config.yaml:1: camera"]),
         ("- just\n- a list\n", ["must be a mapping"]),
         ("camera:\n  source: file\n path: broken\n", ["not valid YAML"]),
+        # Removed keys name what replaced them (an old config must not just get "extra inputs").
+        (
+            "storage:\n  path: /tmp/x\n  clip_max_concurrent: 3\n",
+            ["config.yaml:3: storage.clip_max_concurrent", "was removed", "storage.recording.mode"],
+        ),
+        ("storage:\n  clip_codec: mp4v\n", ["config.yaml:2: storage.clip_codec", "storage.recording.encoder"]),
+        ("storage:\n  recording:\n    mode: always\n", ["config.yaml:3: storage.recording.mode", "continuous"]),
     ],
 )
 def test_bad_config_names_field_and_line(tmp_path: Path, text: str, expected: list[str]) -> None:

@@ -140,7 +140,7 @@ def seeded_store(factory: pytest.TempPathFactory, video: Path) -> Path:
     if video not in _SEEDS:
         data = factory.mktemp("seeded-store")
         base = time.time() - 3600
-        with EventStore(store_config(data), camera_id="camera", fps=10.0) as store:
+        with EventStore(store_config(data), camera_id="camera", fps=10.0, lossless=True) as store:
             results = demo_results(video)
             for n in range(len(EVENTS)):
                 _record(store, results, n, base + n * 600)

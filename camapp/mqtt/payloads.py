@@ -80,6 +80,11 @@ def stats_payload(raw: Mapping[str, Any], *, device_id: str, outbox: int, connec
     body["camera_status"] = camera.get("status") if isinstance(camera, Mapping) else None
     body["mqtt_outbox"] = outbox
     body["mqtt_connected"] = connected
+    recording = raw.get("recording")  # the store's recorder: "recording", "stopped: low disk ...", or off
+    rec = recording if isinstance(recording, Mapping) else {}
+    body["recording_state"] = rec.get("state", "off")
+    body["recording_frames_dropped"] = rec.get("frames_dropped")
+    body["recording_encode_ms"] = rec.get("encode_ms")
     return body
 
 

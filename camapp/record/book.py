@@ -50,6 +50,7 @@ class SegmentBook:
         self.segments: list[SegRef] = []
         self.pending: dict[str, Pending] = {}
         self.recorded_until = 0.0
+        self._busy: dict[str, int] = {}  # segments a clip job is still cutting from: never expendable
 
     def window(self, p: Pending) -> ClipCut:
         """Pre-roll to post-roll, at most clip_max_s long."""
@@ -98,11 +99,20 @@ class SegmentBook:
                 if closing:
                     cut = ClipCut(cut.start, cut.latest_start, min(cut.end, self.recorded_until))
                 covering = self._covering(cut)
+                for seg in covering:
+                    self._busy[seg.relpath] = self._busy.get(seg.relpath, 0) + 1
                 if pending.held:
                     for seg in covering:
                         seg.keep = max(seg.keep, KEEP_HELD)
                 jobs.append(ClipJob(event_id, cut, covering, pending.held))
         return jobs
+
+    def done(self, job: ClipJob) -> None:
+        """The job's clip is cut (or given up): its segments may go when nothing else needs them."""
+        for seg in job.segments:
+            left = self._busy.pop(seg.relpath, 0) - 1
+            if left > 0:
+                self._busy[seg.relpath] = left
 
     def expendable(self) -> list[SegRef]:
         """Events-only mode: segments older than the pre-roll window that no waiting clip needs; forgotten here."""
@@ -110,9 +120,7 @@ class SegmentBook:
             return []
         horizon = self.recorded_until - self.pre_s - CONFIRM_MARGIN_S
         windows = [self.window(p) for p in self.pending.values()]
-        doomed = [
-            s for s in self.segments
-            if s.keep == KEEP_NONE and s.end < horizon and not any(s.end > w.start and s.start < w.end for w in windows)
-        ]
+        doomed = [s for s in self.segments if s.keep == KEEP_NONE and s.end < horizon
+                  and s.relpath not in self._busy and not any(s.end > w.start and s.start < w.end for w in windows)]
         self.forget({s.relpath for s in doomed})
         return doomed

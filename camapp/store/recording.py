@@ -132,6 +132,13 @@ class StoreRecording:
     # --- media worker --------------------------------------------------------------------------------------
 
     def _cut(self, job: ClipJob) -> None:
+        try:
+            self._cut_clip(job)
+        finally:
+            with self._lock:
+                self.book.done(job)
+
+    def _cut_clip(self, job: ClipJob) -> None:
         if job.held:
             held = [s.relpath for s in job.segments]
             self._writer.submit(lambda tx: segdb.set_keep(tx.conn, held, KEEP_HELD))

@@ -28,7 +28,12 @@ async function refresh() {
     set("s-temp", h.cpu_temp_c == null ? "n/a" : h.cpu_temp_c.toFixed(0) + " °C");
     set("s-mem", h.memory.total ? Math.round(100 * (1 - h.memory.available / h.memory.total)) + " %" : "n/a");
     set("s-disk", fmtBytes(h.disk.free));
-    set("s-retention", s.storage ? Object.entries(s.storage).map(([k, v]) => k + ": " + v).join(" · ") : "event storage off");
+    const st = s.storage ? Object.fromEntries(Object.entries(s.storage).filter(([k]) => k !== "recording")) : null;
+    set("s-retention", st ? Object.entries(st).map(([k, v]) => k + ": " + v).join(" · ") : "event storage off");
+    const r = s.storage && s.storage.recording;
+    set("s-rec", r ? r.state : "off");
+    set("s-recinfo", r ? r.mode + " · " + r.encoder + (r.encode_ms != null ? " · " + r.encode_ms + " ms/frame" : "") +
+      " · " + r.segments + " segments · " + r.frames_dropped + " dropped" : "");
     set("s-uptime", fmtDur(h.uptime_s));
     set("s-throttle", h.throttled == null ? "" : h.throttled ? "throttled (0x" + h.throttled.toString(16) + ")" : "not throttled");
     set("s-camera", p.camera.status);
