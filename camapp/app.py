@@ -344,7 +344,9 @@ class Appliance:
             ) as runner:
                 self.health.watch_pipeline(runner.problem)
                 self.notifier.ready()
-                log.info("camapp running: %s -> http://%s:%d/", source.description, self.cfg.web.host, self.web_port)
+                scheme = "https" if self.cfg.web.https else "http"
+                log.info("camapp running: %s -> %s://%s:%d/", source.description, scheme, self.cfg.web.host,
+                         self.web_port)
                 runner.wait()
                 self.notifier.stopping()
                 runner.stop()

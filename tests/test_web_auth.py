@@ -201,8 +201,14 @@ def test_login_next_is_same_site_only(appliance: Appliance) -> None:
 
 def test_user_management(admin, appliance: Appliance) -> None:  # type: ignore[no-untyped-def]
     client, csrf = admin
-    h = {"X-CSRF-Token": csrf}
+    h = {"X-CSRF-Token": csrf, "X-Camapp-Password": ADMIN_PW}
     guest = {"username": "guest", "password": "guest pass 1"}
+    for reauth in ({}, {"X-Camapp-Password": "not my password"}):  # a stolen session cannot add itself an account
+        resp = client.post("/api/users", json=guest, headers={"X-CSRF-Token": csrf, **reauth})
+        assert resp.status_code == 403 and "needs your password" in resp.json["error"]
+        resp = client.delete(f"/api/users/{VIEWER}", headers={"X-CSRF-Token": csrf, **reauth})
+        assert resp.status_code == 403
+    assert UserStore(appliance.ctx.data_dir).get("guest") is None
     assert client.post("/api/users", json=guest, headers=h).status_code == 201
     assert client.post("/api/users", json=guest, headers=h).status_code == 409
     assert client.post("/api/users", json={"username": "bad name!", "password": "guest pass 1"},

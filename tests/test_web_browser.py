@@ -176,4 +176,11 @@ def test_pages_run_under_the_csp(browser, server: str) -> None:  # type: ignore[
     for path in ("/", "/events", "/events/ev0", "/settings", "/zones", "/system", "/model", "/account"):
         page.goto(server + path, wait_until="load")
         page.wait_for_timeout(400)  # let the page's scripts run their first fetches
+    # The account page under the CSP: this browser's session is listed; adding a user needs your password again
+    page.wait_for_selector("#sessions li:has-text('this browser')")
+    page.fill("#userform input[name=username]", "guest")
+    page.fill("#userform input[name=password]", "guest pass 12")
+    page.fill("#userform input[name=confirm]", "browser pass 1")
+    page.click("#userform button[type=submit]")
+    page.wait_for_selector("#users li:has-text('guest')")
     assert problems == []

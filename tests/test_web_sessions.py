@@ -95,7 +95,8 @@ def test_deleting_a_user_ends_their_sessions(appliance: Appliance) -> None:
     viewer, _ = logged_in(appliance, VIEWER, VIEWER_PW)
     stolen = cookie_of(viewer)
     assert viewer.get("/api/status").status_code == 200
-    assert admin.delete(f"/api/users/{VIEWER}", headers={"X-CSRF-Token": csrf}).status_code == 200
+    assert admin.delete(f"/api/users/{VIEWER}", headers={"X-CSRF-Token": csrf, "X-Camapp-Password": ADMIN_PW}) \
+        .status_code == 200
     assert viewer.get("/api/status").status_code == 401
     UserStore(appliance.ctx.data_dir).set_password(VIEWER, VIEWER_PW)  # same name and password again
     assert replay(appliance, stolen).get("/api/status").status_code == 401
@@ -144,3 +145,17 @@ def test_guessing_the_current_password_is_rate_limited(appliance: Appliance) -> 
                        headers={"X-CSRF-Token": csrf})
     assert resp.status_code == 429 and "too many" in resp.json["error"]
     assert UserStore(appliance.ctx.data_dir).authenticate(ADMIN, ADMIN_PW) is not None
+
+
+def test_account_changes_share_the_password_guess_limit(appliance: Appliance) -> None:
+    """Guessing the admin's password through user changes is limited like logins (429), then even the right one."""
+    with_users(appliance)
+    client, csrf = logged_in(appliance)
+    limit = appliance.ctx.get_config().web.login_max_failures
+    new = {"username": "backdoor", "password": "backdoor pass 1", "role": "admin"}
+    for n in range(limit):
+        resp = client.post("/api/users", json=new, headers={"X-CSRF-Token": csrf, "X-Camapp-Password": f"guess {n}"})
+        assert resp.status_code == 403
+    resp = client.post("/api/users", json=new, headers={"X-CSRF-Token": csrf, "X-Camapp-Password": ADMIN_PW})
+    assert resp.status_code == 429
+    assert UserStore(appliance.ctx.data_dir).get("backdoor") is None

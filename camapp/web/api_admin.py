@@ -141,8 +141,18 @@ def list_users() -> Any:
     return jsonify({"users": users().users(), "tokens": users().tokens()})
 
 
+def reconfirm(action: str) -> None:
+    """Account changes need the acting admin's password again (rate-limited): a stolen session or token cannot
+    give itself a lasting account or lock the owner out."""
+    given = request.headers.get(configio.REAUTH_HEADER, "")
+    if not given or not password_ok(g.user["username"], given):
+        raise AuthError(f"{action} needs your password: send it in the {configio.REAUTH_HEADER} header")
+
+
 @bp.post("/users")
 def add_user() -> Any:
+    require_admin()
+    reconfirm("adding a user")
     data = body()
     name, password, role = data.get("username"), data.get("password"), data.get("role", "viewer")
     if not isinstance(name, str) or not isinstance(password, str) or role not in ("admin", "viewer"):
@@ -157,6 +167,8 @@ def add_user() -> Any:
 def delete_user(username: str) -> Any:
     if username == g.user["username"]:
         raise CommandError("you cannot delete your own account")
+    require_admin()
+    reconfirm("deleting a user")
     if not users().delete(username):
         return api_error(404, f"no user {username!r}")
     sessions().end_user(username)

@@ -22,12 +22,25 @@ async function loadTokens() {
     el("li", {}, el("span", { text: t.name + " (" + t.id + ")" }), removeButton("/api/tokens/" + t.id, loadTokens))));
 }
 
+const REAUTH = "X-Camapp-Password";  // account changes need your own password again
+
+function removeUserButton(name) {
+  const b = el("button", { class: "secondary", type: "button", text: "Remove" });
+  b.addEventListener("click", async () => {
+    const pw = prompt("Your password, to remove " + name + ":");
+    if (!pw) return;
+    try { await api("DELETE", "/api/users/" + encodeURIComponent(name), undefined, { [REAUTH]: pw }); loadUsers(); }
+    catch (e) { toast(e.message, false); }
+  });
+  return b;
+}
+
 async function loadUsers() {
   const list = document.getElementById("users");
   if (!list) return;
   const { users } = await api("GET", "/api/users");
   list.replaceChildren(...users.map((u) => el("li", {}, el("span", { text: u.username + " · " + u.role }),
-    removeButton("/api/users/" + encodeURIComponent(u.username), loadUsers))));
+    removeUserButton(u.username))));
 }
 
 function onSubmit(id, handler) {
@@ -47,5 +60,8 @@ onSubmit("tokform", async (d) => {
   const p = document.getElementById("newtoken"); p.textContent = "New token (copy it now, it is shown once): " + r.token; p.hidden = false;
   loadTokens();
 });
-onSubmit("userform", async (d) => { await api("POST", "/api/users", d); toast("User added"); loadUsers(); });
+onSubmit("userform", async (d) => {
+  await api("POST", "/api/users", { username: d.username, password: d.password, role: d.role }, { [REAUTH]: d.confirm });
+  toast("User added"); loadUsers();
+});
 loadTokens(); loadUsers(); loadSessions();

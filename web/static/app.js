@@ -2,8 +2,8 @@
 "use strict";
 const CSRF = document.querySelector('meta[name="csrf-token"]').content;
 
-async function api(method, url, body) {
-  const opts = { method, headers: { "X-CSRF-Token": CSRF }, credentials: "same-origin" };
+async function api(method, url, body, headers = {}) {
+  const opts = { method, headers: { "X-CSRF-Token": CSRF, ...headers }, credentials: "same-origin" };
   if (body instanceof FormData) opts.body = body;
   else if (body !== undefined) { opts.body = JSON.stringify(body); opts.headers["Content-Type"] = "application/json"; }
   const resp = await fetch(url, opts);
