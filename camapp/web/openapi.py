@@ -64,8 +64,11 @@ def _paths() -> dict[str, Any]:
                                "delete": _op("Delete an event and its media", params=eid, codes=(400, 401, 403, 404))},
         "/events/{event_id}/{kind}": {"get": _op("Event media (JPEG or video)", "application/octet-stream",
                                                  [*eid, _p("kind", "path", MEDIA)], codes=(400, 401, 404))},
-        "/config": {"get": _op("The configuration (secrets masked)"),
-                    "put": _op("Validate, save and apply a whole configuration", body=JSON_OBJ,
+        "/config": {"get": _op("The configuration, secrets masked (admins only: 403 for viewers)"),
+                    "put": _op("Validate, save and apply a whole configuration; a masked secret is kept only while "
+                               "its endpoint is unchanged (else 422 naming it); loosening web.require_signed_models "
+                               "needs your password in the X-Camapp-Password header (else 403)", body=JSON_OBJ,
+                               params=[_p("X-Camapp-Password", "header", {"type": "string"})],
                                codes=(400, 401, 403, 422))},
         "/config/validate": {"post": _op("Validate a configuration without saving", body=JSON_OBJ,
                                          codes=(400, 401, 403, 422))},
