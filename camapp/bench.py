@@ -26,7 +26,7 @@ from camapp.health import PipelineStats
 from camapp.runner import PipelineHolder, replay
 from camapp.sinks import ResultSink
 from camapp.stream import FrameHub
-from camapp.trackbench import TrackLog
+from camapp.trackbench import TrackLog, report_idle_people
 from camapp.trackbench import report as report_tracking
 from camapp.types import Frame, FrameResult
 
@@ -173,8 +173,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         gated = run_pipeline(busy, cfg, detector, extra=[tracks])
         report("busy street (vtest.avi: people in almost every frame)", gated, naive)
         report_tracking(tracks, gt_path)
-        report("mostly idle (20 s still, 20 s of vtest, 20 s still)", run_pipeline(quiet, cfg, detector),
-               run_naive(quiet, detector))
+        idle_tracks = TrackLog()
+        report("mostly idle (20 s still, 20 s of vtest, 20 s still)",
+               run_pipeline(quiet, cfg, detector, extra=[idle_tracks]), run_naive(quiet, detector))
+        report_idle_people(idle_tracks, gt_path, offset=200, frames=200)
         watched = run_pipeline(busy, cfg, detector, viewers=20)
     ratio = watched["fps"] / gated["fps"]
     print(f"\n20 stream viewers (busy)     {watched['fps']:.1f} frames/s ({ratio:.2f}x of 0 viewers), "

@@ -158,3 +158,16 @@ def report(log: TrackLog, gt_path: Path | None, people: int = 19) -> None:
         s = mot_scores(gt, rows, frames)
         print(f"  {name:<26} {s['mota']:6.3f} {s['idf1']:6.3f} {s['num_switches']:6.0f} {s['mostly_tracked']:4.0f} "
               f"{s['precision']:6.3f} {s['recall']:6.3f}")
+
+
+def report_idle_people(log: TrackLog, gt_path: Path | None, offset: int, frames: int) -> None:
+    """People of the clip's first `frames` frames (played from frame `offset` on) who got a person event."""
+    if gt_path is None or not gt_path.is_file():
+        print(f"  person events              {len(log.event_tracks)} (no ground truth to check who was missed)")
+        return
+    gt = {n + offset: rows for n, rows in load_ground_truth(gt_path).items() if n <= frames}
+    present = {i for rows in gt.values() for i, _ in rows}
+    events, covered, _ = event_coverage(log, gt)
+    missed = sorted(present - covered)
+    print(f"  person events              {events} for {len(present)} people in view; "
+          f"missed: {', '.join(map(str, missed)) or 'nobody'}")
