@@ -38,11 +38,9 @@ def signature(image: Image, box: Box) -> Signature | None:
 
 
 def _histogram(hsv: npt.NDArray[np.uint8]) -> npt.NDArray[np.float64]:
-    hue = (hsv[..., 0].astype(np.int32) * HUE_BINS) // 180
-    sat = (hsv[..., 1].astype(np.int32) * SAT_BINS) // 256
-    # Grey pixels (low saturation) have no meaningful hue: they all go to the first hue bin of their row.
-    hue = np.where(sat == 0, 0, hue)
-    counts = np.bincount((hue * SAT_BINS + sat).ravel(), minlength=HUE_BINS * SAT_BINS).astype(np.float64)
+    # Grey pixels (the lowest saturation bin) have no meaningful hue: they all count in the first hue bin.
+    hsv[..., 0][hsv[..., 1] < 256 // SAT_BINS] = 0
+    counts = cv2.calcHist([hsv], [0, 1], None, [HUE_BINS, SAT_BINS], [0, 180, 0, 256]).ravel().astype(np.float64)
     total = max(float(counts.sum()), 1.0)
     return np.asarray(counts / total, dtype=np.float64)
 
