@@ -106,6 +106,7 @@ def redact_text(text: str, *, known: bool = True) -> str:
 
 
 def get_path(data: Any, dotted: str) -> Any:
+    """The value at a dotted path (`mqtt.tls.ca`) of nested dicts; None where the path does not exist."""
     for part in dotted.split("."):
         if not isinstance(data, dict):
             return None

@@ -126,14 +126,6 @@ def build_groups() -> list[Group]:
     return [g for g in groups if g.fields]
 
 
-def get_path(data: Any, dotted: str) -> Any:
-    for part in dotted.split("."):
-        if not isinstance(data, dict):
-            return None
-        data = data.get(part)
-    return data
-
-
 def _set_path(data: dict[str, Any], dotted: str, value: Any) -> None:
     *parents, last = dotted.split(".")
     for part in parents:

@@ -9,6 +9,7 @@ from urllib.parse import urlsplit, urlunsplit
 from flask import Blueprint, current_app, flash, g, redirect, render_template, request, url_for
 
 from camapp.errors import AuthError
+from camapp.redact import get_path
 from camapp.web import configio, forms, setupcode
 from camapp.web.api import ID_RE, ctx
 from camapp.web.api_admin import password_confirmed
@@ -176,7 +177,7 @@ def settings() -> Any:
         errors, loose = forms.place_errors(parse_errors, groups)
         values = forms.shown_values(data, request.form, parse_errors)
     return render_template("settings.html", groups=groups, values=values, errors=errors, loose=loose,
-                           get_path=forms.get_path, signed_models=ctx().get_config().web.require_signed_models), status
+                           get_path=get_path, signed_models=ctx().get_config().web.require_signed_models), status
 
 
 def _save(data: dict[str, Any], current: dict[str, Any], errors: dict[str, str]) -> tuple[dict[str, str], int]:
