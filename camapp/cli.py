@@ -15,7 +15,7 @@ from typing import Any
 
 from camapp.config import AppConfig, CameraConfig, load_config
 from camapp.errors import CamappError, ConfigError, InputError
-from camapp.redact import install_log_redaction
+from camapp.redact import install_log_redaction, redact_text
 from camapp.replaylog import JsonEventSink, MotSink
 from camapp.sinks import ResultSink
 
@@ -215,13 +215,13 @@ def main(argv: list[str] | None = None) -> int:
         rc: Any = args.func(args)
         return int(rc)
     except ConfigError as err:
-        print(f"config error:\n{err}", file=sys.stderr)
+        print(f"config error:\n{redact_text(str(err))}", file=sys.stderr)  # errors may quote a URL
         return 2
     except InputError as err:  # like a bad config: running it again cannot help (systemd: RestartPreventExitStatus)
-        print(f"error: {err}", file=sys.stderr)
+        print(f"error: {redact_text(str(err))}", file=sys.stderr)
         return 2
     except CamappError as err:
-        print(f"error: {err}", file=sys.stderr)
+        print(f"error: {redact_text(str(err))}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130
