@@ -10,13 +10,14 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
 import cv2
 import numpy as np
 import pytest
+from conftest import loopback_http
 
 from camapp.app import Appliance
 from camapp.config import parse_config
@@ -27,17 +28,20 @@ from camapp.web.system import status
 
 
 class MJPEGCamera:
-    """An IP camera on 127.0.0.1 streaming MJPEG at ~10 fps while `live` is set; cleared, it keeps the connection
-    open and sends nothing (a stalled camera, the hardest case: the reader blocks instead of failing)."""
+    """An IP camera streaming MJPEG at ~10 fps while `live` is set; cleared, it keeps the connection open and
+    sends nothing (a stalled camera, the hardest case: the reader blocks instead of failing)."""
 
     def __init__(self) -> None:
         self.live = threading.Event()
         self.live.set()
         self.closing = threading.Event()
+        self.url = ""
         _, jpg = cv2.imencode(".jpg", np.random.default_rng(1).integers(0, 255, (240, 320, 3), dtype=np.uint8))
-        part = jpg.tobytes()
-        head = f"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: {len(part)}\r\n\r\n".encode()
+        self.part = jpg.tobytes()
+
+    def handler(self) -> type[BaseHTTPRequestHandler]:
         owner = self
+        head = f"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: {len(self.part)}\r\n\r\n".encode()
 
         class Handler(BaseHTTPRequestHandler):
             def log_message(self, format: str, *args: Any) -> None:
@@ -50,22 +54,13 @@ class MJPEGCamera:
                 while not owner.closing.is_set():
                     if owner.live.is_set():
                         try:
-                            self.wfile.write(head + part + b"\r\n")
+                            self.wfile.write(head + owner.part + b"\r\n")
                             self.wfile.flush()
                         except OSError:
                             return
                     owner.closing.wait(0.1)
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-        self.thread.start()
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/stream.mjpg"
-
-    def close(self) -> None:
-        self.closing.set()
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        return Handler
 
 
 def healthz(base: str) -> tuple[int, dict[str, Any]]:
@@ -89,9 +84,14 @@ def until(check: Callable[[], Any], timeout: float, every: float = 0.1) -> tuple
 
 @pytest.fixture
 def camera() -> Iterator[MJPEGCamera]:
+    """The camera on 127.0.0.1 (conftest.loopback_http)."""
     cam = MJPEGCamera()
-    yield cam
-    cam.close()
+    with loopback_http(cam.handler()) as base:
+        cam.url = f"{base}/stream.mjpg"
+        try:
+            yield cam
+        finally:
+            cam.closing.set()  # ends the streaming handlers before the server shuts down
 
 
 @pytest.fixture
