@@ -15,7 +15,7 @@ from camapp.assets import ROOT, demo_video
 from camapp.atomic import write_atomic
 from camapp.capture import FrameSource
 from camapp.config import AppConfig, parse_config
-from camapp.detect import Detector, Region, trust
+from camapp.detect import Detector, Invocation, trust
 from camapp.detect.trust import ModelTrust
 from camapp.errors import ConfigError, ModelError, StorageError
 from camapp.health import PipelineStats
@@ -42,7 +42,7 @@ log = logging.getLogger(__name__)
 
 # Sections whose change needs a restart (they own devices, sockets or files); the others apply live.
 RESTART_SECTIONS = ("device_id", "camera", "web", "mqtt", "storage", "gpio", "log_level")  # + rules.rules
-LIVE_PIPELINE_SECTIONS = ("motion", "objects", "tracker", "events", "zones")
+LIVE_PIPELINE_SECTIONS = ("motion", "detect", "objects", "tracker", "events", "zones")
 
 
 def resolve(path: Path) -> Path:
@@ -82,19 +82,18 @@ def pipeline_factory(
     from camapp.events import EventTracker
     from camapp.filters import filter_detections
     from camapp.motion.improved import ImprovedMotionDetector
-    from camapp.motion.regions import plan_regions, prefer_whole_frame
+    from camapp.motion.planner import Budget, plan_invocations
     from camapp.track import IouTracker
     from camapp.zones import ZoneMap
 
     size = getattr(detector, "input_size", (300, 300))
     model_size = int(max(size)) if isinstance(size, tuple) else int(size)
 
-    def planner(motion: IntArray, objects: Sequence[Box], width: int, height: int) -> list[Region]:
-        regions = plan_regions(motion, objects, width, height, model_size=model_size,
-                               min_region=cfg.model.region_size, max_regions=cfg.motion.max_regions)
-        boxes = [b for b in [*motion.tolist(), *objects] if b[3] - b[1] >= cfg.model.crop_min_px]
-        return prefer_whole_frame(regions, boxes, width, height, model_size=model_size,
-                                  min_object_px=cfg.model.whole_frame_min_px)
+    budget = Budget(model_size, cfg.detect.max_invokes, cfg.detect.mosaic, cfg.detect.min_object_px,
+                    cfg.model.crop_min_px, cfg.model.region_size)
+
+    def planner(motion: IntArray, objects: Sequence[Box], width: int, height: int) -> list[Invocation]:
+        return plan_invocations(motion, objects, width, height, budget)
 
     def build(width: int, height: int) -> Pipeline:
         motion = ImprovedMotionDetector(cfg.motion, width, height) if cfg.motion.enabled else None
@@ -107,7 +106,7 @@ def pipeline_factory(
             plan_regions=planner,
             filter=lambda d: filter_detections(d, cfg.objects),
         )
-        return Pipeline(stages, recheck_s=cfg.motion.recheck_s, enabled=enabled)
+        return Pipeline(stages, recheck_s=cfg.motion.recheck_s, enabled=enabled, detect_fps=cfg.detect.fps)
 
     return build
 

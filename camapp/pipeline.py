@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from camapp.detect import Detector, Region
+from camapp.detect import Detector, Invocation, flatten
+from camapp.detect.schedule import DetectRate
 from camapp.events import EventTracker
 from camapp.motion import MotionDetector
 from camapp.track import Tracker
@@ -19,7 +20,8 @@ from camapp.types import Detections, Frame, FrameResult, IntArray, MotionResult
 from camapp.zones import ZoneMap
 
 Box = tuple[float, float, float, float]
-RegionPlanner = Callable[[IntArray, Sequence[Box], int, int], list[Region]]
+RegionPlanner = Callable[[IntArray, Sequence[Box], int, int], list[Invocation]]  # each item is one model invoke
+MAX_PENDING_BOXES = 64  # motion remembered between analysed frames; more is folded into one bounding box
 
 
 @dataclass
@@ -39,6 +41,7 @@ class Stages:
 class _Clock:
     last_recheck: float = float("-inf")
     last_frame: Frame | None = None
+    pending: list[IntArray] = field(default_factory=list)  # motion boxes seen since the detector last ran
     timings: dict[str, float] = field(default_factory=dict)
     was_enabled: bool = True
     parked: list[Box] = field(default_factory=list)  # boxes of the objects that were stationary last frame
@@ -72,11 +75,20 @@ class Pipeline:
     already in view is found at once even though it is not moving.
     """
 
-    def __init__(self, stages: Stages, recheck_s: float, enabled: Callable[[], bool] = lambda: True) -> None:
+    def __init__(
+        self, stages: Stages, recheck_s: float, enabled: Callable[[], bool] = lambda: True, detect_fps: float = 0.0
+    ) -> None:
         self.stages = stages
         self._recheck_s = recheck_s
+        self._rate = DetectRate(detect_fps)
         self._enabled = enabled
         self._clock = _Clock()
+
+    def relearn(self) -> None:
+        """The camera restarted: learn the motion background afresh and forget motion seen before."""
+        if self.stages.motion is not None:
+            self.stages.motion.reset()
+        self._clock.pending = []
 
     def _motion(self, frame: Frame) -> MotionResult:
         if self.stages.motion is None:
@@ -88,11 +100,20 @@ class Pipeline:
             return False
         return now - self._clock.last_recheck >= self._recheck_s
 
-    def _regions(self, frame: Frame, motion: MotionResult, recheck: bool) -> list[Region] | None:
+    def _regions(self, frame: Frame, motion: MotionResult, recheck: bool) -> list[Invocation] | None:
         if self.stages.motion is None:
             return None  # whole frame
         objects = self.stages.tracker.predicted_boxes() if recheck else []
-        return self.stages.plan_regions(motion.boxes, objects, frame.width, frame.height)
+        moved = np.concatenate([*self._clock.pending, motion.boxes.reshape(-1, 4)]).astype(np.int32)
+        return self.stages.plan_regions(moved, objects, frame.width, frame.height)
+
+    def _remember(self, motion: MotionResult) -> None:
+        """Keep motion from frames the rate skipped, so the next analysed frame also looks where it happened."""
+        pending = self._clock.pending
+        pending.append(motion.boxes.reshape(-1, 4))
+        if sum(len(b) for b in pending) > MAX_PENDING_BOXES:
+            allb = np.concatenate(pending)
+            pending[:] = [np.array([[*allb[:, :2].min(axis=0), *allb[:, 2:].max(axis=0)]], np.int32)]
 
     def _timed(self, name: str, t0: float) -> float:
         t1 = time.perf_counter()
@@ -109,7 +130,8 @@ class Pipeline:
         now = frame.timestamp
         enabled = self._enabled()
         resumed, self._clock.was_enabled = enabled and not self._clock.was_enabled, enabled
-        regions, detections, ran = self._detect(frame, self._outside_parked(motion), enabled, resumed)
+        plan, detections, ran = self._detect(frame, self._outside_parked(motion), enabled, resumed)
+        regions = None if plan is None else flatten(plan)
         if ran:
             t = self._timed("detect", t)
             objects = self.stages.tracker.update(detections, now, regions, frame.image)
@@ -129,6 +151,7 @@ class Pipeline:
             events=tuple(events),
             regions=tuple(regions or ()),
             detector_ran=ran,
+            invokes=(1 if plan is None else len(plan)) if ran else 0,
             timings_ms=dict(self._clock.timings),
             detection_enabled=enabled,
         )
@@ -147,23 +170,26 @@ class Pipeline:
 
     def _detect(
         self, frame: Frame, motion: MotionResult, enabled: bool, resumed: bool
-    ) -> tuple[list[Region] | None, Detections, bool]:
-        """(regions searched, detections, whether the detector ran) for this frame."""
-        if not enabled:
-            return [], Detections.empty(), False
+    ) -> tuple[list[Invocation] | None, Detections, bool]:
+        """(the plan searched, detections, whether the detector ran) for this frame; a None plan is the whole
+        frame. The detector runs at most at detect_fps (frame time); motion on the frames between is planned on at
+        the next slot."""
         now = frame.timestamp
-        recheck = self._recheck_due(now)
-        if resumed:
-            regions: list[Region] | None = None  # whole frame: find what is already there
-        elif motion.has_motion or recheck:
-            regions = self._regions(frame, motion, recheck)
-            if regions is not None and not regions:
-                return [], Detections.empty(), False
-        else:
+        recheck = enabled and self._recheck_due(now)
+        if not enabled or not (resumed or motion.has_motion or recheck or self._clock.pending):
             return [], Detections.empty(), False
+        if not resumed and not self._rate.due(now):
+            if motion.has_motion:
+                self._remember(motion)
+            return [], Detections.empty(), False
+        plan = None if resumed else self._regions(frame, motion, recheck)  # resumed: find what is already there
+        self._clock.pending = []
+        if plan is not None and not plan:
+            return [], Detections.empty(), False
+        self._rate.ran(now)
         if recheck or resumed:
             self._clock.last_recheck = now
-        return regions, self.stages.filter(self.stages.detector.detect(frame.image, regions)), True
+        return plan, self.stages.filter(self.stages.detector.detect(frame.image, plan)), True
 
     def finish(self) -> FrameResult | None:
         """End every open event (shutdown or end of a replay), as a last result carrying the `end` messages."""

@@ -97,7 +97,7 @@ class PipelineHolder:
                 retired, self._retired = self._retired, []
             elif generation != self._generation and self._pipeline.stages.motion is not None:
                 log.info("camera restarted at frame %d: relearning the motion background", frame.index)
-                self._pipeline.stages.motion.reset()
+                self._pipeline.relearn()
             self._generation = generation
             pipeline = self._pipeline
         for callback in retired:

@@ -153,16 +153,15 @@ class IouTracker(Tracker):
         for track in self._tracks:
             self._miss(track, looked=False)
         self._drop_stale(timestamp)
-        return self._snapshot()
+        return self._snapshot(predict=True)
 
     def predicted_boxes(self) -> list[Box]:
-        out = []
-        for track in self._tracks:
-            x1, y1, x2, y2 = track.predicted(self._now).box
-            box = (max(0.0, x1), max(0.0, y1), min(float(self._width), x2), min(float(self._height), y2))
-            if box[2] > box[0] and box[3] > box[1]:
-                out.append(box)
-        return out
+        boxes = (self._clipped(track.predicted(self._now).box) for track in self._tracks)
+        return [box for box in boxes if box[2] > box[0] and box[3] > box[1]]
+
+    def _clipped(self, box: Box) -> Box:
+        x1, y1, x2, y2 = box
+        return (max(0.0, x1), max(0.0, y1), min(float(self._width), x2), min(float(self._height), y2))
 
     # --- matching -------------------------------------------------------------------------------------------
 
@@ -269,8 +268,19 @@ class IouTracker(Tracker):
 
         self._tracks = [track for track in self._tracks if alive(track)]
 
-    def _snapshot(self) -> list[TrackedObject]:
-        return [dataclasses.replace(track.obj, scores=list(track.obj.scores)) for track in self._tracks]
+    def _snapshot(self, predict: bool = False) -> list[TrackedObject]:
+        """Copies of the live objects; `predict` moves each box to where it is expected now (frames between
+        detections, so the stream and zones follow a walking person instead of freezing them)."""
+        return [
+            dataclasses.replace(
+                track.obj, scores=list(track.obj.scores), box=self._moved(track) if predict else track.obj.box
+            )
+            for track in self._tracks
+        ]
+
+    def _moved(self, track: _Track) -> Box:
+        box = self._clipped(track.predicted(self._now).box)
+        return box if box[2] > box[0] and box[3] > box[1] else track.obj.box
 
 
 def _greedy(

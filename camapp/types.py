@@ -234,5 +234,6 @@ class FrameResult:
     events: tuple[EventMessage, ...]
     regions: tuple[tuple[int, int, int, int], ...] = ()
     detector_ran: bool = False
+    invokes: int = 0  # model invocations on this frame (a mosaic of crops is one)
     timings_ms: dict[str, float] = field(default_factory=dict)
     detection_enabled: bool = True  # the detection switch was on for this frame

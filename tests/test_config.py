@@ -23,6 +23,10 @@ def write(tmp_path: Path, text: str) -> Path:
         ("camera:\n  source: rtsp\n", ["camera", "needs camera.url"]),
         ("motion:\n  threshold: 999\n", ["config.yaml:2: motion.threshold", "less than or equal to 255"]),
         ("motion:\n  treshold: 20\n", ["motion.treshold", "Extra inputs are not permitted"]),
+        ("detect:\n  fps: -1\n", ["config.yaml:2: detect.fps", "greater than or equal to 0"]),
+        ("detect:\n  max_invokes: 0\n", ["config.yaml:2: detect.max_invokes", "greater than or equal to 1"]),
+        ("motion:\n  max_regions: 2\n", ["config.yaml:1: motion", "max_regions has moved: set detect.max_invokes"]),
+        ("model:\n  whole_frame_min_px: 5\n", ["config.yaml:1: model", "has moved: set detect.min_object_px"]),
         (
             "objects:\n  default:\n    min_area: 10\n    max_area: 5\n",
             ["objects.default", "max_area must be >= min_area"],

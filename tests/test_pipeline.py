@@ -3,8 +3,10 @@ that keeps the detector off frames without motion."""
 
 from __future__ import annotations
 
+import itertools
+import threading
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import cv2
@@ -13,9 +15,13 @@ import pytest
 
 from camapp.annotate import Overlay, annotate
 from camapp.app import build_detector, pipeline_factory
+from camapp.capture.file import FileSource
 from camapp.config import AppConfig, parse_config
-from camapp.detect import Detector, Region
+from camapp.detect import Detector, Invocation
+from camapp.health import PipelineStats
 from camapp.pipeline import Pipeline
+from camapp.runner import PipelineHolder, replay
+from camapp.sinks import ResultSink
 from camapp.types import Detections, EventMessage, Frame, FrameResult, Image
 
 STATIC_FRAMES = 40  # the clip's first frame repeated: a scene with nothing moving
@@ -40,10 +46,17 @@ def clip_frames(video: Path) -> list[Frame]:
 
 
 @pytest.fixture(scope="module")
-def run(demo_video: Path, model_manifest: Path) -> tuple[list[FrameResult], list[EventMessage], Pipeline]:
+def clip(demo_video: Path) -> list[Frame]:
+    return clip_frames(demo_video)
+
+
+@pytest.fixture(scope="module")
+def run(
+    demo_video: Path, model_manifest: Path, clip: list[Frame]
+) -> tuple[list[FrameResult], list[EventMessage], Pipeline]:
     cfg = config(demo_video)
     detector = build_detector(cfg)
-    frames = clip_frames(demo_video)
+    frames = clip
     pipeline = pipeline_factory(cfg, detector)(frames[0].width, frames[0].height)
     results = [pipeline.process(f) for f in frames]
     last = pipeline.finish()
@@ -61,26 +74,34 @@ def test_motion_gate_skips_the_detector_without_motion(run: Run) -> None:
     assert not any(r.motion.has_motion for r in still)
     assert not any(r.detector_ran for r in still)
     ran = sum(r.detector_ran for r in results)
-    with_motion = sum(r.motion.has_motion for r in results)
     assert ran < len(results)
-    # The detector runs on motion frames, plus at most one periodic re-check per recheck_s (5 s = 50 frames).
-    assert with_motion <= ran <= with_motion + len(results) // 50 + 1
-    assert all(r.detector_ran for r in results if r.motion.has_motion)
+    # At most detect.fps (5) analysed frames per second of video (10 fps): every other frame at most, and every
+    # frame with motion is looked at by the next detection slot, 0.2 s later at the latest.
+    period = 1 / AppConfig().detect.fps
+    times = [r.frame.timestamp for r in results if r.detector_ran]
+    assert min(b - a for a, b in itertools.pairwise(times)) >= period - 0.1 - 1e-6
+    for r in results:
+        if r.motion.has_motion and r.frame.timestamp < results[-1].frame.timestamp - period:
+            assert any(0 <= t - r.frame.timestamp <= period + 1e-6 for t in times), r.frame.index
     # Crops around motion exactly when some moving box would be too small at whole-frame model scale (so small,
     # distant people are seen at full resolution); otherwise one whole-frame pass is cheaper than several crops.
     scale = max(results[0].frame.width, results[0].frame.height) / 300
     whole = (0, 0, results[0].frame.width, results[0].frame.height)
     crops = [r for r in results if r.detector_ran and r.regions and r.regions != (whole,)]
     assert len(crops) < ran
-    min_px = AppConfig().model.whole_frame_min_px
+    min_px = AppConfig().detect.min_object_px
     crop_min = AppConfig().model.crop_min_px
 
-    def needs_crops(r: FrameResult) -> bool:  # some box big enough to matter but too small at whole-frame scale
-        heights = r.motion.boxes[:, 3] - r.motion.boxes[:, 1]
+    def needs_crops(i: int) -> bool:  # some box big enough to matter but too small at whole-frame scale
+        # The plan also covers motion of the frame the rate skipped just before.
+        skipped = [results[i - 1].motion.boxes] if i and not results[i - 1].detector_ran else []
+        boxes = np.concatenate([*skipped, results[i].motion.boxes.reshape(-1, 4)])
+        heights = boxes[:, 3] - boxes[:, 1]
         heights = heights[heights >= crop_min]
         return bool(len(heights)) and heights.min() / scale < min_px
 
-    unexplained = [r for r in crops if len(r.regions) > 1 and not needs_crops(r)]
+    index = {id(r): i for i, r in enumerate(results)}
+    unexplained = [r for r in crops if len(r.regions) > 1 and not needs_crops(index[id(r)])]
     # Periodic re-checks also plan around tracked objects' predicted boxes, which FrameResult does not carry.
     assert len(unexplained) <= len(results) // 50 + 1
 
@@ -146,12 +167,28 @@ def test_a_small_distant_person_is_found_through_a_crop(model_manifest: Path) ->
     assert any(e.type == "new" and e.label == "person" for r in results for e in r.events)
 
 
+def test_tracked_people_move_on_frames_the_detector_skips(run: Run) -> None:
+    """Between analysed frames the tracker predicts: the live view and zones follow a walking person."""
+    results, _, _ = run
+    moved = still = 0
+    for before, now in itertools.pairwise(results):
+        if now.detector_ran or not before.detector_ran:
+            continue
+        prior = {o.track_id: o.box for o in before.objects if o.label == "person" and o.confirmed and o.misses == 0}
+        for o in now.objects:
+            if o.track_id in prior:
+                moved += o.box != prior[o.track_id]
+                still += o.box == prior[o.track_id]
+    assert moved > 3 * still, f"{moved} boxes predicted forward, {still} frozen on skipped frames"
+
+
 class CountingDetector(Detector):
     """The real detector, with a count of the calls made to it per frame (so a test can see when it ran)."""
 
     def __init__(self, inner: Detector) -> None:
         self.inner = inner
-        self.calls: list[int] = []
+        self.calls: list[int] = []  # the frame index of each call
+        self.invocations = 0
         self.frame = -1
 
     @property
@@ -166,8 +203,9 @@ class CountingDetector(Detector):
     def name(self) -> str:
         return self.inner.name
 
-    def detect(self, image: Image, regions: Sequence[Region] | None = None) -> Detections:
+    def detect(self, image: Image, regions: Sequence[Invocation] | None = None) -> Detections:
         self.calls.append(self.frame)
+        self.invocations += 1 if regions is None else len(regions)
         return self.inner.detect(image, regions)
 
     def close(self) -> None:
@@ -228,7 +266,7 @@ def test_motion_inside_a_parked_object_does_not_wake_the_detector(model_manifest
             img[20:80, 600:700] = 255 * (i % 2)  # something moves far from the person
         frames.append(Frame(img, 3_000_000.0 + i / 10.0, i))
     cfg = parse_config({"objects": {"track": ["person"]}, "tracker": {"stationary_s": 1.0},
-                        "motion": {"recheck_s": 2.0}})
+                        "motion": {"recheck_s": 2.0}, "detect": {"fps": 0}})  # every frame may run it
     with build_detector(cfg) as detector:
         pipeline = pipeline_factory(cfg, detector)(768, 576)
         results = [pipeline.process(f) for f in frames]
@@ -256,3 +294,77 @@ def test_motion_counts_as_inside_parked_objects_together(blob: tuple[int, int, i
 
     parked = [(100.0, 100.0, 150.0, 200.0), (150.0, 100.0, 200.0, 200.0)]
     assert _inside(blob, parked) is inside
+
+
+@pytest.fixture(scope="module")
+def shared_detector(demo_video: Path, model_manifest: Path) -> Iterator[Detector]:
+    with build_detector(config(demo_video)) as detector:
+        yield detector
+
+
+def with_detect(video: Path, **detect: object) -> AppConfig:
+    data = config(video).model_dump(mode="json")
+    data["detect"] = {**data["detect"], **detect}
+    return parse_config(data)
+
+
+@pytest.mark.parametrize(("detect_fps", "camera_fps"), [(5, 10), (5, 25), (0, 10)])
+def test_detect_fps_limits_detector_calls_by_frame_time(
+    demo_video: Path, clip: list[Frame], shared_detector: Detector, detect_fps: float, camera_fps: float
+) -> None:
+    frames = [Frame(f.image, 500.0 + i / camera_fps, i) for i, f in enumerate(clip[40:100])]
+    counting = CountingDetector(shared_detector)
+    pipeline = pipeline_factory(with_detect(demo_video, fps=detect_fps), counting)(frames[0].width, frames[0].height)
+    results = [pipeline.process(f) for f in frames]
+    duration = len(frames) / camera_fps
+    with_motion = sum(r.motion.has_motion for r in results)
+    if detect_fps:
+        assert 0.8 * duration * detect_fps <= len(counting.calls) <= duration * detect_fps + 1
+    else:  # no limit: every frame with motion (a busy street: nearly all of them)
+        assert len(counting.calls) == with_motion >= 0.8 * len(frames)
+    assert len(counting.calls) == sum(r.detector_ran for r in results)
+
+
+class Ran(ResultSink):
+    """Notes which frames the detector ran on; stops the replay after `limit` frames."""
+
+    def __init__(self, limit: int) -> None:
+        self.ran: list[tuple[int, bool]] = []
+        self.limit, self.stop = limit, threading.Event()
+
+    def handle(self, result: FrameResult) -> None:
+        self.ran.append((result.frame.index, result.detector_ran))
+        if len(self.ran) >= self.limit:
+            self.stop.set()
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_replay_honours_detect_fps_by_video_time_and_repeats_exactly(
+    demo_video: Path, shared_detector: Detector
+) -> None:
+    """Replayed as fast as the machine goes, the file still gets 1 analysed frame per second of its own time."""
+    cfg = with_detect(demo_video, fps=1)
+    runs = []
+    for _ in range(2):
+        counting, sink = CountingDetector(shared_detector), Ran(300)  # 30 s of video
+        with FileSource(demo_video, loop=False, realtime=False) as source:
+            replay(source, PipelineHolder(pipeline_factory(cfg, counting)), [sink], PipelineStats(), sink.stop)
+        assert 25 <= len(counting.calls) <= 31
+        runs.append(sink.ran)
+    assert runs[0] == runs[1]
+
+
+@pytest.mark.parametrize("max_invokes", [1, 2])
+def test_invokes_per_frame_stay_within_the_budget_on_a_1080p_street(
+    demo_video: Path, clip: list[Frame], shared_detector: Detector, max_invokes: int
+) -> None:
+    frames = [Frame(cv2.resize(f.image, (1920, 1080)), f.timestamp, f.index) for f in clip[40:80]]
+    counting = CountingDetector(shared_detector)
+    cfg = with_detect(demo_video, fps=0, max_invokes=max_invokes)
+    pipeline = pipeline_factory(cfg, counting)(1920, 1080)
+    results = [pipeline.process(f) for f in frames]
+    assert all(r.invokes <= max_invokes for r in results)
+    assert counting.invocations == sum(r.invokes for r in results) <= max_invokes * len(counting.calls)
+    assert sum("person" in r.detections.labels for r in results if r.detector_ran) >= 0.8 * len(counting.calls)

@@ -12,6 +12,7 @@ from camapp.config.alarm import MAX_ZONES, GPIOConfig, RulesConfig, ZoneConfig, 
 from camapp.config.base import Section, at_most
 from camapp.config.core import (
     CameraConfig,
+    DetectConfig,
     EventsConfig,
     LabelFilter,
     ModelConfig,
@@ -28,6 +29,7 @@ from camapp.errors import ConfigError
 __all__ = [
     "AppConfig",
     "CameraConfig",
+    "DetectConfig",
     "EventsConfig",
     "LabelFilter",
     "ModelConfig",
@@ -46,6 +48,7 @@ class AppConfig(Section):
     log_level: str = Field("INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$", description="Logging level.")
     camera: CameraConfig = Field(default_factory=lambda: CameraConfig(source="v4l2"))
     motion: MotionConfig = Field(default_factory=MotionConfig)
+    detect: DetectConfig = Field(default_factory=DetectConfig)
     model: ModelConfig = Field(default_factory=ModelConfig)
     objects: ObjectsConfig = Field(default_factory=ObjectsConfig)
     tracker: TrackerConfig = Field(default_factory=TrackerConfig)

@@ -67,9 +67,13 @@ class MotionConfig(Section):
     recheck_s: float = Field(
         5.0, ge=0, le=600, description="Re-run the detector on tracked objects this often without motion (0: never)."
     )
-    max_regions: int = Field(
-        4, ge=1, le=16, description="Most crops around motion sent to the detector per frame; more are joined."
-    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _moved_fields(cls, data: object) -> object:
+        if isinstance(data, dict) and "max_regions" in data:
+            raise ValueError("max_regions has moved: set detect.max_invokes (model invocations per analysed frame)")
+        return data
 
     @model_validator(mode="after")
     def _masks_are_polygons(self) -> MotionConfig:
@@ -80,8 +84,38 @@ class MotionConfig(Section):
         return self
 
 
+class DetectConfig(Section):
+    """How often and how the detector looks: its rate apart from the camera's, and its cost per analysed frame."""
+
+    fps: float = Field(
+        5.0, ge=0, le=120, description="Most frames per second the detector analyses (by frame time; 0: every "
+        "frame). Motion runs on every frame and the tracker carries objects in between; 5 suits a Raspberry Pi 4 CPU.",
+    )
+    max_invokes: int = Field(
+        2, ge=1, le=16, description="Most model invocations per analysed frame; the planner covers motion and "
+        "tracked objects with as few as it can (crops, a mosaic of small crops in one input, or the whole frame).",
+    )
+    mosaic: bool = Field(
+        True, description="Pack several small crops into one model input (a 2x2 or 3x3 grid) when that keeps "
+        "objects large enough; false plans only single crops and whole frames.",
+    )
+    min_object_px: int = Field(
+        20, ge=1, le=1000, description="Height at model resolution (model pixels) a moving object should keep: the "
+        "planner takes the cheapest plan (one crop, the whole frame, a mosaic, more crops) that achieves it for "
+        "every moving box, else the sharpest plan within max_invokes.",
+    )
+
+
 class ModelConfig(Section):
     """Which model to run and how."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _moved_fields(cls, data: object) -> object:
+        if isinstance(data, dict) and "whole_frame_min_px" in data:
+            raise ValueError("whole_frame_min_px has moved: set detect.min_object_px (the planner's target height "
+                             "in model pixels)")
+        return data
 
     manifest: Path = Field(
         Path("models/ssd_mobilenet_v2_coco_quant.yaml"), description="Model manifest (YAML) in models/."
@@ -97,15 +131,10 @@ class ModelConfig(Section):
     merge_iou: float = Field(
         0.5, gt=0, le=1, description="Overlap above which same-label boxes from overlapping regions are merged."
     )
-    whole_frame_min_px: int = Field(
-        10, ge=0, le=1000,
-        description="Use one whole-frame pass instead of several crops when every moving box would still be at "
-        "least this many pixels tall at model resolution (0: always crops).",
-    )
     crop_min_px: int = Field(
         32, ge=0, le=1000,
         description="Moving boxes shorter than this (frame pixels) are too small for the model even in a 1:1 crop, "
-        "so they do not by themselves call for crops instead of one whole-frame pass.",
+        "so the planner does not spend invokes to keep them sharp (see detect.min_object_px).",
     )
 
 

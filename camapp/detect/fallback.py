@@ -6,7 +6,7 @@ import logging
 import threading
 from collections.abc import Sequence
 
-from camapp.detect import Detector, Region
+from camapp.detect import Detector, Invocation
 from camapp.types import Detections, Image
 
 log = logging.getLogger(__name__)
@@ -25,7 +25,7 @@ class FallbackDetector(Detector):
         with self._lock:
             return self.previous if self.rolled_back else self.primary
 
-    def detect(self, image: Image, regions: Sequence[Region] | None = None) -> Detections:
+    def detect(self, image: Image, regions: Sequence[Invocation] | None = None) -> Detections:
         detector = self.active
         if detector is self.previous:
             return detector.detect(image, regions)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import cv2
@@ -17,7 +16,7 @@ import numpy as np
 import numpy.typing as npt
 
 from camapp.config.core import ModelConfig
-from camapp.detect import Detector, Region
+from camapp.detect import Detector, Invocation, Mosaic, Region
 from camapp.detect.decode import (
     Decoded,
     YoloLayout,
@@ -29,6 +28,7 @@ from camapp.detect.decode import (
     resolve_output_format,
 )
 from camapp.detect.manifest import ModelManifest, label_name, load_manifest
+from camapp.detect.mosaic import GREY, Placement, compose, split
 from camapp.detect.runtime import EdgeTPUMode, LoadedInterpreter, load_interpreter
 from camapp.errors import ModelError
 from camapp.types import Detections, FloatArray, Image, IntArray
@@ -36,17 +36,6 @@ from camapp.types import Detections, FloatArray, Image, IntArray
 Tensor = npt.NDArray[Any]
 _EDGE_TOLERANCE = 0.02  # a box within 2% (at least 4 px) of a region edge inside the frame is treated as cut off
 _CONTAINED = 0.6  # fraction of a cut-off box inside another region's box that makes it the same object
-
-
-@dataclass(frozen=True)
-class Placement:
-    """Where a crop sits in the frame and how it was fitted into the model input: model_px = crop_px * scale + pad."""
-
-    region: Region
-    scale_x: float
-    scale_y: float
-    pad_x: float
-    pad_y: float
 
 
 class TFLiteDetector(Detector):
@@ -132,13 +121,24 @@ class TFLiteDetector(Detector):
         h, w = image.shape[:2]
         x1, y1, x2, y2 = region if region is not None else (0, 0, w, h)
         crop = image[y1:y2, x1:x2]
-        fitted, placement = self._fit(crop, (x1, y1, x2, y2))
+        fitted, placement = self._fit(crop, (x1, y1, x2, y2), self.input_size)
+        return self._tensor(fitted), placement
+
+    def prepare(self, image: Image, item: Invocation) -> tuple[Tensor, list[Placement]]:
+        """The input tensor for one invoke (a region, or a mosaic of regions) and where each crop went."""
+        if isinstance(item, Mosaic):
+            canvas, placements = compose(image, item, self.input_size, self._fit)
+            return self._tensor(canvas), placements
+        tensor, placement = self.preprocess(image, item)
+        return tensor, [placement]
+
+    def _tensor(self, fitted: Image) -> Tensor:
         if self.manifest.input.color == "rgb":
             fitted = np.asarray(cv2.cvtColor(fitted, cv2.COLOR_BGR2RGB), dtype=np.uint8)
-        return self._to_dtype(fitted)[np.newaxis], placement
+        return self._to_dtype(fitted)[np.newaxis]
 
-    def _fit(self, crop: Image, region: Region) -> tuple[Image, Placement]:
-        width, height = self.input_size
+    def _fit(self, crop: Image, region: Region, size: tuple[int, int]) -> tuple[Image, Placement]:
+        width, height = size
         ch, cw = crop.shape[:2]
         if self.manifest.input.resize == "stretch":
             sx, sy = width / cw, height / ch
@@ -146,7 +146,7 @@ class TFLiteDetector(Detector):
         s = min(width / cw, height / ch)
         nw, nh = max(1, round(cw * s)), max(1, round(ch * s))
         px, py = (width - nw) // 2, (height - nh) // 2
-        canvas = np.full((height, width, 3), 114, np.uint8)
+        canvas = np.full((height, width, 3), GREY, np.uint8)
         canvas[py : py + nh, px : px + nw] = _resize(crop, nw, nh)
         return canvas, Placement(region, s, s, float(px), float(py))
 
@@ -182,22 +182,24 @@ class TFLiteDetector(Detector):
         options = YoloOptions(self.min_score, spec.nms_iou, spec.max_detections, spec.box_units, layout)
         return decode_yolo(outputs[0], len(self._labels), self.input_size, options, self._outputs[0]["quantization"])
 
-    def detect(self, image: Image, regions: Sequence[Region] | None = None) -> Detections:
-        """Detect on the whole frame (regions None) or on each region; an empty region list detects nothing."""
+    def detect(self, image: Image, regions: Sequence[Invocation] | None = None) -> Detections:
+        """Detect on the whole frame (regions None) or once per item (a region or a mosaic of regions); an empty
+        list detects nothing."""
         if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
             raise ValueError(f"detect() needs an HxWx3 uint8 BGR image, got {image.shape} {image.dtype}")
         h, w = image.shape[:2]
-        crops = [(0, 0, w, h)] if regions is None else [r for r in (_clip_region(r, w, h) for r in regions) if r]
+        plan = [(0, 0, w, h)] if regions is None else [r for r in (_clip_item(r, w, h) for r in regions) if r]
         timings = {"pre": 0.0, "invoke": 0.0, "post": 0.0}
         parts: list[tuple[Detections, Region]] = []
         with self._lock:
-            for region in crops:
+            for item in plan:
                 t0 = time.perf_counter()
-                tensor, placement = self.preprocess(image, region)
+                tensor, placements = self.prepare(image, item)
                 t1 = time.perf_counter()
                 outputs = self._invoke(tensor)
                 t2 = time.perf_counter()
-                parts.append((self._to_frame(self.decode(outputs), placement, w, h), region))
+                for decoded, placement in split(self.decode(outputs), placements, self.input_size):
+                    parts.append((self._to_frame(decoded, placement, w, h), placement.region))
                 t3 = time.perf_counter()
                 timings["pre"] += (t1 - t0) * 1000
                 timings["invoke"] += (t2 - t1) * 1000
@@ -206,7 +208,7 @@ class TFLiteDetector(Detector):
             result = self._merge(parts, w, h)
             timings["post"] += (time.perf_counter() - t4) * 1000
             self.last_timings_ms = {**timings, "total": sum(timings.values())}
-            self.last_invocations = len(crops)
+            self.last_invocations = len(plan)
         return result
 
     def _to_frame(self, decoded: Decoded, placement: Placement, frame_w: int, frame_h: int) -> Detections:
@@ -249,6 +251,14 @@ def _resize(crop: Image, width: int, height: int) -> Image:
     # Bilinear: INTER_AREA antialiases better but costs 10-30x more on big frames and found no more people on
     # vtest.avi (268 vs 284 person boxes at score >= 0.5 over 50 frames).
     return np.asarray(cv2.resize(crop, (width, height), interpolation=cv2.INTER_LINEAR), dtype=np.uint8)
+
+
+def _clip_item(item: Invocation, frame_w: int, frame_h: int) -> Invocation | None:
+    """A region or mosaic clipped to the frame; None when nothing of it is left."""
+    if not isinstance(item, Mosaic):
+        return _clip_region(item, frame_w, frame_h)
+    tiles = tuple(r for r in (_clip_region(t, frame_w, frame_h) for t in item.tiles) if r)
+    return Mosaic(tiles, item.grid) if tiles else None
 
 
 def _clip_region(region: Region, frame_w: int, frame_h: int) -> Region | None:
