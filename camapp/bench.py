@@ -18,6 +18,7 @@ import numpy as np
 
 from camapp.app import HubSink, build_detector, pipeline_factory
 from camapp.assets import ROOT, demo_video
+from camapp.benchspeed import bench_detection
 from camapp.capture import FrameSource
 from camapp.config import AppConfig, parse_config
 from camapp.detect import Detector
@@ -178,6 +179,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                run_pipeline(quiet, cfg, detector, extra=[idle_tracks]), run_naive(quiet, detector))
         report_idle_people(idle_tracks, gt_path, offset=200, frames=200)
         watched = run_pipeline(busy, cfg, detector, viewers=20)
+        bench_detection(busy, cfg, detector, gt_path)
     ratio = watched["fps"] / gated["fps"]
     print(f"\n20 stream viewers (busy)     {watched['fps']:.1f} frames/s ({ratio:.2f}x of 0 viewers), "
           f"{watched['encodes']} JPEG encodes for {watched['frames']} frames (stream_fps {cfg.web.stream_fps:g})")
