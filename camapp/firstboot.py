@@ -23,6 +23,7 @@ import yaml
 from camapp.atomic import write_atomic
 from camapp.bootconf import FirstbootConf, blank_secrets, nm_keyfile, parse_conf
 from camapp.config import load_config, parse_config
+from camapp.config.loader import read_config_data
 from camapp.errors import ConfigError
 
 log = logging.getLogger("camapp.firstboot")
@@ -105,7 +106,7 @@ def set_ssh(t: Target, conf: FirstbootConf) -> None:
 def update_app_config(t: Target, conf: FirstbootConf) -> None:
     """Set device_id from the hostname and the mqtt settings in camapp's config, validating the result."""
     path = t.config
-    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    data, _ = read_config_data(path)  # the camapp user may write this file; read it as hardened as camapp does
     if conf.hostname:
         data["device_id"] = conf.hostname
     if conf.mqtt_host:
