@@ -36,6 +36,12 @@ def write(tmp_path: Path, text: str) -> Path:
         ("camera: [1, 2]\n", ["config.yaml:1: camera"]),
         ("- just\n- a list\n", ["must be a mapping"]),
         ("camera:\n  source: file\n path: broken\n", ["not valid YAML"]),
+        (  # a whole-config check points at the rule it names, not at line 1
+            "zones:\n  - {name: a, polygon: [[0, 0], [9, 0], [0, 9]]}\n"
+            "rules:\n  rules:\n    - {name: r1, labels: [cat]}\n"
+            "    - name: r2\n      labels: [person]\n      zones: [nope]\n",
+            ["config.yaml:6: (top level)", "rules.rules.1 ('r2').zones: unknown zone 'nope'"],
+        ),
         # Removed keys name what replaced them (an old config must not just get "extra inputs").
         (
             "storage:\n  path: /tmp/x\n  clip_max_concurrent: 3\n",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from pathlib import Path
 from typing import Annotated, Any
@@ -79,6 +80,20 @@ class AppConfig(Section):
         return self
 
 
+_PATH_IN_MESSAGE = re.compile(r"\b[a-z_]+(?:\.[A-Za-z0-9_-]+)+")
+
+
+def _line_of(path: tuple[str, ...], msg: str, lines: LineIndex) -> int | None:
+    """The line of the deepest known part of `path`; for a whole-config problem (rules naming an unknown zone) the
+    line of the first dotted path its message names, so that it points at the rule, not at line 1."""
+    if not path:
+        for found in _PATH_IN_MESSAGE.finditer(msg):
+            named = tuple(found.group().split("."))
+            if named in lines:
+                return lines[named]
+    return next((lines[path[:n]] for n in range(len(path), -1, -1) if path[:n] in lines), None)
+
+
 MAX_PROBLEMS = 20  # a 10,000-key file would otherwise print 10,000 lines
 
 
@@ -92,7 +107,7 @@ def format_validation_error(
     problems = err.errors()
     for e in problems[:MAX_PROBLEMS]:
         path = tuple(str(p) for p in e["loc"])
-        line = next((lines[path[:n]] for n in range(len(path), -1, -1) if path[:n] in lines), None)
+        line = _line_of(path, str(e["msg"]), lines)
         where = f"{source}:{line}" if line else source
         out.append(f"{where}: {'.'.join(path) or '(top level)'}: {e['msg']}")
     if len(problems) > MAX_PROBLEMS:
