@@ -357,3 +357,29 @@ def test_self_signed_certificate_is_made_once(tmp_path: Path) -> None:
     assert oct(key.stat().st_mode & 0o777) == "0o600"
     assert ssl_context(tmp_path) is not None
     shutil.rmtree(tmp_path / "tls")
+
+
+def test_recordings_timeline_and_segment_range_requests(admin, appliance: Appliance) -> None:  # type: ignore[no-untyped-def]
+    client, _ = admin
+    events = appliance.store.list_events()
+    since = min(e["start_time"] for e in events) - 60
+    until = max(e["end_time"] for e in events) + 60
+    data = client.get(f"/api/recordings?since={since}&until={until}").json
+    assert sorted(e["id"] for e in data["events"]) == sorted(e["id"] for e in events)
+    segments = data["segments"]
+    assert segments and all(s["start"] < s["end"] and s["frames"] > 0 and s["bytes"] > 0 for s in segments)
+    last = max(events, key=lambda e: e["start_time"])
+    assert any(s["start"] - 0.01 <= last["start_time"] < s["end"] for s in segments)  # the latest event's footage
+    url = f"/api/recordings/{segments[-1]['id']}"
+    whole = client.get(url)
+    assert whole.status_code == 200 and whole.mimetype == "video/mp4" and whole.headers["Accept-Ranges"] == "bytes"
+    part = client.get(url, headers={"Range": "bytes=100-199"})
+    assert part.status_code == 206 and part.data == whole.data[100:200]
+    assert part.headers["Content-Range"] == f"bytes 100-199/{len(whole.data)}"
+    assert client.get(url, headers={"Range": f"bytes={len(whole.data) + 10}-"}).status_code == 416
+    assert client.get("/api/recordings/2020-01-01_000000-000").status_code == 404
+    assert client.get("/api/recordings/..%2Fevents.db").status_code in (400, 404)
+    wide = client.get(f"/api/recordings?since=0&until={until}")
+    assert wide.status_code == 400 and "at most 86400" in wide.json["error"]
+    page = client.get("/recordings").get_data(as_text=True)
+    assert 'id="rec-track"' in page and "recordings.js" in page

@@ -184,3 +184,35 @@ def test_pages_run_under_the_csp(browser, server: str) -> None:  # type: ignore[
     page.click("#userform button[type=submit]")
     page.wait_for_selector("#users li:has-text('guest')")
     assert problems == []
+
+
+VIDEO_STATE = "(() => { const v = document.getElementById('%s'); return [v.readyState, v.duration, v.currentTime]; })()"
+
+
+def test_every_event_clip_plays_with_its_pre_and_post_roll(browser, server: str,  # type: ignore[no-untyped-def]
+                                                            appliance: Appliance) -> None:
+    page = browser.new_page(bypass_csp=True)  # see CSP_NOTE
+    setup_admin(page, server)
+    cfg = appliance.store.cfg
+    events = appliance.store.list_events()
+    assert events and all(e["has_clip"] for e in events)
+    for event in events:
+        page.goto(server + f"/events/{event['id']}")
+        page.wait_for_function("document.getElementById('clip').readyState >= 2")  # a frame is decoded
+        ready, duration, _ = page.evaluate(VIDEO_STATE % "clip")
+        expected = event["end_time"] - event["start_time"] + cfg.pre_roll_s + cfg.post_roll_s
+        assert ready >= 2 and abs(duration - expected) <= 1.0, (event["id"], duration, expected)
+
+
+def test_recordings_timeline_plays_from_where_it_is_clicked(browser, server: str,  # type: ignore[no-untyped-def]
+                                                            appliance: Appliance) -> None:
+    page = browser.new_page(bypass_csp=True)  # see CSP_NOTE
+    setup_admin(page, server)
+    last = max(appliance.store.list_events(), key=lambda e: e["start_time"])
+    page.goto(server + f"/recordings?t={last['start_time'] + 0.5:.3f}")  # centred on the event, playing from there
+    page.wait_for_function("document.querySelectorAll('#rec-track .recseg').length > 0")
+    assert page.locator("#rec-track .recevent").count() >= 1
+    page.wait_for_function("document.getElementById('rec-video').readyState >= 2")
+    page.wait_for_function("document.getElementById('rec-video').currentTime > 0.2")  # it seeks and plays
+    assert "Playing" in page.locator("#rec-playing").inner_text()
+    shot(page, "09-recordings")

@@ -9,8 +9,9 @@ from pathlib import Path
 from typing import Any, Literal, get_args
 
 from camapp.errors import StorageError
-from camapp.store import db
+from camapp.store import db, segdb
 from camapp.store.chain import check_id
+from camapp.store.segdb import segment_id, segment_relpath
 from camapp.store.verify import DB_NAME
 
 MediaKind = Literal["snapshot", "snapshot_clean", "thumbnail", "clip"]
@@ -116,6 +117,21 @@ class StoreReader:
         check_id(snap_id, "snapshot id")
         with self._read() as conn:
             return self._resolve(db.media_relpath(conn, snap_id, "manual"))
+
+    def list_segments(self, since: float, until: float, limit: int = 2000) -> list[dict[str, Any]]:
+        """Recorded segments overlapping [since, until], oldest first: id, start, end, frames, bytes, kept."""
+        _check_query(min(limit, MAX_LIMIT), {"since": since, "until": until})
+        with self._read() as conn:
+            rows = segdb.list_segments(conn, since, until, limit)
+        return [{"id": segment_id(r["relpath"]), "start": r["start_time"], "end": r["end_time"],
+                 "frames": r["frames"], "bytes": r["bytes"], "kept": bool(r["keep"])} for r in rows]
+
+    def segment_path(self, seg_id: str) -> Path | None:
+        """Absolute path of a recorded segment by the id list_segments gave, or None."""
+        relpath = segment_relpath(check_id(seg_id, "segment id"))
+        with self._read() as conn:
+            known = conn.execute("SELECT 1 FROM segments WHERE relpath = ?", (relpath,)).fetchone()
+        return self._resolve(relpath) if known else None
 
     def usage(self) -> dict[str, Any]:
         """Disk and event counts; `degraded` and quota come from the running store (see EventStore.usage)."""

@@ -8,6 +8,19 @@ from typing import Any
 
 from camapp.store.db import SEGMENT_OWNER, add_media
 
+SEGMENT_ROOT = "media/rec/"
+
+
+def segment_id(relpath: str) -> str:
+    """media/rec/2026-11-28/051832-094.mp4 -> 2026-11-28_051832-094: an id without path characters."""
+    day, _, name = relpath.removeprefix(SEGMENT_ROOT).partition("/")
+    return f"{day}_{name.removesuffix('.mp4')}"
+
+
+def segment_relpath(seg_id: str) -> str:
+    day, _, name = seg_id.partition("_")
+    return f"{SEGMENT_ROOT}{day}/{name}.mp4"
+
 
 def add_segment(conn: sqlite3.Connection, relpath: str, times: tuple[float, float], frames: int, size: int,
                 keep: int) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Generator, Iterator
 from typing import Any
 
@@ -181,6 +182,33 @@ def delete_event(event_id: str) -> Any:
     if not store().delete_event(checked_id(event_id, "event id")):
         return api_error(404, f"no event {event_id!r}")
     return jsonify({"deleted": event_id})
+
+
+RECORDINGS_SPAN_S = 86400.0  # the longest window /api/recordings answers for at once
+
+
+@bp.get("/recordings")
+def list_recordings() -> Any:
+    """Segments of the recording and the events in a window (default: the last hour), for the timeline."""
+    until = query_number("until", None, 0, 1e11) or time.time()
+    since = query_number("since", None, 0, 1e11)
+    since = until - 3600.0 if since is None else since
+    if not 0 < until - since <= RECORDINGS_SPAN_S:
+        raise CommandError(f"until - since must be more than 0 and at most {RECORDINGS_SPAN_S:g} seconds")
+    segments = store().list_segments(since, until)
+    events = store().list_events(limit=500, since=since, until=until)
+    keep = ("id", "label", "start_time", "end_time", "has_clip")
+    return jsonify({"since": since, "until": until, "segments": segments,
+                    "events": [{k: e[k] for k in keep} for e in events]})
+
+
+@bp.get("/recordings/<seg_id>")
+def recording_segment(seg_id: str) -> Any:
+    """One segment (MP4, H.264); Range requests let the player seek."""
+    path = store().segment_path(checked_id(seg_id, "segment id"))
+    if path is None or not path.is_file():
+        return api_error(404, f"no recorded segment {seg_id!r} (retention may have removed it)")
+    return send_file(path, mimetype="video/mp4", conditional=True, max_age=3600)
 
 
 @bp.get("/events/<event_id>/<kind>")

@@ -21,8 +21,9 @@ class EventStoreLike(Protocol):
 
     Event dicts carry id, camera, label, track_id, start_time, end_time, score, top_score, box, current_zones,
     entered_zones, has_snapshot, has_clip; get_event adds path (list of [t, x, y], the object's bottom centre in
-    frame pixels), frame_width, frame_height and clip_codec ("avc1", "mp4v" or None). usage() may report
-    clip_codec, the codec new clips are written with.
+    frame pixels), frame_width, frame_height and clip_codec ("avc1" or None). usage() may report
+    clip_codec, the codec new clips are written with, and recording, the recorder's state. Segments of the
+    recording have id, start, end, frames, bytes, kept.
     """
 
     def list_events(
@@ -39,6 +40,10 @@ class EventStoreLike(Protocol):
     def snapshot_path(self, snap_id: str) -> Path | None: ...
 
     def usage(self) -> dict[str, Any]: ...
+
+    def list_segments(self, since: float, until: float, limit: int = 2000) -> list[dict[str, Any]]: ...
+
+    def segment_path(self, seg_id: str) -> Path | None: ...
 
 
 @dataclass

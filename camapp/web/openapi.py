@@ -64,6 +64,12 @@ def _paths() -> dict[str, Any]:
                                "delete": _op("Delete an event and its media", params=eid, codes=(400, 401, 403, 404))},
         "/events/{event_id}/{kind}": {"get": _op("Event media (JPEG or video)", "application/octet-stream",
                                                  [*eid, _p("kind", "path", MEDIA)], codes=(400, 401, 404))},
+        "/recordings": {"get": _op("Recorded segments and events in a window (default the last hour, at most a "
+                                   "day): segments [{id, start, end, frames, bytes, kept}], events", params=[
+            _p("since", "query", {"type": "number", "minimum": 0}),
+            _p("until", "query", {"type": "number", "minimum": 0})], codes=(400, 401, 404))},
+        "/recordings/{seg_id}": {"get": _op("One recorded segment (MP4, H.264; Range requests supported)",
+                                            "video/mp4", [_p("seg_id", "path", IDS)], codes=(400, 401, 404))},
         "/config": {"get": _op("The configuration, secrets masked (admins only: 403 for viewers)"),
                     "put": _op("Validate, save and apply a whole configuration; a masked secret is kept only while "
                                "its endpoint is unchanged (else 422 naming it); loosening web.require_signed_models "

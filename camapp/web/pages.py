@@ -157,6 +157,14 @@ def event(event_id: str) -> Any:
     return render_template("event.html", event=item, clip_type=clip_type, clip_format=clip_format)
 
 
+@bp.get("/recordings")
+def recordings() -> Any:
+    """The timeline of recorded segments with event markers; recordings.js loads /api/recordings."""
+    store = ctx().store
+    status = store.usage().get("recording") if store is not None else None
+    return render_template("recordings.html", storage_off=store is None, status=status)
+
+
 @bp.route("/settings", methods=["GET", "POST"])
 def settings() -> Any:
     if g.user["role"] != "admin":  # the config holds credentials; viewers never see it, even masked
