@@ -8,6 +8,7 @@ WebP, binary PNM); a truncated file is refused rather than decoded into a half-g
 
 from __future__ import annotations
 
+import stat
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -186,6 +187,8 @@ def read_image(path: str | Path) -> Image:
     """Decode an image file (see decode); ImageError names the file."""
     p = Path(path)
     try:
+        if not stat.S_ISREG(p.stat().st_mode):  # opening a FIFO would wait for a writer forever
+            raise ImageError(f"{p}: not a regular file")
         with p.open("rb") as f:
             data = f.read(MAX_BYTES + 1)
     except OSError as err:

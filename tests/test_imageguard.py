@@ -5,6 +5,7 @@ file alike.
 
 from __future__ import annotations
 
+import os
 import re
 import struct
 import time
@@ -17,7 +18,7 @@ import numpy as np
 import pytest
 from measured import run_camapp
 
-from camapp.imageguard import MAX_PIXELS, ImageError, check_header, decode, read_header
+from camapp.imageguard import MAX_PIXELS, ImageError, check_header, decode, read_header, read_image
 
 
 def _noise(w: int, h: int) -> np.ndarray:
@@ -67,6 +68,16 @@ def test_real_photos_decode_like_opencv(media_dir: Path) -> None:
         data = (media_dir / name).read_bytes()
         expected = cv2.imread(str(media_dir / name), cv2.IMREAD_COLOR)
         assert np.array_equal(decode(data), expected)
+
+
+def test_a_fifo_or_directory_is_refused_without_waiting(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "pipe.jpg")
+    with pytest.raises(ImageError, match=r"pipe\.jpg: not a regular file"):
+        read_image(tmp_path / "pipe.jpg")
+    with pytest.raises(ImageError, match="not a regular file"):
+        read_image(tmp_path)
+    with pytest.raises(ImageError, match="cannot read image: No such file"):
+        read_image(tmp_path / "gone.jpg")
 
 
 def test_lossless_webp_and_a_large_legal_image() -> None:
