@@ -6,6 +6,7 @@ import contextlib
 import http.server
 import os
 import shutil
+import subprocess
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -41,6 +42,16 @@ def loopback_http(handler: type[http.server.BaseHTTPRequestHandler]) -> Iterator
     finally:
         server.shutdown()
         server.server_close()
+
+
+def user_namespaces_work() -> bool:
+    """Can this user mount a tmpfs in an unprivileged user + mount namespace (for disk drills without root)?"""
+    unshare = shutil.which("unshare")
+    if unshare is None:
+        return False
+    probe = [unshare, "--user", "--map-root-user", "--mount", "sh", "-c",
+             "d=$(mktemp -d) && mount -t tmpfs -o size=1m tmpfs \"$d\" && umount \"$d\" && rmdir \"$d\""]
+    return subprocess.run(probe, capture_output=True, timeout=30).returncode == 0
 
 
 def need_executable(name: str, install: str) -> str:

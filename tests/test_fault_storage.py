@@ -19,7 +19,7 @@ from pathlib import Path
 import cv2
 import pytest
 import yaml
-from conftest import ROOT, need
+from conftest import ROOT, need, user_namespaces_work
 from mqtt_broker import Broker, Collector
 
 pytestmark = pytest.mark.fault
@@ -29,19 +29,10 @@ QUOTA_MB = 10
 CAMAPP = [str(Path(sys.executable).parent / "camapp")]
 
 
-def _namespaces_work() -> bool:
-    unshare = shutil.which("unshare")
-    if unshare is None:
-        return False
-    probe = [unshare, "--user", "--map-root-user", "--mount", "sh", "-c",
-             "d=$(mktemp -d) && mount -t tmpfs -o size=1m tmpfs \"$d\" && umount \"$d\" && rmdir \"$d\""]
-    return subprocess.run(probe, capture_output=True, timeout=30).returncode == 0
-
-
 def test_a_full_30mb_disk_keeps_every_event_and_the_quota(tmp_path: Path, demo_video: Path,
                                                           model_manifest: Path) -> None:
     """Three replays onto a 30 MB disk with a 10 MB quota; mid-way another process fills the disk to the last byte."""
-    need(_namespaces_work(), "unprivileged user namespaces (unshare --user --map-root-user --mount)",
+    need(user_namespaces_work(), "unprivileged user namespaces (unshare --user --map-root-user --mount)",
          "util-linux, and sysctl kernel.unprivileged_userns_clone=1 (or run as root)")
     mount, out = tmp_path / "disk", tmp_path / "report.json"
     mount.mkdir()

@@ -5,6 +5,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import threading
 import time
 import urllib.error
@@ -17,7 +19,7 @@ from typing import Any
 import cv2
 import numpy as np
 import pytest
-from conftest import loopback_http
+from conftest import loopback_http, need, user_namespaces_work
 
 from camapp.app import Appliance
 from camapp.config import parse_config
@@ -218,6 +220,19 @@ def test_store_problems_fail_health_but_only_a_dead_writer_starves_the_watchdog(
 def test_data_dir_problem(tmp_path: Path) -> None:
     assert data_dir_problem(tmp_path) is None
     assert "No such file" in (data_dir_problem(tmp_path / "gone") or "")
+
+
+def test_a_read_only_data_dir_fails_the_store_check(tmp_path: Path) -> None:
+    """A real read-only file system (an SD card the kernel remounted read-only after errors), mounted in an
+    unprivileged user + mount namespace."""
+    need(user_namespaces_work(), "unprivileged user namespaces (unshare --user --map-root-user --mount)",
+         "util-linux, and sysctl kernel.unprivileged_userns_clone=1 (or run as root)")
+    code = ("import sys; from pathlib import Path; from camapp.healthcheck import data_dir_problem; "
+            "print(data_dir_problem(Path(sys.argv[1])))")
+    script = 'mount -t tmpfs -o ro,size=1m tmpfs "$1" && exec "$2" -c "$3" "$1"'
+    proc = subprocess.run(["unshare", "--user", "--map-root-user", "--mount", "sh", "-c", script, "sh",
+                           str(tmp_path), sys.executable, code], capture_output=True, text=True, timeout=60)
+    assert proc.stdout.strip() == f"{tmp_path} is on a read-only file system", proc.stderr
 
 
 def test_stale_threshold_follows_the_frame_rate() -> None:
