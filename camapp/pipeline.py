@@ -44,9 +44,13 @@ class _Clock:
     pending: list[IntArray] = field(default_factory=list)  # motion boxes seen since the detector last ran
     timings: dict[str, float] = field(default_factory=dict)
     was_enabled: bool = True
+    look_from: float = float("inf")  # whole-frame search window (see Pipeline), none scheduled yet
+    look_until: float = float("-inf")
     parked: list[Box] = field(default_factory=list)  # boxes of the objects that were stationary last frame
 
 
+LOOK_S = 0.5  # whole-frame search after the motion gate was blind: a few frames, enough to confirm what is there
+SETTLE_S = 1.0  # wait after a light switch before that search, for the picture to settle
 PARKED_MARGIN = 0.25  # widening of a parked object's box (share of its size): motion boxes come from a coarse mask
 
 
@@ -71,8 +75,12 @@ class Pipeline:
 
     `enabled` is the detection switch, read every frame. Off, the detector is never called: the tracker is told
     nothing was found anywhere, so objects and their events end as they would for a person who left (moving ones
-    after max_missed_s, then end_after_s). The first frame after switching on searches the whole frame, so anything
-    already in view is found at once even though it is not moving.
+    after max_missed_s, then end_after_s).
+
+    The motion gate cannot see what stands still, so whenever it was blind the pipeline searches the whole frame for
+    LOOK_S: when it starts (someone may already be standing there), when detection is switched back on, and
+    SETTLE_S after a light switch (the lights come on, or a scene fades in from black, on people who are not
+    moving). That is long enough to confirm what is there; from then on the motion gate and re-checks take over.
     """
 
     def __init__(
@@ -122,15 +130,21 @@ class Pipeline:
 
     def process(self, frame: Frame) -> FrameResult:
         """Run every stage on one frame and return what happened."""
+        now = frame.timestamp
+        if self._clock.last_frame is None:
+            self._look(now)
         self._clock.timings = {}
         self._clock.last_frame = frame
         t = time.perf_counter()
         motion = self._motion(frame)
         t = self._timed("motion", t)
-        now = frame.timestamp
         enabled = self._enabled()
-        resumed, self._clock.was_enabled = enabled and not self._clock.was_enabled, enabled
-        plan, detections, ran = self._detect(frame, self._outside_parked(motion), enabled, resumed)
+        if enabled and not self._clock.was_enabled:
+            self._look(now)
+        self._clock.was_enabled = enabled
+        if motion.suppressed:
+            self._look(now + SETTLE_S)
+        plan, detections, ran = self._detect(frame, self._outside_parked(motion), enabled)
         regions = None if plan is None else flatten(plan)
         if ran:
             t = self._timed("detect", t)
@@ -168,26 +182,31 @@ class Pipeline:
             return motion
         return MotionResult(np.asarray(keep, dtype=np.int32).reshape(-1, 4), motion.fraction, motion.suppressed)
 
+    def _look(self, start: float) -> None:
+        """Search the whole frame from `start` for LOOK_S."""
+        self._clock.look_from, self._clock.look_until = start, start + LOOK_S
+
     def _detect(
-        self, frame: Frame, motion: MotionResult, enabled: bool, resumed: bool
+        self, frame: Frame, motion: MotionResult, enabled: bool
     ) -> tuple[list[Invocation] | None, Detections, bool]:
         """(the plan searched, detections, whether the detector ran) for this frame; a None plan is the whole
         frame. The detector runs at most at detect_fps (frame time); motion on the frames between is planned on at
         the next slot."""
         now = frame.timestamp
         recheck = enabled and self._recheck_due(now)
-        if not enabled or not (resumed or motion.has_motion or recheck or self._clock.pending):
+        looking = enabled and self._clock.look_from <= now < self._clock.look_until
+        if not enabled or not (looking or motion.has_motion or recheck or self._clock.pending):
             return [], Detections.empty(), False
-        if not resumed and not self._rate.due(now):
+        if not self._rate.due(now):
             if motion.has_motion:
                 self._remember(motion)
             return [], Detections.empty(), False
-        plan = None if resumed else self._regions(frame, motion, recheck)  # resumed: find what is already there
+        plan = None if looking else self._regions(frame, motion, recheck)  # looking: find what is already there
         self._clock.pending = []
         if plan is not None and not plan:
             return [], Detections.empty(), False
         self._rate.ran(now)
-        if recheck or resumed:
+        if recheck or looking:
             self._clock.last_recheck = now
         return plan, self.stages.filter(self.stages.detector.detect(frame.image, plan)), True
 

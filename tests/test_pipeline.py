@@ -18,6 +18,7 @@ from camapp.app import build_detector, pipeline_factory
 from camapp.capture.file import FileSource
 from camapp.config import AppConfig, parse_config
 from camapp.detect import Detector, Invocation
+from camapp.geometry import box_iou
 from camapp.health import PipelineStats
 from camapp.pipeline import Pipeline
 from camapp.runner import PipelineHolder, replay
@@ -161,7 +162,7 @@ def test_a_small_distant_person_is_found_through_a_crop(model_manifest: Path) ->
     whole_frame = detector.detect(frames[40].image)  # the naive loop's view of the same frame
     detector.close()
     assert not any(lab == "person" for lab in whole_frame.labels)
-    ran = [r for r in results if r.detector_ran]
+    ran = [r for r in results[5:] if r.detector_ran]  # after the whole-frame look at start (LOOK_S)
     assert ran and all(r.regions and r.regions[0] != (0, 0, 1920, 1080) for r in ran)
     assert sum("person" in r.detections.labels for r in ran) > len(ran) // 2
     assert any(e.type == "new" and e.label == "person" for r in results for e in r.events)
@@ -270,7 +271,8 @@ def test_motion_inside_a_parked_object_does_not_wake_the_detector(model_manifest
     with build_detector(cfg) as detector:
         pipeline = pipeline_factory(cfg, detector)(768, 576)
         results = [pipeline.process(f) for f in frames]
-    parked_at = next(i for i, r in enumerate(results) if any(o.stationary for o in r.objects))
+    parked = [any(o.stationary for o in r.objects) for r in results]
+    parked_at = max(i for i in range(1, 120) if parked[i] and not parked[i - 1])  # for good (a look may unpark)
     still = results[parked_at + 1:120]
     moving = [r for r in still if r.motion.has_motion]
     assert len(moving) >= 20  # the motion is there...
@@ -368,3 +370,31 @@ def test_invokes_per_frame_stay_within_the_budget_on_a_1080p_street(
     assert all(r.invokes <= max_invokes for r in results)
     assert counting.invocations == sum(r.invokes for r in results) <= max_invokes * len(counting.calls)
     assert sum("person" in r.detections.labels for r in results if r.detector_ran) >= 0.8 * len(counting.calls)
+
+
+@pytest.mark.parametrize("fade_frames", [0, 25], ids=["already-there-at-start", "fading-in-from-black"])
+def test_people_standing_still_when_the_gate_was_blind_get_one_event_each(
+    demo_video: Path, model_manifest: Path, fade_frames: int
+) -> None:
+    """Nobody moves, so the motion gate alone would never run the detector: people already standing there when
+    the pipeline starts, or revealed by a scene fading in from black (lights on), are found by the whole-frame
+    search that follows a blind gate, and each gets exactly one event."""
+    cap = cv2.VideoCapture(str(demo_video))
+    first = cap.read()[1]
+    cap.release()
+    frames = [Frame(np.asarray(first * min(i / max(fade_frames, 1), 1.0), np.uint8), 5_000_000.0 + i / 10.0, i)
+              for i in range(100)]
+    cfg = parse_config({})
+    with build_detector(cfg) as detector:
+        whole = detector.detect(first)
+        pipeline = pipeline_factory(cfg, detector)(768, 576)
+        results = [pipeline.process(f) for f in frames]
+        last = pipeline.finish()
+    threshold = cfg.objects.filter_for("person").threshold
+    people = [tuple(float(v) for v in box) for lab, s, box in zip(whole.labels, whole.scores, whole.boxes, strict=True)
+              if lab == "person" and s >= threshold]
+    news = [e for r in [*results, last] if r is not None for e in r.events if e.type == "new"]
+    assert len(people) >= 3
+    for person in people:  # one event each: not missed, not doubled
+        assert sum(box_iou(person, e.box) >= 0.5 for e in news) == 1  # type: ignore[arg-type]
+    assert sum(r.detector_ran for r in results) <= 30  # a look, not detection on every still frame
