@@ -48,6 +48,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         except ValidationError as err:
             raise ConfigError(f"--port {args.port}: {err.errors()[0]['msg']}") from None
     _setup_logging(cfg.log_level)
+    _data_dir(cfg)
     with Appliance(cfg, None if args.demo else Path(args.config or DEFAULT_CONFIG)) as app:
         return app.run_forever()
 
@@ -83,6 +84,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
     _check_video(Path(args.video))
     cfg.camera = CameraConfig(id=cfg.camera.id, source="file", path=Path(args.video), loop=False, realtime=False)
     _setup_logging("WARNING" if args.json else cfg.log_level)
+    if cfg.storage.path is not None or cfg.mqtt.host is not None:  # only then does a replay write there
+        _data_dir(cfg)
     with Appliance(cfg, None) as app:
         extra: list[ResultSink] = [JsonEventSink(app.model_name)] if args.json else []
         if args.mot:
@@ -165,9 +168,19 @@ def _prompt_password() -> str:
 
 
 def _data_dir(cfg: AppConfig) -> Path:
+    """The data directory, created if needed; a ConfigError naming the setting when it cannot be used (a file
+    there, a path that cannot be created, no write permission) instead of an OSError traceback later."""
     from camapp.app import data_dir
 
-    return data_dir(cfg)
+    path = data_dir(cfg)
+    where = "storage.path" if cfg.storage.path is not None else "the data directory ($CAMAPP_DATA)"
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise ConfigError(f"{where}: cannot use {path}: {err.strerror or err}") from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise ConfigError(f"{where}: {path} is not writable by this user")
+    return path
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -87,6 +87,19 @@ def test_bad_options_are_named_without_a_traceback(tmp_path: Path, media_dir: Pa
     assert "Traceback" not in proc.stderr
 
 
+def test_an_unusable_data_dir_is_a_config_error(tmp_path: Path, demo_video: Path) -> None:
+    (tmp_path / "afile").write_text("")
+    for target, why in ((tmp_path / "afile", "File exists"), (tmp_path / "afile" / "sub", "Not a directory")):
+        cfg = tmp_path / "c.yaml"
+        cfg.write_text(f"camera: {{source: file, path: {demo_video}}}\nstorage: {{path: {target}}}\n")
+        for args in (("run", "-c", str(cfg)), ("replay", str(demo_video), "-c", str(cfg))):
+            proc = camapp(*args)
+            assert proc.returncode == 2, (args, proc.stderr)
+            assert f"storage.path: cannot use {target}: {why}" in proc.stderr and "Traceback" not in proc.stderr
+    proc = camapp("user", "bob", "-c", str(cfg), stdin="long enough password\n")
+    assert proc.returncode == 2 and "storage.path: cannot use" in proc.stderr
+
+
 def test_run_refuses_a_bad_config(tmp_path: Path) -> None:
     cfg = tmp_path / "c.yaml"
     cfg.write_text("web:\n  port: -1\n")
