@@ -166,17 +166,20 @@ def test_phone_viewport_has_no_sideways_scroll(browser, server: str) -> None:  #
     assert stream_box["width"] > 300  # the video fills the phone's width
 
 
-def test_pages_run_under_the_csp(browser, server: str) -> None:  # type: ignore[no-untyped-def]
+def test_pages_run_under_the_csp(browser, server: str, appliance: Appliance) -> None:  # type: ignore[no-untyped-def]
     """Every page with the Content-Security-Policy enforced: nothing refused, no script error."""
+    from test_web_setup import page_urls
+
     page = browser.new_page()
     problems: list[str] = []
     page.on("pageerror", lambda e: problems.append(str(e)))
     page.on("console", lambda m: problems.append(m.text) if "Content Security Policy" in m.text else None)
     setup_admin(page, server)
-    for path in ("/", "/events", "/events/ev0", "/settings", "/zones", "/system", "/model", "/account"):
+    for path in page_urls(appliance):
         page.goto(server + path, wait_until="load")
         page.wait_for_timeout(400)  # let the page's scripts run their first fetches
     # The account page under the CSP: this browser's session is listed; adding a user needs your password again
+    page.goto(server + "/account")
     page.wait_for_selector("#sessions li:has-text('this browser')")
     page.fill("#userform input[name=username]", "guest")
     page.fill("#userform input[name=password]", "guest pass 12")

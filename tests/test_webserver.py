@@ -181,6 +181,8 @@ def test_healthz_within_1s_with_1000_idle_connections_under_ulimit_1024(tmp_path
             times = [request(port, "/healthz", timeout=5)[1] for _ in range(5)]
             assert max(times) < 1.0, times
             assert mjpeg_frames(port, token) == 3
+            # the evidence is still served: opening an event's snapshot file needs a free descriptor too
+            assert request(port, "/api/events/ev0/snapshot", {"Authorization": f"Bearer {token}"})[0] == 200
         print(f"cap {cap}; /healthz with 1000 idle connections held: {max(times) * 1000:.1f} ms at most")
         _, err = proc.communicate("", timeout=30)
     finally:
