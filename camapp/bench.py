@@ -24,6 +24,7 @@ from camapp.config import AppConfig, parse_config
 from camapp.detect import Detector
 from camapp.errors import CaptureEndedError
 from camapp.health import PipelineStats
+from camapp.record.bench import bench_recording
 from camapp.runner import PipelineHolder, replay
 from camapp.sinks import ResultSink
 from camapp.stream import FrameHub
@@ -179,6 +180,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                run_pipeline(quiet, cfg, detector, extra=[idle_tracks]), run_naive(quiet, detector))
         report_idle_people(idle_tracks, gt_path, offset=200, frames=200)
         watched = run_pipeline(busy, cfg, detector, viewers=20)
+        bench_recording(busy, cfg, detector, run_pipeline, fps=10.0)
         bench_detection(busy, cfg, detector, gt_path)
     ratio = watched["fps"] / gated["fps"]
     print(f"\n20 stream viewers (busy)     {watched['fps']:.1f} frames/s ({ratio:.2f}x of 0 viewers), "

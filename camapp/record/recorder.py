@@ -95,6 +95,7 @@ class Recorder:
         self._need_key = False  # packets were dropped: skip to the next keyframe
         self._last_write = time.monotonic()
         self._last_ts: float | None = None
+        self._last_offered: tuple[int, float] | None = None
         self._lock = threading.Lock()
         self._closed = False
         self._source = "waiting for frames"
@@ -114,6 +115,10 @@ class Recorder:
         """
         if self._closed:
             return
+        key = (frame.index, frame.timestamp)
+        if key == self._last_offered:  # the pipeline's final result repeats the last frame (to end events)
+            return
+        self._last_offered = key
         self.offered += 1
         item: Frame | list[EncodedPacket] = frame
         if frame.packets is not None and self.cfg.passthrough:
