@@ -12,6 +12,7 @@ from camapp.capture.gstreamer import NO_GSTREAMER, GStreamerSource, has_gstreame
 from camapp.capture.opencv import OpenCVSource
 from camapp.capture.picam import NO_PICAMERA2, Picamera2Source
 from camapp.capture.reconnect import ReconnectingSource, StatusCallback
+from camapp.capture.stream import StreamSource
 from camapp.config.core import CameraConfig
 from camapp.errors import CaptureError, ConfigError
 from camapp.imageguard import ImageError, check_file
@@ -40,6 +41,9 @@ def source_factory(cfg: CameraConfig, stop_event: threading.Event) -> Callable[[
         if path is None:  # the config validator already demands it; this keeps the type checker honest
             raise CaptureError("camera.source 'file' needs camera.path")
         return lambda: FileSource(path, loop=cfg.loop, realtime=cfg.realtime, stop_event=stop_event)
+    url = cfg.url or ""
+    if cfg.source == "rtsp" and url.startswith(("rtsp://", "rtsps://")):
+        return lambda: StreamSource(url)  # through PyAV: its H.264 packets are recorded without re-encoding
     if cfg.source in ("v4l2", "rtsp"):
         target = cfg.device if cfg.source == "v4l2" else (cfg.url or "")
         return lambda: OpenCVSource(target, width=cfg.width, height=cfg.height, fps=cfg.fps)
@@ -49,7 +53,8 @@ def source_factory(cfg: CameraConfig, stop_event: threading.Event) -> Callable[[
     if cfg.source == "jetson_csi":
         csi = jetson_csi_pipeline(cfg.sensor_id, cfg.width, cfg.height, cfg.fps, cfg.flip_method)
         return lambda: GStreamerSource(csi)
-    return lambda: Picamera2Source(cfg.width, cfg.height, cfg.lores_width, cfg.fps)
+    # The Pi's hardware H.264 encoder runs beside capture: recording stores its packets instead of encoding again.
+    return lambda: Picamera2Source(cfg.width, cfg.height, cfg.lores_width, cfg.fps, h264=True)
 
 
 def open_source(cfg: CameraConfig, stop_event: threading.Event, on_status: StatusCallback | None = None) -> FrameSource:

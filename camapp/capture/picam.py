@@ -19,8 +19,9 @@ from typing import Any
 import numpy as np
 
 from camapp.capture import FrameSource
+from camapp.capture.packets import PacketBuffer
 from camapp.errors import CaptureError
-from camapp.types import Frame
+from camapp.types import EncodedPacket, Frame
 
 NO_PICAMERA2 = (
     "picamera2 is not installed; on Raspberry Pi OS run `sudo apt install python3-picamera2` "
@@ -43,22 +44,69 @@ def lores_size(width: int, height: int, lores_width: int) -> tuple[int, int]:
     return w, h
 
 
-class Picamera2Source(FrameSource):
-    """A CSI camera on a Raspberry Pi; `factory` makes the Picamera2 object (tests pass a fake)."""
+H264_BITRATE = 4_000_000
 
-    def __init__(
+
+def _h264_encoder(fps: float) -> Any:
+    """picamera2's hardware H.264 encoder: SPS/PPS repeated at every keyframe (one a second), so recording can
+    start a segment at any keyframe."""
+    from picamera2.encoders import H264Encoder
+
+    return H264Encoder(bitrate=H264_BITRATE, repeat=True, iperiod=max(1, round(fps)))
+
+
+class _PacketTap:
+    """The picamera2 Output the encoder writes to: each access unit goes to the PacketBuffer, stamped on the
+    wall clock (the encoder's timestamps are microseconds of the sensor clock)."""
+
+    def __init__(self, buffer: PacketBuffer) -> None:
+        self.buffer = buffer
+        self._origin: float | None = None
+
+    def start(self) -> None:
+        pass
+
+    def stop(self) -> None:
+        pass
+
+    def outputframe(self, frame: bytes, keyframe: bool = True, timestamp: int | None = None, *_: Any,
+                    **__: Any) -> None:
+        now = time.time()
+        if timestamp is None:
+            when = now
+        else:
+            if self._origin is None:
+                self._origin = now - timestamp / 1e6
+            when = self._origin + timestamp / 1e6
+        self.buffer.put(EncodedPacket(bytes(frame), when, bool(keyframe)))
+
+
+class Picamera2Source(FrameSource):
+    """A CSI camera on a Raspberry Pi; `factory` makes the Picamera2 object (tests pass a fake).
+
+    With `h264` the Pi's hardware encoder also runs on the main stream and its packets ride along with the
+    frames (Frame.packets), so recording stores them instead of encoding the frames again on the CPU;
+    `encoder_factory` makes that encoder (tests pass a fake).
+    """
+
+    def __init__(  # noqa: PLR0913 - sizes, rate and the two library factories
         self,
         width: int,
         height: int,
         lores_width: int = 320,
         fps: float = 10.0,
         factory: Callable[[], Any] | None = None,
+        *,
+        h264: bool = False,
+        encoder_factory: Callable[[], Any] | None = None,
     ) -> None:
         make = factory if factory is not None else _import_picamera2()
         self._lores = lores_size(width, height, lores_width)
         self._fps = fps
         self._index = 0
         self._closed = False
+        self.packets = PacketBuffer() if h264 else None
+        self._encoding = False
         try:
             self._cam = make()
             config = self._cam.create_video_configuration(
@@ -68,6 +116,10 @@ class Picamera2Source(FrameSource):
             )
             self._cam.configure(config)
             self._cam.start()
+            if self.packets is not None:
+                encoder = encoder_factory() if encoder_factory is not None else _h264_encoder(fps)
+                self._cam.start_encoder(encoder, _PacketTap(self.packets))
+                self._encoding = True
         except CaptureError:
             raise
         except Exception as exc:  # libcamera reports a missing/busy camera as RuntimeError, IndexError, ...
@@ -93,7 +145,7 @@ class Picamera2Source(FrameSource):
         image = np.ascontiguousarray(main[:, :, :3], dtype=np.uint8)
         # Height from the array itself (H*3/2 rows) in case libcamera adjusted the requested lores size.
         y_plane = np.ascontiguousarray(lores[: lores.shape[0] * 2 // 3, : self._lores[0]], dtype=np.uint8)
-        frame = Frame(image, time.time(), self._index, lores=y_plane)
+        frame = Frame(image, time.time(), self._index, lores=y_plane, packets=self.packets)
         self._index += 1
         return frame
 
@@ -104,7 +156,8 @@ class Picamera2Source(FrameSource):
         cam = getattr(self, "_cam", None)
         if cam is None:
             return
-        for step in (cam.stop, cam.close):
+        steps = (cam.stop_encoder, cam.stop, cam.close) if self._encoding else (cam.stop, cam.close)
+        for step in steps:
             try:
                 step()
             except Exception:  # closing must not fail: the camera may already be gone

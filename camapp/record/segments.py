@@ -219,7 +219,7 @@ def _copy(segments: Sequence[tuple[Path, float]], cut: ClipCut, tmp: Path, frame
             break
         elif gop:
             gop.append(item)
-    if clip is None and gop:  # the footage ends inside the first group of pictures
+    if clip is None and gop and gop[-1].time + frame_s > cut.start:  # the footage ends inside the first GOP
         clip = _write_gop(tmp, gop, cut, frame_s)
     return clip
 
