@@ -399,3 +399,26 @@ def test_people_standing_still_when_the_gate_was_blind_get_one_event_each(
     for person in people:  # one event each: not missed, not doubled
         assert sum(box_iou(person, e.box) >= 0.5 for e in news) == 1  # type: ignore[arg-type]
     assert sum(r.detector_ran for r in results) <= 30  # a look, not detection on every still frame
+
+
+def test_a_swaying_bush_wakes_the_detector_but_makes_no_events(model_manifest: Path) -> None:
+    """Foliage moving in the wind is motion, so the detector looks; it finds no object there, and the tracker and
+    events add nothing of their own (no ghost track, no event)."""
+    from skimage import data
+
+    grass = cv2.cvtColor(data.grass(), cv2.COLOR_GRAY2BGR)
+    rng = np.random.default_rng(3)
+    background = rng.integers(60, 120, (576, 768, 3), dtype=np.uint8)
+    frames = []
+    for i in range(80):
+        img = background.copy()
+        dx = int(round(8 * np.sin(i / 3.0)))  # branches swinging back and forth
+        img[150:450, 200 + dx:500 + dx] = grass[:300, :300]
+        frames.append(Frame(img, 6_000_000.0 + i / 10.0, i))
+    cfg = parse_config({})
+    with build_detector(cfg) as detector:
+        pipeline = pipeline_factory(cfg, detector)(768, 576)
+        results = [pipeline.process(f) for f in frames]
+        last = pipeline.finish()
+    assert sum(r.detector_ran and r.motion.has_motion for r in results) >= 10
+    assert not [e for r in [*results, last] if r is not None for e in r.events]
