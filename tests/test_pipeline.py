@@ -412,7 +412,7 @@ def test_a_swaying_bush_wakes_the_detector_but_makes_no_events(model_manifest: P
     frames = []
     for i in range(80):
         img = background.copy()
-        dx = int(round(8 * np.sin(i / 3.0)))  # branches swinging back and forth
+        dx = round(8 * float(np.sin(i / 3.0)))  # branches swinging back and forth
         img[150:450, 200 + dx:500 + dx] = grass[:300, :300]
         frames.append(Frame(img, 6_000_000.0 + i / 10.0, i))
     cfg = parse_config({})
