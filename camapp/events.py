@@ -9,7 +9,8 @@ Gaps: a person hidden behind a pillar, or missed by the detector for a few secon
 A confirmed new track of the same label that was first seen after the event's object was last seen, within
 end_after_s, and where that object was heading (its last box moved on at its last speed, within reattach_distance
 box heights, the allowance growing with the gap) or where it vanished (reattach_iou), continues the event instead of
-starting another. This works whether the old track was already dropped or is still kept unseen by the tracker; in
+starting another - unless both are clearly moving in opposite directions (someone walking in where another walked
+out is somebody else). This works whether the old track was already dropped or is still kept unseen by the tracker; in
 the second case the old track gives the event away and starts no event of its own unless it is seen again. `end` is
 sent once, end_after_s after the object was last seen by any of its tracks.
 
@@ -31,6 +32,18 @@ from camapp.types import EventMessage, EventType, TrackedObject
 
 REATTACH_HORIZON_S = 3.0  # a vanished object is not extrapolated further than this: people stop, turn, wait
 REATTACH_GROWTH_PER_S = 0.5  # the reattach allowance grows by this share of itself per second of gap
+
+
+MOVING_HEIGHTS_PER_S = 0.2  # slower than this (box heights per second) an object's heading means nothing
+
+
+def _opposed(a: tuple[float, float], b: tuple[float, float], height: float) -> bool:
+    """Both clearly moving, in directions more than 90 degrees apart: someone coming back is someone else (the one
+    who walked out of the frame is not the one walking in where they left)."""
+    moving = MOVING_HEIGHTS_PER_S * height
+    if math.hypot(*a) < moving or math.hypot(*b) < moving:
+        return False
+    return a[0] * b[0] + a[1] * b[1] < 0
 
 
 def new_event_id(start_time: float) -> str:
@@ -232,7 +245,9 @@ class EventTracker:
         height = max(event.box[3] - event.box[1], obj.box[3] - obj.box[1], 1.0)
         allowance = self._cfg.reattach_distance * height * (1.0 + REATTACH_GROWTH_PER_S * gap)
         cost = math.hypot(ox - ex, oy - ey) / allowance
-        return cost if cost <= 1.0 else math.inf
+        if cost > 1.0 or _opposed(event.velocity, obj.velocity, height):
+            return math.inf
+        return cost
 
     # --- updates ---------------------------------------------------------------------------------------------
 

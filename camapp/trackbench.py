@@ -1,6 +1,8 @@
 """Tracking half of `make bench`: how many person events the pipeline makes per distinct person, and, when the
 MOTChallenge ground truth of the clip is present, MOTA / IDF1 / identity switches (py-motmetrics) for our tracks
 beside a plain reference IoU tracker run on exactly the same detections (recorded during the same pipeline run).
+Scores cover the frames the detector analysed (with detect.fps, not every frame), as MOTChallenge rows are only
+written for objects matched to a detection in that frame.
 """
 
 from __future__ import annotations
@@ -33,15 +35,17 @@ class TrackLog(ResultSink):
 
     def handle(self, result: FrameResult) -> None:
         n = result.frame.index + 1
-        dets = result.detections
-        self.detections[n] = [(_box(dets.boxes[i]), float(dets.scores[i]))
-                              for i in range(len(dets)) if dets.labels[i] == self.label]
-        self.tracks[n] = [(o.track_id, o.box) for o in observed(result) if o.label == self.label]
         for ev in result.events:
             if ev.label == self.label:
                 self.event_tracks[ev.id].add(ev.track_id)
                 if ev.current_track_id is not None:
                     self.event_tracks[ev.id].add(ev.current_track_id)
+        if not result.detector_ran:
+            return  # scored on analysed frames only: with detect.fps the others have no detections to match
+        dets = result.detections
+        self.detections[n] = [(_box(dets.boxes[i]), float(dets.scores[i]))
+                              for i in range(len(dets)) if dets.labels[i] == self.label]
+        self.tracks[n] = [(o.track_id, o.box) for o in observed(result) if o.label == self.label]
 
     def close(self) -> None:
         pass
@@ -151,7 +155,8 @@ def report(log: TrackLog, gt_path: Path | None, people: int = 19) -> None:
     events, covered, stray = event_coverage(log, gt)
     print(f"  person events              {events} for {n_people} people ({events / n_people:.2f} per person), "
           f"{len(covered)}/{n_people} people have an event, {stray} events match nobody")
-    frames = sorted(set(gt) | set(log.tracks))
+    frames = sorted(log.tracks)  # the frames the detector analysed
+    print(f"  scored on the {len(frames)} analysed frames (detect.fps), people of the whole clip")
     ref = reference_tracks(log.detections)
     print(f"  {'':26} {'MOTA':>6} {'IDF1':>6} {'ID sw':>6} {'MT':>4} {'prec':>6} {'recall':>6}")
     for name, rows in (("camapp tracker", log.tracks), ("reference IoU tracker", ref)):

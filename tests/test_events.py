@@ -311,3 +311,22 @@ def test_someone_seen_while_the_first_is_still_visible_gets_their_own_event() ->
                for i in range(20, 40)]
     messages, _ = run(frames, events=EventsConfig(reattach_iou=0.1, reattach_distance=5.0))
     assert len({m.id for _, m in messages if m.type == "new"}) == 2
+
+
+@pytest.mark.parametrize(("b_speed", "news"), [(-80.0, 2), (80.0, 1)], ids=["walking-back-is-someone-else", "same-way"])
+def test_someone_coming_the_other_way_where_a_person_vanished_is_someone_else(b_speed: float, news: int) -> None:
+    """A walks right and is lost for 2.5 s (the tracker drops it); then somebody is found where A was heading.
+    Walking the other way they are someone else; walking A's way, they are A again."""
+    frames: list[Frame] = []
+    t = 0.0
+    while t < 3.0:
+        frames.append((t, dets(("person", person(300 + 80 * t), 0.8)), None))
+        t += DT
+    while t < 5.5:
+        frames.append((t, Detections.empty(), None))
+        t += DT
+    while t < 8.0:
+        frames.append((t, dets(("person", person(720 + b_speed * (t - 5.5)), 0.8)), None))
+        t += DT
+    messages, _ = run(frames, events=EventsConfig(end_after_s=4.0))
+    assert len({m.id for _, m in messages if m.type == "new"}) == news
