@@ -200,6 +200,14 @@ def fetch_model(manifest_path: Path) -> list[Path]:
     return [verify(base / f, s) for f, s in sums.items()]
 
 
+def resolve_path(path: Path) -> Path:
+    """A relative path from the config: against the working directory first, then the project root."""
+    if path.is_absolute() or path.exists():
+        return path
+    alt = ROOT / path
+    return alt if alt.exists() else path
+
+
 def demo_video() -> Path:
     return MEDIA_DIR / "vtest.avi"
 
@@ -224,3 +232,4 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     raise SystemExit(main())
+

@@ -16,18 +16,20 @@ from typing import Any
 import cv2
 import numpy as np
 
-from camapp.app import HubSink, build_detector, pipeline_factory
 from camapp.assets import ROOT, demo_video
 from camapp.benchspeed import bench_detection
 from camapp.capture import FrameSource
-from camapp.config import AppConfig, parse_config
+from camapp.config import AppConfig, TFLiteModelConfig, parse_config
 from camapp.detect import Detector
+from camapp.detect.factory import build_detector
+from camapp.detect.trust import ModelTrust
 from camapp.errors import CaptureEndedError
 from camapp.health import PipelineStats
+from camapp.parts import pipeline_factory
 from camapp.record.bench import bench_recording
 from camapp.runner import PipelineHolder, replay
 from camapp.sinks import ResultSink
-from camapp.stream import FrameHub
+from camapp.stream import FrameHub, HubSink
 from camapp.trackbench import TrackLog, report_idle_people
 from camapp.trackbench import report as report_tracking
 from camapp.types import Frame, FrameResult
@@ -81,7 +83,7 @@ class CallTimer(ResultSink):
         self.total: list[float] = []
 
     def handle(self, result: FrameResult) -> None:
-        t = getattr(self.detector, "last_timings_ms", {})
+        t = self.detector.last_timings_ms
         if result.detector_ran and t:
             self.invoke.append(t.get("invoke", 0.0))
             self.total.append(t.get("total", sum(t.values())))
@@ -167,8 +169,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     cfg = bench_config(video)
     busy = list(frames_of(video))
     quiet = quiet_sequence(busy)
-    with build_detector(cfg) as detector:
-        print(f"camapp bench: {cfg.model.manifest.stem}, {cfg.model.threads} threads, {video.name} "
+    with build_detector(cfg.model, ModelTrust.from_config(cfg.web)) as detector:
+        threads = cfg.model.threads if isinstance(cfg.model, TFLiteModelConfig) else "-"
+        print(f"camapp bench: {detector.name}, {threads} threads, {video.name} "
               f"({busy[0].width}x{busy[0].height})")
         naive = run_naive(busy, detector)
         tracks = TrackLog()

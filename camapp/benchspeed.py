@@ -16,13 +16,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from camapp.app import pipeline_factory
 from camapp.capture import FrameSource
 from camapp.config import AppConfig
 from camapp.detect import Detector, Invocation
 from camapp.errors import CaptureEndedError
 from camapp.health import PipelineStats
 from camapp.motion.regions import plan_regions, prefer_whole_frame
+from camapp.parts import pipeline_factory
 from camapp.pipeline import Box, Pipeline
 from camapp.runner import PipelineHolder, replay
 from camapp.sinks import ResultSink
@@ -92,7 +92,7 @@ def legacy_factory(cfg: AppConfig, detector: Detector) -> Callable[[int, int], P
     cfg = cfg.model_copy(update={"detect": cfg.detect.model_copy(update={"fps": 0.0})})
     base = pipeline_factory(cfg, detector)
     model = cfg.model
-    input_size = getattr(detector, "input_size", (300, 300))
+    input_size = detector.input_size
     size = int(max(input_size))
 
     def planner(motion: IntArray, objects: Sequence[Box], width: int, height: int) -> list[Invocation]:

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from camapp.config import AppConfig, CameraConfig, load_config
+from camapp.config import AppConfig, FileCameraConfig, load_config
 from camapp.errors import CamappError, ConfigError, InputError
 from camapp.redact import install_log_redaction, redact_text
 from camapp.replaylog import JsonEventSink, MotSink
@@ -39,7 +39,8 @@ def _config(path: str | None, required: bool = False) -> AppConfig:
 def cmd_run(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
 
-    from camapp.app import Appliance, demo_config
+    from camapp.app import Appliance
+    from camapp.demo import demo_config
 
     cfg = demo_config(args.port) if args.demo else _config(args.config, required=True)
     if args.port is not None:
@@ -61,11 +62,12 @@ def cmd_detect(args: argparse.Namespace) -> int:
     import cv2  # the wiring and the model only once the image is known to be good
 
     from camapp.annotate import draw_detections
-    from camapp.app import build_detector
+    from camapp.detect.factory import build_detector
+    from camapp.detect.trust import ModelTrust
 
     if args.out and not cv2.haveImageWriter(args.out):  # said before the model runs, not as a cv2.error after it
         raise InputError(f"{args.out}: OpenCV cannot write this image format (use .jpg or .png)")
-    with build_detector(cfg) as detector:
+    with build_detector(cfg.model, ModelTrust.from_config(cfg.web)) as detector:
         dets = detector.detect(image)
     if args.out and not cv2.imwrite(args.out, draw_detections(image, dets.boxes, dets.labels, dets.scores)):
         raise CamappError(f"{args.out}: cannot write annotated image")
@@ -82,7 +84,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
     cfg = _config(args.config)
     _check_video(Path(args.video))
-    cfg.camera = CameraConfig(id=cfg.camera.id, source="file", path=Path(args.video), loop=False, realtime=False)
+    cfg.camera = FileCameraConfig(id=cfg.camera.id, path=Path(args.video), loop=False, realtime=False)
     _setup_logging("WARNING" if args.json else cfg.log_level)
     if cfg.storage.path is not None or cfg.mqtt.host is not None:  # only then does a replay write there
         _data_dir(cfg)
@@ -170,7 +172,7 @@ def _prompt_password() -> str:
 def _data_dir(cfg: AppConfig) -> Path:
     """The data directory, created if needed; a ConfigError naming the setting when it cannot be used (a file
     there, a path that cannot be created, no write permission) instead of an OSError traceback later."""
-    from camapp.app import data_dir
+    from camapp.datadir import data_dir
 
     path = data_dir(cfg)
     where = "storage.path" if cfg.storage.path is not None else "the data directory ($CAMAPP_DATA)"

@@ -9,7 +9,7 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
-from camapp.config import AppConfig
+from camapp.config import UNIONS, AppConfig
 
 HEADER = """# Configuration reference
 
@@ -35,48 +35,59 @@ def _default(field: FieldInfo) -> str:
             value: Any = field.default_factory()  # type: ignore[call-arg]
         except TypeError:
             return "(see section)"
+        if isinstance(value, list) and all(isinstance(v, BaseModel) for v in value):
+            value = [v.model_dump() for v in value]
         return "(see section)" if isinstance(value, BaseModel) else f"`{value!r}`"
     return "" if field.default is PydanticUndefined else f"`{field.default!r}`"
 
 
-def _submodel(field: FieldInfo) -> type[BaseModel] | None:
-    """The model a field holds directly, optionally, or as list/dict items."""
+def _submodels(field: FieldInfo) -> list[type[BaseModel]]:
+    """The models a field holds directly, optionally, as list/dict items, or as members of a union."""
     todo: list[Any] = [field.annotation]
+    found: list[type[BaseModel]] = []
     while todo:
         cand = todo.pop(0)
         if isinstance(cand, type) and issubclass(cand, BaseModel):
-            return cand
-        todo += list(getattr(cand, "__args__", ()))
-    return None
+            found.append(cand)
+        else:
+            todo += list(getattr(cand, "__args__", ()))
+    return found
 
 
 def _type_name(ann: Any) -> str:
     text = ann.__name__ if isinstance(ann, type) else str(ann)
-    for prefix in ("typing.", "pathlib.", "camapp.config.core.", "camapp.config.alarm.", "camapp.config.mqtt.",
-                   "camapp.config.storage.", "camapp.config.recording.", "camapp.config.web.", "camapp.config.base."):
+    for prefix in ("typing.", "pathlib.", "camapp.config.core.", "camapp.config.sinks.", "camapp.config.camera.",
+                   "camapp.config.alarm.", "camapp.config.mqtt.", "camapp.config.storage.", "camapp.config.recording.",
+                   "camapp.config.web.", "camapp.config.base."):
         text = text.replace(prefix, "")
     return text.replace("|", "\\|")
 
 
-def section(model: type[BaseModel], prefix: str, out: list[str]) -> None:
+def _variant(path: str, model: type[BaseModel]) -> str:
+    """` (source: file)` for a member of a registered union, else ''."""
+    union = UNIONS.get(path.rstrip("[]"))
+    return f" ({union[0].key_field}: {union[0].key_of(model)})" if union is not None else ""
+
+
+def section(model: type[BaseModel], prefix: str, out: list[str], variant: str = "") -> None:
     rows, subs = [], []
     for name, field in model.model_fields.items():
         if field.exclude:  # a removed key, kept only to name its replacement in the error
             continue
-        sub = _submodel(field)
+        models = _submodels(field)
         ann = str(field.annotation)
-        if sub is not None:
+        if models:
             suffix = "[]" if ann.startswith("list") else "{}" if ann.startswith("dict") else ""
-            subs.append((f"{prefix}{name}{suffix}", sub, field.description))
+            subs += [(f"{prefix}{name}{suffix}", sub) for sub in models]
             if not suffix:
                 continue
         rows.append(f"| `{name}` | {_type_name(field.annotation)} | {_default(field)} | {_bounds(field)} "
                     f"| {field.description or ''} |")
     if rows:
-        out += [f"\n## `{prefix.rstrip('.') or '(top level)'}`\n", (model.__doc__ or "").strip() + "\n",
+        out += [f"\n## `{prefix.rstrip('.') or '(top level)'}`{variant}\n", (model.__doc__ or "").strip() + "\n",
                 "| key | type | default | bounds | meaning |", "|---|---|---|---|---|", *rows]
-    for name, sub, _ in subs:
-        section(sub, name + ".", out)
+    for name, sub in subs:
+        section(sub, name + ".", out, _variant(name, sub))
 
 
 def render() -> str:

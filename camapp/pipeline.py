@@ -168,6 +168,7 @@ class Pipeline:
             invokes=(1 if plan is None else len(plan)) if ran else 0,
             timings_ms=dict(self._clock.timings),
             detection_enabled=enabled,
+            zones=self.stages.zones.state(),
         )
 
     def _outside_parked(self, motion: MotionResult) -> MotionResult:
@@ -217,4 +218,5 @@ class Pipeline:
             return None
         events = self.stages.events.flush(last.timestamp)
         empty = MotionResult(np.zeros((0, 4), np.int32), 0.0)
-        return FrameResult(frame=last, motion=empty, detections=Detections.empty(), objects=(), events=tuple(events))
+        return FrameResult(frame=last, motion=empty, detections=Detections.empty(), objects=(), events=tuple(events),
+                           zones=self.stages.zones.state())

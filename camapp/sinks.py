@@ -1,11 +1,25 @@
-"""Consumers of pipeline results (event log, store, MQTT, alarms). Producers never know their sinks."""
+"""Consumers of pipeline results (event log, store, MQTT, alarms). Producers never know their sinks.
+
+Extra sinks register with their config model in SINKS and are listed under `sinks:` by `type`.
+"""
 
 from __future__ import annotations
 
+import logging
 from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
 from types import TracebackType
+from typing import Any
 
+from camapp.commands import Commander
+from camapp.config import AppConfig
+from camapp.config.sinks import SINKS, LogSinkConfig
+from camapp.state import ApplianceState
 from camapp.types import FrameResult
+
+log = logging.getLogger(__name__)
 
 
 class ResultSink(ABC):
@@ -26,3 +40,38 @@ class ResultSink(ABC):
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.close()
+
+
+@dataclass(frozen=True)
+class SinkContext:
+    """What an extra sink may use besides its own config section."""
+
+    config: AppConfig
+    state: ApplianceState
+    control: Commander
+    data_dir: Path
+
+
+SinkBuilder = Callable[[Any, SinkContext], ResultSink]
+
+
+def build_sink(cfg: Any, ctx: SinkContext) -> ResultSink:
+    """The sink a `sinks:` entry asks for, by its `type`."""
+    build: SinkBuilder = SINKS.builder(cfg.type)
+    return build(cfg, ctx)
+
+
+@SINKS.register(LogSinkConfig)
+class EventLogSink(ResultSink):
+    """Logs every event message to the console."""
+
+    def __init__(self, cfg: LogSinkConfig, ctx: SinkContext | None = None) -> None:
+        self._level = logging.getLevelName(cfg.level)
+
+    def handle(self, result: FrameResult) -> None:
+        for ev in result.events:
+            log.log(self._level, "event %-6s %s #%d %s score=%.2f zones=%s", ev.type, ev.label, ev.track_id, ev.id,
+                    ev.top_score, ",".join(ev.current_zones) or "-")
+
+    def close(self) -> None:
+        pass

@@ -1,6 +1,7 @@
-"""Shared appliance state (arming mode, detection on/off, alarm) and the controls that change it.
+"""Shared appliance state (arming mode, detection on/off, alarm) and the bus that announces its changes.
 
-The web API and MQTT commands call these methods; alarms, the store and MQTT subscribe to changes.
+Requests come in as typed commands through camapp.control.Controller, which calls these methods; alarms, the
+store and MQTT subscribe to the changes.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ log = logging.getLogger(__name__)
 
 Mode = Literal["disarmed", "home", "away"]
 MODES: tuple[str, ...] = get_args(Mode)
-ChangeKind = Literal["mode", "detection", "alarm", "silence", "snapshot"]
+ChangeKind = Literal["mode", "detection", "alarm", "silence", "snapshot", "alert", "clip"]
 
 
 @dataclass(frozen=True)
@@ -125,6 +126,10 @@ class ApplianceState:
         snap_id = time.strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:8]
         self._emit("snapshot", snap_id, source)
         return snap_id
+
+    def announce(self, kind: Literal["alert", "clip"], value: Any, source: str) -> None:
+        """Tell every listener about something that is not state: an alert to deliver, a clip to keep."""
+        self._emit(kind, value, source)
 
     def as_dict(self) -> dict[str, Any]:
         with self._lock:

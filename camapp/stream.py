@@ -8,30 +8,25 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator
 
 import cv2
 import numpy as np
 
 from camapp.annotate import Overlay, annotate
+from camapp.sinks import ResultSink
 from camapp.types import FrameResult, Image
-
-ZoneList = Sequence[tuple[str, Sequence[tuple[float, float]]]]
 
 
 class FrameHub:
     """Holds the latest FrameResult; viewers wait on a condition for a newer one (picamera2 mjpeg_server style)."""
 
-    def __init__(
-        self, width: int = 960, quality: int = 75, max_fps: float = 10.0,
-        zones: Callable[[], ZoneList] | None = None,
-    ) -> None:
+    def __init__(self, width: int = 960, quality: int = 75, max_fps: float = 10.0) -> None:
         self._cond = threading.Condition()
         self._result: FrameResult | None = None
         self._seq = 0
         self._jpegs: dict[Overlay, tuple[int, bytes, float]] = {}  # overlay -> (seq, jpeg, encoded at)
         self._width, self._quality, self._min_dt = width, quality, 1.0 / max_fps
-        self._zones = zones or (lambda: ())
         self._viewers = 0
         self._closed = False
         self.encodes = 0  # how many JPEG encodes happened; the bench and tests read it
@@ -74,7 +69,7 @@ class FrameHub:
             if cached is not None and (cached[0] == seq or now - cached[2] < self._min_dt):
                 return cached[0], cached[1]
             # Encoding under the lock makes concurrent viewers share one encode instead of racing.
-            data = self._encode(annotate(result, overlay, self._zones()))
+            data = self._encode(annotate(result, overlay, result.zones.polygons))
             self._jpegs[overlay] = (seq, data, now)
             return seq, data
 
@@ -111,3 +106,16 @@ class FrameHub:
         with self._cond:
             self._closed = True
             self._cond.notify_all()
+
+
+class HubSink(ResultSink):
+    """Feeds the live stream."""
+
+    def __init__(self, hub: FrameHub) -> None:
+        self._hub = hub
+
+    def handle(self, result: FrameResult) -> None:
+        self._hub.publish(result)
+
+    def close(self) -> None:
+        self._hub.close()

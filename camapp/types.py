@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 import numpy as np
 import numpy.typing as npt
+
+from camapp.geometry import Point
 
 FloatArray = npt.NDArray[np.float32]
 IntArray = npt.NDArray[np.int32]
@@ -224,6 +226,18 @@ class EventMessage:
 
 
 @dataclass(frozen=True)
+class ZoneState:
+    """The zones at one frame: their outlines (for drawing) and how long each object has been in each zone."""
+
+    polygons: tuple[tuple[str, tuple[Point, ...]], ...] = ()
+    seconds: Mapping[int, Mapping[str, float]] = field(default_factory=dict)  # track id -> zone -> seconds inside
+
+    def time_in_zone(self, track_id: int, zone: str) -> float:
+        """Seconds the object has been in the zone without leaving it; 0.0 when it is not in it."""
+        return self.seconds.get(track_id, {}).get(zone, 0.0)
+
+
+@dataclass(frozen=True)
 class FrameResult:
     """Everything the pipeline knows about one processed frame; what sinks (UI, storage, MQTT) receive."""
 
@@ -237,3 +251,4 @@ class FrameResult:
     invokes: int = 0  # model invocations on this frame (a mosaic of crops is one)
     timings_ms: dict[str, float] = field(default_factory=dict)
     detection_enabled: bool = True  # the detection switch was on for this frame
+    zones: ZoneState = field(default_factory=ZoneState)

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from camapp.config import load_config
+from camapp.control import Controller
 from camapp.mqtt.sink import MqttSink
 from camapp.state import ApplianceState
 from camapp.types import Detections, EventMessage, Frame, FrameResult, MotionResult
@@ -45,8 +46,10 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--hold", action="store_true")
     args = ap.parse_args(argv)
     cfg = load_config(args.config)
+    state = ApplianceState()
     sink = MqttSink(cfg.mqtt, device_id=cfg.device_id, camera_id=cfg.camera.id, model_name="test-model",
-                    state=ApplianceState(), stats=dict, data_dir=args.data_dir, labels=cfg.objects.track)
+                    state=state, control=Controller(state), stats=dict, data_dir=args.data_dir,
+                    labels=cfg.objects.track)
     sink.start()
     for result in event_frames(args.events, args.tag):
         sink.handle(result)

@@ -20,6 +20,7 @@ from camapp.alarm.factory import build_hardware
 from camapp.alarm.jetson import JetsonOutput
 from camapp.alarm.outputs import GpioZeroOutput, NullOutput
 from camapp.config.alarm import GPIOConfig, OutputConfig, PatternConfig, RulesConfig
+from camapp.control import Controller
 from camapp.errors import GPIOError
 from camapp.state import ApplianceState
 from camapp.types import Detections, EventMessage, Frame, FrameResult, MotionResult
@@ -53,7 +54,7 @@ def test_importing_camapp_alarm_does_not_import_gpiozero() -> None:
 
 
 def test_disabled_in_config_simulates_outputs(caplog: pytest.LogCaptureFixture) -> None:
-    hw = build_hardware(gpio(enabled=False), state=ApplianceState(), on_trigger=no_trigger)
+    hw = build_hardware(gpio(enabled=False), control=Controller(ApplianceState()), on_trigger=no_trigger)
     assert not hw.available and all(isinstance(o, NullOutput) for o in hw.outputs.values())
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
     hw.close()
@@ -78,13 +79,14 @@ def test_no_gpio_warns_and_the_app_carries_on(
     monkeypatch.delenv("GPIOZERO_PIN_FACTORY", raising=False)
     for k, v in env.items():
         monkeypatch.setenv(k, v)
-    alerts: list[dict[str, object]] = []
     state = ApplianceState(mode="away")
+    alerts: list[dict[str, object]] = []
+    state.subscribe(lambda change: alerts.append(change.value) if change.kind == "alert" else None)
     rules = RulesConfig.model_validate(
         {"rules": [{"name": "any", "labels": ["person"], "actions": {"outputs": ["buzzer"], "mqtt_alert": True}}]}
     )
     with caplog.at_level(logging.WARNING), AlarmSink(
-        rules, gpio(**cfg), state=state, time_in_zone=lambda t, z: 0.0, on_alert=alerts.append
+        rules, gpio(**cfg), state=state, control=Controller(state)
     ) as sink:
         [warning] = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
         assert warning.startswith("GPIO unavailable (") and warning.endswith("): alarms disabled")
@@ -98,7 +100,7 @@ def test_no_gpio_warns_and_the_app_carries_on(
 
 
 def test_mock_pin_factory_from_config() -> None:
-    hw = build_hardware(gpio(pin_factory="mock"), state=ApplianceState(), on_trigger=no_trigger)
+    hw = build_hardware(gpio(pin_factory="mock"), control=Controller(ApplianceState()), on_trigger=no_trigger)
     assert hw.available and hw.backend == "gpiozero:MockFactory"
     assert all(isinstance(o, GpioZeroOutput) for o in hw.outputs.values())
     hw.close()
@@ -108,7 +110,7 @@ def test_mock_pin_factory_from_config() -> None:
 def test_one_bad_pin_disables_only_that_output(caplog: pytest.LogCaptureFixture) -> None:
     factory = MockFactory()
     cfg = GPIOConfig.model_validate({"enabled": True, "outputs": [*OUTPUTS, {"name": "led", "kind": "led", "pin": 60}]})
-    hw = build_hardware(cfg, state=ApplianceState(), on_trigger=no_trigger, pin_factory=factory)
+    hw = build_hardware(cfg, control=Controller(ApplianceState()), on_trigger=no_trigger, pin_factory=factory)
     assert isinstance(hw.outputs["led"], NullOutput) and isinstance(hw.outputs["buzzer"], GpioZeroOutput)
     assert "gpio.outputs 'led' (led on pin 60)" in caplog.text and "this output is disabled" in caplog.text
     hw.close()
@@ -149,7 +151,7 @@ def wait_idle(out: Any, pattern: PatternConfig) -> None:
 def test_jetson_outputs_run_patterns_and_end_safe(caplog: pytest.LogCaptureFixture) -> None:
     fake = FakeJetsonGPIO()
     cfg = gpio(pin_factory="jetson", inputs=[{"name": "b", "kind": "arm_button", "pin": 22}])
-    hw = build_hardware(cfg, state=ApplianceState(), on_trigger=no_trigger, jetson_gpio=fake)
+    hw = build_hardware(cfg, control=Controller(ApplianceState()), on_trigger=no_trigger, jetson_gpio=fake)
     assert hw.available and hw.backend == "jetson" and "not supported with Jetson.GPIO" in caplog.text
     buzzer, relay = hw.outputs["buzzer"], hw.outputs["relay"]
     assert isinstance(buzzer, JetsonOutput)

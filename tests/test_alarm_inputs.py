@@ -12,6 +12,7 @@ from gpiozero.pins.mock import MockFactory, MockPWMPin
 
 from camapp.alarm.inputs import ArmButton, TriggerInput, make_input
 from camapp.config.alarm import InputConfig
+from camapp.control import Controller
 from camapp.errors import GPIOError
 from camapp.state import ApplianceState, StateChange
 
@@ -62,7 +63,8 @@ class Triggers:
 def test_short_press_arms_long_hold_disarms(factory: MockFactory) -> None:
     state = ApplianceState()
     modes = Modes(state)
-    button = make_input(cfg("arm_button", 22, arm_mode="home", hold_s=0.2, bounce_s=0), state, Triggers(), factory)
+    button = make_input(cfg("arm_button", 22, arm_mode="home", hold_s=0.2, bounce_s=0), Controller(state), Triggers(),
+                        factory)
     assert isinstance(button, ArmButton)
     pin = factory.pin(22)  # pull-up: idle high, pressed low
     pin.drive_low()
@@ -77,7 +79,7 @@ def test_short_press_arms_long_hold_disarms(factory: MockFactory) -> None:
 
 def test_pir_motion_is_a_trigger(factory: MockFactory) -> None:
     triggers = Triggers()
-    pir = make_input(cfg("pir", 23), ApplianceState(), triggers, factory)
+    pir = make_input(cfg("pir", 23), Controller(ApplianceState()), triggers, factory)
     assert isinstance(pir, TriggerInput)
     # MotionSensor samples on a thread; its first sample sets the idle state, only later edges fire.
     assert pir.device.wait_for_inactive(5)
@@ -98,7 +100,7 @@ def test_door_fires_when_it_opens(
     triggers = Triggers()
     door = make_input(
         cfg("door", 24, pull_up=pull_up, open_level=open_level, label="front door", bounce_s=0),
-        ApplianceState(), triggers, factory,
+        Controller(ApplianceState()), triggers, factory,
     )
     assert isinstance(door, TriggerInput)
     pin = factory.pin(24)
@@ -115,7 +117,7 @@ def test_door_fires_when_it_opens(
 
 
 def test_input_on_a_used_pin_names_the_entry(factory: MockFactory) -> None:
-    first = make_input(cfg("pir", 23), ApplianceState(), Triggers(), factory)
+    first = make_input(cfg("pir", 23), Controller(ApplianceState()), Triggers(), factory)
     with pytest.raises(GPIOError, match=r"gpio.inputs 'door23' \(door on pin 23\)"):
-        make_input(cfg("door", 23), ApplianceState(), Triggers(), factory)
+        make_input(cfg("door", 23), Controller(ApplianceState()), Triggers(), factory)
     first.close()

@@ -14,8 +14,9 @@ from gpiozero.pins.mock import MockFactory, MockPWMPin
 
 from camapp.alarm import AlarmSink
 from camapp.config.alarm import GPIOConfig, RulesConfig
+from camapp.control import Controller
 from camapp.state import ApplianceState, StateChange
-from camapp.types import Detections, EventMessage, EventType, Frame, FrameResult, MotionResult, TrackedObject
+from camapp.types import Detections, EventMessage, EventType, Frame, FrameResult, MotionResult, TrackedObject, ZoneState
 
 IMAGE = np.zeros((8, 8, 3), np.uint8)
 BUZZER, LED, RELAY, BUTTON, PIR = 17, 27, 5, 22, 23
@@ -47,7 +48,7 @@ def factory() -> Iterator[MockFactory]:
 
 
 class Recorder:
-    """Collects alerts and state changes; lets a test wait for a given state change."""
+    """Collects state changes (alerts and clip requests among them); lets a test wait for a given change."""
 
     def __init__(self, state: ApplianceState) -> None:
         self.alerts: list[dict[str, object]] = []
@@ -55,12 +56,12 @@ class Recorder:
         self._cond = threading.Condition()
         state.subscribe(self._on_change)
 
-    def alert(self, payload: dict[str, object]) -> None:
-        self.alerts.append(payload)
 
     def _on_change(self, change: StateChange) -> None:
         with self._cond:
             self.changes.append(change)
+            if change.kind == "alert":
+                self.alerts.append(change.value)
             self._cond.notify_all()
 
     def kinds(self, kind: str) -> list[Any]:
@@ -76,11 +77,10 @@ def sink_for(factory: MockFactory, rules: list[dict[str, Any]], mode: str = "awa
 ]:
     state = ApplianceState(mode=mode)
     rec = Recorder(state)
-    kw.setdefault("time_in_zone", lambda track, zone: 0.0)
     kw.setdefault("now", lambda: datetime(2024, 1, 1, 12, 0))
     sink = AlarmSink(
         RulesConfig.model_validate({"rules": rules}), GPIOConfig.model_validate(GPIO),
-        state=state, on_alert=rec.alert, pin_factory=factory, **kw,
+        state=state, control=Controller(state), pin_factory=factory, **kw,
     )
     return sink, state, rec
 
@@ -91,10 +91,13 @@ def event(kind: EventType = "new", track: int = 1, zones: tuple[str, ...] = ("dr
                         t if kind == "end" else None, current_zones=zones, entered_zones=zones)
 
 
-def frame(t: float, events: tuple[EventMessage, ...] = (), tracks: tuple[int, ...] = ()) -> FrameResult:
+def frame(t: float, events: tuple[EventMessage, ...] = (), tracks: tuple[int, ...] = (),
+          in_zone_s: float = 0.0) -> FrameResult:
+    """A frame with these events and live tracks, each track `in_zone_s` seconds in the driveway."""
     objects = tuple(TrackedObject(tid, "person", (0, 0, 4, 4), 0.8, 90.0, t) for tid in tracks)
+    zones = ZoneState(seconds={tid: {"driveway": in_zone_s} for tid in tracks})
     return FrameResult(Frame(IMAGE, t, int(t)), MotionResult(np.zeros((0, 4), np.int32), 0.0), Detections.empty(),
-                       objects, events)
+                       objects, events, zones=zones)
 
 
 def level(factory: MockFactory, pin: int) -> float:
@@ -144,12 +147,10 @@ def test_one_person_walking_about_fires_once(factory: MockFactory) -> None:
 
 def test_loitering_fires_while_standing_still_without_new_events(factory: MockFactory) -> None:
     rule = {**DRIVEWAY, "name": "loiter", "min_zone_seconds": 5}
-    seconds = {"in_zone": 0.0}
-    sink, _, rec = sink_for(factory, [rule], time_in_zone=lambda track, zone: seconds["in_zone"])
+    sink, _, rec = sink_for(factory, [rule])
     sink.handle(frame(100.0, (event(),), (1,)))
     for t in range(1, 8):
-        seconds["in_zone"] = float(t)
-        sink.handle(frame(100.0 + t, (), (1,)))  # no event message: the track just stays
+        sink.handle(frame(100.0 + t, (), (1,), in_zone_s=float(t)))  # no event message: the track just stays
         assert len(rec.alerts) == (1 if t >= 5 else 0)
     sink.close()
 
@@ -207,10 +208,9 @@ def test_close_and_crash_leave_every_pin_off(factory: MockFactory) -> None:
     sink.handle(frame(101.0, (event("update"),), (1,)))  # after close: no error, nothing driven
 
 
-def test_clip_requests_go_to_on_clip(factory: MockFactory) -> None:
-    clips: list[tuple[str, str]] = []
+def test_clip_requests_are_announced_as_commands(factory: MockFactory) -> None:
     rule = {**DRIVEWAY, "actions": {"clip": True}}
-    sink, _, _ = sink_for(factory, [rule], on_clip=lambda ev, name: clips.append((ev, name)))
+    sink, _, rec = sink_for(factory, [rule])
     sink.handle(frame(100.0, (event(),), (1,)))
-    assert clips == [("ev1", "driveway")]
+    assert rec.kinds("clip") == [("ev1", "driveway")]
     sink.close()

@@ -17,8 +17,10 @@ import pytest
 from conftest import ROOT
 from test_web_support import SETUP_CODE
 
-from camapp.app import Appliance, demo_config
+from camapp.app import Appliance
+from camapp.commands import SwitchModel
 from camapp.config import AppConfig, parse_config
+from camapp.demo import demo_config
 from camapp.sinks import ResultSink
 from camapp.store import StoreReader, verify_log
 from camapp.types import FrameResult
@@ -213,15 +215,15 @@ def test_switched_model_survives_a_restart(configured: tuple[Appliance, Path], t
     models.mkdir()
     model = shutil.copy(ROOT / "models" / "mobilenet_ssd_v2_coco_quant_postprocess.tflite", models / "model.tflite")
     labels = shutil.copy(ROOT / "models" / "coco_labels.txt", models / "labels.txt")
-    app.switch_model(Path(model), Path(labels))
-    assert isinstance(app.detector, FallbackDetector)
+    app.control.execute(SwitchModel(Path(model), Path(labels)))
+    assert isinstance(app.live.detector, FallbackDetector)
     saved = load_config(path)  # the file now names the new model...
     assert saved.model.manifest == tmp_path / "data" / "models" / "active.yaml"
     app.close()
     restarted = Appliance(saved, path)  # ...and a restart loads it, checksums verified
     try:
         image = cv2.cvtColor(astronaut(), cv2.COLOR_RGB2BGR)
-        assert "person" in restarted.detector.detect(image).labels
+        assert "person" in restarted.live.detector.detect(image).labels
     finally:
         restarted.close()
 
@@ -233,10 +235,10 @@ def test_a_model_that_does_not_load_is_refused_and_nothing_changes(configured: t
     app, path = configured
     bad = tmp_path / "bad.tflite"
     bad.write_bytes(b"TFL3" + b"\x00" * 64)
-    before, text = app.detector, path.read_text()
+    before, text = app.live.detector, path.read_text()
     with pytest.raises(ModelError):
-        app.switch_model(bad, ROOT / "models" / "coco_labels.txt")
-    assert app.detector is before and path.read_text() == text
+        app.control.execute(SwitchModel(bad, ROOT / "models" / "coco_labels.txt"))
+    assert app.live.detector is before and path.read_text() == text
 
 
 def test_a_bad_config_applies_nothing_and_saves_nothing(configured: tuple[Appliance, Path], tmp_path: Path) -> None:
@@ -245,12 +247,12 @@ def test_a_bad_config_applies_nothing_and_saves_nothing(configured: tuple[Applia
     from camapp.web.configio import apply, config_dict
 
     app, path = configured
-    text, cfg, detector = path.read_text(), app.cfg, app.detector
+    text, cfg, detector = path.read_text(), app.cfg, app.live.detector
     data = config_dict(cfg)
     data["model"]["manifest"] = str(tmp_path / "missing.yaml")
     with pytest.raises(CamappError, match=r"missing\.yaml"):
         apply(app.web_context(), data)
-    assert path.read_text() == text and app.cfg is cfg and app.detector is detector
+    assert path.read_text() == text and app.cfg is cfg and app.live.detector is detector
 
 
 @pytest.mark.parametrize(
@@ -258,7 +260,7 @@ def test_a_bad_config_applies_nothing_and_saves_nothing(configured: tuple[Applia
     [
         ("motion", {"threshold": 40}, [], True),
         ("zones", [{"name": "gate", "polygon": [[0, 0], [100, 0], [100, 100]]}], [], True),
-        ("camera", {"source": "v4l2", "device": 1}, ["camera"], False),
+        ("camera", {"fps": 5.0}, ["camera"], False),
         ("rules", {"arming": "away"}, [], False),
     ],
 )
@@ -270,12 +272,12 @@ def test_apply_config_live_or_restart(configured: tuple[Appliance, Path], sectio
     from camapp.types import Frame
 
     frame = np.zeros((576, 768, 3), np.uint8)
-    first = app.pipelines.for_frame(Frame(frame, 0.0, 0))
+    first = app.live.pipelines.for_frame(Frame(frame, 0.0, 0))
     data = config_dict(app.cfg)
     data[section] = {**data[section], **value} if isinstance(value, dict) else value
     _, needs = apply(app.web_context(), data)
     assert needs == restart
-    assert (app.pipelines.for_frame(Frame(frame, 0.1, 1)) is not first) is rebuilt
+    assert (app.live.pipelines.for_frame(Frame(frame, 0.1, 1)) is not first) is rebuilt
     assert section in path.read_text()
     if section == "rules":
         assert app.state.mode == "away"  # arming applies live

@@ -17,10 +17,13 @@ import pytest
 from conftest import ROOT
 from mqtt_broker import Broker, Collector, Received
 
-from camapp.app import Appliance, demo_config, parts
+from camapp.app import Appliance
+from camapp.commands import SwitchModel
+from camapp.demo import demo_config
 from camapp.detect import Detector
 from camapp.detect.fallback import FallbackDetector
 from camapp.errors import ModelError
+from camapp.live import parts
 from camapp.sinks import ResultSink
 from camapp.types import FrameResult
 
@@ -66,7 +69,7 @@ class Live:
         folder.mkdir()
         model = shutil.copy(ROOT / "models" / "mobilenet_ssd_v2_coco_quant_postprocess.tflite", folder / "m.tflite")
         labels = shutil.copy(ROOT / "models" / "coco_labels.txt", folder / "labels.txt")
-        self.app.switch_model(Path(model), Path(labels))
+        self.app.control.execute(SwitchModel(Path(model), Path(labels)))
 
 
 @pytest.fixture
@@ -119,16 +122,16 @@ def test_replaced_models_are_closed_once_the_pipeline_lets_go(live: Live) -> Non
     app = live.app
     replaced: list[Detector] = []
     for name in ("m1", "m2", "m3", "m4"):
-        before = app.detector
+        before = app.live.detector
         live.switch(name)
-        replaced += [d for d in parts(before) if not any(d is p for p in parts(app.detector))]
+        replaced += [d for d in parts(before) if not any(d is p for p in parts(app.live.detector))]
         live.frames.wait_more(2)  # the second one began on the new pipeline: the old models are released
-    assert isinstance(app.detector, FallbackDetector)
-    in_use = parts(app.detector)
+    assert isinstance(app.live.detector, FallbackDetector)
+    in_use = parts(app.live.detector)
     assert len(replaced) == 3 and len(in_use) == 2  # the first model, m1 and m2 went; m3 stays as the fallback
     assert [is_closed(d) for d in replaced] == [True] * 3
     assert [is_closed(d) for d in in_use] == [False] * 2
-    assert app._retired == []  # nothing left waiting for the exit
+    assert app.live._retired == []  # nothing left waiting for the exit
     detected = live.frames.detected
     live.frames.wait_more(10)
     assert live.frames.detected > detected  # still detecting with m4
@@ -163,10 +166,10 @@ def test_mqtt_names_the_model_running_now(live: Live) -> None:
         wait_event_naming(col, events, "uploaded-model")
         col.wait_for(lambda msgs: "uploaded-model" in discovery_models(msgs), timeout=20)
         # The new model breaks (here: its interpreter goes away): the previous one takes over, and is named.
-        assert isinstance(app.detector, FallbackDetector)
-        app.detector.primary.close()
+        assert isinstance(app.live.detector, FallbackDetector)
+        app.live.detector.primary.close()
         deadline = time.monotonic() + 20
-        while app.detector.rolled_back is None and time.monotonic() < deadline:
+        while app.live.detector.rolled_back is None and time.monotonic() < deadline:
             live.frames.wait_more(1)
         assert app.model_name == DEFAULT_MODEL
         wait_event_naming(col, events, DEFAULT_MODEL)

@@ -27,7 +27,7 @@ from camapp.capture.gstreamer import GStreamerSource, has_gstreamer, jetson_csi_
 from camapp.capture.opencv import OpenCVSource, redact_url
 from camapp.capture.picam import Picamera2Source, lores_size
 from camapp.capture.reconnect import ReconnectingSource
-from camapp.config import CameraConfig
+from camapp.config import camera_config
 from camapp.errors import CaptureEndedError, CaptureError, ConfigError
 
 SHADES = (0, 60, 120, 180, 240)  # one grey level per frame of the short clip, far apart to survive MJPEG
@@ -318,7 +318,7 @@ def mjpeg_server() -> Iterator[MJPEGServer]:
 def test_http_mjpeg_stream_recovers_after_the_server_hangs_up(mjpeg_server: MJPEGServer) -> None:
     stop = threading.Event()
     log = StatusLog()
-    cfg = CameraConfig(source="rtsp", url=mjpeg_server.url, reconnect_min_s=0.05, reconnect_max_s=0.2)
+    cfg = camera_config(source="rtsp", url=mjpeg_server.url, reconnect_min_s=0.05, reconnect_max_s=0.2)
     with open_source(cfg, stop, on_status=log) as src:
         frames = [src.read() for _ in range(10)]
     assert mjpeg_server.connections >= 3
@@ -410,7 +410,8 @@ def test_gstreamer_support_is_read_from_the_build_information() -> None:
 def test_opencv_without_gstreamer_gives_a_clear_error(source: str) -> None:
     with pytest.raises(CaptureError, match="without GStreamer support"):
         GStreamerSource(jetson_csi_pipeline())
-    cfg = CameraConfig(source=source, pipeline="videotestsrc ! videoconvert ! appsink")
+    fields = {"pipeline": "videotestsrc ! videoconvert ! appsink"} if source == "gstreamer" else {}
+    cfg = camera_config(source=source, **fields)
     with pytest.raises(ConfigError, match=f"camera.source '{source}'.*--system-site-packages"):
         open_source(cfg, threading.Event())
 
@@ -533,7 +534,7 @@ def test_missing_picamera2_says_how_to_install_it() -> None:
     with pytest.raises(CaptureError, match="apt install python3-picamera2"):
         Picamera2Source(640, 480)
     with pytest.raises(ConfigError, match=r"camera\.source 'picamera2'"):
-        open_source(CameraConfig(source="picamera2"), threading.Event())
+        open_source(camera_config(source="picamera2"), threading.Event())
 
 
 # --- factory and config ------------------------------------------------------------------------------------------
@@ -541,7 +542,7 @@ def test_missing_picamera2_says_how_to_install_it() -> None:
 
 def test_open_source_file_without_loop_is_bare_and_ends(clip: Path) -> None:
     log = StatusLog()
-    cfg = CameraConfig(source="file", path=clip, loop=False, realtime=False)
+    cfg = camera_config(source="file", path=clip, loop=False, realtime=False)
     with open_source(cfg, threading.Event(), on_status=log) as src:
         assert isinstance(src, FileSource)
         with pytest.raises(CaptureEndedError):
@@ -551,7 +552,7 @@ def test_open_source_file_without_loop_is_bare_and_ends(clip: Path) -> None:
 
 
 def test_open_source_looping_file_is_reconnecting(clip: Path) -> None:
-    cfg = CameraConfig(source="file", path=clip, loop=True, realtime=False)
+    cfg = camera_config(source="file", path=clip, loop=True, realtime=False)
     with open_source(cfg, threading.Event()) as src:
         assert isinstance(src, ReconnectingSource)
         frames = [src.read() for _ in range(2 * len(SHADES))]
@@ -561,7 +562,7 @@ def test_open_source_looping_file_is_reconnecting(clip: Path) -> None:
 
 
 def test_open_source_missing_file_fails_at_once(tmp_path: Path) -> None:
-    cfg = CameraConfig(source="file", path=tmp_path / "nope.avi")
+    cfg = camera_config(source="file", path=tmp_path / "nope.avi")
     with pytest.raises(ConfigError, match=r"camera.path.*nope.avi"):
         open_source(cfg, threading.Event())
 
@@ -578,7 +579,7 @@ def test_open_source_missing_file_fails_at_once(tmp_path: Path) -> None:
 )
 def test_camera_config_fields(fields: dict[str, Any], ok: bool) -> None:
     if ok:
-        CameraConfig(**fields)
+        camera_config(**fields)
     else:
         with pytest.raises(ValueError):
-            CameraConfig(**fields)
+            camera_config(**fields)

@@ -230,7 +230,7 @@ def test_user_command_stores_a_hashed_password(tmp_path: Path) -> None:
 def test_store_clip_rate_follows_the_video_file(tmp_path: Path, demo_video: Path) -> None:
     import cv2
 
-    from camapp.app import frame_rate
+    from camapp.capture.factory import frame_rate
     from camapp.config import parse_config
 
     clip = tmp_path / "25fps.avi"
@@ -238,9 +238,9 @@ def test_store_clip_rate_follows_the_video_file(tmp_path: Path, demo_video: Path
     for _ in range(3):
         writer.write(np.zeros((48, 64, 3), np.uint8))
     writer.release()
-    assert frame_rate(parse_config({"camera": {"source": "file", "path": str(clip)}})) == 25
-    assert frame_rate(parse_config({"camera": {"source": "file", "path": str(demo_video)}})) == 10
-    assert frame_rate(parse_config({"camera": {"source": "v4l2", "fps": 15}})) == 15
+    assert frame_rate(parse_config({"camera": {"source": "file", "path": str(clip)}}).camera) == 25
+    assert frame_rate(parse_config({"camera": {"source": "file", "path": str(demo_video)}}).camera) == 10
+    assert frame_rate(parse_config({"camera": {"source": "v4l2", "fps": 15}}).camera) == 15
 
 
 def test_run_with_the_web_port_taken_says_so(tmp_path: Path, demo_video: Path, model_manifest: Path) -> None:

@@ -20,7 +20,12 @@ def write(tmp_path: Path, text: str) -> Path:
     ("text", "expected"),
     [
         ("camera:\n  source: file\n  path: x.avi\n  fps: -1\n", ["config.yaml:4: camera.fps", "greater than 0"]),
-        ("camera:\n  source: rtsp\n", ["camera", "needs camera.url"]),
+        ("camera:\n  source: rtsp\n", ["config.yaml:1: camera.url", "required by source 'rtsp'"]),
+        ("camera:\n  source: file\n  path: x.avi\n  width: 640\n",
+         ["config.yaml:4: camera.width", "not a setting of source 'file'", "path, loop, realtime"]),
+        ("camera:\n  source: usb\n", ["config.yaml:1: camera", "source must be one of file, gstreamer, jetson_csi",
+                                      "got 'usb'"]),
+        ("model:\n  type: onnx\n", ["config.yaml:2: model.type", "'tflite'"]),
         ("motion:\n  threshold: 999\n", ["config.yaml:2: motion.threshold", "less than or equal to 255"]),
         ("motion:\n  treshold: 20\n", ["motion.treshold", "Extra inputs are not permitted"]),
         ("detect:\n  fps: -1\n", ["config.yaml:2: detect.fps", "greater than or equal to 0"]),

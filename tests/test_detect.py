@@ -17,7 +17,7 @@ from pydantic import ValidationError
 from skimage import data as skdata
 from tflite_synth import yolo_model  # tests/ is on sys.path (pytest's rootdir conftest, no __init__.py)
 
-from camapp.config.core import ModelConfig
+from camapp.config.core import TFLiteModelConfig
 from camapp.detect.decode import box_iou
 from camapp.detect.manifest import ModelManifest, load_manifest
 from camapp.detect.probe import manifest_yaml, probe_model
@@ -215,7 +215,7 @@ def test_non_bgr_image_is_a_value_error(detector: TFLiteDetector, image: np.ndar
 
 
 def test_from_config_close_is_idempotent(model_manifest: Path) -> None:
-    det = TFLiteDetector.from_config(ModelConfig(manifest=model_manifest, min_score=0.5, edgetpu="off"))
+    det = TFLiteDetector.from_config(TFLiteModelConfig(manifest=model_manifest, min_score=0.5, edgetpu="off"))
     assert det.labels[0] == "person" and det.runtime == "ai-edge-litert" and not det.uses_edgetpu
     assert best(det.detect(photo_bgr("chelsea")), "cat")[0] >= 0.5
     det.close()
@@ -227,7 +227,7 @@ def test_from_config_close_is_idempotent(model_manifest: Path) -> None:
 @pytest.mark.parametrize("merge_iou", [0, 1.5])
 def test_merge_iou_is_bounded(merge_iou: float) -> None:
     with pytest.raises(ValidationError, match="merge_iou"):
-        ModelConfig(merge_iou=merge_iou)
+        TFLiteModelConfig(merge_iou=merge_iou)
 
 
 def block_runtimes(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -19,13 +19,16 @@ from flask import Flask
 from flask.testing import FlaskClient
 from test_web_support import ADMIN, ADMIN_PW, form_fields, login
 
-from camapp.app import Appliance, demo_config, parts
+from camapp.app import Appliance
 from camapp.assets import MODELS_DIR
+from camapp.commands import ApplyConfig
 from camapp.config import AppConfig
+from camapp.demo import demo_config
 from camapp.detect import trust
 from camapp.detect.runtime import load_interpreter
 from camapp.detect.trust import ModelTrust, signature_path
 from camapp.errors import AuthError, ModelTrustError
+from camapp.live import parts
 from camapp.web import close_app, create_app
 from camapp.web.auth import UserStore
 
@@ -109,18 +112,18 @@ def test_startup_refuses_an_unsigned_model_in_the_config(tmp_path: Path) -> None
 
 def test_live_config_change_cannot_bring_in_an_unsigned_model(tmp_path: Path) -> None:
     with Appliance(config(tmp_path)) as appl:
-        running = appl.detector
+        running = appl.live.detector
         unsigned = config(tmp_path, local_model(tmp_path / "u", signed=False))
         with pytest.raises(ModelTrustError):
-            appl.apply_config(unsigned)
-        assert appl.detector is running and appl.cfg.model.manifest == MANIFEST
+            appl.control.execute(ApplyConfig(unsigned))
+        assert appl.live.detector is running and appl.cfg.model.manifest == MANIFEST
         assert trust.current() == ModelTrust.from_config(appl.cfg.web)  # the failed change left the policy alone
 
 
 def test_turning_the_policy_on_refuses_when_the_running_model_is_unsigned(tmp_path: Path) -> None:
     with Appliance(config(tmp_path, local_model(tmp_path / "u", signed=False), require=False)) as appl:
         with pytest.raises(ModelTrustError, match="not signed"):
-            appl.apply_config(config(tmp_path, appl.cfg.model.manifest, require=True))
+            appl.control.execute(ApplyConfig(config(tmp_path, appl.cfg.model.manifest, require=True)))
         assert appl.cfg.web.require_signed_models is False and trust.current().require_signed is False
 
 
@@ -170,7 +173,7 @@ def test_unsigned_models_cannot_be_activated_or_rolled_back_to(web: Web) -> None
     bundled = web.post("/api/model", {"model_path": str(MODEL), "labels_path": str(LABELS)})
     assert bundled.status_code == 201
     assert web.set_policy(True).status_code == 200
-    running = web.appl.model_name, web.appl.detector
+    running = web.appl.model_name, web.appl.live.detector
     attacks = {
         "activate (manual rollback)": web.post("/api/model/activate", {"id": unsigned.json["id"]}),
         "local path": web.post("/api/model", {"model_path": unsigned.json["model"], "labels_path": str(LABELS)}),
@@ -178,7 +181,7 @@ def test_unsigned_models_cannot_be_activated_or_rolled_back_to(web: Web) -> None
     }
     for name, resp in attacks.items():
         assert resp.status_code == 403 and "not signed" in resp.json["error"], name
-    assert (web.appl.model_name, web.appl.detector) == running
+    assert (web.appl.model_name, web.appl.live.detector) == running
     signed_bytes = MODEL.read_bytes() + b"\0\0\0"
     assert web.upload(signed_bytes, KEY.sign(signed_bytes)).status_code == 201
     again = web.post("/api/model/activate", {"id": bundled.json["id"]})  # trusted models still switch
@@ -189,9 +192,9 @@ def test_automatic_rollback_cannot_fall_back_to_an_unsigned_model(web: Web) -> N
     assert web.upload(MODEL.read_bytes() + b"\0").status_code == 201  # unsigned, running while the policy is off
     signed_bytes = MODEL.read_bytes() + b"\0\0"
     assert web.upload(signed_bytes, KEY.sign(signed_bytes)).status_code == 201
-    unsigned_running = parts(web.appl.detector)[-1]  # kept as the fallback should the new model fail
+    unsigned_running = parts(web.appl.live.detector)[-1]  # kept as the fallback should the new model fail
     assert web.set_policy(True).status_code == 200
-    assert all(d is not unsigned_running for d in parts(web.appl.detector))  # reloaded under the policy alone
+    assert all(d is not unsigned_running for d in parts(web.appl.live.detector))  # reloaded under the policy alone
 
 
 def test_turning_the_policy_off_needs_the_admins_password(web: Web) -> None:

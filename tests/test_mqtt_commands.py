@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from camapp.control import Controller
 from camapp.errors import CommandError
 from camapp.mqtt.commands import MAX_PAYLOAD, CommandHandler
 from camapp.state import ApplianceState, StateChange
@@ -26,7 +27,7 @@ ALL = ("mode", "armed", "detection", "silence", "snapshot")
 )
 def test_commands_change_the_state(name: str, payload: bytes, expected: dict[str, object]) -> None:
     state = ApplianceState(mode="home" if payload.lower() == b"off" else "disarmed")
-    CommandHandler(state, ALL).apply(name, payload)
+    CommandHandler(Controller(state), ALL).apply(name, payload)
     assert expected.items() <= state.as_dict().items()
 
 
@@ -34,7 +35,7 @@ def test_silence_and_snapshot_reach_subscribers() -> None:
     state = ApplianceState()
     seen: list[StateChange] = []
     state.subscribe(seen.append)
-    handler = CommandHandler(state, ALL)
+    handler = CommandHandler(Controller(state), ALL)
     assert handler.apply("silence", b"PRESS") is None
     snap_id = handler.apply("snapshot", b"")
     assert [(c.kind, c.source) for c in seen] == [("silence", "mqtt"), ("snapshot", "mqtt")]
@@ -58,5 +59,5 @@ def test_bad_or_unauthorised_commands_are_refused(name: str, payload: bytes, all
     state = ApplianceState()
     before = state.as_dict()
     with pytest.raises(CommandError, match=error):
-        CommandHandler(state, allowed).apply(name, payload)
+        CommandHandler(Controller(state), allowed).apply(name, payload)
     assert state.as_dict() == before

@@ -24,6 +24,7 @@ from conftest import ROOT, need
 from mqtt_broker import Broker, Collector, broker_kind, make_certs
 
 from camapp.config.mqtt import COMMANDS, MQTTConfig
+from camapp.control import Controller
 from camapp.errors import ConfigError
 from camapp.health import PipelineStats
 from camapp.mqtt import discovery
@@ -51,11 +52,18 @@ def broker(tmp_path: Path) -> Iterator[Broker]:
         yield b
 
 
+def controlled() -> dict[str, Any]:
+    """A fresh state and the controller in front of it, as MqttSink takes them."""
+    state = ApplianceState()
+    return {"state": state, "control": Controller(state)}
+
+
 def make_sink(broker: Broker, data_dir: Path, state: ApplianceState | None = None,
               labels: Sequence[str] = ("person", "car"), device_id: str = "", **extra: Any) -> MqttSink:
     cfg = MQTTConfig.model_validate(broker.mqtt_config(**extra))
+    state = state or ApplianceState()
     sink = MqttSink(cfg, device_id=device_id or "dev-" + uuid.uuid4().hex[:8], camera_id="front",
-                    model_name="ssd_mobilenet_v2", state=state or ApplianceState(),
+                    model_name="ssd_mobilenet_v2", state=state, control=Controller(state),
                     stats=lambda: {"fps": 9.5, "detector_ms": 21.0}, data_dir=data_dir, labels=labels)
     sink.start()
     return sink
@@ -443,16 +451,16 @@ def test_unreadable_tls_files_are_a_config_error_at_construction(tmp_path: Path,
     tls[field] = str(tmp_path / "missing.pem")
     cfg = MQTTConfig.model_validate({"host": "127.0.0.1", "tls": tls})
     with pytest.raises(ConfigError, match=re.escape(error)):
-        MqttSink(cfg, device_id="d", camera_id="c", model_name="m", state=ApplianceState(), stats=dict,
+        MqttSink(cfg, device_id="d", camera_id="c", model_name="m", **controlled(), stats=dict,
                  data_dir=tmp_path / "data", labels=["person"])
     with pytest.raises(ConfigError, match=r"mqtt\.host"):
-        MqttSink(MQTTConfig(), device_id="d", camera_id="c", model_name="m", state=ApplianceState(), stats=dict,
+        MqttSink(MQTTConfig(), device_id="d", camera_id="c", model_name="m", **controlled(), stats=dict,
                  data_dir=tmp_path / "data", labels=["person"])
 
 
 def test_events_handled_before_start_are_kept_for_the_next_start(tmp_path: Path) -> None:
     cfg = MQTTConfig.model_validate({"host": "127.0.0.1", "port": 9})
-    sink = MqttSink(cfg, device_id="d", camera_id="c", model_name="m", state=ApplianceState(), stats=dict,
+    sink = MqttSink(cfg, device_id="d", camera_id="c", model_name="m", **controlled(), stats=dict,
                     data_dir=tmp_path, labels=["person"])
     for msg in lifecycle("early"):
         sink.handle(result(1.0, [msg]))

@@ -14,12 +14,13 @@ import numpy as np
 import pytest
 
 from camapp.annotate import Overlay, annotate
-from camapp.app import build_detector, pipeline_factory
 from camapp.capture.file import FileSource
 from camapp.config import AppConfig, parse_config
 from camapp.detect import Detector, Invocation
+from camapp.detect.factory import build_detector
 from camapp.geometry import box_iou
 from camapp.health import PipelineStats
+from camapp.parts import pipeline_factory
 from camapp.pipeline import LOOK_S, Pipeline
 from camapp.runner import PipelineHolder, replay
 from camapp.sinks import ResultSink
@@ -56,7 +57,7 @@ def run(
     demo_video: Path, model_manifest: Path, clip: list[Frame]
 ) -> tuple[list[FrameResult], list[EventMessage], Pipeline]:
     cfg = config(demo_video)
-    detector = build_detector(cfg)
+    detector = build_detector(cfg.model)
     frames = clip
     pipeline = pipeline_factory(cfg, detector)(frames[0].width, frames[0].height)
     results = [pipeline.process(f) for f in frames]
@@ -156,7 +157,7 @@ def test_a_small_distant_person_is_found_through_a_crop(model_manifest: Path) ->
             img[700:780, x:x + 80] = person
         frames.append(Frame(img, 2_000_000.0 + i / 10.0, i))
     cfg = parse_config({"objects": {"track": ["person"]}})
-    detector = build_detector(cfg)
+    detector = build_detector(cfg.model)
     pipeline = pipeline_factory(cfg, detector)(1920, 1080)
     results = [pipeline.process(f) for f in frames]
     whole_frame = detector.detect(frames[40].image)  # the naive loop's view of the same frame
@@ -194,7 +195,11 @@ class CountingDetector(Detector):
 
     @property
     def input_size(self) -> tuple[int, int]:
-        return self.inner.input_size  # type: ignore[attr-defined, no-any-return]
+        return self.inner.input_size
+
+    @property
+    def last_timings_ms(self) -> dict[str, float]:
+        return self.inner.last_timings_ms
 
     @property
     def labels(self) -> Sequence[str]:
@@ -222,7 +227,7 @@ def test_detection_switch_off_never_calls_the_detector_and_on_resumes_at_once(
     frames = clip_frames(demo_video)[STATIC_FRAMES:STATIC_FRAMES + 160]
     switch = {"on": True}
     cfg = config(demo_video)
-    detector = CountingDetector(build_detector(cfg))
+    detector = CountingDetector(build_detector(cfg.model))
     pipeline = pipeline_factory(cfg, detector, lambda: switch["on"])(frames[0].width, frames[0].height)
     results = []
     for i, frame in enumerate(frames):
@@ -268,7 +273,7 @@ def test_motion_inside_a_parked_object_does_not_wake_the_detector(model_manifest
         frames.append(Frame(img, 3_000_000.0 + i / 10.0, i))
     cfg = parse_config({"objects": {"track": ["person"]}, "tracker": {"stationary_s": 1.0},
                         "motion": {"recheck_s": 2.0}, "detect": {"fps": 0}})  # every frame may run it
-    with build_detector(cfg) as detector:
+    with build_detector(cfg.model) as detector:
         pipeline = pipeline_factory(cfg, detector)(768, 576)
         results = [pipeline.process(f) for f in frames]
     parked = [any(o.stationary for o in r.objects) for r in results]
@@ -300,7 +305,7 @@ def test_motion_counts_as_inside_parked_objects_together(blob: tuple[int, int, i
 
 @pytest.fixture(scope="module")
 def shared_detector(demo_video: Path, model_manifest: Path) -> Iterator[Detector]:
-    with build_detector(config(demo_video)) as detector:
+    with build_detector(config(demo_video).model) as detector:
         yield detector
 
 
@@ -386,7 +391,7 @@ def test_people_standing_still_when_the_gate_was_blind_get_one_event_each(
     frames = [Frame(np.asarray(first * min(i / max(fade_frames, 1), 1.0), np.uint8), 5_000_000.0 + i / 10.0, i)
               for i in range(100)]
     cfg = parse_config({})
-    with build_detector(cfg) as detector:
+    with build_detector(cfg.model) as detector:
         whole = detector.detect(first)
         pipeline = pipeline_factory(cfg, detector)(768, 576)
         results = [pipeline.process(f) for f in frames]
@@ -416,7 +421,7 @@ def test_a_swaying_bush_wakes_the_detector_but_makes_no_events(model_manifest: P
         img[150:450, 200 + dx:500 + dx] = grass[:300, :300]
         frames.append(Frame(img, 6_000_000.0 + i / 10.0, i))
     cfg = parse_config({})
-    with build_detector(cfg) as detector:
+    with build_detector(cfg.model) as detector:
         pipeline = pipeline_factory(cfg, detector)(768, 576)
         results = [pipeline.process(f) for f in frames]
         last = pipeline.finish()

@@ -7,10 +7,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from camapp.app import build_detector, pipeline_factory
 from camapp.config import parse_config
 from camapp.detect import Mosaic, flatten
+from camapp.detect.factory import build_detector
 from camapp.motion.planner import Budget, plan_invocations
+from camapp.parts import pipeline_factory
 
 W, H = 1920, 1080
 
@@ -111,7 +112,7 @@ def test_the_wiring_plans_with_the_configured_budget(
     model_manifest: Path, detect: dict[str, object], invokes: int, mosaics: int
 ) -> None:
     cfg = parse_config({"detect": detect})
-    with build_detector(cfg) as detector:
+    with build_detector(cfg.model) as detector:
         pipeline = pipeline_factory(cfg, detector)(W, H)
     plan = pipeline.stages.plan_regions(np.array(CORNERS, np.int32), [], W, H)
     assert len(plan) == invokes

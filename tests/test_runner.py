@@ -102,11 +102,12 @@ def test_motion_relearns_the_background_after_a_reconnect(tmp_path: Path, demo_v
                                                           model_manifest: Path) -> None:
     """The camera comes back showing the street 30 s later: compared with the old background, the people who
     left and came would all be motion at once; instead the first frames only teach the new background."""
-    from camapp.app import build_detector, pipeline_factory
     from camapp.capture.file import FileSource
     from camapp.capture.reconnect import ReconnectingSource
     from camapp.config import parse_config
+    from camapp.detect.factory import build_detector
     from camapp.health import PipelineStats
+    from camapp.parts import pipeline_factory
 
     camera = write_clip(tmp_path / "camera.avi", vtest_frames(demo_video, 0, BEFORE), fps=25)
     later = write_clip(tmp_path / "later.avi", vtest_frames(demo_video, 300, AFTER), fps=25)
@@ -124,7 +125,7 @@ def test_motion_relearns_the_background_after_a_reconnect(tmp_path: Path, demo_v
 
     source = ReconnectingSource(lambda: FileSource(camera, loop=True, realtime=True, stop_event=stop),
                                 min_backoff_s=0.05, max_backoff_s=0.1, stop_event=stop, on_status=camera_status)
-    with build_detector(cfg) as detector, source, Runner(source, PipelineHolder(pipeline_factory(cfg, detector)),
+    with build_detector(cfg.model) as detector, source, Runner(source, PipelineHolder(pipeline_factory(cfg, detector)),
                                                          [sink], stats, stop_event=stop) as runner:
         assert runner.wait(60), "the runner never saw 15 frames after the reconnect"
     assert runner.error is None and stats.reconnects == 1 and plug == {}

@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from test_web_support import Appliance, admin, appliance, form_fields  # noqa: F401 (fixtures)
 
 from camapp.assets import MODELS_DIR
+from camapp.commands import ApplyConfig
 from camapp.web.openapi import spec
 from camapp.web.tls import ensure_certificate, ssl_context
 
@@ -258,7 +259,7 @@ def test_history_logs_metrics_and_diagnostics(admin, appliance: Appliance) -> No
     cfg = appliance.ctx.get_config().model_copy(deep=True)
     cfg.web.metrics = True
     cfg.mqtt.password = "topsecret"
-    appliance.ctx.apply_config(cfg)
+    appliance.ctx.control.execute(ApplyConfig(cfg))
     text = client.get("/metrics").get_data(as_text=True)
     assert re.search(r"^camapp_frames_total \d+", text, re.M) and "# TYPE camapp_fps gauge" in text
     resp = client.get("/api/diagnostics")

@@ -32,6 +32,7 @@ from test_web_support import (
 )
 
 from camapp.config.mqtt import MQTTConfig
+from camapp.control import Controller
 from camapp.mqtt.sink import MqttSink
 from camapp.redact import MASK
 from camapp.state import ApplianceState
@@ -124,8 +125,9 @@ class Listener:
 
 
 def run_sink(cfg: MQTTConfig, data_dir: Path) -> MqttSink:
+    state = ApplianceState()
     sink = MqttSink(cfg, device_id="dev-" + uuid.uuid4().hex[:6], camera_id="cam", model_name="m",
-                    state=ApplianceState(), stats=dict, data_dir=data_dir, labels=["person"])
+                    state=state, control=Controller(state), stats=dict, data_dir=data_dir, labels=["person"])
     sink.start()
     return sink
 

@@ -25,6 +25,7 @@ from test_web_support import (  # noqa: F401 (fixtures)
     with_users,
 )
 
+from camapp.commands import ApplyConfig
 from camapp.web import close_app, setupcode
 from camapp.web.auth import UserStore
 from camapp.web.tls import ssl_context
@@ -127,9 +128,10 @@ def test_allowed_hosts_adds_names_and_star_turns_the_check_off(appliance: Applia
     assert client.get("/healthz", headers={"Host": "cam.example.net"}).status_code == 400
     cfg = appliance.ctx.get_config()
     for extra in (["cam.example.net"], ["*"]):
-        appliance.ctx.apply_config(cfg.model_copy(update={"web": cfg.web.model_copy(update={"allowed_hosts": extra})}))
+        hosts = cfg.model_copy(update={"web": cfg.web.model_copy(update={"allowed_hosts": extra})})
+        appliance.ctx.control.execute(ApplyConfig(hosts))
         assert client.get("/healthz", headers={"Host": "cam.example.net"}).status_code == 200
-    appliance.ctx.apply_config(cfg)
+    appliance.ctx.control.execute(ApplyConfig(cfg))
     assert client.get("/healthz", headers={"Host": "cam.example.net"}).status_code == 400
 
 

@@ -23,6 +23,7 @@ from flask.testing import FlaskClient
 
 from camapp.config import AppConfig, load_config
 from camapp.config.storage import StorageConfig
+from camapp.control import Controller
 from camapp.health import PipelineStats
 from camapp.state import ApplianceState
 from camapp.store import EventStore
@@ -181,7 +182,7 @@ def make_appliance(
     holder = {"cfg": load_config(cfg_path)}
     applied: list[AppConfig] = []
     switched: list[tuple[Path, Path]] = []
-    hub = FrameHub(width=640, max_fps=15, zones=lambda: [(z.name, z.polygon) for z in holder["cfg"].zones])
+    hub = FrameHub(width=640, max_fps=15)
     stats = PipelineStats()
     results = demo_results(video)
 
@@ -195,11 +196,13 @@ def make_appliance(
         switched.append((model, labels))
 
     store = EventStore(store_config(shutil.copytree(seed, tmp / "store")), camera_id="camera", fps=10.0)
+    state = ApplianceState()
+    control = Controller(state, apply_config=apply_config, switch_model=switch_model, config_path=cfg_path)
     ctx = WebContext(
-        get_config=lambda: holder["cfg"], apply_config=apply_config, state=ApplianceState(), hub=hub, stats=stats,
+        get_config=lambda: holder["cfg"], control=control, state=state, hub=hub, stats=stats,
         data_dir=tmp / "data", config_path=cfg_path, store=store,
         mqtt_status=lambda: {"connected": True, "outbox": 0, "broker": "127.0.0.1:1883"},
-        switch_model=switch_model, log_tail=lambda n: [f"log line {i}" for i in range(min(n, 5))],
+        log_tail=lambda n: [f"log line {i}" for i in range(min(n, 5))],
     )
     feeder = Feeder(hub, stats, results)
     feeder.thread.start()

@@ -21,6 +21,7 @@ import pytest
 from conftest import ROOT
 from test_web_support import Appliance, appliance, with_users  # noqa: F401 (fixture)
 
+from camapp.commands import ApplyConfig
 from camapp.config.web import WebConfig
 from camapp.web.auth import UserStore
 from camapp.web.tls import ssl_context
@@ -117,7 +118,8 @@ def test_slow_request_is_cut_off_and_idle_keepalive_closed(appliance: Appliance)
 def test_viewer_limit_leaves_threads_for_the_api(appliance: Appliance, token: str) -> None:
     """With max_viewers streams running, another viewer is refused (503) and the API still answers."""
     cfg = appliance.ctx.get_config()
-    appliance.ctx.apply_config(cfg.model_copy(update={"web": cfg.web.model_copy(update={"max_viewers": 2})}))
+    fewer = cfg.model_copy(update={"web": cfg.web.model_copy(update={"max_viewers": 2})})
+    appliance.ctx.control.execute(ApplyConfig(fewer))
     limits = ServerLimits.from_config(appliance.ctx.get_config().web)
     assert limits.max_viewers == 2
     with WebServer(appliance.app, "127.0.0.1", 0, limits=limits) as srv:

@@ -103,42 +103,32 @@ def test_time_in_zone_counts_the_current_stay() -> None:
     seen = []
     for t, y in path:
         zones.update([obj(1, feet_at(100, y))], t)
-        seen.append(zones.time_in_zone(1, "driveway"))
+        seen.append(zones.state().time_in_zone(1, "driveway"))
     assert seen == pytest.approx([0.0, 0.0, 1.0, 3.5, 0.0, 0.0, 1.5])
-    assert zones.time_in_zone(1, "door") == 0.0
-    assert zones.time_in_zone(99, "driveway") == 0.0
+    assert zones.state().time_in_zone(1, "door") == 0.0
+    assert zones.state().time_in_zone(99, "driveway") == 0.0
 
 
 def test_absent_tracks_are_forgotten() -> None:
     zones = ZoneMap([DRIVEWAY])
     zones.update([obj(1, feet_at(100, 420)), obj(2, feet_at(300, 420))], 0.0)
     zones.update([obj(2, feet_at(300, 420))], 1.0)
-    assert zones.time_in_zone(1, "driveway") == 0.0
-    assert zones.time_in_zone(2, "driveway") == 1.0
-    zones.forget(2)
-    assert zones.time_in_zone(2, "driveway") == 0.0
+    assert zones.state().time_in_zone(1, "driveway") == 0.0
+    assert zones.state().time_in_zone(2, "driveway") == 1.0
+    zones.update([], 2.0)  # gone from the tracker: forgotten
+    assert zones.state().seconds == {}
     # a forgotten track starts again from its next update
-    zones.update([obj(2, feet_at(300, 420))], 2.0)
-    zones.update([obj(2, feet_at(300, 420))], 2.5)
-    assert zones.time_in_zone(2, "driveway") == 0.5
+    zones.update([obj(2, feet_at(300, 420))], 3.0)
+    zones.update([obj(2, feet_at(300, 420))], 3.5)
+    assert zones.state().time_in_zone(2, "driveway") == 0.5
 
 
 def test_polygons_for_drawing() -> None:
     zones = ZoneMap([DRIVEWAY, DOOR])
-    assert zones.polygons() == [
-        ("driveway", [(0.0, 380.0), (640.0, 380.0), (640.0, 480.0), (0.0, 480.0)]),
-        ("door", [(500.0, 200.0), (640.0, 200.0), (640.0, 480.0), (500.0, 480.0)]),
-    ]
-
-
-def test_set_zones_keeps_stays_in_zones_that_remain() -> None:
-    zones = ZoneMap([DRIVEWAY, DOOR])
-    zones.update([obj(1, feet_at(560, 430))], 0.0)
-    zones.set_zones([DRIVEWAY])
-    assert zones.update([obj(1, feet_at(560, 430))], 2.0)[1] == frozenset({"driveway"})
-    assert zones.time_in_zone(1, "driveway") == 2.0
-    assert zones.time_in_zone(1, "door") == 0.0
-    assert [name for name, _ in zones.polygons()] == ["driveway"]
+    assert zones.state().polygons == (
+        ("driveway", ((0.0, 380.0), (640.0, 380.0), (640.0, 480.0), (0.0, 480.0))),
+        ("door", ((500.0, 200.0), (640.0, 200.0), (640.0, 480.0), (500.0, 480.0))),
+    )
 
 
 def test_entered_zones_accumulate_in_events() -> None:

@@ -14,9 +14,9 @@ from typing import Any
 
 from camapp.alarm.inputs import AlarmInput, Trigger, make_input
 from camapp.alarm.outputs import AlarmOutput, GpioZeroOutput, NullOutput
+from camapp.commands import Commander
 from camapp.config.alarm import GPIOConfig, OutputConfig
 from camapp.errors import GPIOError
-from camapp.state import ApplianceState
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +104,7 @@ def _output(cfg: OutputConfig, make: Any) -> AlarmOutput:
 
 
 def build_hardware(
-    gpio: GPIOConfig, *, state: ApplianceState, on_trigger: Trigger, pin_factory: Any = None, jetson_gpio: Any = None
+    gpio: GPIOConfig, *, control: Commander, on_trigger: Trigger, pin_factory: Any = None, jetson_gpio: Any = None
 ) -> AlarmHardware:
     """Outputs and inputs for the config; never raises for missing hardware (warns and simulates instead)."""
     if not gpio.enabled:
@@ -126,7 +126,7 @@ def build_hardware(
     )
     for cfg in gpio.inputs:
         try:
-            hw.inputs.append(make_input(cfg, state, on_trigger, pin_factory))
+            hw.inputs.append(make_input(cfg, control, on_trigger, pin_factory))
         except GPIOError as err:
             log.error("%s; this input is disabled", err)
     return hw

@@ -12,9 +12,9 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from camapp.commands import Commander, SetMode
 from camapp.config.alarm import InputConfig
 from camapp.errors import GPIOError
-from camapp.state import ApplianceState
 
 log = logging.getLogger(__name__)
 
@@ -34,13 +34,13 @@ def _guarded(what: str, fn: Callable[[], None]) -> Callable[[], None]:
 
 
 class ArmButton:
-    """Short press arms, long hold disarms; both go through ApplianceState with source "gpio"."""
+    """Short press arms, long hold disarms; both are SetMode commands with source "gpio"."""
 
-    def __init__(self, cfg: InputConfig, state: ApplianceState, pin_factory: object) -> None:
+    def __init__(self, cfg: InputConfig, control: Commander, pin_factory: object) -> None:
         from gpiozero import Button
 
         self.name = cfg.name
-        self._state = state
+        self._control = control
         self._arm_mode = cfg.arm_mode
         self._held = threading.Event()
         self.device: Any = Button(
@@ -53,14 +53,14 @@ class ArmButton:
     def _on_held(self) -> None:
         self._held.set()
         log.info("GPIO %s held: disarming", self.name)
-        self._state.set_mode("disarmed", source="gpio")
+        self._control.execute(SetMode("disarmed", source="gpio"))
 
     def _on_released(self) -> None:
         if self._held.is_set():
             self._held.clear()
             return
         log.info("GPIO %s pressed: arming (%s)", self.name, self._arm_mode)
-        self._state.set_mode(self._arm_mode, source="gpio")
+        self._control.execute(SetMode(self._arm_mode, source="gpio"))
 
     def close(self) -> None:
         self.device.close()
@@ -103,11 +103,11 @@ class TriggerInput:
 AlarmInput = ArmButton | TriggerInput
 
 
-def make_input(cfg: InputConfig, state: ApplianceState, on_trigger: Trigger, pin_factory: object) -> AlarmInput:
+def make_input(cfg: InputConfig, control: Commander, on_trigger: Trigger, pin_factory: object) -> AlarmInput:
     """Build one input; raises GPIOError naming the config entry when the pin cannot be used."""
     try:
         if cfg.kind == "arm_button":
-            return ArmButton(cfg, state, pin_factory)
+            return ArmButton(cfg, control, pin_factory)
         return TriggerInput(cfg, on_trigger, pin_factory)
     except Exception as err:
         raise GPIOError(f"gpio.inputs '{cfg.name}' ({cfg.kind} on pin {cfg.pin}): {err}") from err

@@ -16,49 +16,43 @@ from datetime import datetime
 
 from camapp.alarm.factory import AlarmHardware, build_hardware
 from camapp.alarm.outputs import AlarmOutput
+from camapp.commands import Commander, KeepClip, SendAlert, TakeSnapshot
 from camapp.config.alarm import GPIOConfig, PatternConfig, RulesConfig
-from camapp.rules import Fired, RuleContext, RuleEngine, Subject, TimeInZone
+from camapp.rules import Fired, RuleContext, RuleEngine, Subject
 from camapp.sinks import ResultSink
 from camapp.state import ApplianceState, StateChange
-from camapp.types import EventMessage, FrameResult
+from camapp.types import EventMessage, FrameResult, ZoneState
 
 log = logging.getLogger(__name__)
 
-Alert = Callable[[dict[str, object]], None]
-ClipRequest = Callable[[str, str], None]  # (event id, rule name)
 STALE_S = 60.0  # a track neither seen nor updated for this long (frame time) is forgotten even without `end`
 
 
 class AlarmSink(ResultSink):
-    """Rules -> GPIO outputs, alarm state, MQTT alerts and save requests; GPIO inputs -> arming and triggers."""
+    """Rules -> GPIO outputs, alarm state, and commands (alerts, snapshots, clips); GPIO inputs -> arming and
+    triggers. Zone times come from each FrameResult, never from the pipeline."""
 
-    def __init__(  # noqa: PLR0913 - keyword-only wiring points, each optional
+    def __init__(
         self,
         rules: RulesConfig,
         gpio: GPIOConfig,
         *,
         state: ApplianceState,
-        time_in_zone: TimeInZone,
-        on_alert: Alert | None = None,
-        on_clip: ClipRequest | None = None,
+        control: Commander,
         pin_factory: object | None = None,
         now: Callable[[], datetime] = datetime.now,
     ) -> None:
-        self.state = state
+        self.state, self.control = state, control
         self.engine = RuleEngine(rules.rules)
-        self._time_in_zone = time_in_zone
-        self._on_alert = on_alert
-        self._on_clip = on_clip
+        self._zones = ZoneState()  # of the last frame: GPIO triggers between frames see the same times
         self._now = now
         self._lock = threading.RLock()
         self._tracks: dict[int, tuple[EventMessage, float]] = {}
         self._last_trigger: dict[str, float] = {}
         self._closed = False
         self._patterns: dict[str, PatternConfig] = {o.name: o.pattern for o in gpio.outputs}
-        if on_clip is None and any(r.actions.clip for r in rules.rules):
-            log.warning("some rules ask to save clips but nothing handles clip requests; they will be ignored")
         self.hardware: AlarmHardware = build_hardware(
-            gpio, state=state, on_trigger=self.trigger, pin_factory=pin_factory
+            gpio, control=control, on_trigger=self.trigger, pin_factory=pin_factory
         )
         for out in self.hardware.outputs.values():
             out.on_idle = self._output_idle
@@ -74,6 +68,7 @@ class AlarmSink(ResultSink):
         with self._lock:
             if self._closed:
                 return
+            self._zones = result.zones
             subjects = self._update_tracks(result, t)
             if subjects:
                 self._process(subjects, t)
@@ -112,7 +107,7 @@ class AlarmSink(ResultSink):
             return self._last_trigger.get(label)
 
     def _process(self, subjects: tuple[Subject, ...], t: float) -> None:
-        context = RuleContext(subjects, self.state.mode, self._now(), self._time_in_zone)
+        context = RuleContext(subjects, self.state.mode, self._now(), self._zones.time_in_zone)
         for fired in self.engine.process(context):
             try:
                 self._fire(fired, t)
@@ -124,13 +119,14 @@ class AlarmSink(ResultSink):
         actions = rule.actions
         log.warning("rule %s fired: %s (%.2f) in %s [%s]", rule.name, subject.label, subject.score,
                     ", ".join(subject.zones) or "-", self.state.mode)
-        snapshot_id = self.state.request_snapshot(source=f"rule:{rule.name}") if actions.snapshot else None
-        if actions.clip and subject.event_id and self._on_clip is not None:
-            self._on_clip(subject.event_id, rule.name)
+        source = f"rule:{rule.name}"
+        snapshot_id = self.control.execute(TakeSnapshot(source=source)) if actions.snapshot else None
+        if actions.clip and subject.event_id:
+            self.control.execute(KeepClip(subject.event_id, rule.name, source=source))
         if self._drive_outputs(fired):
             self.state.set_alarm(True, source=f"rule:{rule.name}")
-        if actions.mqtt_alert and self._on_alert is not None:
-            self._on_alert(alert_payload(fired, self.state.mode, t, snapshot_id))
+        if actions.mqtt_alert:
+            self.control.execute(SendAlert(alert_payload(fired, self.state.mode, t, snapshot_id), source=source))
 
     def _drive_outputs(self, fired: Fired) -> bool:
         started = False

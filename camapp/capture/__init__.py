@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from types import TracebackType
 
 from camapp.errors import CaptureError
@@ -47,3 +48,6 @@ class FrameSource(ABC):
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.close()
+
+
+SourceMaker = Callable[[], FrameSource]  # opens the source afresh (called again on every reconnect)

@@ -9,9 +9,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from camapp.capture import CaptureStoppedError
+from camapp.capture import CaptureStoppedError, SourceMaker
 from camapp.capture.opencv import CaptureBase, usable_fps
-from camapp.errors import CaptureEndedError, CaptureError
+from camapp.config.camera import CAMERA_SOURCES, FileCameraConfig
+from camapp.errors import CaptureEndedError, CaptureError, ConfigError
+from camapp.imageguard import ImageError, check_file
 from camapp.types import Frame
 
 # Used when a file does not declare its frame rate (some MJPEG/AVI muxers); the demo clip declares 10.
@@ -109,3 +111,16 @@ class FileSource(CaptureBase):
                 self._cap.release()
             self._cap = None
             self._passes += 1
+
+
+@CAMERA_SOURCES.register(FileCameraConfig)
+def file_source(cfg: FileCameraConfig, stop_event: threading.Event) -> SourceMaker:
+    """A video file. A missing one, or a still image claiming a hostile size, is a config error now (exit 2, no
+    systemd restart loop) rather than a retry loop."""
+    if not cfg.path.is_file():
+        raise ConfigError(f"camera.path: video file not found: {cfg.path}")
+    try:
+        check_file(cfg.path)  # a still image is decoded like a video: check its claimed size first
+    except ImageError as err:
+        raise ConfigError(f"camera.path: {err}") from None
+    return lambda: FileSource(cfg.path, loop=cfg.loop, realtime=cfg.realtime, stop_event=stop_event)

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import functools
 import re
+import threading
 from fractions import Fraction
 
 import cv2
 
+from camapp.capture import SourceMaker
 from camapp.capture.opencv import CaptureBase, usable_fps
-from camapp.errors import CaptureError
+from camapp.config.camera import CAMERA_SOURCES, GStreamerCameraConfig, JetsonCsiCameraConfig
+from camapp.errors import CaptureError, ConfigError
 from camapp.types import Frame
 
 NO_GSTREAMER = (
@@ -69,3 +72,23 @@ class GStreamerSource(CaptureBase):
 
     def read(self) -> Frame:
         return self._read_live("pipeline delivered no frame (camera stopped or disconnected)")
+
+
+def _needs_gstreamer(source: str) -> None:
+    if not has_gstreamer():
+        raise ConfigError(f"camera.source '{source}': {NO_GSTREAMER}")
+
+
+@CAMERA_SOURCES.register(GStreamerCameraConfig)
+def gstreamer_source(cfg: GStreamerCameraConfig, stop_event: threading.Event) -> SourceMaker:
+    """Any pipeline ending in appsink."""
+    _needs_gstreamer(cfg.source)
+    return lambda: GStreamerSource(cfg.pipeline)
+
+
+@CAMERA_SOURCES.register(JetsonCsiCameraConfig)
+def jetson_csi_source(cfg: JetsonCsiCameraConfig, stop_event: threading.Event) -> SourceMaker:
+    """A Jetson CSI camera: the nvarguscamerasrc pipeline built from the config."""
+    _needs_gstreamer(cfg.source)
+    csi = jetson_csi_pipeline(cfg.sensor_id, cfg.width, cfg.height, cfg.fps, cfg.flip_method)
+    return lambda: GStreamerSource(csi)

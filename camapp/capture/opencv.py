@@ -11,7 +11,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from camapp.capture import FrameSource
+from camapp.capture import FrameSource, SourceMaker
+from camapp.config.camera import CAMERA_SOURCES, V4l2CameraConfig
 from camapp.errors import CaptureError
 from camapp.redact import redact_text
 from camapp.types import Frame, Image
@@ -153,3 +154,10 @@ class OpenCVSource(CaptureBase):
 
     def read(self) -> Frame:
         return self._read_live("no frame (unplugged, stream dropped or timed out)")
+
+
+@CAMERA_SOURCES.register(V4l2CameraConfig)
+def v4l2_source(cfg: V4l2CameraConfig, stop_event: threading.Event) -> SourceMaker:
+    """A USB camera by index or device path."""
+    return lambda: OpenCVSource(cfg.device, width=cfg.width, height=cfg.height, fps=cfg.fps)
+

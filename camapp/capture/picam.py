@@ -12,15 +12,18 @@ Formats (Picamera2 manual, "configuration" chapter; picamera2/request.py `make_a
 
 from __future__ import annotations
 
+import importlib.util
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
-from camapp.capture import FrameSource
+from camapp.capture import FrameSource, SourceMaker
 from camapp.capture.packets import PacketBuffer
-from camapp.errors import CaptureError
+from camapp.config.camera import CAMERA_SOURCES, Picamera2CameraConfig
+from camapp.errors import CaptureError, ConfigError
 from camapp.types import EncodedPacket, Frame
 
 NO_PICAMERA2 = (
@@ -162,3 +165,12 @@ class Picamera2Source(FrameSource):
                 step()
             except Exception:  # closing must not fail: the camera may already be gone
                 continue
+
+
+@CAMERA_SOURCES.register(Picamera2CameraConfig)
+def picamera2_source(cfg: Picamera2CameraConfig, stop_event: threading.Event) -> SourceMaker:
+    """A Raspberry Pi camera; without picamera2 installed that is a config error now, not a retry loop."""
+    if importlib.util.find_spec("picamera2") is None:
+        raise ConfigError(f"camera.source 'picamera2': {NO_PICAMERA2}")
+    # The Pi's hardware H.264 encoder runs beside capture: recording stores its packets instead of encoding again.
+    return lambda: Picamera2Source(cfg.width, cfg.height, cfg.lores_width, cfg.fps, h264=True)

@@ -4,6 +4,7 @@ for recording, so an IP camera's video is stored as it was sent instead of being
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import deque
 from typing import Any
@@ -11,9 +12,10 @@ from typing import Any
 import av
 import numpy as np
 
-from camapp.capture import FrameSource
-from camapp.capture.opencv import NETWORK_TIMEOUT_MS, redact_url
+from camapp.capture import FrameSource, SourceMaker
+from camapp.capture.opencv import NETWORK_TIMEOUT_MS, OpenCVSource, redact_url
 from camapp.capture.packets import PacketBuffer
+from camapp.config.camera import CAMERA_SOURCES, RtspCameraConfig
 from camapp.errors import CaptureError
 from camapp.types import EncodedPacket, Frame
 
@@ -105,3 +107,11 @@ class StreamSource(FrameSource):
         if not self._closed:
             self._closed = True
             self._container.close()
+
+
+@CAMERA_SOURCES.register(RtspCameraConfig)
+def rtsp_source(cfg: RtspCameraConfig, stop_event: threading.Event) -> SourceMaker:
+    """An RTSP stream through PyAV (its H.264 packets are recorded without re-encoding); HTTP(S) through OpenCV."""
+    if cfg.url.startswith(("rtsp://", "rtsps://")):
+        return lambda: StreamSource(cfg.url)
+    return lambda: OpenCVSource(cfg.url, width=cfg.width, height=cfg.height, fps=cfg.fps)

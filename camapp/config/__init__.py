@@ -8,21 +8,25 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic.fields import FieldInfo
 
 from camapp.config.alarm import MAX_ZONES, GPIOConfig, RulesConfig, ZoneConfig, check_references
 from camapp.config.base import Section, at_most
+from camapp.config.camera import CAMERA_SOURCES, CameraConfig, FileCameraConfig, V4l2CameraConfig, camera_config
 from camapp.config.core import (
-    CameraConfig,
+    DETECTORS,
     DetectConfig,
     EventsConfig,
     LabelFilter,
     ModelConfig,
     MotionConfig,
     ObjectsConfig,
+    TFLiteModelConfig,
     TrackerConfig,
 )
 from camapp.config.loader import LineIndex, line_index, read_config_data
 from camapp.config.mqtt import MQTTConfig
+from camapp.config.sinks import SINKS, LogSinkConfig, SinkConfig
 from camapp.config.storage import StorageConfig
 from camapp.config.web import WebConfig
 from camapp.errors import ConfigError
@@ -32,14 +36,21 @@ __all__ = [
     "CameraConfig",
     "DetectConfig",
     "EventsConfig",
+    "FileCameraConfig",
     "LabelFilter",
     "ModelConfig",
     "MotionConfig",
     "ObjectsConfig",
+    "SinkConfig",
+    "TFLiteModelConfig",
     "TrackerConfig",
+    "camera_config",
     "load_config",
     "parse_config",
 ]
+
+
+MAX_SINKS = 16
 
 
 class AppConfig(Section):
@@ -47,10 +58,11 @@ class AppConfig(Section):
 
     device_id: str = Field("camapp", pattern=r"^[A-Za-z0-9_-]{1,64}$", description="Device id for topics and UI.")
     log_level: str = Field("INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$", description="Logging level.")
-    camera: CameraConfig = Field(default_factory=lambda: CameraConfig(source="v4l2"))
+    # camera, model and sinks: unions of the registered models, see _rebuild() below
+    camera: CameraConfig = Field(default_factory=V4l2CameraConfig)
     motion: MotionConfig = Field(default_factory=MotionConfig)
     detect: DetectConfig = Field(default_factory=DetectConfig)
-    model: ModelConfig = Field(default_factory=ModelConfig)
+    model: ModelConfig = Field(default_factory=TFLiteModelConfig)
     objects: ObjectsConfig = Field(default_factory=ObjectsConfig)
     tracker: TrackerConfig = Field(default_factory=TrackerConfig)
     events: EventsConfig = Field(default_factory=EventsConfig)
@@ -62,6 +74,10 @@ class AppConfig(Section):
     storage: StorageConfig = Field(default_factory=StorageConfig)
     mqtt: MQTTConfig = Field(default_factory=MQTTConfig)
     web: WebConfig = Field(default_factory=WebConfig)
+    sinks: list[SinkConfig] = Field(
+        default_factory=lambda: [LogSinkConfig()], max_length=MAX_SINKS,  # type: ignore[arg-type]
+        description="Extra consumers of every processed frame, each keyed by `type` (default: the console event log).",
+    )
 
     @field_validator("zones")
     @classmethod
@@ -94,6 +110,45 @@ def _line_of(path: tuple[str, ...], msg: str, lines: LineIndex) -> int | None:
     return next((lines[path[:n]] for n in range(len(path), -1, -1) if path[:n] in lines), None)
 
 
+# Sections whose model is a union over a registry: name -> (registry, holds a list of them).
+UNIONS = {"camera": (CAMERA_SOURCES, False), "model": (DETECTORS, False), "sinks": (SINKS, True)}
+
+
+def _rebuild() -> None:
+    """Make each union section accept exactly the models registered now (a new part module adds one)."""
+    fields = AppConfig.__pydantic_fields__
+    for name, (registry, many) in UNIONS.items():
+        old = fields[name]
+        member = registry.union()
+        annotation = Annotated[list[member], at_most(MAX_SINKS)] if many else member  # type: ignore[valid-type]
+        field = Field(default_factory=old.default_factory, description=old.description,  # type: ignore[arg-type]
+                      max_length=MAX_SINKS if many else None)
+        fields[name] = FieldInfo.from_annotated_attribute(annotation, field)  # type: ignore[arg-type]
+    AppConfig.model_rebuild(force=True)
+
+
+for _registry, _ in UNIONS.values():
+    _registry.on_change(_rebuild)
+_rebuild()
+
+
+def error_items(err: ValidationError) -> list[tuple[tuple[str, ...], str]]:
+    """(field path, message) per problem, the path as the user writes it (a union's internal tag left out)."""
+    out = []
+    for e in err.errors():
+        path, msg = [str(p) for p in e["loc"]], str(e["msg"])
+        union = UNIONS.get(path[0]) if path else None
+        if union is not None:
+            registry, many = union
+            at = 2 if many else 1
+            if len(path) > at and path[at] in registry.config_keys():
+                msg = registry.explain(path.pop(at), e)
+            else:
+                msg = registry.explain_tag(e) or msg
+        out.append((tuple(path), msg))
+    return out
+
+
 MAX_PROBLEMS = 20  # a 10,000-key file would otherwise print 10,000 lines
 
 
@@ -104,12 +159,11 @@ def format_validation_error(
     if lines is None:
         lines = line_index(text) if text else {}
     out = []
-    problems = err.errors()
-    for e in problems[:MAX_PROBLEMS]:
-        path = tuple(str(p) for p in e["loc"])
-        line = _line_of(path, str(e["msg"]), lines)
+    problems = error_items(err)
+    for path, msg in problems[:MAX_PROBLEMS]:
+        line = _line_of(path, msg, lines)
         where = f"{source}:{line}" if line else source
-        out.append(f"{where}: {'.'.join(path) or '(top level)'}: {e['msg']}")
+        out.append(f"{where}: {'.'.join(path) or '(top level)'}: {msg}")
     if len(problems) > MAX_PROBLEMS:
         out.append(f"{source}: … and {len(problems) - MAX_PROBLEMS} more problem(s)")
     return "\n".join(out)

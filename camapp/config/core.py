@@ -1,52 +1,15 @@
-"""Config for the core pipeline: camera, motion gate, detector, object filters, tracker and events."""
+"""Config for the core pipeline: motion gate, detector, object filters, tracker and events (camera: camera.py)."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, model_validator
 
 from camapp.config.base import MAX_POLYGONS, Polygon, Section, at_most
 from camapp.geometry import polygon_problem
-
-
-class CameraConfig(Section):
-    """Where frames come from."""
-
-    id: str = Field("camera", pattern=r"^[A-Za-z0-9_-]{1,32}$", description="Camera id used in events and topics.")
-    source: Literal["file", "v4l2", "rtsp", "gstreamer", "jetson_csi", "picamera2"] = Field(
-        "file", description="Kind of frame source (jetson_csi builds the nvarguscamerasrc pipeline for you)."
-    )
-    path: Path | None = Field(None, description="Video file to read (source: file).")
-    device: int | str = Field(0, description="V4L2 device index or path such as /dev/video0 (source: v4l2).")
-    url: str | None = Field(
-        None, pattern=r"^(rtsps?|https?)://\S+$", description="rtsp:// or http(s):// stream URL (source: rtsp)."
-    )
-    pipeline: str | None = Field(
-        None, description="GStreamer pipeline ending in appsink (source: gstreamer; Jetson CSI cameras)."
-    )
-    sensor_id: int = Field(0, ge=0, le=7, description="CSI camera number, nvarguscamerasrc sensor-id (jetson_csi).")
-    flip_method: int = Field(
-        0, ge=0, le=7, description="nvvidconv flip-method: 0 none, 2 rotate 180, 4/6 mirror (source: jetson_csi)."
-    )
-    width: int = Field(1280, ge=64, le=7680, description="Requested capture width in pixels.")
-    height: int = Field(720, ge=64, le=4320, description="Requested capture height in pixels.")
-    fps: float = Field(10.0, gt=0, le=120, description="Requested capture frame rate.")
-    lores_width: int = Field(320, ge=64, le=1280, description="Width of picamera2's low-resolution motion stream.")
-    loop: bool = Field(True, description="Restart a video file at its end instead of ending (source: file).")
-    realtime: bool = Field(True, description="Pace a video file to its own fps; false runs as fast as possible.")
-    reconnect_min_s: float = Field(0.5, gt=0, le=60, description="First delay before reopening a failed source.")
-    reconnect_max_s: float = Field(30.0, gt=0, le=3600, description="Longest delay between reopen attempts.")
-
-    @model_validator(mode="after")
-    def _source_needs_its_field(self) -> CameraConfig:
-        needed = {"file": "path", "rtsp": "url", "gstreamer": "pipeline"}.get(self.source)
-        if needed and getattr(self, needed) is None:
-            raise ValueError(f"camera.source '{self.source}' needs camera.{needed}")
-        if self.reconnect_max_s < self.reconnect_min_s:
-            raise ValueError("camera.reconnect_max_s must be >= camera.reconnect_min_s")
-        return self
+from camapp.registry import Registry
 
 
 class MotionConfig(Section):
@@ -106,8 +69,14 @@ class DetectConfig(Section):
     )
 
 
+# Builders are `Callable[[ModelConfig], Detector]`, typed in camapp.detect.
+DETECTORS: Registry[Any] = Registry("detector backend", "type", default_key="tflite")
+
+
 class ModelConfig(Section):
-    """Which model to run and how."""
+    """Which detector runs and how; `type` picks the backend, and with it the other keys this section takes."""
+
+    type: str = Field(description="Detector backend.")
 
     @model_validator(mode="before")
     @classmethod
@@ -117,13 +86,6 @@ class ModelConfig(Section):
                              "in model pixels)")
         return data
 
-    manifest: Path = Field(
-        Path("models/ssd_mobilenet_v2_coco_quant.yaml"), description="Model manifest (YAML) in models/."
-    )
-    threads: int = Field(2, ge=1, le=16, description="Interpreter CPU threads.")
-    edgetpu: Literal["auto", "on", "off"] = Field(
-        "auto", description="Coral EdgeTPU delegate: auto uses it when libedgetpu is present."
-    )
     min_score: float = Field(0.4, ge=0, le=1, description="Detections below this score are dropped at the detector.")
     region_size: int = Field(
         0, ge=0, le=1920, description="Side of the square crop sent to the model around motion; 0 = automatic."
@@ -135,6 +97,20 @@ class ModelConfig(Section):
         32, ge=0, le=1000,
         description="Moving boxes shorter than this (frame pixels) are too small for the model even in a 1:1 crop, "
         "so the planner does not spend invokes to keep them sharp (see detect.min_object_px).",
+    )
+
+
+@DETECTORS.add_config
+class TFLiteModelConfig(ModelConfig):
+    """A TensorFlow Lite model described by a manifest (optionally on a Coral EdgeTPU)."""
+
+    type: Literal["tflite"] = Field("tflite", description="TensorFlow Lite (LiteRT) interpreter.")
+    manifest: Path = Field(
+        Path("models/ssd_mobilenet_v2_coco_quant.yaml"), description="Model manifest (YAML) in models/."
+    )
+    threads: int = Field(2, ge=1, le=16, description="Interpreter CPU threads.")
+    edgetpu: Literal["auto", "on", "off"] = Field(
+        "auto", description="Coral EdgeTPU delegate: auto uses it when libedgetpu is present."
     )
 
 

@@ -1,4 +1,5 @@
-"""Object detection behind one interface."""
+"""Object detection behind one interface; backends register with their config model in DETECTORS
+(camapp.config.core), and camapp.detect.factory builds the one the config names."""
 
 from __future__ import annotations
 
@@ -54,9 +55,19 @@ class Detector(ABC):
         """Class names, indexed by class id."""
 
     @property
+    @abstractmethod
     def name(self) -> str:
         """The model's short name (its manifest's), for payloads and the UI."""
-        return type(self).__name__
+
+    @property
+    @abstractmethod
+    def input_size(self) -> tuple[int, int]:
+        """Model input (width, height) in pixels: the region planner sizes its crops for it."""
+
+    @property
+    @abstractmethod
+    def last_timings_ms(self) -> dict[str, float]:
+        """Milliseconds per step of the last detect() call (at least `total`), for stats and the bench."""
 
     def __enter__(self) -> Detector:
         return self
@@ -65,3 +76,4 @@ class Detector(ABC):
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.close()
+

@@ -47,12 +47,11 @@ class FallbackDetector(Detector):
 
     @property
     def last_timings_ms(self) -> dict[str, float]:
-        return dict(getattr(self.active, "last_timings_ms", {}))
+        return self.active.last_timings_ms
 
     @property
     def input_size(self) -> tuple[int, int]:
-        size = getattr(self.active, "input_size", (300, 300))
-        return (int(size[0]), int(size[1]))
+        return self.active.input_size
 
     def close(self) -> None:
         self.primary.close()

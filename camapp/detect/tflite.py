@@ -15,7 +15,8 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from camapp.config.core import ModelConfig
+from camapp.assets import resolve_path
+from camapp.config.core import DETECTORS, TFLiteModelConfig
 from camapp.detect import Detector, Invocation, Mosaic, Region
 from camapp.detect.decode import (
     Decoded,
@@ -74,14 +75,14 @@ class TFLiteDetector(Detector):
         self.runtime = self._loaded.runtime
         self.uses_edgetpu = self._loaded.edgetpu
         self._lock = threading.Lock()
-        self.last_timings_ms: dict[str, float] = {"pre": 0.0, "invoke": 0.0, "post": 0.0, "total": 0.0}
+        self._timings_ms: dict[str, float] = {"pre": 0.0, "invoke": 0.0, "post": 0.0, "total": 0.0}
         self.last_invocations = 0
 
     @classmethod
-    def from_config(cls, config: ModelConfig) -> TFLiteDetector:
+    def from_config(cls, config: TFLiteModelConfig) -> TFLiteDetector:
         """Load the manifest named in the config (checksums verified) and build the detector."""
         return cls(
-            load_manifest(config.manifest),
+            load_manifest(resolve_path(config.manifest)),
             threads=config.threads,
             min_score=config.min_score,
             edgetpu=config.edgetpu,
@@ -100,6 +101,10 @@ class TFLiteDetector(Detector):
     def input_size(self) -> tuple[int, int]:
         """Model input (width, height)."""
         return self.manifest.input.width, self.manifest.input.height
+
+    @property
+    def last_timings_ms(self) -> dict[str, float]:
+        return dict(self._timings_ms)
 
     def _check_input(self) -> None:
         spec, detail = self.manifest.input, self._input
@@ -207,7 +212,7 @@ class TFLiteDetector(Detector):
             t4 = time.perf_counter()
             result = self._merge(parts, w, h)
             timings["post"] += (time.perf_counter() - t4) * 1000
-            self.last_timings_ms = {**timings, "total": sum(timings.values())}
+            self._timings_ms = {**timings, "total": sum(timings.values())}
             self.last_invocations = len(plan)
         return result
 
@@ -295,3 +300,9 @@ def _absorbed(boxes: FloatArray, class_ids: IntArray, source: IntArray, cut: npt
         iy = np.clip(np.minimum(boxes[i, 3], boxes[others, 3]) - np.maximum(boxes[i, 1], boxes[others, 1]), 0, None)
         drop[i] = bool(np.any(ix * iy / areas[i] >= _CONTAINED))
     return drop
+
+
+@DETECTORS.register(TFLiteModelConfig)
+def tflite_detector(cfg: TFLiteModelConfig) -> Detector:
+    """The TFLite backend: the manifest's model, checksums verified."""
+    return TFLiteDetector.from_config(cfg)

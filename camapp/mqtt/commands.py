@@ -1,12 +1,13 @@
-"""Remote commands on <prefix>/set/<name>: parsed, checked against the allow-list, applied to ApplianceState."""
+"""Remote commands on <prefix>/set/<name>: parsed, checked against the allow-list, run as typed commands."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Collection
 
+from camapp.commands import Commander, SetDetection, SetMode, Silence, TakeSnapshot
 from camapp.errors import CommandError
-from camapp.state import MODES, ApplianceState
+from camapp.state import MODES
 
 log = logging.getLogger(__name__)
 
@@ -39,8 +40,8 @@ class CommandHandler:
 
     SOURCE = "mqtt"
 
-    def __init__(self, state: ApplianceState, allowed: Collection[str], arm_mode: str = "away") -> None:
-        self.state = state
+    def __init__(self, control: Commander, allowed: Collection[str], arm_mode: str = "away") -> None:
+        self.control = control
         self.allowed = frozenset(allowed)
         self.arm_mode = arm_mode
         self._handlers: dict[str, Callable[[str], str | None]] = {
@@ -60,16 +61,16 @@ class CommandHandler:
         mode = text.strip().lower()
         if mode not in MODES:
             raise CommandError(f"set/mode expects one of {', '.join(MODES)}, got {text[:40]!r}")
-        self.state.set_mode(mode, source=self.SOURCE)
+        self.control.execute(SetMode(mode, source=self.SOURCE))
 
     def _armed(self, text: str) -> None:
-        self.state.set_mode(self.arm_mode if parse_bool(text, "armed") else "disarmed", source=self.SOURCE)
+        self.control.execute(SetMode(self.arm_mode if parse_bool(text, "armed") else "disarmed", source=self.SOURCE))
 
     def _detection(self, text: str) -> None:
-        self.state.set_detection(parse_bool(text, "detection"), source=self.SOURCE)
+        self.control.execute(SetDetection(parse_bool(text, "detection"), source=self.SOURCE))
 
     def _silence(self, text: str) -> None:
-        self.state.silence(source=self.SOURCE)
+        self.control.execute(Silence(source=self.SOURCE))
 
     def _snapshot(self, text: str) -> str:
-        return self.state.request_snapshot(source=self.SOURCE)
+        return self.control.execute(TakeSnapshot(source=self.SOURCE))

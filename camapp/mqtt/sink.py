@@ -20,6 +20,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 
 from camapp import __version__
+from camapp.commands import Commander
 from camapp.config.mqtt import MQTTConfig
 from camapp.errors import CommandError, ConfigError, StorageError
 from camapp.mqtt import discovery, payloads, thumbs
@@ -64,6 +65,7 @@ class MqttSink(ResultSink):
         camera_id: str,
         model_name: str | Callable[[], str],
         state: ApplianceState,
+        control: Commander,
         stats: Callable[[], Mapping[str, object]],
         data_dir: Path,
         labels: Sequence[str],
@@ -86,7 +88,7 @@ class MqttSink(ResultSink):
         self._client.on_disconnect = self._on_disconnect
         self._client.on_publish = self._on_publish
         self._client.on_message = self._on_message
-        self._commands = CommandHandler(state, cfg.allowed_commands, cfg.arm_mode)
+        self._commands = CommandHandler(control, cfg.allowed_commands, cfg.arm_mode)
         self._gate = CommandGate(cfg)  # who may command: enabled, signed when a key is set, not replayed, rate-limited
         self._refusals = LogBudget()
         self._discovery = discovery.Throttle(discovery.INTERVAL_S)
@@ -218,7 +220,9 @@ class MqttSink(ResultSink):
             self._put_state(topic, payload)
 
     def _on_state(self, change: StateChange) -> None:
-        if change.kind == "mode":
+        if change.kind == "alert":
+            self.publish_alert(change.value)
+        elif change.kind == "mode":
             self._put_state(self.topics.mode, str(change.value))
             self._put_state(self.topics.armed, on_off(change.value != "disarmed"))
         elif change.kind in ("detection", "alarm"):

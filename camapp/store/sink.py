@@ -265,7 +265,12 @@ class EventStore(StoreReader, ResultSink):
     # --- other threads -----------------------------------------------------------------------------------
 
     def _on_state(self, change: StateChange) -> None:
-        """A manual snapshot request: save the latest frame under the id the requester was given."""
+        """A manual snapshot request: save the latest frame under the id the requester was given; a rule's
+        KeepClip command: hold the recording around that event."""
+        if change.kind == "clip":
+            event_id, rule = change.value
+            self.keep_clip(str(event_id), str(rule))
+            return
         if change.kind != "snapshot":
             return
         try:

@@ -10,6 +10,7 @@ from typing import Any
 from flask import Blueprint, Response, abort, current_app, jsonify, request, send_file
 
 from camapp.annotate import Overlay
+from camapp.commands import SetDetection, SetMode, Silence, TakeSnapshot
 from camapp.errors import CommandError
 from camapp.web import system
 from camapp.web.context import MEDIA_KINDS, EventStoreLike, WebContext
@@ -116,7 +117,7 @@ def stream() -> Any:
 
 @bp.post("/snapshot")
 def take_snapshot() -> Any:
-    snap_id = ctx().state.request_snapshot(source="web")
+    snap_id = ctx().control.execute(TakeSnapshot(source="web"))
     return jsonify({"id": snap_id, "url": f"/api/snapshots/{snap_id}"}), 202
 
 
@@ -136,19 +137,19 @@ def get_state() -> Any:
 @bp.post("/arm")
 def arm() -> Any:
     data = body()
-    ctx().state.set_mode(data.get("mode", "away"), source="web")
+    ctx().control.execute(SetMode(data.get("mode", "away"), source="web"))
     return jsonify(ctx().state.as_dict())
 
 
 @bp.post("/detection")
 def detection() -> Any:
-    ctx().state.set_detection(body().get("enabled"), source="web")  # type: ignore[arg-type]
+    ctx().control.execute(SetDetection(body().get("enabled"), source="web"))  # type: ignore[arg-type]
     return jsonify(ctx().state.as_dict())
 
 
 @bp.post("/silence")
 def silence() -> Any:
-    ctx().state.silence(source="web")
+    ctx().control.execute(Silence(source="web"))
     return jsonify(ctx().state.as_dict())
 
 

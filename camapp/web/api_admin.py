@@ -7,6 +7,7 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, g, jsonify, request, session
 
+from camapp.config import TFLiteModelConfig
 from camapp.errors import AuthError, CommandError
 from camapp.web import configio, system
 from camapp.web.api import body, checked_id, ctx, query_number
@@ -93,10 +94,11 @@ def put_zones() -> Any:
 def get_model() -> Any:
     cfg = ctx().get_config()
     running = ctx().model_name
-    return jsonify({"manifest": str(cfg.model.manifest), "running": running() if running else None,
+    manifest = str(cfg.model.manifest) if isinstance(cfg.model, TFLiteModelConfig) else None
+    return jsonify({"manifest": manifest, "running": running() if running else None,
                     "installed": models().entries(),
                     "signature_required": cfg.web.require_signed_models,
-                    "max_upload_mb": cfg.web.max_upload_mb, "can_switch": ctx().switch_model is not None})
+                    "max_upload_mb": cfg.web.max_upload_mb, "can_switch": ctx().control.can_switch_model})
 
 
 @bp.post("/model")

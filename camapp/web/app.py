@@ -5,12 +5,14 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from flask import Flask, Response, jsonify, request
 
 from camapp.assets import ROOT
+from camapp.commands import SwitchModel
 from camapp.errors import AuthError, CommandError, ConfigError, ModelError, StorageError
 from camapp.store import InvalidIdError, QueryError
 from camapp.web import api, api_admin, guard, pages, setupcode, system
@@ -29,6 +31,13 @@ _ERROR_CODES: list[tuple[type[Exception], int]] = [
     (ConfigInvalid, 422), (AuthError, 403), (CommandError, 400), (ModelError, 422), (ConfigError, 422),
     (InvalidIdError, 400), (QueryError, 400), (StorageError, 503),  # bad ids/queries are the caller's, not the disk's
 ]
+
+
+def _switcher(ctx: WebContext) -> Callable[[Path, Path], None] | None:
+    """Model switching for the model manager, through the controller; None when this appliance cannot switch."""
+    if not ctx.control.can_switch_model:
+        return None
+    return lambda model, labels: ctx.control.execute(SwitchModel(model, labels, source="web"))
 
 
 def _error_response(err: Exception) -> Any:
@@ -76,7 +85,7 @@ def create_app(ctx: WebContext, history_period_s: float = 10.0) -> Flask:
     history = system.HealthHistory(ctx, period_s=history_period_s)
     app.extensions.update(camapp=ctx, camapp_users=users, camapp_history=history, camapp_sessions=sessions,
                           camapp_hosts=HostCheck(),
-                          camapp_models=ModelManager(ctx.data_dir, ctx.switch_model),
+                          camapp_models=ModelManager(ctx.data_dir, _switcher(ctx)),
                           camapp_login_limiter=guard.RateLimiter(cfg.login_max_failures, cfg.login_window_s))
     guard.install(app, users)
     for kind, _ in _ERROR_CODES:

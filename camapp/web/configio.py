@@ -1,18 +1,16 @@
-"""Validate, save (atomically, keeping a .bak) and apply configuration changes from the UI and API."""
+"""Validate configuration changes from the UI and API and hand them to the controller (which applies and saves)."""
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import ValidationError
 
-from camapp.atomic import write_atomic
-from camapp.config import AppConfig
-from camapp.errors import AuthError, ConfigError, StorageError
+from camapp.commands import ApplyConfig
+from camapp.config import AppConfig, error_items
+from camapp.errors import AuthError, ConfigError
 from camapp.redact import SecretReuseError, mask_config, unmask_config
 from camapp.web.context import WebContext
 
@@ -22,9 +20,9 @@ REAUTH_HEADER = "X-Camapp-Password"  # the admin's own password, for changes tha
 def field_errors(err: ValidationError) -> dict[str, str]:
     """Map dotted field paths (`motion.threshold`; '' for the whole config) to messages."""
     out: dict[str, str] = {}
-    for e in err.errors():
-        path = ".".join(str(p) for p in e["loc"])
-        msg = str(e["msg"]).removeprefix("Value error, ")
+    for loc, text in error_items(err):
+        path = ".".join(loc)
+        msg = text.removeprefix("Value error, ")
         out[path] = f"{out[path]}; {msg}" if path in out else msg
     return out
 
@@ -70,18 +68,6 @@ def config_dict(cfg: AppConfig) -> dict[str, Any]:
     return cfg.model_dump(mode="json")
 
 
-def save(path: Path, cfg: AppConfig) -> None:
-    """Write YAML via temp file + rename; the previous file is kept as <name>.bak."""
-    text = yaml.safe_dump(config_dict(cfg), sort_keys=False, allow_unicode=True)
-    try:
-        if path.exists():  # both copies may hold passwords: private whatever the umask or the old mode
-            backup = path.with_name(path.name + ".bak")
-            write_atomic(backup, path.read_bytes(), 0o600)
-        write_atomic(path, text, 0o600)
-    except OSError as err:
-        raise StorageError(f"{path}: cannot save config: {err.strerror or err}") from None
-
-
 def trust_weakened(old: AppConfig, new: AppConfig) -> str | None:
     """What in `new` loosens the model-signature policy of `old` (it needs the admin's password), or None."""
     if not old.web.require_signed_models:
@@ -106,10 +92,7 @@ def apply(ctx: WebContext, data: Any, confirmed: Callable[[], bool] | None = Non
     if weakened and (confirmed is None or not confirmed()):
         raise AuthError(f"{weakened} needs your password: send it in the {REAUTH_HEADER} header (API) or the "
                         "'your password' field of the settings page")
-    restart = list(ctx.apply_config(cfg))
-    if ctx.config_path is not None:
-        save(ctx.config_path, cfg)
-    return cfg, restart
+    return cfg, ctx.control.execute(ApplyConfig(cfg, source="web"))
 
 
 def changed(ctx: WebContext, section: str, value: Any) -> tuple[AppConfig, list[str]]:

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any, Literal, Protocol
 
 from camapp.config import AppConfig
+from camapp.control import Controller
 from camapp.health import PipelineStats
 from camapp.state import ApplianceState
 from camapp.stream import FrameHub
@@ -51,7 +52,7 @@ class WebContext:
     """Everything the UI reads or controls; callables keep the web layer ignorant of the wiring."""
 
     get_config: Callable[[], AppConfig]
-    apply_config: Callable[[AppConfig], list[str]]  # applies live what it can; returns sections needing a restart
+    control: Controller  # every change (arming, config, model switch) goes through its typed commands
     state: ApplianceState
     hub: FrameHub
     stats: PipelineStats
@@ -59,7 +60,6 @@ class WebContext:
     config_path: Path | None = None
     store: EventStoreLike | None = None
     mqtt_status: Callable[[], dict[str, Any]] | None = None
-    switch_model: Callable[[Path, Path], None] | None = None  # raises ModelError; the pipeline rolls back
     log_tail: Callable[[int], list[str]] | None = None
     model_name: Callable[[], str] | None = None  # the model detecting now (after a switch or a rollback)
     health: Callable[[], dict[str, Any]] | None = None  # camapp.healthcheck.HealthMonitor.report

@@ -15,7 +15,7 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 from werkzeug.datastructures import MultiDict
 
-from camapp.config import AppConfig
+from camapp.config import UNIONS, AppConfig
 from camapp.redact import MASK, SECRET_PATHS
 
 Kind = Literal["checkbox", "number", "select", "text", "password", "list", "json"]
@@ -105,7 +105,17 @@ def _title(key: str) -> str:
     return key.upper() if key in ("gpio", "mqtt") else key.replace("_", " ").title()
 
 
-def _walk(model: type[BaseModel], prefix: str, title: str, groups: list[Group]) -> None:
+def _variant(key: str, current: dict[str, Any]) -> type[BaseModel] | None:
+    """For a section keyed by `source`/`type` (camera, model): the model of the kind configured now."""
+    union = UNIONS.get(key)
+    if union is None or union[1]:
+        return None
+    tag = union[0].tag(current.get(key) or {})
+    return union[0].config_for(tag) if tag is not None else None
+
+
+def _walk(model: type[BaseModel], prefix: str, title: str, groups: list[Group],
+          current: dict[str, Any] | None = None) -> None:
     group = Group(prefix, title, (model.__doc__ or "").strip())
     groups.append(group)
     for key, info in model.model_fields.items():
@@ -113,17 +123,32 @@ def _walk(model: type[BaseModel], prefix: str, title: str, groups: list[Group]) 
             continue
         name = f"{prefix}.{key}" if prefix else key
         ann, nullable = _unwrap_optional(info.annotation)
-        if _is_section(ann) and not nullable:
+        variant = _variant(key, current) if current is not None else None
+        if variant is not None:
+            _walk(variant, name, _title(key), groups)
+            union = UNIONS[key][0]
+            keyed = next(f for f in groups[-1].fields if f.name == f"{name}.{union.key_field}")
+            keyed.options = tuple(union.config_keys())  # switching kind: the new kind's fields on the next save
+        elif _is_section(ann) and not nullable:
             _walk(ann, name, f"{title}: {key.replace('_', ' ')}" if prefix else _title(key), groups)
         else:
             group.fields.append(_scalar_spec(name, key, info, ann, nullable))
 
 
-def build_groups() -> list[Group]:
-    """Every config field as a form input, grouped by section (top-level scalars first under General)."""
+def build_groups(current: dict[str, Any] | None = None) -> list[Group]:
+    """Every config field as a form input, grouped by section (top-level scalars first under General); sections
+    keyed by `source`/`type` show the fields of the kind in `current`."""
     groups: list[Group] = []
-    _walk(AppConfig, "", "General", groups)
+    _walk(AppConfig, "", "General", groups, current or {})
     return [g for g in groups if g.fields]
+
+
+def _keep_variant_fields(data: dict[str, Any], current: dict[str, Any]) -> None:
+    """A section switched to another kind keeps only the settings the new kind has (the rest are the old kind's)."""
+    for key in UNIONS:
+        variant, before = _variant(key, data), _variant(key, current)
+        if variant is not None and variant is not before and isinstance(data.get(key), dict):
+            data[key] = {k: v for k, v in data[key].items() if k in variant.model_fields}
 
 
 def _set_path(data: dict[str, Any], dotted: str, value: Any) -> None:
@@ -159,12 +184,13 @@ def parse_form(form: MultiDict[str, str], current: dict[str, Any]) -> tuple[dict
     """
     data = json.loads(json.dumps(current))
     errors: dict[str, str] = {}
-    for group in build_groups():
+    for group in build_groups(current):
         for spec in group.fields:
             try:
                 _set_path(data, spec.name, _parse_one(spec, form))
             except ValueError as err:
                 errors[spec.name] = str(err)
+    _keep_variant_fields(data, current)
     return data, errors
 
 

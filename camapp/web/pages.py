@@ -170,8 +170,8 @@ def settings() -> Any:
     if g.user["role"] != "admin":  # the config holds credentials; viewers never see it, even masked
         return render_template("message.html", title="Settings",
                                message="Only an admin can see and change the settings."), 403
-    groups = forms.build_groups()
     current = configio.config_dict(ctx().get_config())
+    groups = forms.build_groups(current)
     shown = configio.redact(current)
     errors: dict[str, str] = {}
     loose: list[str] = []
@@ -182,6 +182,7 @@ def settings() -> Any:
         parse_errors, status = _save(data, current, parse_errors)
         if not parse_errors:
             return redirect(url_for("pages.settings"))
+        groups = forms.build_groups(data)  # a camera switched to another source shows that source's fields
         errors, loose = forms.place_errors(parse_errors, groups)
         values = forms.shown_values(data, request.form, parse_errors)
     return render_template("settings.html", groups=groups, values=values, errors=errors, loose=loose,

@@ -1,0 +1,92 @@
+"""Typed commands: the one way the web API, MQTT commands, GPIO inputs and alarm rules ask for a change.
+
+Each command is a frozen dataclass naming its result type; `Commander.execute` runs it (camapp/control.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
+
+if TYPE_CHECKING:
+    from camapp.config import AppConfig
+
+R = TypeVar("R", covariant=True)
+T = TypeVar("T")
+
+
+class Command(Generic[R]):
+    """Base of every command; `source` says who asked (web, mqtt, gpio, rule:<name>, config) for the logs."""
+
+    source: str
+
+
+@dataclass(frozen=True)
+class SetMode(Command[None]):
+    """Arm (home/away) or disarm."""
+
+    mode: str
+    source: str = "api"
+
+
+@dataclass(frozen=True)
+class SetDetection(Command[None]):
+    """Object detection on or off (motion and the stream keep running)."""
+
+    enabled: bool
+    source: str = "api"
+
+
+@dataclass(frozen=True)
+class Silence(Command[None]):
+    """Every alarm output off now."""
+
+    source: str = "api"
+
+
+@dataclass(frozen=True)
+class TakeSnapshot(Command[str]):
+    """Save the current frame; the result is the id it is saved under."""
+
+    source: str = "api"
+
+
+@dataclass(frozen=True)
+class SendAlert(Command[None]):
+    """Publish an alert (an alarm rule fired) to whoever delivers alerts (MQTT)."""
+
+    payload: dict[str, Any] = field(default_factory=dict)
+    source: str = "rules"
+
+
+@dataclass(frozen=True)
+class KeepClip(Command[None]):
+    """Keep the recording around an event (rule action `clip`)."""
+
+    event_id: str
+    rule: str
+    source: str = "rules"
+
+
+@dataclass(frozen=True)
+class ApplyConfig(Command[list[str]]):
+    """Apply a validated config live where possible and save it; the result names sections needing a restart."""
+
+    config: AppConfig
+    source: str = "api"
+
+
+@dataclass(frozen=True)
+class SwitchModel(Command[None]):
+    """Validate a model on the live frame, then detect with it (the previous one takes over if it fails)."""
+
+    model_path: Path
+    labels_path: Path
+    source: str = "api"
+
+
+class Commander(Protocol):
+    """Runs commands (camapp.control.Controller)."""
+
+    def execute(self, command: Command[T]) -> T: ...

@@ -1,0 +1,27 @@
+"""Config for extra result sinks, a list keyed by `type` (the store, MQTT and alarms have their own sections)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field
+
+from camapp.config.base import Section
+from camapp.registry import Registry
+
+# Builders are `Callable[[SinkConfig, SinkContext], ResultSink]`, typed in camapp.sinks.
+SINKS: Registry[Any] = Registry("sink", "type")
+
+
+class SinkConfig(Section):
+    """One extra consumer of every processed frame."""
+
+    type: str = Field(description="Kind of sink.")
+
+
+@SINKS.add_config
+class LogSinkConfig(SinkConfig):
+    """Logs every event message (new, update, end) to the console/journal."""
+
+    type: Literal["log"] = Field("log", description="Log each event message.")
+    level: Literal["DEBUG", "INFO", "WARNING"] = Field("INFO", description="Log level of the event lines.")

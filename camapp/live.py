@@ -1,0 +1,143 @@
+"""Live changes to the running pipeline: a new config applied where it can be, a model switched in.
+
+Which config section applies how is one table (APPLY); a section missing from it is a test failure, so a new
+section cannot silently do nothing until a restart nobody was told about.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Literal
+
+from camapp.atomic import write_atomic
+from camapp.config import AppConfig
+from camapp.config.core import TFLiteModelConfig
+from camapp.config.files import save_config
+from camapp.detect import Detector
+from camapp.detect.factory import build_detector
+from camapp.detect.fallback import FallbackDetector
+from camapp.detect.manifest import ModelManifest
+from camapp.detect.probe import manifest_yaml, probe_model
+from camapp.detect.tflite import TFLiteDetector
+from camapp.detect.trust import ModelTrust
+from camapp.errors import ModelError
+from camapp.redact import use_config_secrets
+from camapp.runner import PipelineFactory, PipelineHolder
+from camapp.state import ApplianceState
+from camapp.types import Frame
+
+log = logging.getLogger(__name__)
+
+Apply = Literal["restart", "pipeline", "detector", "state", "live"]
+# How a change in each top-level section takes effect. restart: the section owns devices, sockets or files;
+# pipeline: the pipeline is rebuilt (tracking restarts); detector: a new model is loaded first; state: arming
+# follows the config; live: read where it is used, on every use (web UI settings).
+APPLY: dict[str, Apply] = {
+    "device_id": "restart", "log_level": "restart", "camera": "restart", "web": "restart", "mqtt": "restart",
+    "storage": "restart", "gpio": "restart", "sinks": "restart",
+    "motion": "pipeline", "detect": "pipeline",
+    "objects": "pipeline", "tracker": "pipeline", "events": "pipeline", "zones": "pipeline",
+    "model": "detector", "rules": "state",
+}
+BuildPipelines = Callable[[AppConfig, Detector], PipelineFactory]
+
+
+def parts(detector: Detector) -> list[Detector]:
+    """The models a detector runs: both of a FallbackDetector (new and previous), else itself."""
+    if isinstance(detector, FallbackDetector):
+        return [*parts(detector.primary), *parts(detector.previous)]
+    return [detector]
+
+
+class LivePipeline:
+    """The config and detector in use, and the pipeline holder they feed; changes apply from the next frame."""
+
+    def __init__(self, cfg: AppConfig, build: BuildPipelines, state: ApplianceState, data_dir: Path,
+                 config_path: Path | None = None) -> None:
+        self.cfg, self._build, self._state = cfg, build, state
+        self._data_dir, self._config_path = data_dir, config_path
+        self.detector: Detector = build_detector(cfg.model, ModelTrust.from_config(cfg.web))
+        self.pipelines = PipelineHolder(build(cfg, self.detector))
+        self._retired: list[Detector] = []  # replaced, closed once the pipeline has let go of them (or at exit)
+        self._lock = threading.Lock()
+
+    def apply_config(self, new: AppConfig) -> list[str]:
+        """Apply a validated config live where possible; returns the sections that need a restart."""
+        old = self.cfg
+        changed = [name for name in APPLY if getattr(old, name) != getattr(new, name)]
+        # What can fail (loading a model) happens before anything changes, so a bad config leaves all as it was.
+        # A stricter signature policy must hold for the running model too, so it is loaded again under it.
+        policy = ModelTrust.from_config(new.web)
+        reload = "model" in changed or policy != ModelTrust.from_config(old.web)
+        detector = build_detector(new.model, policy) if reload else None
+        self.cfg = new
+        use_config_secrets(new.model_dump(mode="json"))
+        restart = [name for name in changed if APPLY[name] == "restart"]
+        if old.rules.rules != new.rules.rules:
+            restart.append("rules")
+        if detector is not None:
+            self._use_detector(detector)
+        elif any(APPLY[name] == "pipeline" for name in changed):
+            # Rebuilding restarts tracking (ids start again); events in progress end and new ones begin.
+            self.pipelines.replace_factory(self._build(new, self.detector))
+        if old.rules.arming != new.rules.arming:
+            self._state.set_mode(new.rules.arming, source="config")
+        log.info("config applied%s", f"; restart needed for {', '.join(restart)}" if restart else "")
+        return restart
+
+    def switch_model(self, model_path: Path, labels_path: Path, latest: Frame | None) -> None:
+        """Validate a model on the live frame, then switch to it; if it later fails, the previous one takes over."""
+        model = self.cfg.model
+        if not isinstance(model, TFLiteModelConfig):
+            raise ModelError(f"model.type '{model.type}' cannot switch to an uploaded .tflite model")
+        manifest = probe_model(model_path, labels_path).to_manifest(model_path.parent.name or "uploaded")
+        new = TFLiteDetector(manifest, threads=model.threads, min_score=model.min_score, edgetpu=model.edgetpu,
+                             merge_iou=model.merge_iou)
+        try:
+            if latest is not None:
+                new.detect(latest.image)
+        except Exception as err:
+            new.close()
+            raise ModelError(f"{model_path.name}: failed on a live frame, not switched: {err}") from None
+        previous = self.detector.active if isinstance(self.detector, FallbackDetector) else self.detector
+        self._use_detector(FallbackDetector(new, previous))
+        self._remember_model(model, manifest, model_path, labels_path)
+        log.info("switched model to %s (%s)", model_path, manifest.name)
+
+    def _remember_model(self, model: TFLiteModelConfig, manifest: ModelManifest, model_path: Path,
+                        labels_path: Path) -> None:
+        """Write the active model's manifest to the data dir and point the saved config at it, so the model
+        survives a restart."""
+        path = self._data_dir / "models" / "active.yaml"
+        absolute = manifest.model_copy(update={"file": str(model_path.resolve()), "labels": str(labels_path.resolve())})
+        write_atomic(path, manifest_yaml(absolute))
+        self.cfg = self.cfg.model_copy(update={"model": model.model_copy(update={"manifest": path})})
+        if self._config_path is not None:
+            save_config(self._config_path, self.cfg)
+
+    def _use_detector(self, detector: Detector) -> None:
+        """Switch the pipeline to `detector`; the old models it no longer uses close once the pipeline lets go."""
+        unused = [d for d in parts(self.detector) if not any(d is p for p in parts(detector))]
+        with self._lock:
+            self._retired.extend(unused)
+        self.detector = detector
+        self.pipelines.replace_factory(self._build(self.cfg, detector), retired=lambda: self._release(unused))
+
+    def _release(self, detectors: list[Detector]) -> None:
+        if not detectors:
+            return
+        for detector in detectors:
+            detector.close()
+        with self._lock:
+            self._retired = [d for d in self._retired if not any(d is r for r in detectors)]
+        log.info("closed %d replaced model(s)", len(detectors))
+
+    def close(self) -> None:
+        """Close every model, the replaced ones included; idempotent (detectors' close() is)."""
+        with self._lock:
+            retired, self._retired = list(self._retired), []
+        for detector in [*retired, self.detector]:
+            detector.close()

@@ -1,0 +1,107 @@
+"""The parts the wiring connects: the pipeline's stages for a frame size, and the result sinks the config asks for.
+
+With camapp/app.py, the only code that knows concrete classes; everything else sees the interfaces.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from typing import TypeVar
+
+from camapp.alarm import AlarmSink
+from camapp.capture.factory import frame_rate
+from camapp.config import AppConfig, FileCameraConfig
+from camapp.control import Controller
+from camapp.datadir import data_dir
+from camapp.detect import Detector, Invocation
+from camapp.events import EventTracker
+from camapp.filters import filter_detections
+from camapp.health import PipelineStats, system_health
+from camapp.live import LivePipeline
+from camapp.motion.improved import ImprovedMotionDetector
+from camapp.motion.planner import Budget, plan_invocations
+from camapp.mqtt.sink import MqttSink
+from camapp.pipeline import Box, Pipeline, Stages
+from camapp.sinks import ResultSink, SinkContext, build_sink
+from camapp.store import EventStore
+from camapp.stream import FrameHub, HubSink
+from camapp.track import IouTracker
+from camapp.types import IntArray
+from camapp.zones import ZoneMap
+
+log = logging.getLogger(__name__)
+S = TypeVar("S", bound=ResultSink)
+
+
+def pipeline_factory(
+    cfg: AppConfig, detector: Detector, enabled: Callable[[], bool] = lambda: True
+) -> Callable[[int, int], Pipeline]:
+    """A function building a fresh pipeline (sharing the one detector) for a frame size; `enabled` is the
+    detection switch (ApplianceState.detection_enabled)."""
+    model_size = max(detector.input_size)
+
+    budget = Budget(model_size, cfg.detect.max_invokes, cfg.detect.mosaic, cfg.detect.min_object_px,
+                    cfg.model.crop_min_px, cfg.model.region_size)
+
+    def planner(motion: IntArray, objects: Sequence[Box], width: int, height: int) -> list[Invocation]:
+        return plan_invocations(motion, objects, width, height, budget)
+
+    def build(width: int, height: int) -> Pipeline:
+        stages = Stages(
+            motion=ImprovedMotionDetector(cfg.motion, width, height) if cfg.motion.enabled else None,
+            detector=detector,
+            tracker=IouTracker(cfg.tracker, width, height),
+            zones=ZoneMap(cfg.zones, (width, height)),
+            events=EventTracker(cfg.objects, cfg.events, cfg.camera.id),
+            plan_regions=planner,
+            filter=lambda d: filter_detections(d, cfg.objects),
+        )
+        return Pipeline(stages, recheck_s=cfg.motion.recheck_s, enabled=enabled, detect_fps=cfg.detect.fps)
+
+    return build
+
+
+class Sinks:
+    """The result sinks the config asks for, in the order they see each frame; closed in reverse."""
+
+    def __init__(self, cfg: AppConfig, hub: FrameHub, live: LivePipeline, control: Controller,
+                 stats: PipelineStats) -> None:
+        state = control.state
+        self.all: list[ResultSink] = [HubSink(hub)]
+        self.store: EventStore | None = None
+        self.mqtt: MqttSink | None = None
+        try:  # each one joins `all` as soon as it exists, so a later failure still closes it
+            if cfg.storage.path is not None:
+                replaying = isinstance(cfg.camera, FileCameraConfig) and not cfg.camera.realtime  # drop no frame
+                self.store = self._add(EventStore(cfg.storage, camera_id=cfg.camera.id, fps=frame_rate(cfg.camera),
+                                                  state=state, lossless=replaying))
+            if cfg.mqtt.host:
+                self.mqtt = self._add(MqttSink(
+                    cfg.mqtt, device_id=cfg.device_id, camera_id=cfg.camera.id, model_name=lambda: live.detector.name,
+                    state=state, control=control, stats=lambda: self._stats(cfg, stats), data_dir=data_dir(cfg),
+                    labels=cfg.objects.track))
+            self.alarm = self._add(AlarmSink(cfg.rules, cfg.gpio, state=state, control=control))
+            context = SinkContext(cfg, state, control, data_dir(cfg))
+            for entry in cfg.sinks:
+                self._add(build_sink(entry, context))
+        except BaseException:
+            self.close()
+            raise
+
+    def _stats(self, cfg: AppConfig, stats: PipelineStats) -> dict[str, object]:
+        recording = self.store.recording_status() if self.store is not None else None
+        return {**stats.as_dict(), **system_health(cfg.storage.path), "recording": recording}
+
+    def _add(self, sink: S) -> S:
+        self.all.append(sink)
+        return sink
+
+    def close(self) -> None:
+        """Close every sink, the last built first; one failing is logged and the others still close."""
+        while self.all:
+            sink = self.all.pop()
+            try:
+                sink.close()
+            except Exception:
+                log.exception("closing %s failed", type(sink).__name__)

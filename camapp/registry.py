@@ -1,0 +1,123 @@
+"""Registries of parts: each kind of part (capture source, detector backend, sink) registers its config model and
+its builder under a key. The config section for that kind is a discriminated union over the registered models,
+keyed by one field (`source` for cameras, `type` otherwise); the wiring looks the builder up by the same key.
+
+Adding a part is one module: a config model with `<key_field>: Literal["mykey"] = "mykey"` and a builder decorated
+with `@REGISTRY.register(MyConfig)`. Registering a new model rebuilds the config union (listeners), so the key is
+valid in YAML from then on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Annotated, Any, Generic, TypeVar, Union
+
+from pydantic import BaseModel, Discriminator, Tag
+
+from camapp.errors import ConfigError
+
+B = TypeVar("B")
+M = TypeVar("M", bound=type[BaseModel])
+
+
+class Registry(Generic[B]):
+    """Key -> (config model, builder) for one kind of part."""
+
+    def __init__(self, kind: str, key_field: str, default_key: str | None = None) -> None:
+        self.kind, self.key_field, self.default_key = kind, key_field, default_key
+        self._configs: dict[str, type[BaseModel]] = {}
+        self._builders: dict[str, B] = {}
+        self._listeners: list[Callable[[], None]] = []
+
+    def key_of(self, model: type[BaseModel]) -> str:
+        """The key a config model declares: the default of its key field (a one-value Literal)."""
+        field = model.model_fields.get(self.key_field)
+        if field is None or not isinstance(field.default, str):
+            raise TypeError(f"{model.__name__} needs `{self.key_field}: Literal[...] = ...` to be a {self.kind}")
+        return field.default
+
+    def add_config(self, model: M) -> M:
+        """Make a config model a member of the union (the part's builder may register later); returns it."""
+        key = self.key_of(model)
+        known = self._configs.get(key)
+        if known is not model:
+            if known is not None:
+                raise TypeError(f"{self.kind} '{key}' is registered twice ({known.__name__}, {model.__name__})")
+            self._configs[key] = model
+            for listener in self._listeners:
+                listener()
+        return model
+
+    def register(self, model: type[BaseModel]) -> Callable[[B], B]:
+        """Decorator: `builder` builds the part for a config of `model`."""
+
+        def add(builder: B) -> B:
+            self.add_config(model)
+            self._builders[self.key_of(model)] = builder
+            return builder
+
+        return add
+
+    def unregister(self, key: str) -> None:
+        """Forget a part (a plugin unloaded, a test's fake part); the config union no longer accepts its key."""
+        self._builders.pop(key, None)
+        if self._configs.pop(key, None) is not None:
+            for listener in self._listeners:
+                listener()
+
+    def builder(self, key: str) -> B:
+        """The builder registered under `key`; ConfigError naming the known keys when there is none."""
+        try:
+            return self._builders[key]
+        except KeyError:
+            raise ConfigError(f"no {self.kind} '{key}' is available here (known: {', '.join(self.keys())})") from None
+
+    def keys(self) -> list[str]:
+        return sorted(self._builders)
+
+    def config_for(self, key: str) -> type[BaseModel] | None:
+        """The config model registered under `key`, if any."""
+        return self._configs.get(key)
+
+    def config_keys(self) -> list[str]:
+        return sorted(self._configs)
+
+    def configs(self) -> list[type[BaseModel]]:
+        return list(self._configs.values())
+
+    def on_change(self, listener: Callable[[], None]) -> None:
+        """Call `listener` whenever a new config model joins (the config rebuilds its union)."""
+        self._listeners.append(listener)
+
+    def tag(self, value: Any) -> str | None:
+        """The key of raw config data or of a built config (pydantic's discriminator)."""
+        if isinstance(value, dict):
+            key = value.get(self.key_field, self.default_key)
+            return key if isinstance(key, str) else None
+        if isinstance(value, BaseModel):
+            return self.key_of(type(value))
+        return None
+
+    def union(self) -> Any:
+        """The annotation of the config section: a union of the registered models, discriminated by the key."""
+        members = tuple(Annotated[m, Tag(k)] for k, m in self._configs.items())
+        if len(members) == 1:  # pydantic's discriminator needs a real union; one model checks its own key
+            return next(iter(self._configs.values()))
+        return Annotated[Union[members], Discriminator(self.tag)]  # noqa: UP007 - built at run time from a tuple
+
+    def explain(self, tag: str, error: Mapping[str, Any]) -> str:
+        """A clearer message for an error pydantic raised inside one member of the union."""
+        if error["type"] == "missing":
+            return f"required by {self.key_field} '{tag}'"
+        if error["type"] == "extra_forbidden":
+            model = self._configs[tag]
+            keys = ", ".join(k for k in model.model_fields if k != self.key_field)
+            return f"not a setting of {self.key_field} '{tag}' (its settings: {keys})"
+        return str(error["msg"])
+
+    def explain_tag(self, error: Mapping[str, Any]) -> str | None:
+        """The message for an unknown or missing key, or None when the error is about something else."""
+        if error["type"] in ("union_tag_invalid", "union_tag_not_found"):
+            got = error.get("ctx", {}).get("tag", error["input"])
+            return f"{self.key_field} must be one of {', '.join(sorted(self._configs))}; got {got!r}"[:300]
+        return None

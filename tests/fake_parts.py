@@ -1,0 +1,124 @@
+"""A fake capture source, detector backend and sink, each registered in this one module and nowhere else.
+
+tests/test_registry.py imports it (and unregisters it afterwards, so other tests and docs/config.md only ever see
+the built-in parts): the appliance then builds all three from a config by their keys, with no other edit.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from typing import Literal
+
+import numpy as np
+from pydantic import Field
+
+from camapp.capture import FrameSource, SourceMaker
+from camapp.config.camera import CAMERA_SOURCES, CameraConfig
+from camapp.config.core import DETECTORS, ModelConfig
+from camapp.config.sinks import SINKS, SinkConfig
+from camapp.detect import Detector, Region
+from camapp.errors import CaptureEndedError
+from camapp.sinks import ResultSink, SinkContext
+from camapp.types import Detections, Frame, FrameResult, Image
+
+SEEN: list[FrameResult] = []  # what every `collect` sink received, in order
+DETECT_CALLS: list[int] = []  # image width of each fake detector call
+
+
+class CountdownCameraConfig(CameraConfig):
+    """A camera that shows a grey picture for a number of frames, then ends."""
+
+    source: Literal["countdown"] = Field("countdown", description="A synthetic camera (tests).")
+    frames: int = Field(20, ge=1, le=1000, description="How many frames before it ends.")
+    width: int = Field(320, ge=64, le=1920, description="Frame width.")
+
+    @property
+    def live(self) -> bool:
+        return False
+
+
+class CountdownSource(FrameSource):
+    def __init__(self, cfg: CountdownCameraConfig) -> None:
+        self._cfg, self._index = cfg, 0
+
+    def read(self) -> Frame:
+        if self._index >= self._cfg.frames:
+            raise CaptureEndedError("countdown over")
+        self._index += 1
+        image = np.full((self._cfg.width * 3 // 4, self._cfg.width, 3), 90, np.uint8)
+        return Frame(image, 1000.0 + self._index / 10, self._index)
+
+    def close(self) -> None:
+        pass
+
+
+@CAMERA_SOURCES.register(CountdownCameraConfig)
+def countdown_source(cfg: CountdownCameraConfig, stop_event: threading.Event) -> SourceMaker:
+    return lambda: CountdownSource(cfg)
+
+
+class CentreModelConfig(ModelConfig):
+    """A detector that always sees one person in the middle of the frame."""
+
+    type: Literal["centre"] = Field("centre", description="Sees a person in the middle (tests).")
+    score: float = Field(0.9, ge=0, le=1, description="Score of the person it sees.")
+
+
+class CentreDetector(Detector):
+    def __init__(self, cfg: CentreModelConfig) -> None:
+        self._score = cfg.score
+        self._timings = {"total": 0.0}
+
+    def detect(self, image: Image, regions: Sequence[Region] | None = None) -> Detections:
+        h, w = image.shape[:2]
+        DETECT_CALLS.append(w)
+        self._timings = {"total": 0.1}
+        return Detections([[w * 0.4, h * 0.3, w * 0.6, h * 0.9]], [self._score], [0], ["person"])
+
+    @property
+    def labels(self) -> Sequence[str]:
+        return ["person"]
+
+    @property
+    def name(self) -> str:
+        return "centre"
+
+    @property
+    def input_size(self) -> tuple[int, int]:
+        return (300, 300)
+
+    @property
+    def last_timings_ms(self) -> dict[str, float]:
+        return dict(self._timings)
+
+    def close(self) -> None:
+        pass
+
+
+DETECTORS.register(CentreModelConfig)(CentreDetector)
+
+
+class CollectSinkConfig(SinkConfig):
+    """Keeps every result it receives in fake_parts.SEEN."""
+
+    type: Literal["collect"] = Field("collect", description="Collect results (tests).")
+
+
+@SINKS.register(CollectSinkConfig)
+class CollectSink(ResultSink):
+    def __init__(self, cfg: CollectSinkConfig, ctx: SinkContext) -> None:
+        self.ctx = ctx
+
+    def handle(self, result: FrameResult) -> None:
+        SEEN.append(result)
+
+    def close(self) -> None:
+        pass
+
+
+def unregister() -> None:
+    """Take the three parts out again."""
+    CAMERA_SOURCES.unregister("countdown")
+    DETECTORS.unregister("centre")
+    SINKS.unregister("collect")

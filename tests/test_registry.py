@@ -1,0 +1,81 @@
+"""Registries: a capture source, a detector backend and a sink each added by one module (tests/fake_parts.py),
+picked up by key from a config with no other edit; unknown keys are clear config errors."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+from camapp.app import Appliance
+from camapp.config import AppConfig, parse_config
+from camapp.configdoc import render
+from camapp.errors import ConfigError
+from camapp.registry import Registry
+
+
+@pytest.fixture
+def fakes() -> Iterator[ModuleType]:
+    module = importlib.import_module("fake_parts")
+    module.SEEN.clear()
+    module.DETECT_CALLS.clear()
+    try:
+        yield module
+    finally:
+        module.unregister()
+        sys.modules.pop("fake_parts", None)
+
+
+def fake_config(tmp_path: Path) -> AppConfig:
+    return parse_config({
+        "camera": {"source": "countdown", "frames": 25, "width": 320},
+        "model": {"type": "centre", "score": 0.95},
+        "motion": {"enabled": False}, "detect": {"fps": 0},  # detect on every frame
+        "objects": {"track": ["person"]},
+        "sinks": [{"type": "log"}, {"type": "collect"}],
+        "storage": {"path": str(tmp_path / "data")},
+    })
+
+
+def test_a_part_in_one_new_module_is_built_by_its_key(fakes: ModuleType, tmp_path: Path) -> None:
+    cfg = fake_config(tmp_path)
+    assert type(cfg.camera).__name__ == "CountdownCameraConfig" and type(cfg.model).__name__ == "CentreModelConfig"
+    with Appliance(cfg) as app:
+        assert app.model_name == "centre"
+        app.replay([])
+        stored = app.sinks.store.list_events() if app.sinks.store is not None else []
+    assert len(fakes.SEEN) == 25 + 1  # every frame, then the closing result with the `end`s
+    assert fakes.DETECT_CALLS == [320] * 25
+    events = [e for r in fakes.SEEN for e in r.events]
+    assert events[0].type == "new" and events[-1].type == "end"
+    assert [e["label"] for e in stored] == ["person"]  # the built-in store saw the fake parts' event too
+    assert "countdown" in render() and "centre" in render()  # documented like the built-in ones
+
+
+def test_unregistered_keys_are_config_errors_naming_the_field(fakes: ModuleType, tmp_path: Path) -> None:
+    fake_config(tmp_path)
+    fakes.unregister()
+    with pytest.raises(ConfigError) as err:
+        parse_config({"camera": {"source": "countdown"}, "model": {"type": "centre"}, "sinks": [{"type": "collect"}]})
+    text = str(err.value)
+    assert "camera: source must be one of file, gstreamer" in text and "got 'countdown'" in text
+    assert "model.type" in text and "sinks.0" in text
+    assert "countdown" not in render()
+
+
+def test_a_key_without_a_builder_is_a_clear_error() -> None:
+    from pydantic import BaseModel
+
+    class Thing(BaseModel):
+        kind: str = "x"
+
+    registry: Registry[object] = Registry("widget", "kind")
+    registry.add_config(Thing)
+    with pytest.raises(ConfigError, match=r"no widget 'x' is available here \(known: \)"):
+        registry.builder("x")
+    with pytest.raises(TypeError, match="registered twice"):
+        registry.add_config(type("Other", (Thing,), {}))
