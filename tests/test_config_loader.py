@@ -136,7 +136,7 @@ CASES: list[tuple[str, Callable[[Path], Path], str]] = [
     ("200k-string", _text("device_id: " + "x" * 200_000 + "\n"), r"c\.yaml:1: device_id: String should match"),
     ("section-not-mapping", _text("motion: 5\n"), r"c\.yaml:1: motion: Input should be"),
     ("port-out-of-range", _text("web:\n  port: 70000\n"), r"c\.yaml:2: web\.port"),
-    ("file-without-path", _text("camera: {source: file}\n"), r"c\.yaml:1: camera: Value error.*needs camera\.path"),
+    ("file-without-path", _text("camera: {source: file}\n"), r"c\.yaml:1: camera\.path: required by source 'file'"),
 ]
 
 
