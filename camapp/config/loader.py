@@ -21,7 +21,7 @@ from yaml.resolver import Resolver
 
 from camapp.errors import ConfigError
 
-try:  # libyaml's scanner and parser are ~10x faster; the composer below stays Python so it can refuse things
+try:  # libyaml's scanner and parser are much faster; the composer below stays Python so it can refuse things
     from yaml._yaml import CParser as _Parser
 except ImportError:  # pragma: no cover - PyYAML built without libyaml
     from yaml.parser import Parser
@@ -35,7 +35,7 @@ except ImportError:  # pragma: no cover - PyYAML built without libyaml
             Parser.__init__(self)
 
 
-MAX_BYTES = 256 * 1024  # a full config (64 zones of 100 points, every section) is well under 100 KB
+MAX_BYTES = 256 * 1024  # a real config is a few KB; even 64 zones of 100 points are about 100 KB
 MAX_DEPTH = 16  # the deepest real config path (objects.filters.<label>.mask.<i>.<j>.<k>) is 7 levels
 MAX_NODES = 30_000  # 64 zones of 100 points are ~20,000 values; composing 30,000 takes a fraction of a second
 LineIndex = dict[tuple[str, ...], int]
