@@ -25,7 +25,6 @@ import ssl
 import threading
 import time
 from dataclasses import dataclass
-from types import TracebackType
 from typing import Any
 
 from waitress.adjustments import Adjustments
@@ -33,6 +32,7 @@ from waitress.channel import HTTPChannel
 from waitress.server import TcpWSGIServer
 from waitress.task import ThreadedTaskDispatcher
 
+from camapp.closing import Closing
 from camapp.config.web import WebConfig
 
 log = logging.getLogger(__name__)
@@ -253,7 +253,7 @@ def _mark_tls(app: Any) -> Any:
     return wsgi
 
 
-class WebServer:
+class WebServer(Closing):
     """Serves a WSGI app on a background thread; `port` is the bound port (useful with port 0)."""
 
     def __init__(self, app: Any, host: str, port: int, ssl_context: ssl.SSLContext | None = None,
@@ -279,6 +279,10 @@ class WebServer:
         self._thread.start()
         self._closed = False
 
+    def close(self) -> None:
+        """Stop serving; idempotent."""
+        self.shutdown()
+
     def shutdown(self) -> None:
         """Stop serving; idempotent."""
         if self._closed:
@@ -293,11 +297,3 @@ class WebServer:
         for channel in list(self._server.active_channels.values()):
             channel.handle_close()
         self._server.close()
-
-    def __enter__(self) -> WebServer:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.shutdown()

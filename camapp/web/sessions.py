@@ -13,10 +13,10 @@ import sqlite3
 import threading
 import time
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 from camapp.atomic import write_atomic
+from camapp.closing import Closing
 from camapp.errors import StorageError
 
 SESSIONS_DB = "sessions.db"
@@ -34,7 +34,7 @@ def _hash(sid: str) -> str:
     return hashlib.sha256(sid.encode()).hexdigest()
 
 
-class SessionStore:
+class SessionStore(Closing):
     """Thread-safe; one SQLite connection guarded by a lock (sessions are few and rows small)."""
 
     def __init__(self, data_dir: Path, lifetime_s: float) -> None:
@@ -96,14 +96,6 @@ class SessionStore:
         return [dict(zip(keys, row, strict=True)) for row in rows]
 
     def close(self) -> None:
-        """Idempotent."""
+        """Idempotent (sqlite3 allows closing twice)."""
         with self._lock:
             self._db.close()
-
-    def __enter__(self) -> SessionStore:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
