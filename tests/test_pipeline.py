@@ -141,14 +141,22 @@ def test_long_events_follow_people_across_the_frame(
     assert max(float(np.linalg.norm(p[-1] - p[0])) for p in long_tracks) > 100  # walked > 100 px, same id
 
 
+def astronaut(px: int) -> np.ndarray:
+    """A person for synthetic scenes: scikit-image's astronaut photo, px pixels square."""
+    from skimage import data
+
+    return cv2.resize(cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR), (px, px), interpolation=cv2.INTER_AREA)
+
+
+def noise(shape: tuple[int, int], seed: int) -> np.ndarray:
+    """A textured, motionless background (height, width)."""
+    return np.random.default_rng(seed).integers(60, 120, (*shape, 3), dtype=np.uint8)
+
+
 def test_a_small_distant_person_is_found_through_a_crop(model_manifest: Path) -> None:
     """A person 80 px tall walking across a 1920x1080 frame: about 12 px at whole-frame model scale, too small
     for the model, but found at full resolution in a crop around the motion, and made into an event."""
-    from skimage import data
-
-    person = cv2.resize(cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR), (80, 80), interpolation=cv2.INTER_AREA)
-    rng = np.random.default_rng(0)
-    background = rng.integers(60, 120, (1080, 1920, 3), dtype=np.uint8)
+    person, background = astronaut(80), noise((1080, 1920), seed=0)
     frames = []
     for i in range(70):
         img = background.copy()
@@ -255,11 +263,7 @@ def test_motion_inside_a_parked_object_does_not_wake_the_detector(model_manifest
     """A person walks in and stands still, waving a hand: once parked (stationary_s), the motion inside their box
     no longer runs the detector, except the recheck_s re-checks that confirm they
     are still there; motion elsewhere in the frame still does."""
-    from skimage import data
-
-    person = cv2.resize(cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR), (200, 200), interpolation=cv2.INTER_AREA)
-    rng = np.random.default_rng(1)
-    background = rng.integers(60, 120, (576, 768, 3), dtype=np.uint8)
+    person, background = astronaut(200), noise((576, 768), seed=1)
     frames = []
     for i in range(130):
         img = background.copy()
@@ -411,9 +415,7 @@ def test_a_swaying_bush_wakes_the_detector_but_makes_no_events(model_manifest: P
     events add nothing of their own (no ghost track, no event)."""
     from skimage import data
 
-    grass = cv2.cvtColor(data.grass(), cv2.COLOR_GRAY2BGR)
-    rng = np.random.default_rng(3)
-    background = rng.integers(60, 120, (576, 768, 3), dtype=np.uint8)
+    grass, background = cv2.cvtColor(data.grass(), cv2.COLOR_GRAY2BGR), noise((576, 768), seed=3)
     frames = []
     for i in range(80):
         img = background.copy()
