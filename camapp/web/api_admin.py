@@ -12,7 +12,7 @@ from camapp.errors import AuthError, CommandError
 from camapp.web import configio, system
 from camapp.web.api import body, checked_id, ctx, query_number
 from camapp.web.auth import UserStore
-from camapp.web.guard import RateLimiter, api_error, password_ok, password_version, sessions
+from camapp.web.guard import api_error, password_ok, password_version, sessions
 from camapp.web.modelmgr import ModelManager
 from camapp.web.openapi import spec
 
@@ -55,15 +55,9 @@ def validate_config() -> Any:
 
 
 def password_confirmed(password: str | None) -> bool:
-    """True when `password` is the signed-in user's own; failures count against the login rate limit."""
-    limiter: RateLimiter = current_app.extensions["camapp_login_limiter"]
-    key = request.remote_addr or "?"
-    if not password or limiter.blocked(key):
-        return False
-    if users().authenticate(g.user["username"], password) is None:
-        limiter.fail(key)
-        return False
-    return True
+    """True when `password` is the signed-in user's own; failures count against the login rate limit (429 once
+    it is reached)."""
+    return bool(password) and password_ok(g.user["username"], password or "")
 
 
 @bp.put("/config")

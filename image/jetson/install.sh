@@ -167,7 +167,7 @@ main() {
     install_models
     install_config
     install_service
-    note "done. Logs: journalctl -u camapp -f   Web UI: http://$(hostname):8080/"
+    note "done. Logs: journalctl -u camapp -f   Web UI: https://$(hostname):8080/ (setup code: journalctl -u camapp | grep -A3 \"setup code\")"
 }
 
 main "$@"
