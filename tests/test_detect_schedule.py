@@ -53,3 +53,11 @@ def test_time_going_backwards_is_analysed_at_once() -> None:
 def test_negative_fps_is_refused() -> None:
     with pytest.raises(ValueError, match="fps"):
         DetectRate(-1)
+
+
+def test_extra_detections_between_slots_do_not_push_the_schedule_back() -> None:
+    """The pipeline analyses every frame while someone is arriving; the regular slots carry on afterwards."""
+    rate = DetectRate(5)
+    for t in [i / 10 for i in range(30)]:  # 3 s of extra detections at 10 fps
+        rate.ran(t)
+    assert analysed(rate, [3.0, 3.1, 3.2, 3.3, 3.4]) == [3.0, 3.2, 3.4]

@@ -26,9 +26,10 @@ class DetectRate:
         return self._period == 0 or timestamp < self._last or timestamp >= self._next - _SLACK_S
 
     def ran(self, timestamp: float) -> None:
-        """Record a detection at this frame time; the next slot is one period on."""
+        """Record a detection at this frame time. In its slot, the next slot is one period on; an extra detection
+        before its slot (the pipeline may look more often for a while) leaves the schedule as it was."""
         if timestamp < self._last or timestamp >= self._next + self._period:
             self._next = timestamp + self._period
-        else:
-            self._next = max(self._next, timestamp - self._period) + self._period
+        elif timestamp >= self._next - _SLACK_S:
+            self._next += self._period
         self._last = timestamp
