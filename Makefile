@@ -8,10 +8,11 @@ MODEL := models/mobilenet_ssd_v2_coco_quant_postprocess.tflite
 DEMO := .cache/media/vtest.avi
 PORT ?= 8080
 PYTEST_ARGS ?=
+BENCH_MEMORY_MINUTES ?= 2
 MOT_GT ?= ../shared/data/pets09-s2l1-gt.txt
 
 .DEFAULT_GOAL := help
-.PHONY: help setup models demo-data run test lint bench image image-test image-test-rpi clean
+.PHONY: help setup models demo-data run test lint bench bench-memory image image-test image-test-rpi clean
 
 help: ## Show this help
 	@echo "camapp — smart-camera appliance"
@@ -42,8 +43,12 @@ lint: $(STAMP) ## ruff + mypy
 test: setup lint ## Lint and run the test suite
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
-bench: setup ## Benchmark the pipeline and tracking on vtest.avi (MOT_GT=path: ground truth for MOTA/IDF1)
+bench: setup ## Benchmark pipeline, tracking, detect.fps/invoke budget, MQTT latency, a 2-min RSS check (MOT_GT=path)
 	$(BIN)/python -m camapp.bench $(if $(MOT_GT),--mot-gt $(MOT_GT))
+	$(BIN)/python -m camapp.benchlive --memory-minutes $(BENCH_MEMORY_MINUTES)
+
+bench-memory: setup ## RSS of the running demo with one viewer over the full 10 minutes (steady RSS, growth)
+	$(BIN)/python -m camapp.benchlive --skip-latency --memory-minutes 10
 
 image: setup ## Build the SD-card image (debian profile) into image/out/ (needs root; see docs/image.md)
 	$(MAKE) -C image image

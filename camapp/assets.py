@@ -13,7 +13,6 @@ import os
 import subprocess
 import sys
 import tarfile
-import urllib.request
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -93,6 +92,8 @@ def fetch_url(url: str, dest: Path, sha256: str, timeout: float = 60.0) -> Path:
         return dest
     if not url.startswith(("http://", "https://", "file://")):
         raise ModelError(f"{url}: only http(s) and file URLs are supported")
+    import urllib.request  # lazy: 7 MB resident (http.client, email) the running appliance never needs
+
     try:
         with urllib.request.urlopen(url, timeout=timeout) as resp:
             data = resp.read()

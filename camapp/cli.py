@@ -39,9 +39,11 @@ def _config(path: str | None, required: bool = False) -> AppConfig:
 def cmd_run(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
 
+    from camapp.allocator import tune_malloc
     from camapp.app import Appliance
     from camapp.demo import demo_config
 
+    tune_malloc()  # before any thread starts: arenas are made per thread
     cfg = demo_config(args.port) if args.demo else _config(args.config, required=True)
     if args.port is not None:
         try:

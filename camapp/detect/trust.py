@@ -48,12 +48,13 @@ class ModelTrust:
         `signature` defaults to the file next to `path` (<model>.sig). A signature that does not verify is always
         refused, policy or not: it means the file is not what its signer made.
         """
-        from camapp.web import signing  # lazy: cryptography is only needed when there is a signature to check
-
         if signature is None and path is not None:
             signature = read_signature(path)
         where = str(path) if path is not None else "the model"
         if signature is not None and self.public_key:
+            # Lazy: cryptography (13 MB resident) is loaded only when there is a signature to check.
+            from camapp.web import signing
+
             try:
                 signing.verify(self.public_key, content, signature)
             except (AuthError, ValueError) as err:  # a wrong or malformed signature, or a malformed key

@@ -2,8 +2,18 @@
 
 from __future__ import annotations
 
+import ssl
+from pathlib import Path
+
 from camapp.web.app import close_app, create_app
 from camapp.web.context import EventStoreLike, WebContext
-from camapp.web.tls import ensure_certificate, ssl_context
 
-__all__ = ["EventStoreLike", "WebContext", "close_app", "create_app", "ensure_certificate", "ssl_context"]
+__all__ = ["EventStoreLike", "WebContext", "close_app", "create_app", "ssl_context"]
+
+
+def ssl_context(data_dir: Path) -> ssl.SSLContext:
+    """The HTTPS context (self-signed certificate made on first use); see camapp.web.tls."""
+    # Lazy: cryptography (13 MB resident) is loaded only when HTTPS is on.
+    from camapp.web.tls import ssl_context as make
+
+    return make(data_dir)

@@ -3,22 +3,24 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import ipaddress
 import logging
 import os
 import socket
 import ssl
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+if TYPE_CHECKING:
+    from cryptography import x509
 
 log = logging.getLogger(__name__)
 
 
 def _names() -> list[x509.GeneralName]:
+    from cryptography import x509
+
     host = socket.gethostname()
     names: list[x509.GeneralName] = [x509.DNSName(n) for n in dict.fromkeys([host, f"{host}.local", "camapp.local",
                                                                                "localhost"])]
@@ -32,6 +34,12 @@ def ensure_certificate(data_dir: Path) -> tuple[Path, Path]:
     cert_path, key_path = tls / "cert.pem", tls / "key.pem"
     if cert_path.is_file() and key_path.is_file():
         return cert_path, key_path
+    # Lazy: cryptography (13 MB resident) is needed only to make the certificate, once.
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
     tls.mkdir(mode=0o700, parents=True, exist_ok=True)
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, socket.gethostname() or "camapp")])
@@ -54,8 +62,8 @@ def ensure_certificate(data_dir: Path) -> tuple[Path, Path]:
 
 def fingerprint(cert_path: Path) -> str:
     """SHA-256 of the certificate, as browsers show it (AA:BB:...)."""
-    cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
-    return ":".join(f"{b:02X}" for b in cert.fingerprint(hashes.SHA256()))
+    der = ssl.PEM_cert_to_DER_cert(cert_path.read_text(encoding="ascii"))
+    return ":".join(f"{b:02X}" for b in hashlib.sha256(der).digest())
 
 
 def ssl_context(data_dir: Path) -> ssl.SSLContext:
