@@ -24,6 +24,15 @@ Point = tuple[Coord, Coord]
 Polygon = Annotated[list[Point], Field(max_length=MAX_POLYGON_POINTS)]  # at_most is unneeded: points are cheap
 
 
+def refuse_moved(data: object, moved: dict[str, str]) -> object:
+    """A before-validator body: an old key named with where it went, instead of pydantic's "extra inputs"."""
+    if isinstance(data, dict):
+        for key, where in moved.items():
+            if key in data:
+                raise ValueError(f"{key} has moved: set {where}")
+    return data
+
+
 def at_most(limit: int) -> Any:
     """A validator refusing a longer list or mapping before its items are validated.
 

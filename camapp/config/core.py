@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, model_validator
 
-from camapp.config.base import MAX_POLYGONS, Polygon, Section, at_most
+from camapp.config.base import MAX_POLYGONS, Polygon, Section, at_most, refuse_moved
 from camapp.geometry import polygon_problem
 from camapp.registry import Registry
 
@@ -34,9 +34,7 @@ class MotionConfig(Section):
     @model_validator(mode="before")
     @classmethod
     def _moved_fields(cls, data: object) -> object:
-        if isinstance(data, dict) and "max_regions" in data:
-            raise ValueError("max_regions has moved: set detect.max_invokes (model invocations per analysed frame)")
-        return data
+        return refuse_moved(data, {"max_regions": "detect.max_invokes (model invocations per analysed frame)"})
 
     @model_validator(mode="after")
     def _masks_are_polygons(self) -> MotionConfig:
@@ -81,10 +79,8 @@ class ModelConfig(Section):
     @model_validator(mode="before")
     @classmethod
     def _moved_fields(cls, data: object) -> object:
-        if isinstance(data, dict) and "whole_frame_min_px" in data:
-            raise ValueError("whole_frame_min_px has moved: set detect.min_object_px (the planner's target height "
-                             "in model pixels)")
-        return data
+        return refuse_moved(data, {"whole_frame_min_px": "detect.min_object_px (the planner's target height in "
+                                   "model pixels)"})
 
     min_score: float = Field(0.4, ge=0, le=1, description="Detections below this score are dropped at the detector.")
     region_size: int = Field(
