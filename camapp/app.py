@@ -11,7 +11,6 @@ import signal
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from types import TracebackType
 
 from camapp.alarm import alarm_safety
 from camapp.capture import FrameSource
@@ -27,6 +26,7 @@ from camapp.live import LivePipeline
 from camapp.logbuffer import LogBuffer
 from camapp.parts import Sinks, pipeline_factory
 from camapp.redact import install_log_redaction, use_config_secrets
+from camapp.resource import Closeable
 from camapp.runner import PipelineFactory, Runner, replay
 from camapp.sinks import ResultSink
 from camapp.state import ApplianceState
@@ -38,7 +38,7 @@ from camapp.webserver import ServerLimits, WebServer
 log = logging.getLogger(__name__)
 
 
-class Appliance:
+class Appliance(Closeable):
     """Everything `camapp run` runs; a context manager that closes every part, outputs safe, on exit."""
 
     def __init__(self, cfg: AppConfig, config_path: Path | None = None) -> None:
@@ -47,7 +47,7 @@ class Appliance:
         self.stop_event = threading.Event()
         # First: nothing may touch the data dir of a running instance. Only parts that write there need it, so
         # two replays that store and publish nothing can run side by side (comparing configs on a clip).
-        writes = cfg.storage.path is not None or cfg.mqtt.host is not None
+        writes = cfg.storage.path is not None or cfg.mqtt.enabled
         self._lock = DataDirLock(data_dir(cfg)) if writes else None
         self._closing: list[Callable[[], None]] = [self._unlock]
         try:
@@ -171,10 +171,3 @@ class Appliance:
         while self._closing:
             self._closing.pop()()
 
-    def __enter__(self) -> Appliance:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()

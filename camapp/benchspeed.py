@@ -20,10 +20,11 @@ from camapp.capture import FrameSource
 from camapp.config import AppConfig
 from camapp.detect import Detector, Invocation
 from camapp.errors import CaptureEndedError
+from camapp.geometry import Box
 from camapp.health import PipelineStats
 from camapp.motion.regions import plan_regions, prefer_whole_frame
 from camapp.parts import pipeline_factory
-from camapp.pipeline import Box, Pipeline
+from camapp.pipeline import Pipeline
 from camapp.runner import PipelineHolder, replay
 from camapp.sinks import ResultSink
 from camapp.trackbench import load_ground_truth

@@ -36,15 +36,26 @@ def _config(path: str | None, required: bool = False) -> AppConfig:
     return load_config(Path(path) if path else DEFAULT_CONFIG)
 
 
+def run_config(args: argparse.Namespace) -> tuple[AppConfig, Path | None]:
+    """The config `camapp run` runs, and the file that settings changes are saved to (none for the demo, whose
+    camera is not the file's)."""
+    from camapp.demo import demo_config, demo_with
+
+    if args.demo and args.config:
+        return demo_with(_config(args.config), Path(args.config)), None
+    if args.demo:
+        return demo_config(), None
+    return _config(args.config, required=True), Path(args.config or DEFAULT_CONFIG)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
 
     from camapp.allocator import tune_malloc
     from camapp.app import Appliance
-    from camapp.demo import demo_config
 
     tune_malloc()  # before any thread starts: arenas are made per thread
-    cfg = demo_config(args.port) if args.demo else _config(args.config, required=True)
+    cfg, path = run_config(args)
     if args.port is not None:
         try:
             cfg.web.port = args.port
@@ -52,7 +63,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             raise ConfigError(f"--port {args.port}: {err.errors()[0]['msg']}") from None
     _setup_logging(cfg.log_level)
     _data_dir(cfg)
-    with Appliance(cfg, None if args.demo else Path(args.config or DEFAULT_CONFIG)) as app:
+    with Appliance(cfg, path) as app:
         return app.run_forever()
 
 
@@ -193,7 +204,8 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run the appliance")
     run.add_argument("-c", "--config")
     run.add_argument("--port", type=int)
-    run.add_argument("--demo", action="store_true", help="run on the built-in demo clip")
+    run.add_argument("--demo", action="store_true", help="run on the built-in demo clip (with -c: that config, the "
+                     "demo clip as its camera)")
     run.set_defaults(func=cmd_run)
     det = sub.add_parser("detect", help="run the detector on one image")
     det.add_argument("image")

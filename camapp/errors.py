@@ -39,16 +39,8 @@ class StorageError(CamappError, OSError):
     """The local event store could not read or write."""
 
 
-class IntegrityError(StorageError):
-    """The tamper-evident event log does not verify."""
-
-
 class GPIOError(CamappError, RuntimeError):
     """A GPIO device could not be set up or driven."""
-
-
-class MQTTError(CamappError, ConnectionError):
-    """The MQTT connection or a publish failed."""
 
 
 class CommandError(CamappError, ValueError):

@@ -27,6 +27,7 @@ class PipelineStats:
         self.frames = 0
         self.motion_frames = 0
         self.detector_calls = 0
+        self.dropped_frames = 0  # captured but replaced by a newer one before the pipeline was free
         self.fps = 0.0
         self.motion_ms = 0.0
         self.detector_ms = 0.0
@@ -81,6 +82,10 @@ class PipelineStats:
         with self._lock:
             return self.camera_status, self.camera_error
 
+    def record_dropped(self) -> None:
+        with self._lock:
+            self.dropped_frames += 1
+
     def set_camera(self, status: str, error: str | None = None) -> None:
         with self._lock:
             if status == "reconnecting" and self.camera_status != "reconnecting":
@@ -95,6 +100,7 @@ class PipelineStats:
                 "frames": self.frames,
                 "motion_frames": self.motion_frames,
                 "detector_calls": self.detector_calls,
+                "dropped_frames": self.dropped_frames,
                 "fps": round(self.fps, 2),
                 "motion_ms": round(self.motion_ms, 2),
                 "detector_ms": round(self.detector_ms, 2),

@@ -17,12 +17,13 @@ from camapp.datadir import data_dir
 from camapp.detect import Detector, Invocation
 from camapp.events import EventTracker
 from camapp.filters import filter_detections
+from camapp.geometry import Box
 from camapp.health import PipelineStats, system_health
 from camapp.live import LivePipeline
 from camapp.motion.improved import ImprovedMotionDetector
 from camapp.motion.planner import Budget, plan_invocations
 from camapp.mqtt.sink import MqttSink
-from camapp.pipeline import Box, Pipeline, Stages
+from camapp.pipeline import Pipeline, Stages
 from camapp.sinks import ResultSink, SinkContext, build_sink
 from camapp.store import EventStore
 from camapp.stream import FrameHub, HubSink
@@ -76,7 +77,7 @@ class Sinks:
                 replaying = isinstance(cfg.camera, FileCameraConfig) and not cfg.camera.realtime  # drop no frame
                 self.store = self._add(EventStore(cfg.storage, camera_id=cfg.camera.id, fps=frame_rate(cfg.camera),
                                                   state=state, lossless=replaying))
-            if cfg.mqtt.host:
+            if cfg.mqtt.enabled:
                 self.mqtt = self._add(MqttSink(
                     cfg.mqtt, device_id=cfg.device_id, camera_id=cfg.camera.id, model_name=lambda: live.detector.name,
                     state=state, control=control, stats=lambda: self._stats(cfg, stats), data_dir=data_dir(cfg),

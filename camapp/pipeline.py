@@ -14,12 +14,12 @@ import numpy as np
 from camapp.detect import Detector, Invocation, flatten
 from camapp.detect.schedule import DetectRate
 from camapp.events import EventTracker
+from camapp.geometry import Box
 from camapp.motion import MotionDetector
 from camapp.track import Tracker
 from camapp.types import Detections, Frame, FrameResult, IntArray, MotionResult
 from camapp.zones import ZoneMap
 
-Box = tuple[float, float, float, float]
 RegionPlanner = Callable[[IntArray, Sequence[Box], int, int], list[Invocation]]  # each item is one model invoke
 MAX_PENDING_BOXES = 64  # motion remembered between analysed frames; more is folded into one bounding box
 

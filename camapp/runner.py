@@ -8,12 +8,13 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from types import TracebackType
+from typing import Self
 
 from camapp.capture import FrameSource
 from camapp.errors import CaptureEndedError, CaptureError
 from camapp.health import PipelineStats
 from camapp.pipeline import Pipeline
+from camapp.resource import Closeable
 from camapp.sinks import ResultSink
 from camapp.types import Frame, FrameResult
 
@@ -26,10 +27,11 @@ STUCK_S = 20.0  # one frame taking longer than this is a hung stage (systemd's w
 class LatestFrame:
     """A one-slot mailbox: put() replaces, get() waits for a frame newer than the last one taken."""
 
-    def __init__(self) -> None:
+    def __init__(self, on_drop: Callable[[], None] = lambda: None) -> None:
         self._cond = threading.Condition()
         self._frame: Frame | None = None
         self._ended = False
+        self._on_drop = on_drop  # the stats count every frame replaced before the pipeline took it
         self.dropped = 0
         self._generation = 0  # of the frame in the slot
         self.generation = 0  # of the frame get() returned last (read by the one consumer thread)
@@ -39,6 +41,7 @@ class LatestFrame:
         with self._cond:
             if self._frame is not None:
                 self.dropped += 1
+                self._on_drop()
             self._frame, self._generation = frame, generation
             self._cond.notify_all()
 
@@ -157,7 +160,7 @@ def replay(
         finish_pipeline(pipelines, sinks)
 
 
-class Runner:
+class Runner(Closeable):
     """Runs capture and processing threads until stop() or until a finite source ends."""
 
     def __init__(
@@ -171,7 +174,7 @@ class Runner:
     ) -> None:
         self._source, self._pipelines, self._sinks, self._stats = source, pipelines, list(sinks), stats
         self._heartbeat = heartbeat or (lambda: None)
-        self._slot = LatestFrame()
+        self._slot = LatestFrame(on_drop=stats.record_dropped)
         # Shared with the source so that stopping also wakes a capture thread waiting in reconnect backoff.
         self.stop_event = stop_event or threading.Event()
         self._threads: list[threading.Thread] = []
@@ -250,15 +253,10 @@ class Runner:
             t.join(timeout=10)
         self._threads = []
 
-    @property
-    def dropped_frames(self) -> int:
-        return self._slot.dropped
+    def close(self) -> None:
+        """The same as stop()."""
+        self.stop()
 
-    def __enter__(self) -> Runner:
+    def __enter__(self) -> Self:
         self.start()
         return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()

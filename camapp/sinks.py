@@ -6,23 +6,23 @@ Extra sinks register with their config model in SINKS and are listed under `sink
 from __future__ import annotations
 
 import logging
-from abc import ABC, abstractmethod
+from abc import abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 from camapp.commands import Commander
 from camapp.config import AppConfig
 from camapp.config.sinks import SINKS, LogSinkConfig
+from camapp.resource import Closeable
 from camapp.state import ApplianceState
 from camapp.types import FrameResult
 
 log = logging.getLogger(__name__)
 
 
-class ResultSink(ABC):
+class ResultSink(Closeable):
     """Receives every FrameResult on the pipeline thread; must return quickly (queue slow work)."""
 
     @abstractmethod
@@ -32,14 +32,6 @@ class ResultSink(ABC):
     @abstractmethod
     def close(self) -> None:
         """Flush and release resources; idempotent."""
-
-    def __enter__(self) -> ResultSink:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
 
 
 @dataclass(frozen=True)

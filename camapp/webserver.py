@@ -297,3 +297,4 @@ class WebServer(Closing):
         for channel in list(self._server.active_channels.values()):
             channel.handle_close()
         self._server.close()
+

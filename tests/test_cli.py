@@ -11,6 +11,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+import yaml
 from skimage import data
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -166,7 +167,6 @@ def test_replay_drives_the_whole_chain_store_and_broker(tmp_path: Path, short_cl
     """`camapp replay -c` stores and publishes exactly the events it prints; verify-log then checks the store."""
     import sqlite3
 
-    import yaml
     from mqtt_broker import Broker, Collector
 
     from camapp.store import DB_NAME, StoreReader
@@ -246,7 +246,6 @@ def test_store_clip_rate_follows_the_video_file(tmp_path: Path, demo_video: Path
 def test_run_with_the_web_port_taken_says_so(tmp_path: Path, demo_video: Path, model_manifest: Path) -> None:
     import socket
 
-    import yaml
 
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
@@ -259,3 +258,23 @@ def test_run_with_the_web_port_taken_says_so(tmp_path: Path, demo_video: Path, m
         proc = camapp("run", "-c", str(cfg))
     assert proc.returncode == 2, proc.stderr
     assert f"web.port: cannot listen on 127.0.0.1:{port}" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_run_demo_with_a_config_uses_it_with_the_demo_camera(tmp_path: Path, demo_video: Path) -> None:
+    """`camapp run --demo -c my.yaml`: the file's settings count, the demo only supplies the camera, and nothing
+    is written into the checkout."""
+    from camapp.cli import build_parser, run_config
+
+    mine = tmp_path / "my.yaml"
+    mine.write_text(yaml.safe_dump({"device_id": "porch", "camera": {"id": "porch", "source": "v4l2"},
+                                    "motion": {"threshold": 42}}))
+    cfg, saved_to = run_config(build_parser().parse_args(["run", "--demo", "-c", str(mine)]))
+    assert cfg.device_id == "porch" and cfg.motion.threshold == 42
+    assert cfg.camera.source == "file" and cfg.camera.path == demo_video and cfg.camera.id == "porch"
+    assert cfg.storage.path == tmp_path / "camapp-data" and saved_to is None
+    stored = tmp_path / "stored"
+    mine.write_text(yaml.safe_dump({"storage": {"path": str(stored)}}))
+    cfg, _ = run_config(build_parser().parse_args(["run", "--demo", "-c", str(mine)]))
+    assert cfg.storage.path == stored
+    plain, _ = run_config(build_parser().parse_args(["run", "--demo"]))
+    assert plain.device_id == "camapp-demo" and plain.motion.threshold != 42

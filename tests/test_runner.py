@@ -3,16 +3,26 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 
+from camapp.capture import FrameSource
+from camapp.config import EventsConfig, ObjectsConfig, TrackerConfig
+from camapp.detect import Detector, Region
+from camapp.errors import CaptureEndedError
+from camapp.events import EventTracker
+from camapp.health import PipelineStats
+from camapp.pipeline import Pipeline, Stages
 from camapp.runner import LatestFrame, PipelineHolder, Runner, dispatch
 from camapp.sinks import ResultSink
-from camapp.types import Detections, Frame, FrameResult, MotionResult
+from camapp.track import IouTracker
+from camapp.types import Detections, Frame, FrameResult, Image, MotionResult
+from camapp.zones import ZoneMap
 
 
 def frame(i: int) -> Frame:
@@ -27,6 +37,63 @@ def test_latest_frame_drops_old_frames() -> None:
     assert got is not None and got.index == 4
     assert slot.dropped == 4
     assert slot.get(timeout=0.01) is None
+
+
+class NothingDetector(Detector):
+    """Finds nothing, at once."""
+
+    def detect(self, image: Image, regions: Sequence[Region] | None = None) -> Detections:
+        return Detections.empty()
+
+    labels = name = property(lambda self: "nothing")  # type: ignore[assignment]
+    input_size = property(lambda self: (300, 300))  # type: ignore[assignment]
+    last_timings_ms = property(lambda self: {"total": 0.0})  # type: ignore[assignment]
+
+    def close(self) -> None:
+        pass
+
+
+def stages(width: int, height: int) -> Stages:
+    """A whole pipeline around a detector that costs nothing (no motion gate: it runs on every frame)."""
+    return Stages(motion=None, detector=NothingDetector(), tracker=IouTracker(TrackerConfig(), width, height),
+                  zones=ZoneMap([]), events=EventTracker(ObjectsConfig(), EventsConfig(), "cam"),
+                  plan_regions=lambda *_: [], filter=lambda d: d)
+
+
+class SlowSink(ResultSink):
+    """Takes 50 ms per frame: a camera at 100 fps must drop frames instead of queueing them."""
+
+    def handle(self, result: FrameResult) -> None:
+        time.sleep(0.05)
+
+    def close(self) -> None:
+        pass
+
+
+class FastCamera(FrameSource):
+    def __init__(self, frames: int) -> None:
+        self._left, self._index = frames, 0
+
+    def read(self) -> Frame:
+        if self._left == 0:
+            raise CaptureEndedError("done")
+        self._left -= 1
+        self._index += 1
+        time.sleep(0.01)
+        return frame(self._index)
+
+    def close(self) -> None:
+        pass
+
+
+def test_frames_dropped_while_the_pipeline_is_busy_reach_the_stats() -> None:
+    stats = PipelineStats()
+    pipelines = PipelineHolder(lambda w, h: Pipeline(stages(w, h), recheck_s=0))
+    with Runner(FastCamera(60), pipelines, [SlowSink()], stats) as runner:
+        assert runner.wait(30)
+    s = stats.as_dict()
+    assert s["dropped_frames"] > 20 and s["frames"] + s["dropped_frames"] == 60
+    assert s["dropped_frames"] == stats.dropped_frames
 
 
 def test_latest_frame_end_wakes_waiter() -> None:

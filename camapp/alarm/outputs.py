@@ -11,14 +11,14 @@ import logging
 import math
 import threading
 import weakref
-from abc import ABC, abstractmethod
+from abc import abstractmethod
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from types import TracebackType
 from typing import Any
 
 from camapp.config.alarm import OutputConfig, PatternConfig
 from camapp.errors import GPIOError
+from camapp.resource import Closeable
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +65,7 @@ def pattern_cycles(pattern: PatternConfig) -> tuple[int, float]:
     return n, n * period
 
 
-class AlarmOutput(ABC):
+class AlarmOutput(Closeable):
     """An output that runs one pattern at a time; a new activate() replaces the running one."""
 
     def __init__(self, name: str) -> None:
@@ -137,13 +137,6 @@ class AlarmOutput(ABC):
                 with _LIVE_LOCK:
                     _LIVE.discard(self)
 
-    def __enter__(self) -> AlarmOutput:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
 
     @abstractmethod
     def _start(self, pattern: PatternConfig) -> None:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
+from abc import abstractmethod
 from collections.abc import Callable
-from types import TracebackType
 
 from camapp.errors import CaptureError
+from camapp.resource import Closeable
 from camapp.types import Frame
 
 
@@ -14,7 +14,7 @@ class CaptureStoppedError(CaptureError):
     """`read` gave up because the stop event was set; the caller is shutting down, nothing failed."""
 
 
-class FrameSource(ABC):
+class FrameSource(Closeable):
     """A camera or file. `read` blocks for the next frame; raises CaptureError / CaptureEndedError."""
 
     @abstractmethod
@@ -25,10 +25,13 @@ class FrameSource(ABC):
     def close(self) -> None:
         """Release the device; idempotent."""
 
+    _fps: float = 0.0  # sources set these two when they know them
+    _description: str = ""
+
     @property
     def fps(self) -> float:
         """Nominal frame rate, 0 when unknown."""
-        return 0.0
+        return self._fps
 
     @property
     def generation(self) -> int:
@@ -39,15 +42,7 @@ class FrameSource(ABC):
     @property
     def description(self) -> str:
         """Human-readable description for status and logs."""
-        return type(self).__name__
-
-    def __enter__(self) -> FrameSource:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
+        return self._description or type(self).__name__
 
 
 SourceMaker = Callable[[], FrameSource]  # opens the source afresh (called again on every reconnect)

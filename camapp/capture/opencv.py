@@ -57,14 +57,6 @@ class CaptureBase(FrameSource):
         self._index = 0
         self._fps = 0.0
 
-    @property
-    def description(self) -> str:
-        return self._description
-
-    @property
-    def fps(self) -> float:
-        return self._fps
-
     def _read_live(self, lost: str) -> Frame:
         """The next frame stamped with the wall clock; CaptureError saying `lost` when none came."""
         image = self._grab()

@@ -130,14 +130,6 @@ class Picamera2Source(FrameSource):
             raise CaptureError(f"cannot start the Pi camera: {exc}") from exc
         self._description = f"picamera2 {width}x{height} (lores {self._lores[0]}x{self._lores[1]})"
 
-    @property
-    def fps(self) -> float:
-        return self._fps
-
-    @property
-    def description(self) -> str:
-        return self._description
-
     def read(self) -> Frame:
         if self._closed:
             raise CaptureError(f"{self._description} is closed")

@@ -49,14 +49,6 @@ class ReconnectingSource(FrameSource):
         self._fps = 0.0
 
     @property
-    def fps(self) -> float:
-        return self._fps
-
-    @property
-    def description(self) -> str:
-        return self._description
-
-    @property
     def generation(self) -> int:
         """Goes up at every reopening (and with the wrapped source's own restarts)."""
         source = self._source

@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from camapp.config.base import MAX_POLYGON_POINTS, Point, Section, at_most
+from camapp.config.base import MAX_POLYGON_POINTS, ConfigPoint, Section, at_most
 from camapp.geometry import polygon_problem
 
 MAX_ZONES = 64
@@ -20,7 +20,7 @@ class ZoneConfig(Section):
     """A named polygon in frame pixels; an object is inside by its bottom-centre point."""
 
     name: str = Field(pattern=r"^[A-Za-z0-9_-]{1,32}$", description="Zone name used in events and rules.")
-    polygon: list[Point] = Field(
+    polygon: list[ConfigPoint] = Field(
         min_length=3, max_length=MAX_POLYGON_POINTS, description="Polygon vertices as [x, y] frame pixels."
     )
     hysteresis_px: float = Field(

@@ -20,8 +20,8 @@ MAX_POLYGON_POINTS = 100
 MAX_POLYGONS = 32  # per mask
 
 Coord = Annotated[float, Field(ge=-COORD_LIMIT, le=COORD_LIMIT, allow_inf_nan=False)]
-Point = tuple[Coord, Coord]
-Polygon = Annotated[list[Point], Field(max_length=MAX_POLYGON_POINTS)]  # at_most is unneeded: points are cheap
+ConfigPoint = tuple[Coord, Coord]  # a geometry.Point as written in the config: bounded, finite
+Polygon = Annotated[list[ConfigPoint], Field(max_length=MAX_POLYGON_POINTS)]  # at_most is unneeded: points are cheap
 
 
 def refuse_moved(data: object, moved: dict[str, str]) -> object:

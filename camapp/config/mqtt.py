@@ -97,6 +97,11 @@ class MQTTConfig(Section):
         "homeassistant", pattern=r"^[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*$", description="Home Assistant discovery prefix."
     )
 
+    @property
+    def enabled(self) -> bool:
+        """MQTT is on exactly when a broker host is configured."""
+        return self.host is not None
+
     @model_validator(mode="before")
     @classmethod
     def _no_commands_switch(cls, data: Any) -> Any:

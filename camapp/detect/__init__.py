@@ -3,11 +3,11 @@
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
+from abc import abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
-from types import TracebackType
 
+from camapp.resource import Closeable
 from camapp.types import Detections, Image
 
 Region = tuple[int, int, int, int]  # x1, y1, x2, y2 in full-frame pixels (square where possible)
@@ -37,7 +37,7 @@ def flatten(plan: Sequence[Invocation]) -> list[Region]:
     return [r for item in plan for r in (item.tiles if isinstance(item, Mosaic) else (item,))]
 
 
-class Detector(ABC):
+class Detector(Closeable):
     """Runs a model on a BGR frame, on the whole frame or on regions of it."""
 
     @abstractmethod
@@ -69,11 +69,4 @@ class Detector(ABC):
     def last_timings_ms(self) -> dict[str, float]:
         """Milliseconds per step of the last detect() call (at least `total`), for stats and the bench."""
 
-    def __enter__(self) -> Detector:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
 

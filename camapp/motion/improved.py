@@ -13,8 +13,8 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from camapp.config.base import Point
 from camapp.config.core import MotionConfig
+from camapp.geometry import Point
 from camapp.motion import MotionDetector
 from camapp.types import Frame, Image, MotionResult
 

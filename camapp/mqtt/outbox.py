@@ -24,9 +24,9 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 
 from camapp.errors import StorageError
+from camapp.resource import Closeable
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +74,7 @@ class NewMessage:
         return len(self.topic.encode()) + len(self.payload.encode())
 
 
-class Outbox:
+class Outbox(Closeable):
     """SQLite file in WAL mode with synchronous=FULL so a committed message survives a power cut; one thread only."""
 
     def __init__(self, path: Path, max_messages: int = 10_000, max_bytes: int = 16 * 1024 * 1024) -> None:
@@ -234,14 +234,6 @@ class Outbox:
         if self._db is not None:
             self._db.close()
             self._db = None
-
-    def __enter__(self) -> Outbox:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
 
 
 def _end_message(event_id: str, topic: str, payload: str, updated: float, reason: str) -> NewMessage:

@@ -17,7 +17,8 @@ EVENT_SCHEMA = SCHEMA_DIR / f"event.v{SCHEMA_VERSION}.json"
 STATS_SCHEMA = SCHEMA_DIR / f"stats.v{SCHEMA_VERSION}.json"
 
 # Fields copied into the stats payload; nested health/pipeline dicts are flattened first.
-_STATS_FIELDS = ("fps", "detector_ms", "motion_ms", "frames", "detector_calls", "motion_pct", "cpu_temp_c",
+_STATS_FIELDS = ("fps", "detector_ms", "motion_ms", "frames", "detector_calls", "dropped_frames", "motion_pct",
+                 "cpu_temp_c",
                  "throttled", "uptime_s", "load")
 
 

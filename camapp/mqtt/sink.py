@@ -57,7 +57,7 @@ class MqttSink(ResultSink):
         data_dir: Path,
         labels: Sequence[str],
     ) -> None:
-        if not cfg.host:
+        if not cfg.enabled:
             raise ConfigError("mqtt.host is not set, so MQTT is off; do not build an MqttSink")
         self.cfg = cfg
         self.device_id, self.camera_id = device_id, camera_id

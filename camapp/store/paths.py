@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from camapp.types import TrackedObject
 
 MAX_POINTS = 200
-Point = tuple[float, float, float]  # t (unix seconds), x, y (frame pixels)
+PathSample = tuple[float, float, float]  # t (unix seconds), x, y (frame pixels)
 
 
 @dataclass
@@ -20,10 +20,10 @@ class TrackPath:
     """
 
     max_points: int = MAX_POINTS
-    points: list[Point] = field(default_factory=list)
+    points: list[PathSample] = field(default_factory=list)
     stride: int = 1
     seen: int = 0
-    last: Point | None = None
+    last: PathSample | None = None
 
     def add(self, t: float, x: float, y: float) -> None:
         self.last = (t, x, y)

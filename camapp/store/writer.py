@@ -12,10 +12,10 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 from camapp.errors import StorageError
+from camapp.resource import Closeable
 from camapp.store import db
 
 log = logging.getLogger(__name__)
@@ -52,7 +52,7 @@ Op = Callable[[Tx], Any]
 _Item = tuple[Op, "Future[Any]"]
 
 
-class DBWriter:
+class DBWriter(Closeable):
     """Owns the only write connection; `submit` returns a Future resolved once the operation is committed."""
 
     def __init__(
@@ -245,10 +245,3 @@ class DBWriter:
         self._stop.set()
         self._thread.join()
 
-    def __enter__(self) -> DBWriter:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
