@@ -1,0 +1,654 @@
+"""Every switch has an effect: each boolean and enum the API can set (every config field through PUT /api/config,
+and the arm / detection / overlay controls) is flipped here and the behaviour a user would see is observed.
+
+test_every_switch_is_in_the_table walks the config models, so a new boolean or enum fails until it has a row.
+A switch that still does nothing is marked xfail(strict=True) with the issue that owns it.
+"""
+
+from __future__ import annotations
+
+import logging
+import ssl
+import threading
+import time
+import typing
+import urllib.request
+from collections.abc import Callable, Hashable, Iterator
+from dataclasses import dataclass, replace
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import pytest
+from gpiozero import Device
+from gpiozero.pins.mock import MockFactory, MockPWMPin
+from pydantic import BaseModel, ValidationError
+
+from camapp.alarm.factory import build_hardware
+from camapp.alarm.inputs import make_input
+from camapp.alarm.sink import AlarmSink
+from camapp.annotate import Overlay, annotate
+from camapp.app import Appliance
+from camapp.capture.factory import source_factory
+from camapp.config import AppConfig, camera_config, parse_config
+from camapp.config.alarm import GPIOConfig, InputConfig, RulesConfig
+from camapp.config.mqtt import MQTTConfig
+from camapp.config.storage import StorageConfig
+from camapp.control import Controller
+from camapp.detect.factory import build_detector
+from camapp.detect.trust import ModelTrust
+from camapp.errors import CamappError
+from camapp.motion.improved import ImprovedMotionDetector
+from camapp.mqtt.client import build_client
+from camapp.mqtt.commands import CommandHandler
+from camapp.mqtt.jobs import Thumbnail
+from camapp.mqtt.sink import MqttSink
+from camapp.parts import pipeline_factory
+from camapp.sinks import SinkContext, build_sink
+from camapp.state import ApplianceState
+from camapp.store import EventStore
+from camapp.types import Detections, EventMessage, Frame, FrameResult, MotionResult, TrackedObject
+
+Observe = Callable[[Any, Path], Hashable]
+
+
+@dataclass(frozen=True)
+class Switch:
+    """A setting (dotted config path; list items without index) or API control, values to flip between, and what
+    a user observes for each value: every value must look different."""
+
+    path: str
+    values: tuple[Any, ...]
+    observe: Observe
+    owner: str | None = None  # the issue making a switch that still does nothing work
+
+
+IMAGE = np.full((240, 320, 3), 90, np.uint8)
+
+
+def frame_result(t: float, events: tuple[EventMessage, ...] = (), tracks: tuple[int, ...] = ()) -> FrameResult:
+    objects = tuple(TrackedObject(tid, "person", (100, 60, 160, 220), 0.9, 90.0, t, confirmed=True) for tid in tracks)
+    return FrameResult(Frame(IMAGE.copy(), t, int(t * 10)), MotionResult(np.zeros((0, 4), np.int32), 0.0),
+                       Detections.empty(), objects, events)
+
+
+def event(kind: str = "new", t: float = 100.0, start: float = 99.0) -> EventMessage:
+    return EventMessage(kind, "ev1", 1, "person", 0.9, 0.9, (100, 60, 160, 220), start,  # type: ignore[arg-type]
+                        t if kind == "end" else None)
+
+
+@pytest.fixture(autouse=True)
+def pins() -> Iterator[MockFactory]:
+    factory = MockFactory(pin_class=MockPWMPin)
+    Device.pin_factory = factory
+    yield factory
+    factory.reset()
+    Device.pin_factory = None
+
+
+# --- rules and GPIO: real AlarmSink on gpiozero's MockFactory ---------------------------------------------------
+
+RULE = {"name": "r", "labels": ["person"], "actions": {"mqtt_alert": True}}
+OUTPUT = {"name": "buzzer", "kind": "buzzer", "pin": 17, "pattern": {"duration_s": 0.25}}
+
+
+def fired(rule: dict[str, Any], *, mode: str = "away", outputs: tuple[dict[str, Any], ...] = (),
+          now: datetime = datetime(2024, 1, 1, 12, 0)) -> tuple[tuple[str, ...], tuple[float, ...]]:
+    """What one `new` event makes the alarm do: the bus kinds announced and pin 17's levels over 0.4 s."""
+    state = ApplianceState(mode=mode)
+    kinds: list[str] = []
+    state.subscribe(lambda c: kinds.append(c.kind))
+    gpio = GPIOConfig.model_validate({"enabled": True, "pin_factory": "mock", "outputs": list(outputs)})
+    with AlarmSink(RulesConfig.model_validate({"rules": [rule]}), gpio, state=state, control=Controller(state),
+                   pin_factory=Device.pin_factory, now=lambda: now) as sink:
+        sink.handle(frame_result(100.0, (event(),), (1,)))
+        time.sleep(0.4)
+        levels = tuple(round(float(s.state), 1) for s in Device.pin_factory.pin(17).states) if outputs else ()
+    return tuple(kinds), levels
+
+
+def rule_field(make: Callable[[Any], dict[str, Any]], **kw: Any) -> Observe:
+    return lambda v, _: fired({**RULE, **make(v)}, **kw)
+
+
+def output_field(make: Callable[[Any], dict[str, Any]]) -> Observe:
+    rule = {**RULE, "actions": {"outputs": ["buzzer"]}}
+    return lambda v, _: fired(rule, outputs=({**OUTPUT, **make(v)},))[1]
+
+
+def hardware(gpio: dict[str, Any]) -> str:
+    """The GPIO backend built, or why none could be (the warning names the library it tried)."""
+    state = ApplianceState()
+    warnings: list[str] = []
+    handler = logging.Handler(logging.WARNING)
+    handler.emit = lambda r: warnings.append(r.getMessage())  # type: ignore[method-assign]
+    logging.getLogger("camapp.alarm").addHandler(handler)
+    try:
+        hw = build_hardware(GPIOConfig.model_validate(gpio), control=Controller(state), on_trigger=lambda *a: None)
+    finally:
+        logging.getLogger("camapp.alarm").removeHandler(handler)
+    try:
+        return f"{hw.available}:{hw.backend}:{[type(o).__name__ for o in hw.outputs.values()]}:{warnings}"
+    finally:
+        hw.close()
+
+
+def output_device(kind: str, _: Path) -> str:
+    gpio = {"enabled": True, "pin_factory": "mock",
+            "outputs": [{**OUTPUT, "kind": kind, **({"pattern": {"style": "steady"}})}]}
+    state = ApplianceState()
+    hw = build_hardware(GPIOConfig.model_validate(gpio), control=Controller(state), on_trigger=lambda *a: None,
+                        pin_factory=Device.pin_factory)
+    try:
+        return type(hw.outputs["buzzer"].device).__name__  # type: ignore[attr-defined]
+    finally:
+        hw.close()
+
+
+def gpio_input(fields: dict[str, Any], act: Callable[[Any], None]) -> tuple[str, ...]:
+    """Build one input on pin 23, act on its pin, and return what happened: mode changes and triggers."""
+    state = ApplianceState()
+    seen: list[str] = []
+    state.subscribe(lambda c: seen.append(f"mode:{c.value}") if c.kind == "mode" else None)
+    cfg = InputConfig.model_validate({"name": "in", "pin": 23, "bounce_s": 0, **fields})
+    device = make_input(cfg, Controller(state), lambda label, name: seen.append(f"trigger:{label}"),
+                        Device.pin_factory)
+    try:
+        act(Device.pin_factory.pin(23))
+        time.sleep(0.1)
+        return tuple(seen)
+    finally:
+        device.close()
+
+
+def press(pin: Any) -> None:
+    pin.drive_low()
+    time.sleep(0.05)
+    pin.drive_high()
+
+
+def toggle(pin: Any) -> None:
+    pin.drive_high()
+    time.sleep(0.05)
+    pin.drive_low()
+    time.sleep(0.05)
+    pin.drive_high()
+
+
+# --- pipeline, camera, detector -------------------------------------------------------------------------------
+
+
+def clip(tmp: Path, frames: int = 6) -> Path:
+    path = tmp / "clip.avi"
+    if not path.exists():
+        writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"MJPG"), 10.0, (96, 64))
+        for i in range(frames):
+            writer.write(np.full((64, 96, 3), 40 * i, np.uint8))
+        writer.release()
+    return path
+
+
+def camera_reads(field: str) -> Observe:
+    """Reading a 6-frame, 10 fps clip: how many frames come before it ends (loop: it does not, 20 are read) and
+    whether they come at the clip's pace (realtime) or as fast as possible."""
+
+    def observe(value: Any, tmp: Path) -> tuple[int, bool]:
+        fields = {"loop": False, "realtime": False, field: value}
+        make = source_factory(camera_config(source="file", path=clip(tmp), **fields), threading.Event())
+        n, t0 = 0, time.monotonic()
+        with make() as source:
+            try:
+                while n < 20:
+                    source.read()
+                    n += 1
+            except CamappError:
+                pass
+        return n, time.monotonic() - t0 > 0.4
+
+    return observe
+
+
+def camera_source(source: str, tmp: Path) -> str:
+    """What building the source says: each kind of source is a different thing to open."""
+    fields = {"file": {"path": clip(tmp)}, "rtsp": {"url": "rtsp://127.0.0.1:9/none"},
+              "gstreamer": {"pipeline": "videotestsrc ! appsink"}, "v4l2": {"device": "/dev/video-none"}}
+    try:
+        make = source_factory(camera_config(source=source, **fields.get(source, {})), threading.Event())
+        with make() as opened:
+            return type(opened).__name__
+    except CamappError as err:
+        return f"{type(err).__name__}: {str(err)[:60]}"
+
+
+def detector_calls(motion_enabled: bool, tmp: Path) -> int:
+    """Detector calls on ten still frames: the motion gate keeps it idle; without the gate it runs every frame."""
+    cfg = parse_config({"motion": {"enabled": motion_enabled}})
+    calls = []
+    with build_detector(cfg.model) as detector:
+        pipeline = pipeline_factory(cfg, detector)(320, 240)
+        for i in range(10):
+            calls.append(pipeline.process(Frame(IMAGE.copy(), float(i) / 10, i)).detector_ran)
+    return sum(calls)
+
+
+def dim_motion(improve: bool, _: Path) -> bool:
+    """A dim scene (grey 8 to 14) where a faint shape moves: contrast normalisation makes it visible."""
+    cfg = parse_config({"motion": {"improve_contrast": improve, "threshold": 20}}).motion
+    motion = ImprovedMotionDetector(cfg, 320, 240)
+    seen = False
+    for i in range(40):
+        img = np.full((240, 320, 3), 8, np.uint8)
+        x = 40 + 5 * i
+        img[80:160, x:x + 40] = 14
+        seen = motion.detect(Frame(img, i / 10, i)).has_motion or seen
+    return seen
+
+
+def edgetpu(mode: str, _: Path) -> str:
+    try:
+        with build_detector(parse_config({"model": {"edgetpu": mode}}).model) as detector:
+            return f"loaded {detector.name}"
+    except CamappError as err:
+        return type(err).__name__
+
+
+def model_type(value: str, _: Path) -> str:
+    with build_detector(parse_config({"model": {"type": value}}).model) as detector:
+        return type(detector).__name__
+
+
+def signed_policy(required: bool, tmp: Path) -> str:
+    """A local (not bundled) copy of the default model, unsigned: refused only while signatures are required."""
+    from camapp.assets import MODELS_DIR
+    from camapp.detect.manifest import load_manifest
+
+    folder = tmp / "unsigned"
+    if not folder.exists():
+        folder.mkdir()
+        manifest = load_manifest(MODELS_DIR / "ssd_mobilenet_v2_coco_quant.yaml")
+        for name in (manifest.file, manifest.labels):
+            (folder / name).write_bytes((MODELS_DIR / name).read_bytes())
+        (folder / "m.yaml").write_text((MODELS_DIR / "ssd_mobilenet_v2_coco_quant.yaml").read_text())
+    from test_detect_trust import PUBLIC
+
+    cfg = parse_config({"model": {"manifest": str(folder / "m.yaml")},
+                        "web": {"require_signed_models": required, "model_public_key": PUBLIC}})
+    try:
+        with build_detector(cfg.model, ModelTrust.from_config(cfg.web)):
+            return "loaded"
+    except CamappError as err:
+        return type(err).__name__
+    finally:
+        from camapp.detect import trust
+
+        trust.install(ModelTrust())
+
+
+def arming(mode: str, _: Path) -> tuple[str, tuple[str, ...]]:
+    """The mode the appliance starts in, and whether an away-only rule fires then."""
+    cfg = parse_config({"rules": {"arming": mode}})
+    with Appliance(cfg) as app:
+        started = app.state.mode
+    rule = {**RULE, "modes": ["away"]}
+    return started, fired(rule, mode=started)[0]
+
+
+# --- store and recording --------------------------------------------------------------------------------------
+
+
+class Packets:
+    """A camera's own H.264 stream (as RTSP or picamera2 deliver it), made here with the real encoder."""
+
+    def __init__(self) -> None:
+        from camapp.record.codec import H264Encoder
+
+        self.encoder, self.ready = H264Encoder("libx264", 320, 240, fps=10.0), []
+
+    def add(self, image: np.ndarray, t: float) -> Packets:
+        self.ready += self.encoder.encode(image, t)
+        return self
+
+    def take(self) -> list[Any]:
+        out, self.ready = self.ready, []
+        return out
+
+
+def stored(storage: dict[str, Any], tmp: Path) -> tuple[Any, ...]:
+    """Replay a short event through the real EventStore: snapshot?, clip?, recording (mode, encoder), bytes of
+    video written, and warnings about the encoder."""
+    path = tmp / f"store-{abs(hash(str(storage)))}"
+    cfg = StorageConfig.model_validate({"path": str(path), "pre_roll_s": 0.2, "post_roll_s": 0.2, "min_free_mb": 0,
+                                        **storage})
+    rng = np.random.default_rng(0)
+    base = time.time() - 10  # recent: retention keeps it
+    camera = Packets()
+    warnings: list[str] = []
+    handler = logging.Handler(logging.WARNING)
+    handler.emit = lambda r: warnings.append(r.getMessage())  # type: ignore[method-assign]
+    logging.getLogger("camapp").addHandler(handler)
+    try:
+        with EventStore(cfg, camera_id="cam", fps=10.0, lossless=True) as store:
+            for i in range(30):
+                img = rng.integers(0, 255, (240, 320, 3), dtype=np.uint8)
+                t = base + i / 10
+                kind = "new" if i == 5 else "end" if i == 20 else None
+                events = (event(kind, t, start=base + 0.5),) if kind else ()
+                result = replace(frame_result(t, events, (1,) if 5 <= i < 20 else ()),
+                                 frame=Frame(img, t, i, packets=camera.add(img, t)))
+                store.handle(result)
+            status = store.recording_status()
+    finally:
+        logging.getLogger("camapp").removeHandler(handler)
+    from camapp.store import StoreReader
+
+    [row] = StoreReader(path).list_events()
+    video = sum(f.stat().st_size for f in path.rglob("*.mp4"))
+    return (row["has_snapshot"], row["has_clip"], None if status is None else (status["mode"], status["encoder"]),
+            video // 1000, tuple(w for w in warnings if "encoder" in w))
+
+
+# --- MQTT -----------------------------------------------------------------------------------------------------
+
+
+def mqtt_sink(tmp: Path, **fields: Any) -> MqttSink:
+    cfg = MQTTConfig.model_validate({"host": "127.0.0.1", "port": 9, **fields})
+    state = ApplianceState()
+    return MqttSink(cfg, device_id="dev", camera_id="cam", model_name="m", state=state, control=Controller(state),
+                    stats=dict, data_dir=tmp / f"mqtt-{abs(hash(str(fields)))}", labels=["person"])
+
+
+def thumbnails(enabled: bool, tmp: Path) -> int:
+    sink = mqtt_sink(tmp, snapshots=enabled)
+    sink.handle(frame_result(100.0, (event(),), (1,)))
+    jobs = sink._worker.take(0.0)
+    sink.close()
+    return sum(isinstance(j, Thumbnail) for j in jobs)
+
+
+def client_setting(field: str, read: Callable[[Any], Any]) -> Observe:
+    def observe(value: Any, tmp: Path) -> Any:
+        extra = {"tls": {"insecure": value}} if field == "insecure" else {field: value}
+        cfg = MQTTConfig.model_validate({"host": "127.0.0.1", **extra})
+        return read(build_client(cfg, "c", "camapp/dev/available"))
+
+    return observe
+
+
+def mqtt_preset(preset: str, _: Path) -> bool:
+    """AWS IoT Core refuses a 10 s keep-alive; a plain broker takes it."""
+    try:
+        MQTTConfig.model_validate({"host": "h", "preset": preset, "keepalive_s": 10})
+    except ValidationError:
+        return False
+    return True
+
+
+def command(field: str) -> Observe:
+    def observe(value: Any, _: Path) -> str:
+        state = ApplianceState()
+        cfg = MQTTConfig.model_validate({"host": "h", "allowed_commands": ["armed"], field: value})
+        handler = CommandHandler(Controller(state), cfg.allowed_commands, cfg.arm_mode)
+        try:
+            handler.apply("armed", b"ON")
+        except CamappError as err:
+            return type(err).__name__
+        return state.mode
+
+    return observe
+
+
+def allowed(name: str, _: Path) -> tuple[str, ...]:
+    """Which of the five commands a config allowing only `name` accepts."""
+    state = ApplianceState()
+    handler = CommandHandler(Controller(state), [name], "away")
+    ok = []
+    for cmd, payload in (("mode", b"home"), ("armed", b"ON"), ("detection", b"OFF"), ("silence", b""),
+                         ("snapshot", b"")):
+        try:
+            handler.apply(cmd, payload)
+            ok.append(cmd)
+        except CamappError:
+            pass
+    return tuple(ok)
+
+
+def discovery(enabled: bool, tmp: Path) -> int:
+    from mqtt_broker import Broker, Collector
+    from test_mqtt_sink import need_mosquitto
+
+    need_mosquitto("discovery switch")
+    with Broker(tmp / f"broker-{enabled}") as broker, Collector(broker, ["homeassistant/#"]) as col:
+        cfg = MQTTConfig.model_validate(broker.mqtt_config(discovery=enabled))
+        state = ApplianceState()
+        sink = MqttSink(cfg, device_id="dev", camera_id="cam", model_name="m", state=state,
+                        control=Controller(state), stats=dict, data_dir=tmp / f"d-{enabled}", labels=["person"])
+        sink.start()
+        sink.flush(5)
+        time.sleep(0.5)
+        sink.close()
+        return len(col.messages)
+
+
+# --- web and API ----------------------------------------------------------------------------------------------
+
+
+def served(setting: str) -> Observe:
+    """A real appliance running with the web UI: which scheme /healthz and /login answer on."""
+
+    def observe(value: Any, tmp: Path) -> tuple[str, str]:
+        cfg = parse_config({"camera": {"source": "file", "path": str(clip(tmp)), "realtime": True},
+                            "storage": {"path": str(tmp / f"web-{setting}-{value}")},
+                            "web": {"host": "127.0.0.1", "port": 1, setting: value}})
+        cfg = cfg.model_copy(update={"web": cfg.web.model_copy(update={"port": 0})})
+        with Appliance(cfg) as app:
+            thread = threading.Thread(target=app.run_forever)
+            thread.start()
+            try:
+                deadline = time.monotonic() + 20
+                while app.web_port == 0 and time.monotonic() < deadline:
+                    time.sleep(0.1)
+                return fetch(app.web_port, "/healthz"), fetch(app.web_port, "/login")
+            finally:
+                app.stop_event.set()
+                thread.join(30)
+
+    return observe
+
+
+def metrics(enabled: bool, tmp: Path) -> int:
+    """GET /metrics as a logged-in admin of a real appliance's web app."""
+    from test_web_support import ADMIN, ADMIN_PW, login
+
+    from camapp.web import close_app, create_app
+    from camapp.web.auth import UserStore
+
+    cfg = parse_config({"camera": {"source": "file", "path": str(clip(tmp))},
+                        "storage": {"path": str(tmp / f"metrics-{enabled}")}, "web": {"metrics": enabled}})
+    with Appliance(cfg) as app:
+        web = create_app(app.web_context())
+        try:
+            UserStore(app.web_context().data_dir).set_password(ADMIN, ADMIN_PW, role="admin")
+            client = web.test_client()
+            login(client)
+            return int(client.get("/metrics").status_code)
+        finally:
+            close_app(web)
+
+
+def fetch(port: int, path: str) -> str:
+    insecure = ssl.create_default_context()
+    insecure.check_hostname, insecure.verify_mode = False, ssl.CERT_NONE
+    for scheme in ("http", "https"):
+        try:
+            with urllib.request.urlopen(f"{scheme}://127.0.0.1:{port}{path}", timeout=5, context=insecure
+                                        if scheme == "https" else None) as resp:
+                return f"{scheme}:{resp.status}"
+        except urllib.error.HTTPError as err:
+            return f"{scheme}:{err.code}"
+        except (urllib.error.URLError, ConnectionError, ssl.SSLError):
+            continue
+    return "none"
+
+
+def mode_api(mode: str, _: Path) -> tuple[str, tuple[str, ...]]:
+    state = ApplianceState()
+    from camapp.commands import SetMode
+
+    Controller(state).execute(SetMode(mode, source="web"))
+    return state.mode, fired({**RULE, "modes": ["home", "away"]}, mode=state.mode)[0]
+
+
+def detection_api(enabled: bool, tmp: Path) -> int:
+    """Detector calls on frames with motion while POST /api/detection set this (the pipeline reads the state)."""
+    from camapp.commands import SetDetection
+
+    state = ApplianceState()
+    Controller(state).execute(SetDetection(enabled, source="web"))
+    cfg = parse_config({"motion": {"enabled": False}})
+    with build_detector(cfg.model) as detector:
+        pipeline = pipeline_factory(cfg, detector, lambda: state.detection_enabled)(320, 240)
+        return sum(pipeline.process(Frame(IMAGE.copy(), i / 10, i)).detector_ran for i in range(5))
+
+
+def overlay(flag: str) -> Observe:
+    """The snapshot/stream overlay flags (?boxes=, ?motion=, ?zones=): the drawn picture changes."""
+
+    def observe(value: bool, _: Path) -> int:
+        from camapp.types import ZoneState
+
+        result = replace(frame_result(1.0, (), (1,)), motion=MotionResult(np.array([[10, 10, 60, 60]]), 0.1),
+                         zones=ZoneState(polygons=(("yard", ((0.0, 150.0), (320.0, 150.0), (320.0, 240.0))),)))
+        flags = {"boxes": True, "motion": True, "zones": True, flag: value}
+        return hash(annotate(result, Overlay(**flags), result.zones.polygons).tobytes())
+
+    return observe
+
+
+def log_sink(level: str, tmp: Path) -> tuple[int, ...]:
+    state = ApplianceState()
+    context = SinkContext(AppConfig(), state, Controller(state), tmp)
+    cfg = parse_config({"sinks": [{"type": "log", "level": level}]}).sinks[0]
+    records: list[int] = []
+    handler = logging.Handler()
+    handler.emit = lambda r: records.append(r.levelno)  # type: ignore[method-assign]
+    logger = logging.getLogger("camapp.sinks")
+    logger.addHandler(handler)
+    old = logger.level
+    logger.setLevel(logging.DEBUG)
+    try:
+        with build_sink(cfg, context) as sink:
+            sink.handle(frame_result(1.0, (event(),), (1,)))
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(old)
+    return tuple(records)
+
+
+def sink_list(kind: str, tmp: Path) -> int:
+    """`sinks: [{type: log}]` logs each event line; an empty list logs none."""
+    return len(log_sink("INFO", tmp)) if kind == "log" else 0
+
+
+SWITCHES = [
+    Switch("camera.source", ("file", "v4l2", "rtsp", "gstreamer", "jetson_csi", "picamera2"), camera_source),
+    Switch("camera.loop", (False, True), camera_reads("loop")),
+    Switch("camera.realtime", (False, True), camera_reads("realtime")),
+    Switch("motion.enabled", (False, True), detector_calls),
+    Switch("motion.improve_contrast", (False, True), dim_motion),
+    Switch("model.type", ("tflite",), model_type),
+    Switch("model.edgetpu", ("on", "off"), edgetpu),
+    Switch("rules.arming", ("disarmed", "home", "away"), arming),
+    Switch("rules.rules.enabled", (False, True), rule_field(lambda v: {"enabled": v})),
+    Switch("rules.rules.modes", ("home", "away"), rule_field(lambda v: {"modes": [v]})),
+    Switch("rules.rules.schedule.days", ("mon", "tue"),
+           rule_field(lambda v: {"schedule": [{"days": [v], "start": "00:00", "end": "00:00"}]})),
+    Switch("rules.rules.actions.outputs.pattern.style", ("steady", "blink"), lambda v, _: fired(
+        {**RULE, "actions": {"outputs": [{"output": "buzzer", "pattern": {"style": v, "on_s": 0.05, "off_s": 0.05,
+                                                                          "duration_s": 0.25}}]}},
+        outputs=(OUTPUT,))[1]),
+    Switch("rules.rules.actions.mqtt_alert", (False, True), rule_field(lambda v: {"actions": {"mqtt_alert": v}})),
+    Switch("rules.rules.actions.snapshot", (False, True), rule_field(lambda v: {"actions": {"snapshot": v}})),
+    Switch("rules.rules.actions.clip", (False, True), rule_field(lambda v: {"actions": {"clip": v}})),
+    Switch("gpio.enabled", (False, True), lambda v, _: hardware({"enabled": v, "pin_factory": "mock",
+                                                                 "outputs": [OUTPUT]})),
+    Switch("gpio.pin_factory", ("mock", "lgpio", "jetson"), lambda v, _: hardware({"enabled": True, "pin_factory": v,
+                                                                                   "outputs": [OUTPUT]})),
+    Switch("gpio.outputs.kind", ("buzzer", "led", "pwm_led", "relay"), output_device),
+    Switch("gpio.outputs.active_high", (False, True), output_field(lambda v: {"active_high": v})),
+    Switch("gpio.outputs.pattern.style", ("steady", "blink"),
+           output_field(lambda v: {"pattern": {"style": v, "on_s": 0.05, "off_s": 0.05, "duration_s": 0.25}})),
+    Switch("gpio.inputs.kind", ("arm_button", "pir", "door"), lambda v, _: gpio_input({"kind": v}, press)),
+    Switch("gpio.inputs.pull_up", (False, True), lambda v, _: gpio_input({"kind": "door", "pull_up": v}, toggle)),
+    Switch("gpio.inputs.arm_mode", ("home", "away"), lambda v, _: gpio_input({"kind": "arm_button", "arm_mode": v},
+                                                                             press)),
+    Switch("gpio.inputs.open_level", ("high", "low"), lambda v, _: gpio_input(
+        {"kind": "door", "open_level": v, "pull_up": False}, lambda pin: pin.drive_high())),
+    Switch("storage.snapshots", (False, True), lambda v, tmp: stored({"snapshots": v}, tmp)),
+    Switch("storage.clips", (False, True), lambda v, tmp: stored({"clips": v, "recording": {"mode": "events"}}, tmp)),
+    Switch("storage.recording.mode", ("off", "events", "continuous"),
+           lambda v, tmp: stored({"recording": {"mode": v}}, tmp)),
+    Switch("storage.recording.encoder", ("libx264", "h264_v4l2m2m"), lambda v, tmp: stored(
+        {"recording": {"mode": "events", "encoder": v, "passthrough": False}}, tmp)),
+    Switch("storage.recording.preset", ("ultrafast", "medium"), lambda v, tmp: stored(
+        {"recording": {"mode": "continuous", "preset": v, "passthrough": False}}, tmp)),
+    Switch("storage.recording.passthrough", (False, True), lambda v, tmp: stored(
+        {"recording": {"mode": "events", "passthrough": v}}, tmp)),
+    Switch("mqtt.tls.insecure", (False, True), client_setting("insecure", lambda c: c._ssl_context.check_hostname)),
+    Switch("mqtt.preset", ("none", "aws_iot_core"), mqtt_preset),
+    Switch("mqtt.clean_session", (False, True), client_setting("clean_session", lambda c: c._clean_session)),
+    Switch("mqtt.snapshots", (False, True), thumbnails),
+    Switch("mqtt.allowed_commands", ("mode", "armed", "detection", "silence", "snapshot"), allowed),
+    Switch("mqtt.arm_mode", ("home", "away"), command("arm_mode")),
+    Switch("mqtt.discovery", (False, True), discovery),
+    Switch("web.https", (False, True), served("https")),
+    Switch("web.metrics", (False, True), metrics),
+    Switch("web.require_signed_models", (False, True), signed_policy),
+    Switch("sinks.type", ("log", "none"), sink_list),
+    Switch("sinks.level", ("DEBUG", "INFO", "WARNING"), log_sink),
+    Switch("api:/api/arm mode", ("disarmed", "home", "away"), mode_api),
+    Switch("api:/api/detection enabled", (False, True), detection_api),
+    Switch("api:overlay boxes", (False, True), overlay("boxes")),
+    Switch("api:overlay motion", (False, True), overlay("motion")),
+    Switch("api:overlay zones", (False, True), overlay("zones")),
+]
+
+
+def _params() -> list[Any]:
+    marks = lambda s: [pytest.mark.xfail(strict=True, reason=s.owner)] if s.owner else []  # noqa: E731
+    return [pytest.param(s, id=s.path, marks=marks(s)) for s in SWITCHES]
+
+
+@pytest.mark.parametrize("switch", _params())
+def test_flipping_a_switch_changes_what_happens(switch: Switch, tmp_path: Path) -> None:
+    seen = [switch.observe(value, tmp_path) for value in switch.values]
+    if len(switch.values) == 1:  # a one-value key (one registered backend): it must be the one that runs
+        assert seen[0], f"{switch.path}={switch.values[0]!r}: nothing observed"
+        return
+    alike = [(a, b) for i, a in enumerate(switch.values) for b in switch.values[i + 1:]
+             if seen[switch.values.index(a)] == seen[switch.values.index(b)]]
+    assert not alike, f"{switch.path}: {alike} behave the same: {seen}"
+
+
+def _switch_paths(model: type[BaseModel], prefix: str = "") -> set[str]:
+    """Dotted paths of every bool and Literal field under the config models (list and union members included)."""
+    out: set[str] = set()
+    for name, field in model.model_fields.items():
+        if field.exclude:
+            continue
+        todo, path = [field.annotation], f"{prefix}{name}"
+        while todo:
+            ann = todo.pop()
+            if isinstance(ann, type) and issubclass(ann, BaseModel):
+                out |= _switch_paths(ann, path + ".")
+            elif ann is bool or typing.get_origin(ann) is typing.Literal:
+                out.add(path)
+            else:
+                todo += list(typing.get_args(ann))
+    return out
+
+
+def test_every_switch_is_in_the_table() -> None:
+    missing = sorted(_switch_paths(AppConfig) - {s.path for s in SWITCHES})
+    assert missing == [], f"add a row to SWITCHES that flips and observes: {missing}"
