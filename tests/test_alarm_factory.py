@@ -19,7 +19,7 @@ from camapp.alarm import AlarmSink
 from camapp.alarm.factory import build_hardware
 from camapp.alarm.jetson import JetsonOutput
 from camapp.alarm.outputs import GpioZeroOutput, NullOutput
-from camapp.config.alarm import GPIOConfig, OutputConfig, PatternConfig, RulesConfig
+from camapp.config.alarm import GpioConfig, OutputConfig, PatternConfig, RulesConfig
 from camapp.control import Controller
 from camapp.errors import GPIOError
 from camapp.state import ApplianceState
@@ -33,8 +33,8 @@ HAS_LGPIO = importlib.util.find_spec("lgpio") is not None
 ON_A_PI = Path("/proc/device-tree/model").exists()
 
 
-def gpio(**kw: Any) -> GPIOConfig:
-    return GPIOConfig.model_validate({"enabled": True, "outputs": OUTPUTS, **kw})
+def gpio(**kw: Any) -> GpioConfig:
+    return GpioConfig.model_validate({"enabled": True, "outputs": OUTPUTS, **kw})
 
 
 def no_trigger(label: str, name: str) -> None:
@@ -109,7 +109,7 @@ def test_mock_pin_factory_from_config() -> None:
 
 def test_one_bad_pin_disables_only_that_output(caplog: pytest.LogCaptureFixture) -> None:
     factory = MockFactory()
-    cfg = GPIOConfig.model_validate({"enabled": True, "outputs": [*OUTPUTS, {"name": "led", "kind": "led", "pin": 60}]})
+    cfg = GpioConfig.model_validate({"enabled": True, "outputs": [*OUTPUTS, {"name": "led", "kind": "led", "pin": 60}]})
     hw = build_hardware(cfg, control=Controller(ApplianceState()), on_trigger=no_trigger, pin_factory=factory)
     assert isinstance(hw.outputs["led"], NullOutput) and isinstance(hw.outputs["buzzer"], GpioZeroOutput)
     assert "gpio.outputs 'led' (led on pin 60)" in caplog.text and "this output is disabled" in caplog.text

@@ -13,7 +13,7 @@ from gpiozero import Device
 from gpiozero.pins.mock import MockFactory, MockPWMPin
 
 from camapp.alarm import AlarmSink
-from camapp.config.alarm import GPIOConfig, RulesConfig
+from camapp.config.alarm import GpioConfig, RulesConfig
 from camapp.control import Controller
 from camapp.state import ApplianceState, StateChange
 from camapp.types import Detections, EventMessage, EventType, Frame, FrameResult, MotionResult, TrackedObject, ZoneState
@@ -79,7 +79,7 @@ def sink_for(factory: MockFactory, rules: list[dict[str, Any]], mode: str = "awa
     rec = Recorder(state)
     kw.setdefault("now", lambda: datetime(2024, 1, 1, 12, 0))
     sink = AlarmSink(
-        RulesConfig.model_validate({"rules": rules}), GPIOConfig.model_validate(GPIO),
+        RulesConfig.model_validate({"rules": rules}), GpioConfig.model_validate(GPIO),
         state=state, control=Controller(state), pin_factory=factory, **kw,
     )
     return sink, state, rec

@@ -76,7 +76,7 @@ class Live:
 def live(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, demo_video: Path, model_manifest: Path) -> Iterator[Live]:
     """The demo appliance (vtest.avi looped in real time, no store) publishing to a real broker, run as `camapp
     run` runs it in a background thread; it must stop cleanly with exit code 0 (no frame failed)."""
-    from camapp.config.mqtt import MQTTConfig
+    from camapp.config.mqtt import MqttConfig
 
     monkeypatch.setenv("CAMAPP_DATA", str(tmp_path / "data"))
     with Broker(tmp_path / "broker") as broker:
@@ -84,7 +84,7 @@ def live(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, demo_video: Path, mode
         cfg = cfg.model_copy(update={
             "storage": cfg.storage.model_copy(update={"path": None}),
             "web": cfg.web.model_copy(update={"host": "127.0.0.1", "port": 0}),
-            "mqtt": MQTTConfig.model_validate(broker.mqtt_config()),
+            "mqtt": MqttConfig.model_validate(broker.mqtt_config()),
         })
         app = Appliance(cfg)
         live = Live(app, Frames(), broker, tmp_path)

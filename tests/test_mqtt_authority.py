@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from conftest import ROOT, need
 
-from camapp.config.mqtt import MQTTConfig
+from camapp.config.mqtt import MqttConfig
 from camapp.errors import CommandError
 from camapp.mqtt.authority import CommandGate, LogBudget, sign, signed_payload
 
@@ -31,12 +31,12 @@ class Clock:
 
 
 def gate(clock: Clock, **cfg: Any) -> CommandGate:
-    config = MQTTConfig.model_validate({"host": "h", "allowed_commands": ["mode", "snapshot"], **cfg})
+    config = MqttConfig.model_validate({"host": "h", "allowed_commands": ["mode", "snapshot"], **cfg})
     return CommandGate(config, clock=lambda: clock.wall, monotonic=lambda: clock.mono)
 
 
 def test_commands_are_off_by_default() -> None:
-    g = CommandGate(MQTTConfig.model_validate({"host": "h"}))
+    g = CommandGate(MqttConfig.model_validate({"host": "h"}))
     assert not g.enabled
     with pytest.raises(CommandError, match="not enabled"):
         g.admit(TOPIC, "mode", b"away", retained=False)
@@ -44,7 +44,7 @@ def test_commands_are_off_by_default() -> None:
 
 def test_the_old_commands_switch_is_explained() -> None:
     with pytest.raises(ValueError, match=r"replaced by mqtt\.allowed_commands"):
-        MQTTConfig.model_validate({"host": "h", "commands": True})
+        MqttConfig.model_validate({"host": "h", "commands": True})
 
 
 @pytest.mark.parametrize(("name", "payload", "retained", "refusal"), [
@@ -149,5 +149,5 @@ def test_the_documented_shell_recipe_is_accepted(tmp_path: Path) -> None:
     (tmp_path / "key.txt").write_text(KEY)
     out = subprocess.run(["sh", str(tmp_path / "cmd.sh"), TOPIC, "away", str(tmp_path / "key.txt")],
                          capture_output=True, text=True, check=True, timeout=30).stdout
-    g = CommandGate(MQTTConfig.model_validate({"host": "h", "allowed_commands": ["mode"], "command_key": KEY}))
+    g = CommandGate(MqttConfig.model_validate({"host": "h", "allowed_commands": ["mode"], "command_key": KEY}))
     assert g.admit(TOPIC, "mode", out.strip().encode(), retained=False) == b"away"

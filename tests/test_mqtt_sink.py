@@ -23,7 +23,7 @@ import yaml
 from conftest import ROOT, need
 from mqtt_broker import Broker, Collector, broker_kind, make_certs
 
-from camapp.config.mqtt import COMMANDS, MQTTConfig
+from camapp.config.mqtt import COMMANDS, MqttConfig
 from camapp.control import Controller
 from camapp.errors import ConfigError
 from camapp.health import PipelineStats
@@ -60,7 +60,7 @@ def controlled() -> dict[str, Any]:
 
 def make_sink(broker: Broker, data_dir: Path, state: ApplianceState | None = None,
               labels: Sequence[str] = ("person", "car"), device_id: str = "", **extra: Any) -> MqttSink:
-    cfg = MQTTConfig.model_validate(broker.mqtt_config(**extra))
+    cfg = MqttConfig.model_validate(broker.mqtt_config(**extra))
     state = state or ApplianceState()
     sink = MqttSink(cfg, device_id=device_id or "dev-" + uuid.uuid4().hex[:8], camera_id="front",
                     model_name="ssd_mobilenet_v2", state=state, control=Controller(state),
@@ -449,17 +449,17 @@ def test_unreadable_tls_files_are_a_config_error_at_construction(tmp_path: Path,
     certs = make_certs(tmp_path / "certs")
     tls = {"ca": str(certs.ca), "cert": str(certs.client_cert), "key": str(certs.client_key)}
     tls[field] = str(tmp_path / "missing.pem")
-    cfg = MQTTConfig.model_validate({"host": "127.0.0.1", "tls": tls})
+    cfg = MqttConfig.model_validate({"host": "127.0.0.1", "tls": tls})
     with pytest.raises(ConfigError, match=re.escape(error)):
         MqttSink(cfg, device_id="d", camera_id="c", model_name="m", **controlled(), stats=dict,
                  data_dir=tmp_path / "data", labels=["person"])
     with pytest.raises(ConfigError, match=r"mqtt\.host"):
-        MqttSink(MQTTConfig(), device_id="d", camera_id="c", model_name="m", **controlled(), stats=dict,
+        MqttSink(MqttConfig(), device_id="d", camera_id="c", model_name="m", **controlled(), stats=dict,
                  data_dir=tmp_path / "data", labels=["person"])
 
 
 def test_events_handled_before_start_are_kept_for_the_next_start(tmp_path: Path) -> None:
-    cfg = MQTTConfig.model_validate({"host": "127.0.0.1", "port": 9})
+    cfg = MqttConfig.model_validate({"host": "127.0.0.1", "port": 9})
     sink = MqttSink(cfg, device_id="d", camera_id="c", model_name="m", **controlled(), stats=dict,
                     data_dir=tmp_path, labels=["person"])
     for msg in lifecycle("early"):

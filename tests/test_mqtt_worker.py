@@ -6,7 +6,7 @@ import threading
 from pathlib import Path
 from typing import get_args
 
-from camapp.config.mqtt import MQTTConfig
+from camapp.config.mqtt import MqttConfig
 from camapp.mqtt import jobs
 from camapp.mqtt.client import build_client
 from camapp.mqtt.outbox import NewMessage, Outbox
@@ -15,7 +15,7 @@ from camapp.mqtt.worker import Worker
 
 
 def worker(tmp_path: Path) -> Worker:
-    cfg = MQTTConfig.model_validate({"host": "127.0.0.1", "port": 9})
+    cfg = MqttConfig.model_validate({"host": "127.0.0.1", "port": 9})
     topics = Topics.build(cfg.topic_prefix, "dev", cfg.discovery_prefix)
     return Worker(cfg, client=build_client(cfg, "test", topics.available), outbox=Outbox(tmp_path / "o.sqlite", 100),
                   topics=topics, device_id="dev", model_name="m", labels=lambda: ["person"], stats=dict, controls=())

@@ -11,7 +11,7 @@ import yaml
 from pydantic import ValidationError
 
 from camapp.config import parse_config
-from camapp.config.alarm import GPIOConfig, RuleConfig, RulesConfig, TimeWindow, check_references
+from camapp.config.alarm import GpioConfig, RuleConfig, RulesConfig, TimeWindow, check_references
 from camapp.rules import RuleContext, RuleEngine, Subject, evaluate, in_window
 
 # 2024-01-01 was a Monday.
@@ -172,7 +172,7 @@ def test_output_actions_accept_names_and_overrides() -> None:
     assert r.actions.outputs[1].pattern is not None and r.actions.outputs[1].pattern.on_s == 0.2
 
 
-GPIO = GPIOConfig.model_validate(
+GPIO = GpioConfig.model_validate(
     {"outputs": [{"name": "buzzer", "kind": "buzzer", "pin": 17}, {"name": "led", "kind": "led", "pin": 27}]}
 )
 
@@ -216,7 +216,7 @@ def test_check_references_names_each_unknown() -> None:
 )
 def test_gpio_config_errors(data: dict[str, Any], message: str) -> None:
     with pytest.raises(ValidationError, match=message):
-        GPIOConfig.model_validate(data)
+        GpioConfig.model_validate(data)
 
 
 def test_docs_example_config_is_valid() -> None:

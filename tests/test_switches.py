@@ -33,8 +33,8 @@ from camapp.annotate import Overlay, annotate
 from camapp.app import Appliance
 from camapp.capture.factory import source_factory
 from camapp.config import AppConfig, camera_config, parse_config
-from camapp.config.alarm import GPIOConfig, InputConfig, RulesConfig
-from camapp.config.mqtt import MQTTConfig
+from camapp.config.alarm import GpioConfig, InputConfig, RulesConfig
+from camapp.config.mqtt import MqttConfig
 from camapp.config.storage import StorageConfig
 from camapp.control import Controller
 from camapp.detect.factory import build_detector
@@ -100,7 +100,7 @@ def fired(rule: dict[str, Any], *, mode: str = "away", outputs: tuple[dict[str, 
     state = ApplianceState(mode=mode)
     kinds: list[str] = []
     state.subscribe(lambda c: kinds.append(c.kind))
-    gpio = GPIOConfig.model_validate({"enabled": True, "pin_factory": "mock", "outputs": list(outputs)})
+    gpio = GpioConfig.model_validate({"enabled": True, "pin_factory": "mock", "outputs": list(outputs)})
     with AlarmSink(RulesConfig.model_validate({"rules": [rule]}), gpio, state=state, control=Controller(state),
                    pin_factory=Device.pin_factory, now=lambda: now) as sink:
         sink.handle(frame_result(100.0, (event(),), (1,)))
@@ -126,7 +126,7 @@ def hardware(gpio: dict[str, Any]) -> str:
     handler.emit = lambda r: warnings.append(r.getMessage())  # type: ignore[method-assign]
     logging.getLogger("camapp.alarm").addHandler(handler)
     try:
-        hw = build_hardware(GPIOConfig.model_validate(gpio), control=Controller(state), on_trigger=lambda *a: None)
+        hw = build_hardware(GpioConfig.model_validate(gpio), control=Controller(state), on_trigger=lambda *a: None)
     finally:
         logging.getLogger("camapp.alarm").removeHandler(handler)
     try:
@@ -139,7 +139,7 @@ def output_device(kind: str, _: Path) -> str:
     gpio = {"enabled": True, "pin_factory": "mock",
             "outputs": [{**OUTPUT, "kind": kind, **({"pattern": {"style": "steady"}})}]}
     state = ApplianceState()
-    hw = build_hardware(GPIOConfig.model_validate(gpio), control=Controller(state), on_trigger=lambda *a: None,
+    hw = build_hardware(GpioConfig.model_validate(gpio), control=Controller(state), on_trigger=lambda *a: None,
                         pin_factory=Device.pin_factory)
     try:
         return type(hw.outputs["buzzer"].device).__name__  # type: ignore[attr-defined]
@@ -353,7 +353,7 @@ def stored(storage: dict[str, Any], tmp: Path) -> tuple[Any, ...]:
 
 
 def mqtt_sink(tmp: Path, **fields: Any) -> MqttSink:
-    cfg = MQTTConfig.model_validate({"host": "127.0.0.1", "port": 9, **fields})
+    cfg = MqttConfig.model_validate({"host": "127.0.0.1", "port": 9, **fields})
     state = ApplianceState()
     return MqttSink(cfg, device_id="dev", camera_id="cam", model_name="m", state=state, control=Controller(state),
                     stats=dict, data_dir=tmp / f"mqtt-{abs(hash(str(fields)))}", labels=["person"])
@@ -370,7 +370,7 @@ def thumbnails(enabled: bool, tmp: Path) -> int:
 def client_setting(field: str, read: Callable[[Any], Any]) -> Observe:
     def observe(value: Any, tmp: Path) -> Any:
         extra = {"tls": {"insecure": value}} if field == "insecure" else {field: value}
-        cfg = MQTTConfig.model_validate({"host": "127.0.0.1", **extra})
+        cfg = MqttConfig.model_validate({"host": "127.0.0.1", **extra})
         return read(build_client(cfg, "c", "camapp/dev/available"))
 
     return observe
@@ -379,7 +379,7 @@ def client_setting(field: str, read: Callable[[Any], Any]) -> Observe:
 def mqtt_preset(preset: str, _: Path) -> bool:
     """AWS IoT Core refuses a 10 s keep-alive; a plain broker takes it."""
     try:
-        MQTTConfig.model_validate({"host": "h", "preset": preset, "keepalive_s": 10})
+        MqttConfig.model_validate({"host": "h", "preset": preset, "keepalive_s": 10})
     except ValidationError:
         return False
     return True
@@ -388,7 +388,7 @@ def mqtt_preset(preset: str, _: Path) -> bool:
 def command(field: str) -> Observe:
     def observe(value: Any, _: Path) -> str:
         state = ApplianceState()
-        cfg = MQTTConfig.model_validate({"host": "h", "allowed_commands": ["armed"], field: value})
+        cfg = MqttConfig.model_validate({"host": "h", "allowed_commands": ["armed"], field: value})
         handler = CommandHandler(Controller(state), cfg.allowed_commands, cfg.arm_mode)
         try:
             handler.apply("armed", b"ON")
@@ -420,7 +420,7 @@ def discovery(enabled: bool, tmp: Path) -> int:
 
     need_mosquitto("discovery switch")
     with Broker(tmp / f"broker-{enabled}") as broker, Collector(broker, ["homeassistant/#"]) as col:
-        cfg = MQTTConfig.model_validate(broker.mqtt_config(discovery=enabled))
+        cfg = MqttConfig.model_validate(broker.mqtt_config(discovery=enabled))
         state = ApplianceState()
         sink = MqttSink(cfg, device_id="dev", camera_id="cam", model_name="m", state=state,
                         control=Controller(state), stats=dict, data_dir=tmp / f"d-{enabled}", labels=["person"])

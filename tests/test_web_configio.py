@@ -31,7 +31,7 @@ from test_web_support import (
     with_users,
 )
 
-from camapp.config.mqtt import MQTTConfig
+from camapp.config.mqtt import MqttConfig
 from camapp.control import Controller
 from camapp.mqtt.sink import MqttSink
 from camapp.redact import MASK
@@ -124,7 +124,7 @@ class Listener:
         self.sock.close()
 
 
-def run_sink(cfg: MQTTConfig, data_dir: Path) -> MqttSink:
+def run_sink(cfg: MqttConfig, data_dir: Path) -> MqttSink:
     state = ApplianceState()
     sink = MqttSink(cfg, device_id="dev-" + uuid.uuid4().hex[:6], camera_id="cam", model_name="m",
                     state=state, control=Controller(state), stats=dict, data_dir=data_dir, labels=["person"])

@@ -15,7 +15,7 @@ from typing import Any
 from camapp.alarm.inputs import AlarmInput, Trigger, make_input
 from camapp.alarm.outputs import AlarmOutput, GpioZeroOutput, NullOutput
 from camapp.commands import Commander
-from camapp.config.alarm import GPIOConfig, OutputConfig
+from camapp.config.alarm import GpioConfig, OutputConfig
 from camapp.errors import GPIOError
 
 log = logging.getLogger(__name__)
@@ -90,7 +90,7 @@ class AlarmHardware:
             self.pin_factory = None
 
 
-def _null(gpio: GPIOConfig) -> AlarmHardware:
+def _null(gpio: GpioConfig) -> AlarmHardware:
     return AlarmHardware({o.name: NullOutput(o.name) for o in gpio.outputs})
 
 
@@ -104,7 +104,7 @@ def _output(cfg: OutputConfig, make: Any) -> AlarmOutput:
 
 
 def build_hardware(
-    gpio: GPIOConfig, *, control: Commander, on_trigger: Trigger, pin_factory: Any = None, jetson_gpio: Any = None
+    gpio: GpioConfig, *, control: Commander, on_trigger: Trigger, pin_factory: Any = None, jetson_gpio: Any = None
 ) -> AlarmHardware:
     """Outputs and inputs for the config; never raises for missing hardware (warns and simulates instead)."""
     if not gpio.enabled:
@@ -132,7 +132,7 @@ def build_hardware(
     return hw
 
 
-def _build_jetson(gpio: GPIOConfig, jetson_gpio: Any) -> AlarmHardware:
+def _build_jetson(gpio: GpioConfig, jetson_gpio: Any) -> AlarmHardware:
     from camapp.alarm.jetson import JetsonOutput, load_jetson_gpio
 
     try:

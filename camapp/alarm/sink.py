@@ -17,7 +17,7 @@ from datetime import datetime
 from camapp.alarm.factory import AlarmHardware, build_hardware
 from camapp.alarm.outputs import AlarmOutput
 from camapp.commands import Commander, KeepClip, SendAlert, TakeSnapshot
-from camapp.config.alarm import GPIOConfig, PatternConfig, RulesConfig
+from camapp.config.alarm import GpioConfig, PatternConfig, RulesConfig
 from camapp.rules import Fired, RuleContext, RuleEngine, Subject
 from camapp.sinks import ResultSink
 from camapp.state import ApplianceState, StateChange
@@ -35,7 +35,7 @@ class AlarmSink(ResultSink):
     def __init__(
         self,
         rules: RulesConfig,
-        gpio: GPIOConfig,
+        gpio: GpioConfig,
         *,
         state: ApplianceState,
         control: Commander,

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic.fields import FieldInfo
 
-from camapp.config.alarm import MAX_ZONES, GPIOConfig, RulesConfig, ZoneConfig, check_references
+from camapp.config.alarm import MAX_ZONES, GpioConfig, RulesConfig, ZoneConfig, check_references
 from camapp.config.base import Section, at_most
 from camapp.config.camera import CAMERA_SOURCES, CameraConfig, FileCameraConfig, V4l2CameraConfig, camera_config
 from camapp.config.core import (
@@ -25,7 +25,7 @@ from camapp.config.core import (
     TrackerConfig,
 )
 from camapp.config.loader import LineIndex, line_index, read_config_data
-from camapp.config.mqtt import MQTTConfig
+from camapp.config.mqtt import MqttConfig
 from camapp.config.sinks import SINKS, LogSinkConfig, SinkConfig
 from camapp.config.storage import StorageConfig
 from camapp.config.web import WebConfig
@@ -70,9 +70,9 @@ class AppConfig(Section):
         default_factory=list, max_length=MAX_ZONES, description="Named zones."
     )
     rules: RulesConfig = Field(default_factory=RulesConfig)
-    gpio: GPIOConfig = Field(default_factory=GPIOConfig)
+    gpio: GpioConfig = Field(default_factory=GpioConfig)
     storage: StorageConfig = Field(default_factory=StorageConfig)
-    mqtt: MQTTConfig = Field(default_factory=MQTTConfig)
+    mqtt: MqttConfig = Field(default_factory=MqttConfig)
     web: WebConfig = Field(default_factory=WebConfig)
     sinks: list[SinkConfig] = Field(
         default_factory=lambda: [LogSinkConfig()], max_length=MAX_SINKS,  # type: ignore[arg-type]

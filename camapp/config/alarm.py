@@ -193,7 +193,7 @@ class RulesConfig(Section):
         return self
 
 
-class GPIOConfig(Section):
+class GpioConfig(Section):
     """GPIO outputs and inputs; disabled by default."""
 
     enabled: bool = Field(False, description="Drive GPIO; when true and no GPIO is present, warn and carry on.")
@@ -206,7 +206,7 @@ class GPIOConfig(Section):
     inputs: list[InputConfig] = Field(default_factory=list, max_length=32, description="Buttons, PIR, door contacts.")
 
     @model_validator(mode="after")
-    def _unique(self) -> GPIOConfig:
+    def _unique(self) -> GpioConfig:
         devices: list[OutputConfig | InputConfig] = [*self.outputs, *self.inputs]
         _no_duplicates("gpio outputs/inputs name", [d.name for d in devices])
         _no_duplicates("gpio outputs/inputs pin", [str(d.pin) for d in devices])
@@ -219,7 +219,7 @@ def _no_duplicates(what: str, names: list[str]) -> None:
         raise ValueError(f"{what} must be unique; repeated: {', '.join(dup)}")
 
 
-def check_references(rules: RulesConfig, gpio: GPIOConfig, zone_names: Iterable[str]) -> None:
+def check_references(rules: RulesConfig, gpio: GpioConfig, zone_names: Iterable[str]) -> None:
     """Raise ValueError naming every rule that refers to an unknown zone or output; call from AppConfig."""
     zones, outputs = set(zone_names), {o.name for o in gpio.outputs}
     problems: list[str] = []

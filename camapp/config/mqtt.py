@@ -16,7 +16,7 @@ COMMANDS: tuple[Command, ...] = ("mode", "armed", "detection", "silence", "snaps
 AWS_KEEPALIVE = (30, 1200)
 
 
-class TLSConfig(Section):
+class TlsConfig(Section):
     """TLS settings; cert+key enable mutual TLS (AWS IoT Core)."""
 
     ca: Path | None = Field(None, description="CA certificate file; unset uses the system CA store.")
@@ -28,13 +28,13 @@ class TLSConfig(Section):
     )
 
     @model_validator(mode="after")
-    def _cert_and_key_together(self) -> TLSConfig:
+    def _cert_and_key_together(self) -> TlsConfig:
         if (self.cert is None) != (self.key is None):
             raise ValueError("mqtt.tls.cert and mqtt.tls.key must be set together (mutual TLS)")
         return self
 
 
-class MQTTConfig(Section):
+class MqttConfig(Section):
     """MQTT broker connection; MQTT is off while `host` is unset."""
 
     host: str | None = Field(None, min_length=1, description="Broker host name or address; unset disables MQTT.")
@@ -47,7 +47,7 @@ class MQTTConfig(Section):
     )
     username: str | None = Field(None, description="Username for password authentication.")
     password: str | None = Field(None, description="Password for password authentication.")
-    tls: TLSConfig | None = Field(None, description="TLS settings; unset means plain TCP.")
+    tls: TlsConfig | None = Field(None, description="TLS settings; unset means plain TCP.")
     preset: Literal["none", "aws_iot_core"] = Field(
         "none", description="aws_iot_core checks the settings AWS IoT Core needs (mutual TLS, keepalive 30-1200 s)."
     )
@@ -123,7 +123,7 @@ class MQTTConfig(Section):
         return value
 
     @model_validator(mode="after")
-    def _consistent(self) -> MQTTConfig:
+    def _consistent(self) -> MqttConfig:
         if self.reconnect_max_s < self.reconnect_min_s:
             raise ValueError("mqtt.reconnect_max_s must be >= mqtt.reconnect_min_s")
         if self.preset == "aws_iot_core":
@@ -131,7 +131,7 @@ class MQTTConfig(Section):
         return self
 
 
-def _check_aws(cfg: MQTTConfig) -> None:
+def _check_aws(cfg: MqttConfig) -> None:
     """AWS IoT Core authenticates devices by client certificate only and limits keep-alive."""
     problems = []
     if cfg.tls is None or cfg.tls.cert is None:

@@ -23,7 +23,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 
-from camapp.config.mqtt import MQTTConfig
+from camapp.config.mqtt import MqttConfig
 from camapp.errors import CommandError
 
 NONCE = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
@@ -48,7 +48,7 @@ def signed_payload(key: str, topic: str, value: str, ts: int, nonce: str) -> str
 class CommandGate:
     """Admits or refuses one command message; thread-safe (paho calls it from its network thread)."""
 
-    def __init__(self, cfg: MQTTConfig, *, clock: Callable[[], float] = time.time,
+    def __init__(self, cfg: MqttConfig, *, clock: Callable[[], float] = time.time,
                  monotonic: Callable[[], float] = time.monotonic) -> None:
         self.enabled = frozenset(cfg.allowed_commands)
         self._key = cfg.command_key

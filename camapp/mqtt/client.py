@@ -7,14 +7,14 @@ import ssl
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from camapp.config.mqtt import MQTTConfig, TLSConfig
+from camapp.config.mqtt import MqttConfig, TlsConfig
 from camapp.errors import ConfigError
 
 OFFLINE = "offline"
 ONLINE = "online"
 
 
-def ssl_context(tls: TLSConfig) -> ssl.SSLContext:
+def ssl_context(tls: TlsConfig) -> ssl.SSLContext:
     """A client context that verifies the broker (CA file or system store) and presents our cert for mutual TLS."""
     try:
         ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=str(tls.ca) if tls.ca else None)
@@ -32,7 +32,7 @@ def ssl_context(tls: TLSConfig) -> ssl.SSLContext:
     return ctx
 
 
-def build_client(cfg: MQTTConfig, client_id: str, will_topic: str) -> mqtt.Client:
+def build_client(cfg: MqttConfig, client_id: str, will_topic: str) -> mqtt.Client:
     """An unconnected client with a retained `offline` last will on `will_topic`."""
     client = mqtt.Client(
         CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=cfg.clean_session, protocol=mqtt.MQTTv311

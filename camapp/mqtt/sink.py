@@ -17,7 +17,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 
 from camapp.commands import Commander
-from camapp.config.mqtt import MQTTConfig
+from camapp.config.mqtt import MqttConfig
 from camapp.errors import CommandError, ConfigError
 from camapp.mqtt import payloads, thumbs
 from camapp.mqtt.authority import CommandGate, LogBudget
@@ -46,7 +46,7 @@ class MqttSink(ResultSink):
 
     def __init__(  # noqa: PLR0913 - the wiring contract passes these by keyword
         self,
-        cfg: MQTTConfig,
+        cfg: MqttConfig,
         *,
         device_id: str,
         camera_id: str,

@@ -18,7 +18,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 
 from camapp import __version__
-from camapp.config.mqtt import MQTTConfig
+from camapp.config.mqtt import MqttConfig
 from camapp.errors import StorageError
 from camapp.mqtt import discovery, payloads, thumbs
 from camapp.mqtt.client import OFFLINE, ONLINE
@@ -37,7 +37,7 @@ class Worker:
     """The one thread that publishes; other threads only put() jobs."""
 
     def __init__(  # noqa: PLR0913 - the sink hands over its parts by keyword
-        self, cfg: MQTTConfig, *, client: mqtt.Client, outbox: Outbox, topics: Topics, device_id: str,
+        self, cfg: MqttConfig, *, client: mqtt.Client, outbox: Outbox, topics: Topics, device_id: str,
         model_name: str, labels: Callable[[], Sequence[str]], stats: Callable[[], Mapping[str, object]],
         controls: Collection[str],
     ) -> None:
