@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import typing
 from typing import Any
 
 from pydantic import BaseModel
@@ -50,7 +51,7 @@ def _submodels(field: FieldInfo) -> list[type[BaseModel]]:
         if isinstance(cand, type) and issubclass(cand, BaseModel):
             found.append(cand)
         else:
-            todo += list(getattr(cand, "__args__", ()))
+            todo += list(typing.get_args(cand))
     return found
 
 

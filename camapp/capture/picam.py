@@ -110,6 +110,7 @@ class Picamera2Source(FrameSource):
         self._closed = False
         self.packets = PacketBuffer() if h264 else None
         self._encoding = False
+        self._cam: Any = None  # close() after a failed start has nothing to stop
         try:
             self._cam = make()
             config = self._cam.create_video_configuration(
@@ -148,7 +149,7 @@ class Picamera2Source(FrameSource):
         if self._closed:
             return
         self._closed = True
-        cam = getattr(self, "_cam", None)
+        cam = self._cam
         if cam is None:
             return
         steps = (cam.stop_encoder, cam.stop, cam.close) if self._encoding else (cam.stop, cam.close)

@@ -63,7 +63,7 @@ class _SafeComposer(Composer, _Parser, SafeConstructor, Resolver):
     def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
         event: Any = self.peek_event()
         line = event.start_mark.line + 1
-        anchor = getattr(event, "anchor", None)
+        anchor = event.anchor if isinstance(event, yaml.NodeEvent) else None
         if anchor is not None:
             what = f"alias *{anchor}" if isinstance(event, yaml.AliasEvent) else f"anchor &{anchor}"
             raise _Refused(line, f"{what}: YAML anchors and aliases are not accepted in a camapp config "
@@ -163,9 +163,10 @@ def parse_yaml(text: str, source: str = "config") -> tuple[Any, LineIndex]:
         line = text.count("\n", 0, err.position) + 1
         raise ConfigError(f"{source}:{line}: not valid YAML: character #x{err.character:04x}: {err.reason}") from None
     except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
+        marked = err if isinstance(err, yaml.MarkedYAMLError) else None
+        mark = marked.problem_mark if marked is not None else None
         where = f"{source}:{mark.line + 1}" if mark else source
-        problem = getattr(err, "problem", None) or str(err)
+        problem = (marked.problem if marked is not None else None) or str(err)
         raise ConfigError(f"{where}: not valid YAML: {problem}") from None
     finally:
         loader.dispose()

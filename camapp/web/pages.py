@@ -228,6 +228,6 @@ def account() -> Any:
 
 @bp.app_context_processor
 def _globals() -> dict[str, Any]:
-    user = getattr(g, "user", None)
+    user = g.get("user")
     return {"user": user, "is_admin": bool(user and user["role"] == "admin"),
             "device_id": ctx().get_config().device_id}
