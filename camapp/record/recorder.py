@@ -14,12 +14,12 @@ import time
 from collections import deque
 from collections.abc import Callable
 from pathlib import Path
-from types import TracebackType
 from typing import Any, Protocol
 
 from camapp.config.recording import RecordingConfig
 from camapp.record.codec import H264Encoder, RecordingError, available_encoders, choose_encoder
 from camapp.record.segments import Segment, SegmentWriter
+from camapp.resource import Closeable
 from camapp.types import EncodedPacket, Frame
 
 log = logging.getLogger(__name__)
@@ -76,7 +76,7 @@ def segment_name(root: Path, when: float) -> Path:
     return root / time.strftime("%Y-%m-%d", local) / name
 
 
-class Recorder:
+class Recorder(Closeable):
     """Encodes once per frame on its own thread and hands each finished segment to `on_segment`."""
 
     def __init__(  # noqa: PLR0913 - the recorder's collaborators are all needed
@@ -308,10 +308,3 @@ class Recorder:
         self._queue.put(None)  # blocks only while the queue is full; the thread is draining it
         self._thread.join()
 
-    def __enter__(self) -> Recorder:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
