@@ -7,6 +7,7 @@ A switch that still does nothing is marked xfail(strict=True) with the issue tha
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import ssl
 import threading
@@ -37,6 +38,7 @@ from camapp.config.alarm import GpioConfig, InputConfig, RulesConfig
 from camapp.config.mqtt import MqttConfig
 from camapp.config.storage import StorageConfig
 from camapp.control import Controller
+from camapp.detect import Detector
 from camapp.detect.factory import build_detector
 from camapp.detect.trust import ModelTrust
 from camapp.errors import CamappError
@@ -118,17 +120,29 @@ def output_field(make: Callable[[Any], dict[str, Any]]) -> Observe:
     return lambda v, _: fired(rule, outputs=({**OUTPUT, **make(v)},))[1]
 
 
+@contextlib.contextmanager
+def logged(logger: str, level: int = logging.WARNING) -> Iterator[list[logging.LogRecord]]:
+    """The records `logger` emits at `level` or above while the block runs."""
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler(level)
+    handler.emit = records.append  # type: ignore[method-assign]
+    target = logging.getLogger(logger)
+    old = target.level
+    target.addHandler(handler)
+    target.setLevel(level)
+    try:
+        yield records
+    finally:
+        target.removeHandler(handler)
+        target.setLevel(old)
+
+
 def hardware(gpio: dict[str, Any]) -> str:
     """The GPIO backend built, or why none could be (the warning names the library it tried)."""
     state = ApplianceState()
-    warnings: list[str] = []
-    handler = logging.Handler(logging.WARNING)
-    handler.emit = lambda r: warnings.append(r.getMessage())  # type: ignore[method-assign]
-    logging.getLogger("camapp.alarm").addHandler(handler)
-    try:
+    with logged("camapp.alarm") as records:
         hw = build_hardware(GpioConfig.model_validate(gpio), control=Controller(state), on_trigger=lambda *a: None)
-    finally:
-        logging.getLogger("camapp.alarm").removeHandler(handler)
+    warnings = [r.getMessage() for r in records]
     try:
         return f"{hw.available}:{hw.backend}:{[type(o).__name__ for o in hw.outputs.values()]}:{warnings}"
     finally:
@@ -233,6 +247,40 @@ def detector_calls(motion_enabled: bool, tmp: Path) -> int:
     return sum(calls)
 
 
+class PlanRecorder(Detector):
+    """Records what the pipeline asks the detector to look at (regions or mosaics), finds nothing."""
+
+    def __init__(self) -> None:
+        self.plans: list[str] = []
+
+    def detect(self, image: Any, regions: Any = None) -> Detections:
+        self.plans += ["whole" if regions is None else type(r).__name__ for r in (regions or [None])]
+        return Detections.empty()
+
+    labels = property(lambda self: ["person"])  # type: ignore[assignment]
+    name = property(lambda self: "plans")  # type: ignore[assignment]
+    input_size = property(lambda self: (300, 300))  # type: ignore[assignment]
+    last_timings_ms = property(lambda self: {"total": 0.0})  # type: ignore[assignment]
+
+    def close(self) -> None:
+        pass
+
+
+def mosaic(enabled: bool, _: Path) -> tuple[str, ...]:
+    """Four small blobs far apart in a 1080p frame (too small for one whole-frame look): one mosaic invoke, or
+    single crops."""
+    cfg = parse_config({"detect": {"mosaic": enabled, "fps": 0, "max_invokes": 4}})
+    detector = PlanRecorder()
+    pipeline = pipeline_factory(cfg, detector)(1920, 1080)
+    for i in range(30):
+        img = np.full((1080, 1920, 3), 100, np.uint8)
+        if i >= 10 and i % 2:  # blinking, so each whole blob is motion
+            for x0, y0 in ((100, 100), (1500, 100), (100, 800), (1500, 800)):
+                img[y0:y0 + 70, x0:x0 + 30] = 200
+        pipeline.process(Frame(img, i / 10, i))
+    return tuple(sorted(set(detector.plans)))
+
+
 def dim_motion(improve: bool, _: Path) -> bool:
     """A dim scene (grey 8 to 14) where a faint shape moves: contrast normalisation makes it visible."""
     cfg = parse_config({"motion": {"improve_contrast": improve, "threshold": 20}}).motion
@@ -324,29 +372,22 @@ def stored(storage: dict[str, Any], tmp: Path) -> tuple[Any, ...]:
     rng = np.random.default_rng(0)
     base = time.time() - 10  # recent: retention keeps it
     camera = Packets()
-    warnings: list[str] = []
-    handler = logging.Handler(logging.WARNING)
-    handler.emit = lambda r: warnings.append(r.getMessage())  # type: ignore[method-assign]
-    logging.getLogger("camapp").addHandler(handler)
-    try:
-        with EventStore(cfg, camera_id="cam", fps=10.0, lossless=True) as store:
-            for i in range(30):
-                img = rng.integers(0, 255, (240, 320, 3), dtype=np.uint8)
-                t = base + i / 10
-                kind = "new" if i == 5 else "end" if i == 20 else None
-                events = (event(kind, t, start=base + 0.5),) if kind else ()
-                result = replace(frame_result(t, events, (1,) if 5 <= i < 20 else ()),
-                                 frame=Frame(img, t, i, packets=camera.add(img, t)))
-                store.handle(result)
-            status = store.recording_status()
-    finally:
-        logging.getLogger("camapp").removeHandler(handler)
+    with logged("camapp") as records, EventStore(cfg, camera_id="cam", fps=10.0, lossless=True) as store:
+        for i in range(30):
+            img = rng.integers(0, 255, (240, 320, 3), dtype=np.uint8)
+            t = base + i / 10
+            kind = "new" if i == 5 else "end" if i == 20 else None
+            events = (event(kind, t, start=base + 0.5),) if kind else ()
+            result = replace(frame_result(t, events, (1,) if 5 <= i < 20 else ()),
+                             frame=Frame(img, t, i, packets=camera.add(img, t)))
+            store.handle(result)
+        status = store.recording_status()
     from camapp.store import StoreReader
 
     [row] = StoreReader(path).list_events()
     video = sum(f.stat().st_size for f in path.rglob("*.mp4"))
     return (row["has_snapshot"], row["has_clip"], None if status is None else (status["mode"], status["encoder"]),
-            video // 1000, tuple(w for w in warnings if "encoder" in w))
+            video // 1000, tuple(r.getMessage() for r in records if "encoder" in r.getMessage()))
 
 
 # --- MQTT -----------------------------------------------------------------------------------------------------
@@ -527,23 +568,13 @@ def overlay(flag: str) -> Observe:
 
 
 def log_sink(level: str, tmp: Path) -> tuple[int, ...]:
+    """The level the console event log writes an event line at."""
     state = ApplianceState()
     context = SinkContext(AppConfig(), state, Controller(state), tmp)
     cfg = parse_config({"sinks": [{"type": "log", "level": level}]}).sinks[0]
-    records: list[int] = []
-    handler = logging.Handler()
-    handler.emit = lambda r: records.append(r.levelno)  # type: ignore[method-assign]
-    logger = logging.getLogger("camapp.sinks")
-    logger.addHandler(handler)
-    old = logger.level
-    logger.setLevel(logging.DEBUG)
-    try:
-        with build_sink(cfg, context) as sink:
-            sink.handle(frame_result(1.0, (event(),), (1,)))
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(old)
-    return tuple(records)
+    with logged("camapp.sinks", logging.DEBUG) as records, build_sink(cfg, context) as sink:
+        sink.handle(frame_result(1.0, (event(),), (1,)))
+    return tuple(r.levelno for r in records)
 
 
 def sink_list(kind: str, tmp: Path) -> int:
@@ -557,6 +588,7 @@ SWITCHES = [
     Switch("camera.realtime", (False, True), camera_reads("realtime")),
     Switch("motion.enabled", (False, True), detector_calls),
     Switch("motion.improve_contrast", (False, True), dim_motion),
+    Switch("detect.mosaic", (False, True), mosaic),
     Switch("model.type", ("tflite",), model_type),
     Switch("model.edgetpu", ("on", "off"), edgetpu),
     Switch("rules.arming", ("disarmed", "home", "away"), arming),
