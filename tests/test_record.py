@@ -270,11 +270,11 @@ def test_rtsp_urls_are_opened_through_pyav() -> None:
     import socket
 
     from camapp.capture.factory import source_factory
-    from camapp.config.core import CameraConfig
+    from camapp.config import camera_config
 
     with socket.socket() as sock:  # bound, never listening: the connection is refused at once
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-        make = source_factory(CameraConfig(source="rtsp", url=f"rtsp://u:pw@127.0.0.1:{port}/live"), threading.Event())
+        make = source_factory(camera_config(source="rtsp", url=f"rtsp://u:pw@127.0.0.1:{port}/live"), threading.Event())
         with pytest.raises(CaptureError, match=rf"cannot open stream rtsp://u:\*+@127.0.0.1:{port}/live"):
             make()
