@@ -15,6 +15,7 @@ from pathlib import Path
 from camapp.alarm import alarm_safety
 from camapp.capture import FrameSource
 from camapp.capture.factory import frame_rate, open_source
+from camapp.closing import Closing
 from camapp.config import AppConfig
 from camapp.control import Controller
 from camapp.datadir import DataDirLock, data_dir
@@ -26,7 +27,6 @@ from camapp.live import LivePipeline
 from camapp.logbuffer import LogBuffer
 from camapp.parts import Sinks, pipeline_factory
 from camapp.redact import install_log_redaction, use_config_secrets
-from camapp.resource import Closeable
 from camapp.runner import PipelineFactory, Runner, replay
 from camapp.sinks import ResultSink
 from camapp.state import ApplianceState
@@ -38,7 +38,7 @@ from camapp.webserver import ServerLimits, WebServer
 log = logging.getLogger(__name__)
 
 
-class Appliance(Closeable):
+class Appliance(Closing):
     """Everything `camapp run` runs; a context manager that closes every part, outputs safe, on exit."""
 
     def __init__(self, cfg: AppConfig, config_path: Path | None = None) -> None:

@@ -11,10 +11,10 @@ from collections.abc import Callable, Sequence
 from typing import Self
 
 from camapp.capture import FrameSource
+from camapp.closing import Closing
 from camapp.errors import CaptureEndedError, CaptureError
 from camapp.health import PipelineStats
 from camapp.pipeline import Pipeline
-from camapp.resource import Closeable
 from camapp.sinks import ResultSink
 from camapp.types import Frame, FrameResult
 
@@ -160,7 +160,7 @@ def replay(
         finish_pipeline(pipelines, sinks)
 
 
-class Runner(Closeable):
+class Runner(Closing):
     """Runs capture and processing threads until stop() or until a finite source ends."""
 
     def __init__(

@@ -6,23 +6,23 @@ Extra sinks register with their config model in SINKS and are listed under `sink
 from __future__ import annotations
 
 import logging
-from abc import abstractmethod
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from camapp.closing import Closing
 from camapp.commands import Commander
 from camapp.config import AppConfig
 from camapp.config.sinks import SINKS, LogSinkConfig
-from camapp.resource import Closeable
 from camapp.state import ApplianceState
 from camapp.types import FrameResult
 
 log = logging.getLogger(__name__)
 
 
-class ResultSink(Closeable):
+class ResultSink(Closing, ABC):
     """Receives every FrameResult on the pipeline thread; must return quickly (queue slow work)."""
 
     @abstractmethod

@@ -11,14 +11,14 @@ import logging
 import math
 import threading
 import weakref
-from abc import abstractmethod
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from camapp.closing import Closing
 from camapp.config.alarm import OutputConfig, PatternConfig
 from camapp.errors import GPIOError
-from camapp.resource import Closeable
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +65,7 @@ def pattern_cycles(pattern: PatternConfig) -> tuple[int, float]:
     return n, n * period
 
 
-class AlarmOutput(Closeable):
+class AlarmOutput(Closing, ABC):
     """An output that runs one pattern at a time; a new activate() replaces the running one."""
 
     def __init__(self, name: str) -> None:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from abc import abstractmethod
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 
+from camapp.closing import Closing
 from camapp.errors import CaptureError
-from camapp.resource import Closeable
 from camapp.types import Frame
 
 
@@ -14,7 +14,7 @@ class CaptureStoppedError(CaptureError):
     """`read` gave up because the stop event was set; the caller is shutting down, nothing failed."""
 
 
-class FrameSource(Closeable):
+class FrameSource(Closing, ABC):
     """A camera or file. `read` blocks for the next frame; raises CaptureError / CaptureEndedError."""
 
     @abstractmethod

@@ -3,11 +3,11 @@
 
 from __future__ import annotations
 
-from abc import abstractmethod
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from camapp.resource import Closeable
+from camapp.closing import Closing
 from camapp.types import Detections, Image
 
 Region = tuple[int, int, int, int]  # x1, y1, x2, y2 in full-frame pixels (square where possible)
@@ -37,7 +37,7 @@ def flatten(plan: Sequence[Invocation]) -> list[Region]:
     return [r for item in plan for r in (item.tiles if isinstance(item, Mosaic) else (item,))]
 
 
-class Detector(Closeable):
+class Detector(Closing, ABC):
     """Runs a model on a BGR frame, on the whole frame or on regions of it."""
 
     @abstractmethod

@@ -25,8 +25,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from camapp.closing import Closing
 from camapp.errors import StorageError
-from camapp.resource import Closeable
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +74,7 @@ class NewMessage:
         return len(self.topic.encode()) + len(self.payload.encode())
 
 
-class Outbox(Closeable):
+class Outbox(Closing):
     """SQLite file in WAL mode with synchronous=FULL so a committed message survives a power cut; one thread only."""
 
     def __init__(self, path: Path, max_messages: int = 10_000, max_bytes: int = 16 * 1024 * 1024) -> None:

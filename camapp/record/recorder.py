@@ -16,10 +16,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
+from camapp.closing import Closing
 from camapp.config.recording import RecordingConfig
 from camapp.record.codec import H264Encoder, RecordingError, available_encoders, choose_encoder
 from camapp.record.segments import Segment, SegmentWriter
-from camapp.resource import Closeable
 from camapp.types import EncodedPacket, Frame
 
 log = logging.getLogger(__name__)
@@ -76,7 +76,7 @@ def segment_name(root: Path, when: float) -> Path:
     return root / time.strftime("%Y-%m-%d", local) / name
 
 
-class Recorder(Closeable):
+class Recorder(Closing):
     """Encodes once per frame on its own thread and hands each finished segment to `on_segment`."""
 
     def __init__(  # noqa: PLR0913 - the recorder's collaborators are all needed

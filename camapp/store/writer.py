@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from camapp.closing import Closing
 from camapp.errors import StorageError
-from camapp.resource import Closeable
 from camapp.store import db
 
 log = logging.getLogger(__name__)
@@ -52,7 +52,7 @@ Op = Callable[[Tx], Any]
 _Item = tuple[Op, "Future[Any]"]
 
 
-class DBWriter(Closeable):
+class DBWriter(Closing):
     """Owns the only write connection; `submit` returns a Future resolved once the operation is committed."""
 
     def __init__(
