@@ -89,6 +89,9 @@ step_wheels() {
     find "$src" -name __pycache__ -prune -exec rm -rf {} +
     "$PYTHON" -m pip wheel --quiet --no-deps -w "$dest" "$src"
     rm -rf "$src"
+    # The cache must not hold an older camapp wheel of the same version: pip would resolve with that one's
+    # dependencies and the image would miss (or fail to find) what the app needs now.
+    rm -f "$cache"/camapp-*.whl
     # Host pip settings (index mirrors, find-links, constraints) must not steer a download for another platform.
     "$PYTHON" -m pip freeze --exclude-editable | grep -v '^camapp' >"$WORK/constraints.txt"
     plats=(--platform manylinux2014_aarch64)
