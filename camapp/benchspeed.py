@@ -21,11 +21,9 @@ from camapp.config import AppConfig
 from camapp.detect import Detector, Invocation
 from camapp.errors import CaptureEndedError
 from camapp.geometry import Box
-from camapp.health import PipelineStats
 from camapp.motion.regions import plan_regions, prefer_whole_frame
 from camapp.parts import pipeline_factory
 from camapp.pipeline import Pipeline
-from camapp.runner import PipelineHolder, replay
 from camapp.sinks import ResultSink
 from camapp.trackbench import load_ground_truth
 from camapp.types import Frame, FrameResult, IntArray
@@ -111,16 +109,41 @@ def legacy_factory(cfg: AppConfig, detector: Detector) -> Callable[[int, int], P
     return build
 
 
+Factory = Callable[[int, int], Pipeline]
+
+
+def run_cases(frames: Sequence[Frame], size: tuple[int, int] | None, factories: Sequence[Factory],
+              truth: Truth | None = None) -> list[dict[str, float]]:
+    """Each pipeline on the same frames in lockstep (frame i through every pipeline, then frame i + 1), each timed
+    on its own: on a shared machine a load spike hits all of them alike, so their ratio holds."""
+    source = ScaledSource(frames, size)
+    first = source.read()
+    pipelines = [factory(first.width, first.height) for factory in factories]
+    tallies, spent = [Tally() for _ in pipelines], [0.0] * len(pipelines)
+    frame: Frame | None = first
+    while frame is not None:
+        for i, pipeline in enumerate(pipelines):
+            t0 = time.perf_counter()
+            result = pipeline.process(frame)
+            spent[i] += time.perf_counter() - t0
+            tallies[i].handle(result)
+        try:
+            frame = source.read()
+        except CaptureEndedError:
+            frame = None
+    for pipeline, tally in zip(pipelines, tallies, strict=True):
+        last = pipeline.finish()
+        if last is not None:
+            tally.person_events += sum(e.type == "new" and e.label == "person" for e in last.events)
+    return [{"fps": len(frames) / s, "frames": len(frames), "analysed": t.analysed,
+             "invokes_per_analysed": t.invokes / max(t.analysed, 1), "max_invokes": t.max_invokes,
+             "person_events": t.person_events, **_people_found(t.people, size, frames, truth)}
+            for t, s in zip(tallies, spent, strict=True)]
+
+
 def run_case(frames: Sequence[Frame], size: tuple[int, int] | None, factory: Callable[[int, int], Pipeline],
              truth: Truth | None = None) -> dict[str, float]:
-    source, tally, stats = ScaledSource(frames, size), Tally(), PipelineStats()
-    t0 = time.perf_counter()
-    replay(source, PipelineHolder(factory), [tally], stats)
-    elapsed = time.perf_counter() - t0 - source.supply_s
-    n = int(stats.as_dict()["frames"])
-    return {"fps": n / elapsed, "frames": n, "analysed": tally.analysed,
-            "invokes_per_analysed": tally.invokes / max(tally.analysed, 1), "max_invokes": tally.max_invokes,
-            "person_events": tally.person_events, **_people_found(tally.people, size, frames, truth)}
+    return run_cases(frames, size, [factory], truth)[0]
 
 
 def _people_found(people: dict[int, list[tuple[Box, bool]]], size: tuple[int, int] | None,
@@ -174,12 +197,12 @@ def bench_detection(frames: Sequence[Frame], cfg: AppConfig, detector: Detector,
     """Print today's vs the new behaviour at 768x576 and 1080p, with ratios from this one run."""
     truth = ground_truth(gt_path)
     print(f"\ndetection rate and invoke budget (busy street, {len(frames)} frames at 10 fps video time; "
-          f"detect.fps {cfg.detect.fps:g}, max_invokes {cfg.detect.max_invokes}, mosaic {cfg.detect.mosaic})")
+          f"detect.fps {cfg.detect.fps:g}, max_invokes {cfg.detect.max_invokes}, mosaic {cfg.detect.mosaic}; "
+          "both run in lockstep, frame by frame, each timed on its own)")
     if truth is None:
         print(f"  (no ground truth at {gt_path}: people found are not scored; make bench MOT_GT=path)")
     for name, size in (("768x576", None), ("1920x1080", (1920, 1080))):
-        today = run_case(frames, size, legacy_factory(cfg, detector), truth)
-        new = run_case(frames, size, pipeline_factory(cfg, detector), truth)
+        today, new = run_cases(frames, size, [legacy_factory(cfg, detector), pipeline_factory(cfg, detector)], truth)
         for label, r in (("today", today), ("new", new)):
             print(f"  {name:9} {label:5} {r['fps']:6.1f} frames/s  analysed {r['analysed']:3d}/{r['frames']}  "
                   f"invokes/analysed {r['invokes_per_analysed']:.2f} (max {r['max_invokes']})  "
