@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 from abc import ABC, abstractmethod
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -180,15 +181,20 @@ class IouTracker(Tracker):
         pairs = _greedy(sorted(by_iou), set(), set())
         used_t, used_d = {t for t, _ in pairs}, {d for _, d in pairs}
         limit = self._cfg.max_distance * self._width
-        by_distance = []
-        for t, d, a in candidates:
-            box, predicted = seen.boxes[d], seen.predicted[t]
-            if t in used_t or d in used_d or not _similar_size(predicted.box, box):
-                continue
-            gate = predicted.centre_distance2(box) / GATE_CHI2
-            # Seen once, an object's speed is unknown: the frame-relative limit alone decides (a fast small ball).
-            if _centre_distance(predicted.box, box) <= limit and (gate <= 1 or self._tracks[t].obj.hits == 1):
-                by_distance.append((gate + APPEARANCE_WEIGHT * a, t, d))
+        near = [
+            (seen.predicted[t].centre_distance2(seen.boxes[d]) / GATE_CHI2, t, d, a)
+            for t, d, a in candidates
+            if t not in used_t and d not in used_d and _similar_size(seen.predicted[t].box, seen.boxes[d])
+            and _centre_distance(seen.predicted[t].box, seen.boxes[d]) <= limit
+        ]
+        # Inside the prediction's gate; or, with no rival either way (an object alone turning a corner, or seen
+        # once so its speed is unknown), anywhere within max_distance: the gate is there to keep neighbours apart.
+        rivals_t, rivals_d = Counter(t for _, t, _, _ in near), Counter(d for _, _, d, _ in near)
+        by_distance = [
+            (gate + APPEARANCE_WEIGHT * a, t, d)
+            for gate, t, d, a in near
+            if gate <= 1 or self._tracks[t].obj.hits == 1 or rivals_t[t] == rivals_d[d] == 1
+        ]
         return pairs + _greedy(sorted(by_distance), used_t, used_d)
 
     def _duplicate(self, label: str, box: Box, matched_tracks: set[int]) -> bool:
