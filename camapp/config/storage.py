@@ -34,7 +34,10 @@ class StorageConfig(Section):
     clips: bool = Field(True, description="Cut an H.264 clip of each event (pre-roll to post-roll) from the recording.")
     pre_roll_s: float = Field(3.0, ge=0, le=30, description="Seconds of video kept before an event starts.")
     post_roll_s: float = Field(3.0, ge=0, le=60, description="Seconds of video kept after an event ends.")
-    clip_max_s: float = Field(60.0, ge=1, le=1800, description="Longest clip; an event running longer is cut here.")
+    clip_max_s: float = Field(
+        300.0, ge=1, le=1800, description="Longest clip; an event running longer is cut here (the recording keeps "
+        "the rest in continuous mode).",
+    )
     recording: RecordingConfig = Field(
         default_factory=RecordingConfig, description="Continuous H.264 recording that event clips are cut from."
     )
