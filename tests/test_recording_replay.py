@@ -2,7 +2,6 @@
 long as the event plus pre- and post-roll, and each clip plays in headless Chromium; a `camapp replay` killed with
 SIGKILL mid-run leaves a store that verifies, with no row pointing at a missing or broken file and no temp file
 after the restart."""
-# ruff: noqa: F811  (pytest fixtures imported from test_web_support are redefined as arguments)
 
 from __future__ import annotations
 
@@ -49,7 +48,7 @@ def write_config(tmp: Path) -> Path:
 def replayed(tmp_path_factory: pytest.TempPathFactory, demo_video: Path, model_manifest: Path) -> Path:
     tmp = tmp_path_factory.mktemp("replay")
     proc = camapp("replay", str(demo_video), "-c", str(write_config(tmp)))
-    out, err = proc.communicate(timeout=600)
+    _, err = proc.communicate(timeout=600)
     assert proc.returncode == 0, err[-2000:]
     return tmp / "data"
 

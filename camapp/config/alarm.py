@@ -139,7 +139,9 @@ class RuleActions(Section):
     outputs: list[OutputAction] = Field(default_factory=list, max_length=16, description="Outputs to drive.")
     mqtt_alert: bool = Field(False, description="Publish an alert (rule, event, label, zones, time) over MQTT.")
     snapshot: bool = Field(False, description="Ask the store to save a snapshot of the frame.")
-    clip: bool = Field(False, description="Ask the store to keep the clip of the event.")
+    clip: bool = Field(
+        False, description="Keep the recording around the event (pre- to post-roll) even in events-only mode."
+    )
 
     @field_validator("outputs", mode="before")
     @classmethod
