@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import functools
+import os
+import signal
+import sqlite3
+import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -55,3 +59,30 @@ def storage(tmp_path: Path, **kw: Any) -> StorageConfig:
     base: dict[str, Any] = {"path": tmp_path / "data", "retention_interval_s": 3600, "min_free_mb": 0}
     base.update(kw)
     return StorageConfig(**base)
+
+
+def count_rows(db: Path, sql: str) -> int:
+    """A COUNT(*) query on a store another process is writing (0 while the database does not exist yet)."""
+    try:
+        conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)
+        try:
+            return int(conn.execute(sql).fetchone()[0])
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return 0
+
+
+def kill_when(proc: subprocess.Popen[Any], db: Path, sql: str, count: int, timeout_s: float) -> None:
+    """SIGKILL `proc` as soon as `sql` counts `count` rows; fails if it ends on its own or time runs out."""
+    try:
+        deadline = time.monotonic() + timeout_s
+        while count_rows(db, sql) < count:
+            assert proc.poll() is None, "the writer ended before it was killed"
+            assert time.monotonic() < deadline, f"fewer than {count} rows ({sql}) after {timeout_s:g} s"
+            time.sleep(0.02)
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        proc.kill()
+        proc.communicate()
+    assert proc.returncode == -signal.SIGKILL

@@ -5,12 +5,9 @@ after the restart."""
 
 from __future__ import annotations
 
-import os
-import signal
 import sqlite3
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,6 +16,7 @@ import av
 import pytest
 import yaml
 from conftest import ROOT
+from store_helpers import kill_when
 from test_web_browser import setup_admin
 from test_web_support import known_setup_code, make_appliance
 
@@ -107,29 +105,11 @@ def test_every_clip_of_the_replay_plays_in_chromium(browser, server: tuple[str, 
         assert abs(duration - expected_duration(event, video)) <= 1.0, (event["id"], duration)
 
 
-def _count(db: Path, sql: str) -> int:
-    try:
-        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as conn:
-            return int(conn.execute(sql).fetchone()[0])
-    except sqlite3.Error:
-        return 0
-
-
 def test_kill_9_mid_replay_then_restart(tmp_path: Path, demo_video: Path, model_manifest: Path) -> None:
     cfg = write_config(tmp_path)
     db = tmp_path / "data" / "events.db"
     proc = camapp("replay", str(demo_video), "-c", str(cfg))
-    try:
-        deadline = time.monotonic() + 300
-        while _count(db, "SELECT COUNT(*) FROM media WHERE kind IN ('clip', 'segment')") < 4:
-            assert proc.poll() is None, "the replay ended before it was killed"
-            assert time.monotonic() < deadline, "no clips or segments in 300 s"
-            time.sleep(0.05)
-        os.kill(proc.pid, signal.SIGKILL)
-    finally:
-        proc.kill()
-        proc.communicate()
-    assert proc.returncode == -signal.SIGKILL
+    kill_when(proc, db, "SELECT COUNT(*) FROM media WHERE kind IN ('clip', 'segment')", 4, 300)
     verify = subprocess.run([sys.executable, "-m", "camapp.cli", "verify-log", "-c", str(cfg)], cwd=ROOT,
                             capture_output=True, text=True)
     assert verify.returncode == 0, verify.stdout + verify.stderr

@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import os
-import signal
 import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import av
 import cv2
 import pytest
-from store_helpers import FPS, storage
+from store_helpers import FPS, kill_when, storage
 
 from camapp.store import EventStore, verify_log
 from camapp.store.media import is_temp
@@ -46,17 +43,6 @@ for n in itertools.count():
 """
 
 
-def _count(db: Path, sql: str) -> int:
-    try:
-        conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)
-        try:
-            return int(conn.execute(sql).fetchone()[0])
-        finally:
-            conn.close()
-    except sqlite3.Error:
-        return 0
-
-
 def _complete(path: Path) -> bool:
     """A JPEG that decodes to its end, or an H.264 MP4 whose frames all decode."""
     if path.suffix == ".jpg":
@@ -75,18 +61,8 @@ def test_sigkill_mid_write_leaves_a_consistent_store(tmp_path: Path, demo_video:
     cmd = [sys.executable, "-c", script]
     child = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     db = storage(tmp_path).path / "events.db"  # type: ignore[operator]
-    try:
-        assert child.stdout is not None and child.stdout.readline().strip() == b"started"
-        deadline = time.monotonic() + 60
-        while _count(db, "SELECT COUNT(*) FROM media WHERE kind = 'clip'") < kill_after_clips:
-            assert child.poll() is None, "the writer died on its own"
-            assert time.monotonic() < deadline, "the writer made no clips in 60 s"
-            time.sleep(0.02)
-        os.kill(child.pid, signal.SIGKILL)
-    finally:
-        child.kill()
-        child.wait()
-    assert child.returncode == -signal.SIGKILL
+    assert child.stdout is not None and child.stdout.readline().strip() == b"started"
+    kill_when(child, db, "SELECT COUNT(*) FROM media WHERE kind = 'clip'", kill_after_clips, 60)
 
     conn = sqlite3.connect(db)
     assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"

@@ -238,3 +238,31 @@ def test_no_temp_files_left_behind(tmp_path: Path, frames: tuple[Frame, ...]) ->
         _play(store, frames)
     leftovers = [p for p in store.data_dir.rglob("*") if is_temp(p)]
     assert leftovers == []
+
+
+def test_the_log_vouches_for_each_clip_and_verify_log_catches_a_swapped_one(tmp_path: Path,
+                                                                           frames: tuple[Frame, ...]) -> None:
+    import hashlib
+    import json
+    import sqlite3
+
+    with EventStore(storage(tmp_path, pre_roll_s=1.0, post_roll_s=0.5), camera_id="cam", fps=FPS,
+                    lossless=True) as store:
+        _play(store, frames)
+        store.flush()
+        clip = store.media_path("walk1", "clip")
+        event = store.get_event("walk1")
+    assert clip is not None and event is not None
+    conn = sqlite3.connect(store.db_path)
+    rows = [json.loads(r[0]) for r in conn.execute("SELECT payload FROM event_log WHERE type = 'clip'")]
+    conn.close()
+    assert len(rows) == 1 and rows[0]["path"] == clip.relative_to(store.data_dir).as_posix()
+    assert rows[0]["sha256"] == hashlib.sha256(clip.read_bytes()).hexdigest() and rows[0]["codec"] == "h264"
+    assert store.get_event("walk1") == event  # a file row leaves the event as it was
+    result = verify_log(store.data_dir)
+    assert result.ok and "1 clip(s) logged" in result.message
+    data = bytearray(clip.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # one flipped byte in the middle of the video
+    clip.write_bytes(bytes(data))
+    result = verify_log(store.data_dir)
+    assert not result.ok and "walk1" in result.message and "sha256 differs" in result.message

@@ -13,7 +13,10 @@ from typing import Any
 from camapp.errors import StorageError
 
 GENESIS = "0" * 64
-LOG_TYPES = ("new", "update", "end", "deleted")
+LOG_TYPES = ("new", "update", "end", "deleted", "clip")
+# Rows that record a file of the event (its path, size and sha256), not a change of its state: the log vouches for
+# the clip as it does for the metadata, and verify-log checks the file against it.
+FILE_TYPES = ("clip",)
 ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 # Columns of the `events` table that come straight from an EventMessage payload, in table order.
 EVENT_FIELDS = (

@@ -8,7 +8,16 @@ from pathlib import Path
 from typing import Any
 
 from camapp.errors import StorageError
-from camapp.store.chain import EVENT_FIELDS, GENESIS, canonical, event_state, row_hash, row_to_state, state_to_row
+from camapp.store.chain import (
+    EVENT_FIELDS,
+    FILE_TYPES,
+    GENESIS,
+    canonical,
+    event_state,
+    row_hash,
+    row_to_state,
+    state_to_row,
+)
 
 SCHEMA_VERSION = 3  # 2: event_details, 3: segments
 MEDIA_KINDS = ("snapshot", "snapshot_clean", "thumbnail", "clip", "manual", "segment")
@@ -78,6 +87,8 @@ def append_log(conn: sqlite3.Connection, event_id: str, type_: str, payload: dic
         (seq, ts, event_id, type_, text, head_hash, digest),
     )
     conn.execute("UPDATE log_state SET head_seq = ?, head_hash = ? WHERE id = 1", (seq, digest))
+    if type_ in FILE_TYPES:
+        return seq
     state = event_state(type_, json.loads(text))
     if state is None:
         conn.execute("DELETE FROM events WHERE id = ?", (event_id,))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import logging
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -17,10 +18,11 @@ from camapp.record.book import KEEP_CONTINUOUS, KEEP_HELD, KEEP_NONE, ClipJob, S
 from camapp.record.codec import RecordingError
 from camapp.record.recorder import Recorder, Room
 from camapp.record.segments import Segment, cut_clip
-from camapp.store import segdb
+from camapp.store import db, segdb
 from camapp.store.budget import Grant, StorageBudget
 from camapp.store.recorder import MediaRecorder, MediaWorker, media_relpath
 from camapp.store.retention import MEDIA_DIR, free_bytes, note_media, unlink_later
+from camapp.store.verify import file_digest
 from camapp.store.writer import DBWriter, Tx
 from camapp.types import Frame
 
@@ -166,7 +168,26 @@ class StoreRecording:
             return
         grant.report(clip.size)
         self.clips_cut += 1
-        self._media.record(job.event_id, [(rel, "clip")], True, grant)
+        self._record_clip(job.event_id, rel, clip, grant)
+
+    def _record_clip(self, event_id: str, rel: str, clip: Segment, grant: Grant) -> None:
+        """The clip's media row and a `clip` row in the hash-chained log (path, size, sha256: verify-log checks
+        the file against it), in one transaction; dropped if the event was deleted meanwhile."""
+        payload = {"id": event_id, "path": rel, "bytes": clip.size, "sha256": file_digest(clip.path),
+                   "codec": "h264", "start": round(clip.start, 3), "end": round(clip.end, 3), "frames": clip.frames}
+
+        def op(tx: Tx) -> None:
+            if not db.event_exists(tx.conn, event_id):
+                unlink_later(tx, self.data_dir, [rel])
+                return
+            if not (self.data_dir / rel).is_file():  # freed for room meanwhile
+                return
+            now = time.time()
+            db.add_media(tx.conn, rel, event_id, "clip", clip.size, now)
+            db.append_log(tx.conn, event_id, "clip", payload, now)
+            note_media(tx, self.budget)
+
+        self._writer.submit(op).add_done_callback(lambda _: grant.close())
 
     # --- writer thread -------------------------------------------------------------------------------------
 

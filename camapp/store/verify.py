@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from camapp.store.chain import event_state, row_hash, row_to_state
+from camapp.store.chain import FILE_TYPES, event_state, row_hash, row_to_state
 
 DB_NAME = "events.db"
 
@@ -46,8 +47,11 @@ def _check_row(row: sqlite3.Row, seq: int, prev: str) -> dict[str, Any] | None:
     return event_state(row["type"], payload)
 
 
-def _walk_log(conn: sqlite3.Connection) -> tuple[int, dict[str, dict[str, Any]]]:
-    """Verify the chain from the checkpoint to the head; return rows checked and the derived events."""
+def _walk_log(
+    conn: sqlite3.Connection, files: list[sqlite3.Row] | None = None
+) -> tuple[int, dict[str, dict[str, Any]]]:
+    """Verify the chain from the checkpoint to the head; return rows checked and the derived events. Rows that
+    record a file (FILE_TYPES) leave the event as it was and are collected into `files`."""
     state = conn.execute("SELECT head_seq, head_hash, checkpoint_seq, checkpoint_hash FROM log_state").fetchone()
     if state is None:
         raise _Broken("log_state row is missing (the log head and checkpoint were deleted)")
@@ -60,7 +64,10 @@ def _walk_log(conn: sqlite3.Connection) -> tuple[int, dict[str, dict[str, Any]]]
         except _Broken as broken:
             broken.checked = checked
             raise
-        if derived is None:
+        if row["type"] in FILE_TYPES:
+            if files is not None:
+                files.append(row)
+        elif derived is None:
             events.pop(row["event_id"], None)
         else:
             events[row["event_id"]] = derived
@@ -92,6 +99,32 @@ def _check_events(conn: sqlite3.Connection, derived: dict[str, dict[str, Any]]) 
             raise _Broken(f"events row {event_id!r} is missing but the log never deleted it")
 
 
+def file_digest(path: Path) -> str:
+    """sha256 of a file, read in blocks."""
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        while block := fh.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _check_files(conn: sqlite3.Connection, data_dir: Path, rows: list[sqlite3.Row]) -> None:
+    """Each logged clip still in the store must be the file the log vouches for (retention may remove files)."""
+    stored = {r[0] for r in conn.execute("SELECT relpath FROM media")}
+    for row in rows:
+        payload = json.loads(row["payload"])
+        rel = payload.get("path")
+        if rel not in stored:
+            continue
+        where = f"{row['type']} {rel} of event {row['event_id']!r} (log row {row['seq']})"
+        try:
+            actual = file_digest(data_dir / rel)
+        except OSError:
+            raise _Broken(f"{where} is missing from disk") from None
+        if actual != payload.get("sha256"):
+            raise _Broken(f"{where} was altered or replaced: its sha256 differs from the log")
+
+
 def verify_log(db_path: Path) -> VerifyResult:
     """Check the whole log; `db_path` may be the database file or the storage data directory."""
     path = db_path / DB_NAME if db_path.is_dir() else db_path
@@ -103,12 +136,15 @@ def verify_log(db_path: Path) -> VerifyResult:
         return VerifyResult(False, 0, f"cannot open {path}: {err}")
     conn.row_factory = sqlite3.Row
     try:
-        checked, derived = _walk_log(conn)
+        files: list[sqlite3.Row] = []
+        checked, derived = _walk_log(conn, files)
         _check_events(conn, derived)
+        _check_files(conn, path.parent, files)
     except _Broken as broken:
         return VerifyResult(False, broken.checked, str(broken))
     except sqlite3.Error as err:
         return VerifyResult(False, 0, f"{path} is not a readable camapp event database: {err}")
     finally:
         conn.close()
-    return VerifyResult(True, checked, f"event log intact: {checked} rows verified, {len(derived)} events match")
+    return VerifyResult(True, checked, f"event log intact: {checked} rows verified, {len(derived)} events match, "
+                                       f"{len(files)} clip(s) logged")
