@@ -6,6 +6,7 @@ cut on the store's media worker. The SegmentBook is shared between them under on
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import threading
@@ -147,7 +148,8 @@ class StoreRecording:
         if not job.segments:
             log.info("no recording covers event %s; no clip", job.event_id)
             return
-        grant = self.budget.reserve(self.budget.step, f"clip {job.event_id}")
+        # Room for the whole clip before it is written: at most the segments it is copied from.
+        grant = self.budget.reserve(self._size_of(job.segments), f"clip {job.event_id}")
         if grant is None:
             log.info("no room for the clip of event %s", job.event_id)
             return
@@ -169,6 +171,13 @@ class StoreRecording:
         grant.report(clip.size)
         self.clips_cut += 1
         self._record_clip(job.event_id, rel, clip, grant)
+
+    def _size_of(self, segments: tuple[SegRef, ...]) -> int:
+        total = 0
+        for seg in segments:
+            with contextlib.suppress(OSError):
+                total += (self.data_dir / seg.relpath).stat().st_size
+        return total
 
     def _record_clip(self, event_id: str, rel: str, clip: Segment, grant: Grant) -> None:
         """The clip's media row and a `clip` row in the hash-chained log (path, size, sha256: verify-log checks
