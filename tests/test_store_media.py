@@ -266,3 +266,37 @@ def test_the_log_vouches_for_each_clip_and_verify_log_catches_a_swapped_one(tmp_
     clip.write_bytes(bytes(data))
     result = verify_log(store.data_dir)
     assert not result.ok and "walk1" in result.message and "sha256 differs" in result.message
+
+
+@pytest.mark.parametrize("held", [False, True])
+def test_rule_action_clip_keeps_the_recording_around_the_event(tmp_path: Path, frames: tuple[Frame, ...],
+                                                               held: bool) -> None:
+    """Events-only mode drops segments once no clip needs them, unless a rule's `clip` action held them."""
+    import dataclasses
+    import sqlite3
+
+    state = ApplianceState()
+    cfg = storage(tmp_path, pre_roll_s=0.5, post_roll_s=0.5, recording={"segment_s": 1.0})
+    t0 = frames[0].timestamp
+    with EventStore(cfg, camera_id="cam", fps=FPS, state=state, lossless=True) as store:
+        for i in range(180):  # 18 s: the event at 2-3 s, then long enough for its segments to leave the window
+            frame = dataclasses.replace(frames[i % len(frames)], timestamp=t0 + i / FPS, index=i)
+            msgs: tuple[Any, ...] = ()
+            if i == 20:
+                msgs = (message("new", "ev", frame.timestamp),)
+            elif i == 30:
+                msgs = (message("end", "ev", t0 + 2.0, end=frame.timestamp),)
+            store.handle(result(frame, msgs))
+            if i == 20 and held:  # the alarm sink, after the store, runs the rule's action
+                state.announce("clip", ("ev", "driveway"), "rule:driveway")
+        store.flush()
+        assert store.get_event("ev")["has_clip"]  # type: ignore[index]
+        conn = sqlite3.connect(store.db_path)
+        around = conn.execute("SELECT keep FROM segments WHERE end_time > ? AND start_time < ?",
+                              (t0 + 1.5, t0 + 3.5)).fetchall()
+        total = conn.execute("SELECT COUNT(*) FROM segments").fetchone()[0]
+        conn.close()
+    if held:
+        assert around and all(k == 2 for (k,) in around)
+    else:
+        assert around == [] and total >= 1  # the recording goes on; only what no one needs was dropped
