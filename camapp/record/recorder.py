@@ -6,6 +6,7 @@ recording never slows detection. Each frame is encoded once, whatever the number
 
 from __future__ import annotations
 
+import functools
 import logging
 import queue
 import statistics
@@ -143,16 +144,20 @@ class Recorder(Closing):
                 item = self._queue.get(timeout=idle / 2)
             except queue.Empty:
                 if self._writer is not None and time.monotonic() - self._last_write > idle:
-                    self._finish()  # the camera stalled: let the footage so far be cut into clips
+                    self._guarded(self._finish)  # the camera stalled: let the footage so far be cut into clips
                 continue
             if item is None:
                 break
-            try:
-                self._handle(item)
-            except Exception as err:  # a bad frame or a full disk must not stop recording for good
-                log.warning("recording: %s", err)
-                self._abort()
+            self._guarded(functools.partial(self._handle, item))
         self._drain()
+
+    def _guarded(self, step: Callable[[], None]) -> None:
+        """Run one step of the thread; a bad frame or a full disk must not stop recording for good."""
+        try:
+            step()
+        except Exception as err:
+            log.warning("recording: %s", err)
+            self._abort()
 
     def _handle(self, item: _Item) -> None:
         if isinstance(item, threading.Event):
