@@ -11,7 +11,8 @@ end_after_s, and where that object was heading (its last box moved on at its las
 box heights, the allowance growing with the gap) or where it vanished (reattach_iou), continues the event instead of
 starting another - unless both are clearly moving in opposite directions (someone walking in where another walked
 out is somebody else). This works whether the old track was already dropped or is still kept unseen by the tracker; in
-the second case the old track gives the event away and starts no event of its own unless it is seen again. `end` is
+the second case the old track gives the event away and starts no event of its own unless it is seen again; seen again
+while the newer track is not (a detector flickering between two boxes of one person), it takes its event back. `end` is
 sent once, end_after_s after the object was last seen by any of its tracks.
 
 An event's `track_id` is the tracker id of the object that started it and never changes; the tracks that carried
@@ -89,7 +90,8 @@ class EventTracker:
         self._orphans: list[_Event] = []  # events whose track was dropped, waiting to end or be continued
         self._entered: dict[int, list[str]] = {}  # zones each live track entered, in order, before and after `new`
         self._not_before: dict[int, float] = {}  # tracks whose event was ended while they were still present
-        self._handed_over: dict[int, float] = {}  # unseen tracks whose event a newer track continued, and when
+        # unseen tracks whose event a newer track continued: when, and which event
+        self._handed_over: dict[int, tuple[float, _Event]] = {}
 
     def update(
         self, objects: Sequence[TrackedObject], zones: Mapping[int, frozenset[str]], timestamp: float
@@ -106,7 +108,8 @@ class EventTracker:
             if msg is not None:
                 out.append(msg)
         for obj in sorted(objects, key=lambda o: o.track_id):
-            if obj.track_id not in self._open and obj.last_seen > self._handed_over.get(obj.track_id, -math.inf):
+            handed_at = self._handed_over.get(obj.track_id, (-math.inf,))[0]
+            if obj.track_id not in self._open and obj.last_seen > handed_at:
                 msg = self._begin(obj, live, zones, timestamp)
                 if msg is not None:
                     out.append(msg)
@@ -131,7 +134,7 @@ class EventTracker:
             self._orphans.append(self._open.pop(track_id))
         self._entered = {t: zs for t, zs in self._entered.items() if t in live}
         self._not_before = {t: ts for t, ts in self._not_before.items() if t in live}
-        self._handed_over = {t: ts for t, ts in self._handed_over.items() if t in live}
+        self._handed_over = {t: h for t, h in self._handed_over.items() if t in live}
 
     def _note_zones(self, track_id: int, current: frozenset[str]) -> None:
         entered = self._entered.setdefault(track_id, [])
@@ -172,7 +175,7 @@ class EventTracker:
         """Continue an event of a vanished object this one replaces, or start a new one if the object qualifies."""
         if not obj.confirmed:
             return None
-        lost = self._lost_event_for(obj, live, timestamp)
+        lost = self._given_back(obj, live) or self._lost_event_for(obj, live, timestamp)
         if lost is not None:
             return self._continue(lost, obj, zones, timestamp)
         if not self._qualifies(obj):
@@ -206,14 +209,26 @@ class EventTracker:
         else:
             old = next(t for t, e in self._open.items() if e is event)
             del self._open[old]
-            self._handed_over[old] = timestamp
+            self._handed_over[old] = (timestamp, event)
         event.box, event.score, event.last_seen = obj.box, obj.score, obj.last_seen
-        event.carrier = obj.track_id
+        event.carrier = None if obj.track_id == event.track_id else obj.track_id
         self._open[obj.track_id] = event
         self._refresh(event, obj, zones, timestamp)
         event.last_message = timestamp
         event.reported_top = event.top_score
         return self._message(event, "update")
+
+    def _given_back(self, obj: TrackedObject, live: Mapping[int, TrackedObject]) -> _Event | None:
+        """The event this track handed to a newer one, when it is seen again and that newer one is not seen now:
+        the hand-over was premature (the detector flickered between two boxes of one object), so it resumes."""
+        handed = self._handed_over.get(obj.track_id)
+        if handed is None:
+            return None
+        event = handed[1]
+        if event in self._orphans:
+            return event
+        carrier = next((t for t, e in self._open.items() if e is event), None)
+        return event if carrier is not None and live[carrier].last_seen < obj.last_seen else None
 
     def _lost_event_for(
         self, obj: TrackedObject, live: Mapping[int, TrackedObject], timestamp: float

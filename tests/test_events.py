@@ -11,7 +11,7 @@ from camapp.config.alarm import ZoneConfig
 from camapp.config.core import EventsConfig, ObjectsConfig, TrackerConfig
 from camapp.events import EventTracker
 from camapp.track import IouTracker
-from camapp.types import Detections, EventMessage
+from camapp.types import Detections, EventMessage, TrackedObject
 from camapp.zones import ZoneMap
 
 W, H = 768, 576
@@ -330,3 +330,31 @@ def test_someone_coming_the_other_way_where_a_person_vanished_is_someone_else(b_
         t += DT
     messages, _ = run(frames, events=EventsConfig(end_after_s=4.0))
     assert len({m.id for _, m in messages if m.type == "new"}) == news
+
+
+def seen(track_id: int, x: float, first: float, last: float) -> TrackedObject:
+    """A confirmed person the tracker last saw at `last` (standing still: no heading to argue with)."""
+    return TrackedObject(track_id, "person", person(x), 0.8, first, last, hits=5, scores=[0.8] * 5, confirmed=True)
+
+
+@pytest.mark.parametrize(
+    ("newer_seen_too", "news"),
+    [(False, 1), (True, 2)],
+    ids=["newer-box-gone-the-event-goes-back", "both-seen-at-once-two-people"],
+)
+def test_a_track_seen_again_after_handing_its_event_on_takes_it_back(newer_seen_too: bool, news: int) -> None:
+    """A detector flickering between two boxes of one person: track 1 goes unseen, track 2 (where 1 was) takes the
+    event; then 1 is seen again and 2 is not. The hand-over was premature: the event returns to track 1, no second
+    `new`. Seen at the same moment, though, they are two people and the second one gets an event of its own."""
+    ev = EventTracker(ObjectsConfig(), EventsConfig(), "cam1")
+    frames = [
+        [seen(1, 100, 0.0, 0.0)],
+        [seen(1, 100, 0.0, 0.0), seen(2, 104, 0.5, 0.5)],  # 1 unseen since 0.0: 2 continues its event
+        [seen(1, 100, 0.0, 1.0), seen(2, 104, 0.5, 1.0 if newer_seen_too else 0.5)],
+    ]
+    messages = [m for i, live in enumerate(frames) for m in ev.update(live, {}, i * 0.5)]
+    assert [m.type for m in messages].count("new") == news
+    assert messages[1].type == "update" and messages[1].current_track_id == 2
+    if news == 1:
+        assert messages[-1].type == "update" and messages[-1].current_track_id is None
+        assert {m.id for m in messages} == {messages[0].id}
