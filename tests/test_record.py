@@ -107,6 +107,22 @@ def test_clip_is_cut_from_segments_without_reencoding(tmp_path: Path, frames: tu
         assert abs(float(c.duration or 0) / 1e6 - count / FPS) < 0.05
 
 
+def test_a_clip_reports_its_size_while_cut_and_stops_when_refused(tmp_path: Path, frames: tuple[Frame, ...]) -> None:
+    _, segments = _segments(tmp_path, frames, segment_s=2.0)
+    t0 = frames[0].timestamp
+    cut = ClipCut(t0 + 1.0, t0 + 1.5, t0 + 4.0)
+    seen: list[int] = []
+    full = cut_clip([(s.path, s.start) for s in segments], cut, tmp_path / "full.mp4", 1 / FPS,
+                    grow=lambda n: seen.append(n) is None)
+    assert full is not None and full.frames == 30
+    assert len(seen) == 30 and seen == sorted(seen) and seen[-1] <= full.size  # counted as it grew
+    limit = seen[9]  # the budget refuses the 11th packet
+    clip = cut_clip([(s.path, s.start) for s in segments], cut, tmp_path / "short.mp4", 1 / FPS,
+                    grow=lambda n: n <= limit)
+    assert clip is not None and clip.frames == 11 and clip.size < full.size  # what was cut is kept
+    assert len(decode(clip.path)[1]) == 11
+
+
 def test_no_footage_no_clip(tmp_path: Path, frames: tuple[Frame, ...]) -> None:
     _, segments = _segments(tmp_path, frames[:20], segment_s=2.0)
     t0 = frames[0].timestamp
@@ -139,6 +155,7 @@ def test_book_keeps_what_clips_need_and_drops_the_rest() -> None:
     for k in range(20):  # 20 segments of 4 s: 0..80 s
         book.add(SegRef(f"s{k}", 4.0 * k, 4.0 * k + 4))
     book.started("a", 50.0)
+    assert book.needed() == {f"s{k}" for k in range(12, 20)}  # what the quota frees last
     doomed = {s.relpath for s in book.expendable()}
     assert doomed == {f"s{k}" for k in range(12)}  # older than pre-roll + confirmation margin, or than event a
     book.ended("a", 55.0)

@@ -12,6 +12,7 @@ from store_helpers import FPS, T0, message, result, storage, tracked, video_fram
 
 from camapp.store import EventStore, verify_log
 from camapp.store.media import is_temp, temp_path
+from camapp.store.retention import oldest_media
 from camapp.types import Frame
 
 N_EVENTS = 5
@@ -139,3 +140,19 @@ def test_start_sweeps_temp_files_and_orphans(tmp_path: Path, frames: tuple[Frame
         assert event is not None and event["has_clip"] and not event["has_snapshot"]
         assert store.media_path("ev0", "snapshot") is None
     assert clip.exists() and not half.exists() and not orphan.exists()
+
+
+@pytest.mark.parametrize(
+    ("need", "last", "picked"),
+    [
+        (150, set(), ["a", "b"]),
+        (150, {"a"}, ["b", "c"]),  # a segment a clip still needs goes after newer media
+        (350, {"a", "b"}, ["c", "a", "b"]),  # ... but it does go when nothing else is left
+        (0, set(), []),
+    ],
+)
+def test_oldest_media_frees_what_clips_need_last(need: int, last: set[str], picked: list[str]) -> None:
+    conn = sqlite3.connect(":memory:")
+    conn.execute("CREATE TABLE media (relpath TEXT, bytes INTEGER, created REAL)")
+    conn.executemany("INSERT INTO media VALUES (?, 100, ?)", [("a", 1.0), ("b", 2.0), ("c", 3.0)])
+    assert [p for p, _ in oldest_media(conn, need, last=last)] == picked

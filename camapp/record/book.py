@@ -114,6 +114,14 @@ class SegmentBook:
             if left > 0:
                 self._busy[seg.relpath] = left
 
+    def needed(self) -> set[str]:
+        """Segments a clip job is cutting from, or that a waiting event's clip window (or a late-confirmed event's
+        pre-roll) covers."""
+        horizon = self.recorded_until - self.pre_s - CONFIRM_MARGIN_S
+        windows = [self.window(p) for p in self.pending.values()]
+        return {s.relpath for s in self.segments if s.relpath in self._busy or s.end >= horizon
+                or any(s.end > w.start and s.start < w.end for w in windows)}
+
     def expendable(self) -> list[SegRef]:
         """Events-only mode: segments older than the pre-roll window that no waiting clip needs; forgotten here."""
         if self.continuous:

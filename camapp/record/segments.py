@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +23,8 @@ from camapp.types import EncodedPacket
 log = logging.getLogger(__name__)
 
 MP4_OPTIONS = {"movflags": "+faststart"}
+
+Grow = Callable[[int], bool]  # told the bytes a file holds so far; False: it may not grow further (storage budget)
 
 
 @dataclass(frozen=True)
@@ -154,8 +156,9 @@ class ClipCut:
 class _ClipOut:
     """The output MP4 of a cut, opened on the first packet (its stream is the template)."""
 
-    def __init__(self, tmp: Path, template: av.VideoStream, origin: float) -> None:
+    def __init__(self, tmp: Path, template: av.VideoStream, origin: float, grow: Grow | None) -> None:
         self.out = av.open(str(tmp), "w", format="mp4", options=MP4_OPTIONS)
+        self._grow, self.bytes, self.full = grow, 0, False
         self.stream = self.out.add_stream_from_template(template)
         self.stream.time_base = TIME_BASE
         self.size = (template.codec_context.width, template.codec_context.height)
@@ -175,6 +178,10 @@ class _ClipOut:
         dts = shift + float(packet.dts * tb) if packet.dts is not None else item.time
         self.out.mux(self._rebased(packet, item.time, min(dts, item.time), frame_s))
         self.frames += 1
+        self.bytes += packet.size
+        # Counted while it grows, like a segment: a long clip must not cross the quota before it is recorded.
+        if self._grow is not None and not self._grow(self.bytes):
+            self.full = True
         self.last = max(self.last, item.time + frame_s)
 
     def _rebased(self, packet: av.Packet[Any], pts: float, dts: float, frame_s: float) -> av.Packet[Any]:
@@ -191,50 +198,54 @@ def _pick_start(candidate: list[_Demuxed], key: _Demuxed, cut: ClipCut) -> bool:
     return key.time <= cut.latest_start and key.time - cut.start < cut.start - candidate[0].time
 
 
-def _write_gop(tmp: Path, gop: list[_Demuxed], cut: ClipCut, frame_s: float) -> _ClipOut:
+def _write_gop(tmp: Path, gop: list[_Demuxed], cut: ClipCut, frame_s: float, grow: Grow | None) -> _ClipOut:
     """Open the clip (its stream copied from the segment the first packet came from) and write the buffer."""
     with av.open(str(gop[0].path)) as inp:  # reopened: the demuxer may already have closed that segment
-        clip = _ClipOut(tmp, inp.streams.video[0], gop[0].time)
+        clip = _ClipOut(tmp, inp.streams.video[0], gop[0].time, grow)
     for item in gop:
-        if item.time < cut.end:
+        if item.time < cut.end and not clip.full:
             clip.write(item, frame_s)
     return clip
 
 
-def _copy(segments: Sequence[tuple[Path, float]], cut: ClipCut, tmp: Path, frame_s: float) -> _ClipOut | None:
-    """Find the start keyframe holding at most one group of pictures, then copy packets until cut.end."""
+def _copy(segments: Sequence[tuple[Path, float]], cut: ClipCut, tmp: Path, frame_s: float,
+          grow: Grow | None) -> _ClipOut | None:
+    """Find the start keyframe holding at most one group of pictures, then copy packets until cut.end (or until
+    `grow` refuses more bytes: the clip then ends early)."""
     clip: _ClipOut | None = None
     gop: list[_Demuxed] = []  # from the last keyframe at or before cut.start
     for stream, item in _demux(segments):
         if clip is not None:
-            if item.time >= cut.end or (stream.codec_context.width, stream.codec_context.height) != clip.size:
+            if clip.full or item.time >= cut.end or (stream.codec_context.width,
+                                                     stream.codec_context.height) != clip.size:
                 break
             clip.write(item, frame_s)
         elif item.key and item.time <= cut.start:
             gop = [item]
         elif item.key:
             gop = [item] if _pick_start(gop, item, cut) else [*gop, item]
-            clip = _write_gop(tmp, gop, cut, frame_s)
+            clip = _write_gop(tmp, gop, cut, frame_s, grow)
         elif gop and item.time >= cut.end:
             break
         elif gop:
             gop.append(item)
     if clip is None and gop and gop[-1].time + frame_s > cut.start:  # the footage ends inside the first GOP
-        clip = _write_gop(tmp, gop, cut, frame_s)
+        clip = _write_gop(tmp, gop, cut, frame_s, grow)
     return clip
 
 
-def cut_clip(segments: Sequence[tuple[Path, float]], cut: ClipCut, path: Path, frame_s: float) -> Segment | None:
+def cut_clip(segments: Sequence[tuple[Path, float]], cut: ClipCut, path: Path, frame_s: float,
+             grow: Grow | None = None) -> Segment | None:
     """Copy the packets of `segments` (path, start time; in order) covering `cut` into one MP4 at `path`.
 
     No re-encoding; returns None when no footage covers the window. Stops early if the camera changed
-    resolution between segments.
+    resolution between segments, or when `grow` (told the bytes copied so far) refuses more.
     """
     tmp = temp_path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     clip: _ClipOut | None = None
     try:
-        clip = _copy(segments, cut, tmp, frame_s)
+        clip = _copy(segments, cut, tmp, frame_s, grow)
         if clip is None:
             return None
         clip.close()

@@ -156,7 +156,7 @@ class StoreRecording:
         rel = media_relpath(job.event_id, "clip", job.cut.latest_start)
         sources = [(self.data_dir / s.relpath, s.start) for s in job.segments]
         try:
-            clip = cut_clip(sources, job.cut, self.data_dir / rel, self._frame_s)
+            clip = cut_clip(sources, job.cut, self.data_dir / rel, self._frame_s, grow=grant.report)
         except RecordingError as err:  # e.g. the quota took a segment meanwhile
             grant.close()
             log.warning("no clip for event %s: %s", job.event_id, err)
@@ -213,6 +213,11 @@ class StoreRecording:
             self.book.forget(set(doomed) | set(gone))
 
     # --- any thread ----------------------------------------------------------------------------------------
+
+    def needed(self) -> set[str]:
+        """Segments a clip being cut or an event still waiting for its clip needs: the quota frees them last."""
+        with self._lock:
+            return self.book.needed()
 
     def status(self) -> dict[str, Any]:
         return {**self.recorder.status(), "clips_cut": self.clips_cut}

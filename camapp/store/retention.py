@@ -65,24 +65,36 @@ def expire_events(tx: Tx, data_dir: Path, cutoff: float, now: float) -> int:
     return len(ids)
 
 
-def oldest_media(conn: sqlite3.Connection, need_bytes: int, exclude: Set[str] = frozenset()) -> list[tuple[str, int]]:
-    """The oldest media files (relpath, bytes) that together hold at least `need_bytes` (or all of them)."""
+def oldest_media(conn: sqlite3.Connection, need_bytes: int, exclude: Set[str] = frozenset(),
+                 last: Set[str] = frozenset()) -> list[tuple[str, int]]:
+    """The oldest media files (relpath, bytes) that together hold at least `need_bytes` (or all of them); those in
+    `last` (segments a clip still needs) only once nothing else is left."""
     picked: list[tuple[str, int]] = []
+    spared: list[tuple[str, int]] = []
     if need_bytes <= 0:
         return picked
     for relpath, size in conn.execute("SELECT relpath, bytes FROM media ORDER BY created, relpath"):
         if relpath in exclude:
             continue
+        if relpath in last:
+            spared.append((str(relpath), int(size)))
+            continue
         picked.append((str(relpath), int(size)))
         need_bytes -= int(size)
+        if need_bytes <= 0:
+            return picked
+    for item in spared:
+        picked.append(item)
+        need_bytes -= item[1]
         if need_bytes <= 0:
             break
     return picked
 
 
-def free_oldest(tx: Tx, data_dir: Path, need_bytes: int) -> tuple[int, int]:
-    """Delete the oldest media until `need_bytes` are freed; event rows stay. Returns (files, bytes)."""
-    doomed = oldest_media(tx.conn, need_bytes)
+def free_oldest(tx: Tx, data_dir: Path, need_bytes: int, needed: Set[str] = frozenset()) -> tuple[int, int]:
+    """Delete the oldest media until `need_bytes` are freed (`needed` segments last); event rows stay.
+    Returns (files, bytes)."""
+    doomed = oldest_media(tx.conn, need_bytes, last=needed)
     tx.conn.executemany("DELETE FROM media WHERE relpath = ?", [(p,) for p, _ in doomed])
     unlink_later(tx, data_dir, [p for p, _ in doomed])
     return len(doomed), sum(size for _, size in doomed)
@@ -94,9 +106,9 @@ def note_media(tx: Tx, budget: StorageBudget) -> None:
     tx.after_commit.append(lambda: budget.set_committed(total))
 
 
-def enforce_quota(tx: Tx, data_dir: Path, quota_bytes: int) -> int:
+def enforce_quota(tx: Tx, data_dir: Path, quota_bytes: int, needed: Set[str] = frozenset()) -> int:
     """Delete the oldest media files until their total is within the quota; event rows stay."""
-    return free_oldest(tx, data_dir, db.media_bytes(tx.conn) - quota_bytes)[0]
+    return free_oldest(tx, data_dir, db.media_bytes(tx.conn) - quota_bytes, needed)[0]
 
 
 def prune_log(conn: sqlite3.Connection, cutoff: float) -> int:
@@ -124,18 +136,18 @@ def free_bytes(data_dir: Path) -> int:
     return disk_free(data_dir)
 
 
-def run_retention(tx: Tx, data_dir: Path, *, retain_s: float, quota_bytes: int, min_free_bytes: int,
-                  now: float) -> RetentionResult:
+def run_retention(tx: Tx, data_dir: Path, *, retain_s: float, quota_bytes: int,  # noqa: PLR0913 - one pass
+                  min_free_bytes: int, now: float, needed: Set[str] = frozenset()) -> RetentionResult:
     """One full pass; runs in the writer thread. `quota_bytes` is what recorded media may hold now (the quota
     less the media being written). Below `min_free_bytes` of free disk, the oldest media go first, so metadata
-    always has room; metadata itself goes only when past retain_days."""
+    always has room; metadata itself goes only when past retain_days. `needed` segments go last."""
     cutoff = now - retain_s
     expired = expire_events(tx, data_dir, cutoff, now)
-    deleted = enforce_quota(tx, data_dir, quota_bytes)
+    deleted = enforce_quota(tx, data_dir, quota_bytes, needed)
     free = free_bytes(data_dir)
     if free < min_free_bytes:
         # Aim a little above the floor so one pass does not leave the next write short again.
-        files, freed = free_oldest(tx, data_dir, min_free_bytes - free + min_free_bytes // 10)
+        files, freed = free_oldest(tx, data_dir, min_free_bytes - free + min_free_bytes // 10, needed)
         deleted, free = deleted + files, free + freed
     pruned = prune_log(tx.conn, cutoff)
     if expired or deleted or pruned:

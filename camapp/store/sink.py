@@ -136,7 +136,7 @@ class EventStore(StoreReader, ResultSink):
         result = run_retention(
             tx, self.data_dir, retain_s=cfg.retain_days * 86400,
             quota_bytes=int(cfg.max_media_mb * MB) - self.budget.inflight_bytes(),
-            min_free_bytes=int(cfg.min_free_mb * MB), now=time.time(),
+            min_free_bytes=int(cfg.min_free_mb * MB), now=time.time(), needed=self._needed(),
         )
         if self._recording is not None:
             self._recording.retention_op(tx, time.time())
@@ -144,13 +144,17 @@ class EventStore(StoreReader, ResultSink):
         self._set_degraded(result.degraded, result.free_bytes)
         return result
 
+    def _needed(self) -> set[str]:
+        return set() if self._recording is None else self._recording.needed()
+
     def _free_space(self, need: int) -> int:
         """The budget's freer: delete the oldest media (at least `need` bytes) now; called by media writers."""
         if threading.current_thread().name == self._writer.name:
             return 0  # the writer frees space itself (retention, _rescue); waiting on itself would deadlock
+        needed = self._needed()
 
         def op(tx: Tx) -> int:
-            freed = free_oldest(tx, self.data_dir, need)[1]
+            freed = free_oldest(tx, self.data_dir, need, needed)[1]
             note_media(tx, self.budget)
             return freed
 
