@@ -17,20 +17,26 @@ import sqlite3
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
 CAMAPP = [str(Path(sys.executable).parent / "camapp")]
 
 
-def media_bytes(media: Path) -> int:
-    total = 0
+def media_kinds(media: Path) -> dict[str, int]:
+    """Bytes on disk under `media` by kind: recording segments, clips, snapshots, temp files being written."""
+    kinds = {"segments": 0, "clips": 0, "snapshots": 0, "temp": 0}
     for root, _, files in os.walk(media):
         for name in files:
+            kind = ("temp" if name.startswith(".") else "segments" if "/rec" in root
+                    else "clips" if name.endswith(".mp4") else "snapshots")
             with contextlib.suppress(OSError):  # deleted while we walked
-                total += os.stat(os.path.join(root, name)).st_size
-    return total
+                kinds[kind] += os.stat(os.path.join(root, name)).st_size
+    return kinds
+
+
+def media_bytes(media: Path) -> int:
+    return sum(media_kinds(media).values())
 
 
 class Sampler:
@@ -39,13 +45,16 @@ class Sampler:
     def __init__(self, mount: Path, media: Path) -> None:
         self.mount, self.media = mount, media
         self.peak_media, self.min_free, self.samples = 0, shutil.disk_usage(mount).free, 0
+        self.peak_kinds: dict[str, int] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
         while not self._stop.wait(0.05):
-            self.peak_media = max(self.peak_media, media_bytes(self.media))
+            kinds = media_kinds(self.media)
+            if sum(kinds.values()) > self.peak_media:
+                self.peak_media, self.peak_kinds = sum(kinds.values()), kinds
             self.min_free = min(self.min_free, shutil.disk_usage(self.mount).free)
             self.samples += 1
 
@@ -69,19 +78,29 @@ def fill(path: Path) -> int:
     return written
 
 
-def replay(video: Path, config: Path, fill_path: Path | None) -> tuple[int, list[str], str, int, int | None]:
+def replay(video: Path, config: Path, fill_path: Path | None,
+           fill_after: int) -> tuple[int, list[str], str, int, int | None]:
     """One `camapp replay --json`: (exit code, new event ids, stderr tail, ballast bytes, free bytes right after
-    the ballast filled the disk: the store frees space within milliseconds, faster than the 50 ms sampler)."""
+    the ballast filled the disk: the store frees space within milliseconds, faster than the 50 ms sampler). With
+    `fill_path`, the disk is filled once `fill_after` events of this run have started (mid-run, whatever the
+    machine's speed)."""
     proc = subprocess.Popen([*CAMAPP, "replay", str(video), "-c", str(config), "--json"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdout is not None and proc.stderr is not None
+    errs: list[str] = []
+    reader = threading.Thread(target=lambda: errs.extend(proc.stderr), daemon=True)  # type: ignore[union-attr]
+    reader.start()
+    ids: list[str] = []
     ballast, free_after = 0, None
-    if fill_path is not None:
-        time.sleep(8.0)  # mid-run, with events being written
-        ballast = fill(fill_path)
-        free_after = shutil.disk_usage(fill_path.parent).free
-    out, err = proc.communicate(timeout=600)
-    ids = [json.loads(line)["id"] for line in out.splitlines() if line.startswith('{"type": "new"')]
-    return proc.returncode, ids, err, ballast, free_after
+    for line in proc.stdout:
+        if line.startswith('{"type": "new"'):
+            ids.append(json.loads(line)["id"])
+            if fill_path is not None and len(ids) == fill_after:
+                ballast = fill(fill_path)  # with events being written
+                free_after = shutil.disk_usage(fill_path.parent).free
+    proc.wait(timeout=600)
+    reader.join()
+    return proc.returncode, ids, "".join(errs), ballast, free_after
 
 
 def main() -> int:
@@ -92,16 +111,18 @@ def main() -> int:
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--quota-mb", type=float, default=10.0)
     ap.add_argument("--fill-on-run", type=int, default=2)
+    ap.add_argument("--fill-after", type=int, default=5, help="events of that run started before the disk is filled")
+    ap.add_argument("--config", default="", help="YAML added to the drill's config (top-level sections)")
     args = ap.parse_args()
     data = args.mount / "data"
     config = args.mount / "config.yaml"
-    config.write_text(f"storage:\n  path: {data}\n  max_media_mb: {args.quota_mb}\n  min_free_mb: 2\n")
+    config.write_text(f"storage:\n  path: {data}\n  max_media_mb: {args.quota_mb}\n  min_free_mb: 2\n{args.config}")
     report: dict[str, Any] = {"disk_bytes": shutil.disk_usage(args.mount).total, "runs": []}
     sampler = Sampler(args.mount, data / "media")
     expected: list[str] = []
     for run in range(1, args.runs + 1):
         ballast_path = args.mount / "ballast" if run == args.fill_on_run else None
-        rc, ids, err, ballast, free_after = replay(args.video, config, ballast_path)
+        rc, ids, err, ballast, free_after = replay(args.video, config, ballast_path, args.fill_after)
         if free_after is not None:
             sampler.min_free = min(sampler.min_free, free_after)
         expected += ids
@@ -118,7 +139,8 @@ def main() -> int:
     report.update(
         expected=len(expected), missing=sorted(set(expected) - stored), stored=len(stored), ongoing=ongoing,
         log_rows=log_rows, verify_rc=verify.returncode, verify_out=verify.stdout + verify.stderr,
-        peak_media_bytes=sampler.peak_media, quota_bytes=int(args.quota_mb * 1024 * 1024),
+        peak_media_bytes=sampler.peak_media, peak_media_kinds=sampler.peak_kinds,
+        quota_bytes=int(args.quota_mb * 1024 * 1024),
         min_free_bytes=sampler.min_free, samples=sampler.samples, final_media_bytes=media_bytes(data / "media"),
     )
     args.out.write_text(json.dumps(report, indent=1))
