@@ -218,8 +218,8 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("-c", "--config")
     rep.add_argument("--json", action="store_true", help="print each event message as JSON, placed in the file "
                      "(frame index and video_time of the event's first frame)")
-    rep.add_argument("--mot", metavar="FILE", help="write the per-frame tracks in MOTChallenge format "
-                     "(frame,id,x,y,w,h,score,-1,-1,-1; frames from 1; only objects detected in that frame)")
+    rep.add_argument("--mot", metavar="FILE", help="write the confirmed tracks in MOTChallenge format "
+                     "(frame,id,x,y,w,h,score,-1,-1,-1; frames from 1; only frames they were detected in)")
     rep.set_defaults(func=cmd_replay)
     chk = sub.add_parser("check-config", help="validate a config file")
     chk.add_argument("file")

@@ -23,20 +23,40 @@ def observed(result: FrameResult) -> list[TrackedObject]:
     return [obj for obj in result.objects if obj.misses == 0 and obj.last_seen == now]
 
 
-def mot_rows(result: FrameResult) -> list[str]:
-    """MOTChallenge lines `frame,id,x,y,w,h,score,-1,-1,-1` (frames counted from 1) for one result."""
-    rows = []
-    for obj in sorted(observed(result), key=lambda o: o.track_id):
-        x1, y1, x2, y2 = obj.box
-        rows.append(f"{result.frame.index + 1},{obj.track_id},{x1:.1f},{y1:.1f},{x2 - x1:.1f},{y2 - y1:.1f},"
-                    f"{obj.score:.3f},-1,-1,-1")
-    return rows
+class ConfirmedTracks:
+    """A replay's tracks as a tracker reports them (SORT, ByteTrack): only tracks the tracker has confirmed. A track's
+    rows from before its confirmation are held back and released with it, so its whole extent is reported; a
+    tentative track that is never confirmed (a detector blip, a second box on someone already tracked) never is."""
+
+    def __init__(self) -> None:
+        self._pending: dict[int, list[tuple[int, TrackedObject]]] = {}
+
+    def feed(self, result: FrameResult) -> list[tuple[int, TrackedObject]]:
+        """(frame number from 1, object) rows now known to belong to confirmed tracks, earlier frames included."""
+        n, out = result.frame.index + 1, []
+        for obj in sorted(observed(result), key=lambda o: o.track_id):
+            if obj.confirmed:
+                out += self._pending.pop(obj.track_id, [])
+                out.append((n, obj))
+            else:
+                self._pending.setdefault(obj.track_id, []).append((n, obj))
+        live = {obj.track_id for obj in result.objects}
+        self._pending = {t: rows for t, rows in self._pending.items() if t in live}
+        return out
+
+
+def mot_row(n: int, obj: TrackedObject) -> str:
+    """One MOTChallenge line `frame,id,x,y,w,h,score,-1,-1,-1` (frames counted from 1)."""
+    x1, y1, x2, y2 = obj.box
+    return f"{n},{obj.track_id},{x1:.1f},{y1:.1f},{x2 - x1:.1f},{y2 - y1:.1f},{obj.score:.3f},-1,-1,-1"
 
 
 class MotSink(ResultSink):
-    """Writes every frame's observed tracks to a MOTChallenge text file (replay --mot FILE)."""
+    """Writes the confirmed tracks' detected boxes to a MOTChallenge text file (replay --mot FILE); a track's rows
+    from before its confirmation come when it is confirmed, so lines are not always in frame order."""
 
     def __init__(self, path: Path) -> None:
+        self._tracks = ConfirmedTracks()
         try:
             self._file: IO[str] | None = path.open("w", encoding="utf-8")
         except OSError as err:
@@ -44,8 +64,8 @@ class MotSink(ResultSink):
 
     def handle(self, result: FrameResult) -> None:
         if self._file is not None:
-            for row in mot_rows(result):
-                self._file.write(row + "\n")
+            for n, obj in self._tracks.feed(result):
+                self._file.write(mot_row(n, obj) + "\n")
 
     def close(self) -> None:
         if self._file is not None:

@@ -2,7 +2,8 @@
 MOTChallenge ground truth of the clip is present, MOTA / IDF1 / identity switches (py-motmetrics) for our tracks
 beside a plain reference IoU tracker run on exactly the same detections (recorded during the same pipeline run).
 Scores cover the frames the detector analysed (with detect.fps, not every frame), as MOTChallenge rows are only
-written for objects matched to a detection in that frame.
+written for objects matched to a detection in that frame; like `replay --mot` (and SORT-style trackers) ours reports
+confirmed tracks only, each from its first detection.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from camapp.geometry import Box, box_iou
-from camapp.replaylog import observed
+from camapp.replaylog import ConfirmedTracks
 from camapp.sinks import ResultSink
 from camapp.types import FrameResult
 
@@ -26,12 +27,13 @@ MATCH_IOU = 0.5  # the MOTChallenge convention for a box to count as the same ob
 
 @dataclass
 class TrackLog(ResultSink):
-    """Records, per frame, the person detections the tracker was given and the person tracks it reported."""
+    """Records, per frame, the person detections the tracker was given and the confirmed person tracks it reported."""
 
     label: str = "person"
     detections: dict[int, list[tuple[Box, float]]] = field(default_factory=dict)
     tracks: Rows = field(default_factory=dict)
     event_tracks: dict[str, set[int]] = field(default_factory=lambda: defaultdict(set))
+    confirmed: ConfirmedTracks = field(default_factory=ConfirmedTracks)
 
     def handle(self, result: FrameResult) -> None:
         n = result.frame.index + 1
@@ -45,7 +47,10 @@ class TrackLog(ResultSink):
         dets = result.detections
         self.detections[n] = [(_box(dets.boxes[i]), float(dets.scores[i]))
                               for i in range(len(dets)) if dets.labels[i] == self.label]
-        self.tracks[n] = [(o.track_id, o.box) for o in observed(result) if o.label == self.label]
+        self.tracks.setdefault(n, [])
+        for m, obj in self.confirmed.feed(result):
+            if obj.label == self.label:
+                self.tracks.setdefault(m, []).append((obj.track_id, obj.box))
 
     def close(self) -> None:
         pass
