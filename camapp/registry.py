@@ -1,10 +1,12 @@
-"""Registries of parts: each kind of part (capture source, detector backend, sink) registers its config model and
-its builder under a key. The config section for that kind is a discriminated union over the registered models,
-keyed by one field (`source` for cameras, `type` otherwise); the wiring looks the builder up by the same key.
+"""Registries of parts: each kind of part (capture source, detector backend, sink, alarm output) registers its
+config model and its builder under a key. The config section for that kind is a discriminated union over the
+registered models, keyed by one field (`source` for cameras, `type` otherwise); the wiring looks the builder up by
+the same key.
 
 Adding a part is one module: a config model with `<key_field>: Literal["mykey"] = "mykey"` and a builder decorated
 with `@REGISTRY.register(MyConfig)`. Registering a new model rebuilds the config union (listeners), so the key is
-valid in YAML from then on.
+valid in YAML from then on. A part with no settings of its own (a GPIO backend, picked by `gpio.pin_factory`)
+registers its builder under a plain key with `@REGISTRY.register_key("mykey")`.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ class Registry(Generic[B]):
         self.kind, self.key_field, self.default_key = kind, key_field, default_key
         self._configs: dict[str, type[BaseModel]] = {}
         self._builders: dict[str, B] = {}
+        self._bare: dict[str, None] = {}  # keys of parts with no settings of their own, in registration order
         self._listeners: list[Callable[[], None]] = []
 
     def key_of(self, model: type[BaseModel]) -> str:
@@ -58,10 +61,29 @@ class Registry(Generic[B]):
 
         return add
 
+    def add_key(self, key: str) -> None:
+        """Make `key` valid in config for a part with no settings of its own (its builder may register later)."""
+        if key not in self._bare:
+            self._bare[key] = None
+            for listener in self._listeners:
+                listener()
+
+    def register_key(self, key: str) -> Callable[[B], B]:
+        """Decorator: `builder` builds the settings-free part named `key`."""
+
+        def add(builder: B) -> B:
+            self.add_key(key)
+            self._builders[key] = builder
+            return builder
+
+        return add
+
     def unregister(self, key: str) -> None:
         """Forget a part (a plugin unloaded, a test's fake part); the config union no longer accepts its key."""
         self._builders.pop(key, None)
-        if self._configs.pop(key, None) is not None:
+        had_key = key in self._bare
+        self._bare.pop(key, None)
+        if self._configs.pop(key, None) is not None or had_key:
             for listener in self._listeners:
                 listener()
 
@@ -81,6 +103,10 @@ class Registry(Generic[B]):
 
     def config_keys(self) -> list[str]:
         return sorted(self._configs)
+
+    def bare_keys(self) -> tuple[str, ...]:
+        """Keys added with add_key/register_key, in the order they were added."""
+        return tuple(self._bare)
 
     def configs(self) -> list[type[BaseModel]]:
         return list(self._configs.values())

@@ -1,7 +1,8 @@
-"""A fake capture source, detector backend and sink, each registered in this one module and nowhere else.
+"""A fake capture source, detector backend, sink and GPIO backend, each registered in this one module and nowhere
+else.
 
 tests/test_registry.py imports it (and unregisters it afterwards, so other tests and docs/config.md only ever see
-the built-in parts): the appliance then builds all three from a config by their keys, with no other edit.
+the built-in parts): the appliance then builds all four from a config by their keys, with no other edit.
 """
 
 from __future__ import annotations
@@ -13,7 +14,12 @@ from typing import Literal
 import numpy as np
 from pydantic import Field
 
+from camapp.alarm.factory import AlarmHardware
+from camapp.alarm.inputs import Trigger
+from camapp.alarm.outputs import AlarmOutput
 from camapp.capture import FrameSource, SourceMaker
+from camapp.commands import Commander
+from camapp.config.alarm import GPIO_BACKENDS, GpioConfig, PatternConfig
 from camapp.config.camera import CAMERA_SOURCES, CameraConfig
 from camapp.config.core import DETECTORS, ModelConfig
 from camapp.config.sinks import SINKS, SinkConfig
@@ -24,6 +30,7 @@ from camapp.types import Detections, Frame, FrameResult, Image
 
 SEEN: list[FrameResult] = []  # what every `collect` sink received, in order
 DETECT_CALLS: list[int] = []  # image width of each fake detector call
+LATCHED: list[tuple[str, str]] = []  # (output, pattern style or "off") for each change of a fake alarm output
 
 
 class CountdownCameraConfig(CameraConfig):
@@ -117,8 +124,27 @@ class CollectSink(ResultSink):
         pass
 
 
+class LatchOutput(AlarmOutput):
+    """An alarm output that records what it is told in fake_parts.LATCHED."""
+
+    def _start(self, pattern: PatternConfig) -> None:
+        LATCHED.append((self.name, pattern.style))
+
+    def _safe(self) -> None:
+        LATCHED.append((self.name, "off"))
+
+    def _release(self) -> None:
+        pass
+
+
+@GPIO_BACKENDS.register_key("latch")
+def latch_backend(gpio: GpioConfig, control: Commander, on_trigger: Trigger, lib: object) -> AlarmHardware:
+    return AlarmHardware({o.name: LatchOutput(o.name) for o in gpio.outputs}, available=True, backend="latch")
+
+
 def unregister() -> None:
-    """Take the three parts out again."""
+    """Take the four parts out again."""
     CAMERA_SOURCES.unregister("countdown")
     DETECTORS.unregister("centre")
     SINKS.unregister("collect")
+    GPIO_BACKENDS.unregister("latch")

@@ -1,5 +1,5 @@
-"""Registries: a capture source, a detector backend and a sink each added by one module (tests/fake_parts.py),
-picked up by key from a config with no other edit; unknown keys are clear config errors."""
+"""Registries: a capture source, a detector backend, a sink and a GPIO backend each added by one module
+(tests/fake_parts.py), picked up by key from a config with no other edit; unknown keys are clear config errors."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ def fakes() -> Iterator[ModuleType]:
     module = importlib.import_module("fake_parts")
     module.SEEN.clear()
     module.DETECT_CALLS.clear()
+    module.LATCHED.clear()
     try:
         yield module
     finally:
@@ -30,7 +31,7 @@ def fakes() -> Iterator[ModuleType]:
         sys.modules.pop("fake_parts", None)
 
 
-def fake_config(tmp_path: Path) -> AppConfig:
+def fake_config(tmp_path: Path, **sections: object) -> AppConfig:
     return parse_config({
         "camera": {"source": "countdown", "frames": 25, "width": 320},
         "model": {"type": "centre", "score": 0.95},
@@ -38,6 +39,7 @@ def fake_config(tmp_path: Path) -> AppConfig:
         "objects": {"track": ["person"]},
         "sinks": [{"type": "log"}, {"type": "collect"}],
         "storage": {"path": str(tmp_path / "data")},
+        **sections,
     })
 
 
@@ -56,15 +58,32 @@ def test_a_part_in_one_new_module_is_built_by_its_key(fakes: ModuleType, tmp_pat
     assert "countdown" in render() and "centre" in render()  # documented like the built-in ones
 
 
+def test_a_gpio_backend_in_one_new_module_drives_the_alarm_outputs(fakes: ModuleType, tmp_path: Path) -> None:
+    cfg = fake_config(
+        tmp_path,
+        rules={"arming": "away", "rules": [
+            {"name": "anyone", "labels": ["person"], "modes": ["away"], "actions": {"outputs": ["siren"]}},
+        ]},
+        gpio={"enabled": True, "pin_factory": "latch", "outputs": [{"name": "siren", "kind": "relay", "pin": 23}]},
+    )
+    with Appliance(cfg) as app:
+        assert app.sinks.alarm.hardware.backend == "latch" and app.sinks.alarm.hardware.available
+        app.replay([])
+    assert ("siren", "steady") in fakes.LATCHED  # the rule fired on the fake detector's person
+    assert fakes.LATCHED[-1] == ("siren", "off")  # and the output is safe once the appliance closed
+    assert "'latch'" in render()  # gpio.pin_factory documents the new key
+
+
 def test_unregistered_keys_are_config_errors_naming_the_field(fakes: ModuleType, tmp_path: Path) -> None:
     fake_config(tmp_path)
     fakes.unregister()
     with pytest.raises(ConfigError) as err:
-        parse_config({"camera": {"source": "countdown"}, "model": {"type": "centre"}, "sinks": [{"type": "collect"}]})
+        parse_config({"camera": {"source": "countdown"}, "model": {"type": "centre"}, "sinks": [{"type": "collect"}],
+                      "gpio": {"pin_factory": "latch"}})
     text = str(err.value)
     assert "camera: source must be one of file, gstreamer" in text and "got 'countdown'" in text
-    assert "model.type" in text and "sinks.0" in text
-    assert "countdown" not in render()
+    assert "model.type" in text and "sinks.0" in text and "gpio.pin_factory" in text
+    assert "countdown" not in render() and "'latch'" not in render()
 
 
 def test_a_key_without_a_builder_is_a_clear_error() -> None:
@@ -79,3 +98,7 @@ def test_a_key_without_a_builder_is_a_clear_error() -> None:
         registry.builder("x")
     with pytest.raises(TypeError, match="registered twice"):
         registry.add_config(type("Other", (Thing,), {}))
+    registry.add_key("bare")
+    assert registry.bare_keys() == ("bare",)
+    with pytest.raises(ConfigError, match=r"no widget 'bare' is available here"):
+        registry.builder("bare")

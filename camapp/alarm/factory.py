@@ -1,4 +1,5 @@
-"""Pick the GPIO backend (a gpiozero pin factory or Jetson.GPIO) and build the configured outputs and inputs.
+"""Pick the GPIO backend (a gpiozero pin factory or Jetson.GPIO, registered by key in GPIO_BACKENDS) and build the
+configured outputs and inputs.
 
 When no GPIO is usable the alarm is disabled with one clear WARNING and NullOutputs stand in, so the rest
 of the app (rules, MQTT alerts, snapshots) keeps working on a laptop or in CI.
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from typing import Any
@@ -15,7 +17,7 @@ from typing import Any
 from camapp.alarm.inputs import AlarmInput, Trigger, make_input
 from camapp.alarm.outputs import AlarmOutput, GpioZeroOutput, NullOutput
 from camapp.commands import Commander
-from camapp.config.alarm import GpioConfig, OutputConfig
+from camapp.config.alarm import GPIO_BACKENDS, GpioConfig, OutputConfig
 from camapp.errors import GPIOError
 
 log = logging.getLogger(__name__)
@@ -103,6 +105,12 @@ def _output(cfg: OutputConfig, make: Any) -> AlarmOutput:
         return NullOutput(cfg.name)
 
 
+# A GPIO backend builds the outputs and inputs for a config; `lib` is the hardware library to drive instead of
+# loading the real one (a gpiozero pin factory, the Jetson.GPIO module; tests inject fakes). It raises GPIOError
+# when its hardware is not usable here.
+Backend = Callable[[GpioConfig, Commander, Trigger, Any], AlarmHardware]
+
+
 def build_hardware(
     gpio: GpioConfig, *, control: Commander, on_trigger: Trigger, pin_factory: Any = None, jetson_gpio: Any = None
 ) -> AlarmHardware:
@@ -111,15 +119,19 @@ def build_hardware(
         if gpio.outputs or gpio.inputs:
             log.info("gpio.enabled is false: alarm outputs are simulated, inputs ignored")
         return _null(gpio)
-    if gpio.pin_factory == "jetson" and pin_factory is None:
-        return _build_jetson(gpio, jetson_gpio)
-    owns = pin_factory is None
-    if owns:
-        try:
-            pin_factory = open_pin_factory(gpio.pin_factory)
-        except GPIOError as err:
-            log.warning("GPIO unavailable (%s): alarms disabled", err)
-            return _null(gpio)
+    if pin_factory is not None:  # an injected gpiozero pin factory drives the pins whatever the config names
+        return _gpiozero(gpio, control, on_trigger, pin_factory, owns=False)
+    backend: Backend = GPIO_BACKENDS.builder(gpio.pin_factory)
+    try:
+        return backend(gpio, control, on_trigger, jetson_gpio)
+    except GPIOError as err:
+        log.warning("GPIO unavailable (%s): alarms disabled", err)
+        return _null(gpio)
+
+
+def _gpiozero(
+    gpio: GpioConfig, control: Commander, on_trigger: Trigger, pin_factory: Any, *, owns: bool
+) -> AlarmHardware:
     hw = AlarmHardware(
         {o.name: _output(o, lambda c: GpioZeroOutput(c, pin_factory)) for o in gpio.outputs},
         available=True, backend=f"gpiozero:{type(pin_factory).__name__}", pin_factory=pin_factory, owns_factory=owns,
@@ -132,14 +144,24 @@ def build_hardware(
     return hw
 
 
-def _build_jetson(gpio: GpioConfig, jetson_gpio: Any) -> AlarmHardware:
+def _pin_factory_backend(name: str) -> Backend:
+    def build(gpio: GpioConfig, control: Commander, on_trigger: Trigger, lib: Any) -> AlarmHardware:
+        if lib is not None:
+            return _gpiozero(gpio, control, on_trigger, lib, owns=False)
+        return _gpiozero(gpio, control, on_trigger, open_pin_factory(name), owns=True)
+
+    return build
+
+
+for _name in ("auto", *AUTO_ORDER, "mock"):
+    GPIO_BACKENDS.register_key(_name)(_pin_factory_backend(_name))
+
+
+@GPIO_BACKENDS.register_key("jetson")
+def _build_jetson(gpio: GpioConfig, control: Commander, on_trigger: Trigger, lib: Any) -> AlarmHardware:
     from camapp.alarm.jetson import JetsonOutput, load_jetson_gpio
 
-    try:
-        module = jetson_gpio if jetson_gpio is not None else load_jetson_gpio()
-    except GPIOError as err:
-        log.warning("GPIO unavailable (%s): alarms disabled", err)
-        return _null(gpio)
+    module = lib if lib is not None else load_jetson_gpio()
     if gpio.inputs:
         log.warning("gpio.inputs are not supported with Jetson.GPIO yet; %d input(s) ignored", len(gpio.inputs))
     outputs = {o.name: _output(o, lambda c: JetsonOutput(c, module)) for o in gpio.outputs}

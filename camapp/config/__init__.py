@@ -10,7 +10,7 @@ from typing import Annotated, Any
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic.fields import FieldInfo
 
-from camapp.config.alarm import MAX_ZONES, GpioConfig, RulesConfig, ZoneConfig, check_references
+from camapp.config.alarm import GPIO_BACKENDS, MAX_ZONES, GpioConfig, RulesConfig, ZoneConfig, check_references
 from camapp.config.base import Section, at_most
 from camapp.config.camera import CAMERA_SOURCES, CameraConfig, FileCameraConfig, V4l2CameraConfig, camera_config
 from camapp.config.core import (
@@ -127,7 +127,7 @@ def _rebuild() -> None:
     AppConfig.model_rebuild(force=True)
 
 
-for _registry, _ in UNIONS.values():
+for _registry in (*(r for r, _ in UNIONS.values()), GPIO_BACKENDS):  # GPIO_BACKENDS: gpio.pin_factory's keys
     _registry.on_change(_rebuild)
 _rebuild()
 

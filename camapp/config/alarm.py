@@ -5,12 +5,14 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Iterable
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
+from pydantic.fields import FieldInfo
 
 from camapp.config.base import MAX_POLYGON_POINTS, ConfigPoint, Section, at_most
 from camapp.geometry import polygon_problem
+from camapp.registry import Registry
 
 MAX_ZONES = 64
 MAX_RULES = 256
@@ -195,11 +197,17 @@ class RulesConfig(Section):
         return self
 
 
+# Builders (camapp.alarm.factory.Backend) build the alarm outputs and inputs for `gpio.pin_factory`.
+GPIO_BACKENDS: Registry[Any] = Registry("GPIO backend", "pin_factory")
+for _key in ("auto", "lgpio", "rpigpio", "pigpio", "native", "mock", "jetson"):
+    GPIO_BACKENDS.add_key(_key)
+
+
 class GpioConfig(Section):
     """GPIO outputs and inputs; disabled by default."""
 
     enabled: bool = Field(False, description="Drive GPIO; when true and no GPIO is present, warn and carry on.")
-    pin_factory: Literal["auto", "lgpio", "rpigpio", "pigpio", "native", "mock", "jetson"] = Field(
+    pin_factory: str = Field(  # a Literal of the GPIO_BACKENDS keys, see _rebuild_pin_factory
         "auto",
         description="gpiozero pin factory; auto uses GPIOZERO_PIN_FACTORY or gpiozero's own order (lgpio first). "
         "jetson drives outputs with Jetson.GPIO.",
@@ -213,6 +221,19 @@ class GpioConfig(Section):
         _no_duplicates("gpio outputs/inputs name", [d.name for d in devices])
         _no_duplicates("gpio outputs/inputs pin", [str(d.pin) for d in devices])
         return self
+
+
+def _rebuild_pin_factory() -> None:
+    """Make gpio.pin_factory accept exactly the registered GPIO backends (a new backend module adds one)."""
+    old = GpioConfig.__pydantic_fields__["pin_factory"]
+    keys: Any = Literal.__getitem__(GPIO_BACKENDS.bare_keys())
+    field = Field(old.default, description=old.description)
+    GpioConfig.__pydantic_fields__["pin_factory"] = FieldInfo.from_annotated_attribute(keys, field)
+    GpioConfig.model_rebuild(force=True)
+
+
+GPIO_BACKENDS.on_change(_rebuild_pin_factory)
+_rebuild_pin_factory()
 
 
 def _no_duplicates(what: str, names: list[str]) -> None:
