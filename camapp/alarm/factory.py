@@ -17,13 +17,10 @@ from typing import Any
 from camapp.alarm.inputs import AlarmInput, Trigger, make_input
 from camapp.alarm.outputs import AlarmOutput, GpioZeroOutput, NullOutput
 from camapp.commands import Commander
-from camapp.config.alarm import GPIO_BACKENDS, GpioConfig, OutputConfig
+from camapp.config.alarm import GPIO_BACKENDS, GPIOZERO_AUTO_ORDER, GPIOZERO_KEYS, JETSON_KEY, GpioConfig, OutputConfig
 from camapp.errors import GPIOError
 
 log = logging.getLogger(__name__)
-
-# gpiozero's own preference order when nothing is configured (lgpio works on every Pi incl. Pi 5 / Bookworm).
-AUTO_ORDER = ("lgpio", "rpigpio", "pigpio", "native")
 
 
 def _load_named(name: str) -> Any:
@@ -53,7 +50,7 @@ def open_pin_factory(name: str = "auto") -> Any:
     if env:
         return _load_named(env)
     reasons = []
-    for candidate in AUTO_ORDER:
+    for candidate in GPIOZERO_AUTO_ORDER:
         try:
             return _load_named(candidate)
         except GPIOError as err:
@@ -153,11 +150,11 @@ def _pin_factory_backend(name: str) -> Backend:
     return build
 
 
-for _name in ("auto", *AUTO_ORDER, "mock"):
+for _name in GPIOZERO_KEYS:
     GPIO_BACKENDS.register_key(_name)(_pin_factory_backend(_name))
 
 
-@GPIO_BACKENDS.register_key("jetson")
+@GPIO_BACKENDS.register_key(JETSON_KEY)
 def _build_jetson(gpio: GpioConfig, control: Commander, on_trigger: Trigger, lib: Any) -> AlarmHardware:
     from camapp.alarm.jetson import JetsonOutput, load_jetson_gpio
 

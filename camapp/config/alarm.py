@@ -198,8 +198,13 @@ class RulesConfig(Section):
 
 
 # Builders (camapp.alarm.factory.Backend) build the alarm outputs and inputs for `gpio.pin_factory`.
+# The built-in keys are listed here once, so the config knows them without importing the hardware side.
 GPIO_BACKENDS: Registry[Any] = Registry("GPIO backend", "pin_factory")
-for _key in ("auto", "lgpio", "rpigpio", "pigpio", "native", "mock", "jetson"):
+# gpiozero's own preference order for `auto` (lgpio works on every Pi incl. Pi 5 / Bookworm).
+GPIOZERO_AUTO_ORDER = ("lgpio", "rpigpio", "pigpio", "native")
+GPIOZERO_KEYS = ("auto", *GPIOZERO_AUTO_ORDER, "mock")  # keys built through gpiozero
+JETSON_KEY = "jetson"
+for _key in (*GPIOZERO_KEYS, JETSON_KEY):
     GPIO_BACKENDS.add_key(_key)
 
 

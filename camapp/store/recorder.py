@@ -6,12 +6,11 @@ Files are complete on disk (temp + fsync + rename) before the DB row that refere
 from __future__ import annotations
 
 import logging
-import queue
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 
+from camapp.closing import QueueThread
 from camapp.config.storage import StorageConfig
 from camapp.store import db, media
 from camapp.store.budget import Grant, StorageBudget
@@ -25,22 +24,15 @@ Task = Callable[[], None]
 AnnotateFn = Callable[[FrameResult], Image]
 
 
-class MediaWorker:
+class MediaWorker(QueueThread[Task]):
     """One thread running queued media tasks in order; close() drains the queue and joins."""
 
     def __init__(self, name: str = "store-media") -> None:
-        self._queue: queue.Queue[Task | None] = queue.Queue()
-        self._lock = threading.Lock()
-        self._closed = False
-        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        super().__init__(name)
         self._thread.start()
 
     def put(self, task: Task) -> bool:
-        with self._lock:
-            if self._closed:
-                return False
-            self._queue.put(task)
-            return True
+        return self._offer(task)
 
     def pending(self) -> int:
         return self._queue.qsize()
@@ -51,14 +43,6 @@ class MediaWorker:
                 task()
             except Exception:  # a failed file write must not stop later ones
                 log.exception("event store: media task failed")
-
-    def close(self) -> None:
-        with self._lock:
-            if self._closed:
-                return
-            self._closed = True
-            self._queue.put(None)
-        self._thread.join()
 
 
 def media_relpath(owner: str, kind: str, when: float) -> str:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from camapp.closing import Closing
+from camapp.closing import QueueThread
 from camapp.errors import StorageError
 from camapp.store import db
 
@@ -52,7 +52,7 @@ Op = Callable[[Tx], Any]
 _Item = tuple[Op, "Future[Any]"]
 
 
-class DBWriter(Closing):
+class DBWriter(QueueThread[_Item]):
     """Owns the only write connection; `submit` returns a Future resolved once the operation is committed."""
 
     def __init__(
@@ -61,6 +61,7 @@ class DBWriter(Closing):
     ) -> None:
         """`on_full(conn)` runs when a batch hits a full disk: it frees space (unlinking files) and returns an op
         that forgets what it removed, run first in the retried batch; None when it could free nothing."""
+        super().__init__(name)
         self.path, self.name = path, name
         conn = db.connect(path)  # create the schema now so readers work before the thread starts
         try:
@@ -75,20 +76,13 @@ class DBWriter(Closing):
         self._stop_time = 0.0
         self._last_warning = 0.0
         self.failing: tuple[float, str] | None = None  # (time.monotonic() of the first failure, error) while retrying
-        self._queue: queue.Queue[_Item | None] = queue.Queue()
-        self._closed = False
-        self._lock = threading.Lock()
-        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
 
     def submit(self, op: Op) -> Future[Any]:
         """Queue an operation; it runs in the writer thread inside a transaction."""
         fut: Future[Any] = Future()
-        with self._lock:
-            if self._closed:
-                fut.set_exception(StorageError("the event store is closed"))
-                return fut
-            self._queue.put((op, fut))
+        if not self._offer((op, fut)):
+            fut.set_exception(StorageError("the event store is closed"))
         return fut
 
     def call(self, op: Op, timeout: float = 30.0) -> Any:
@@ -236,11 +230,8 @@ class DBWriter(Closing):
 
     def close(self) -> None:
         """Commit what is queued, stop the thread; idempotent. A batch waiting for disk space gets CLOSE_RETRY_S."""
-        with self._lock:
-            if self._closed:
-                return
-            self._closed = True
-            self._queue.put(None)
+        if not self._stop_once():
+            return
         self._stop_time = time.monotonic()
         self._stop.set()
         self._thread.join()
