@@ -99,12 +99,15 @@ class Appliance(Closing):
         return open_source(self.cfg.camera, self.stop_event, self.stats.set_camera)
 
     def replay(self, extra_sinks: list[ResultSink]) -> None:
-        """Every frame of the configured (finite) source through the pipeline and sinks, none dropped."""
+        """Every frame of the configured (finite) source through the pipeline and sinks, none dropped; returns once
+        the store has written them."""
         sinks = [s for s in self.sinks.all if not isinstance(s, HubSink)] + extra_sinks
         with self._open_source() as source:
             replay(source, self.live.pipelines, sinks, self.stats, self.stop_event)
         for sink in extra_sinks:
             sink.close()
+        if self.sinks.store is not None:  # a replay is over when its events are in the store, not just queued
+            self.sinks.store.flush()
         if self.sinks.mqtt is not None and not self.sinks.mqtt.flush(timeout=10.0):
             log.warning("MQTT: not everything was delivered; it stays in the outbox for the next start")
 
