@@ -12,7 +12,7 @@ BENCH_MEMORY_MINUTES ?= 2
 MOT_GT ?= ../shared/data/pets09-s2l1-gt.txt
 
 .DEFAULT_GOAL := help
-.PHONY: help setup models demo-data run test lint bench bench-memory image image-test image-test-rpi clean
+.PHONY: help setup models demo-data run test lint bench bench-tracking bench-memory image image-test image-test-rpi clean
 
 help: ## Show this help
 	@echo "camapp — smart-camera appliance"
@@ -46,6 +46,9 @@ test: setup lint ## Lint and run the test suite
 bench: setup ## Benchmark pipeline, tracking, detect.fps/invoke budget, MQTT latency, a 2-min RSS check (MOT_GT=path)
 	$(BIN)/python -m camapp.bench $(if $(MOT_GT),--mot-gt $(MOT_GT))
 	$(BIN)/python -m camapp.benchlive --memory-minutes $(BENCH_MEMORY_MINUTES)
+
+bench-tracking: setup ## Only the tracking figures (vtest.avi) and the mostly-idle detector share, about 20 s (MOT_GT=path)
+	$(BIN)/python -m camapp.bench --only tracking $(if $(MOT_GT),--mot-gt $(MOT_GT))
 
 bench-memory: setup ## RSS of the running demo with one viewer over the full 10 minutes (steady RSS, growth)
 	$(BIN)/python -m camapp.benchlive --skip-latency --memory-minutes 10

@@ -156,15 +156,31 @@ def report(title: str, gated: dict[str, Any], naive: dict[str, Any]) -> None:
     print(f"  ratio gated/naive          {gated['fps'] / naive['fps']:.2f}x")
 
 
-def ground_truth_arg(argv: Sequence[str] | None) -> Path:
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="camapp.bench")
     parser.add_argument("--mot-gt", type=Path, default=ROOT.parent / "shared" / "data" / "pets09-s2l1-gt.txt",
                         help="MOTChallenge ground truth of the demo clip (PETS09-S2L1); scores skipped if absent")
-    return Path(parser.parse_args(argv).mot_gt)
+    parser.add_argument("--only", choices=["tracking"],
+                        help="tracking: only the tracking figures and the mostly-idle sequence's detector share and "
+                        "missed people (one pipeline run each, no baselines: a quick loop while tuning)")
+    return parser.parse_args(argv)
+
+
+def bench_tracking(busy: list[Frame], cfg: AppConfig, detector: Detector, gt_path: Path) -> None:
+    """The tracking figures of the busy clip and the mostly-idle sequence, without the speed baselines."""
+    tracks, idle_tracks = TrackLog(), TrackLog()
+    run_pipeline(busy, cfg, detector, extra=[tracks])
+    report_tracking(tracks, gt_path)
+    idle = run_pipeline(quiet_sequence(busy), cfg, detector, extra=[idle_tracks])
+    share = idle["detector_calls"] / max(idle["frames"], 1)
+    print("\nmostly idle (20 s still, 20 s of vtest, 20 s still)")
+    print(f"  frames sent to detector    {share:.1%} ({idle['detector_calls']}/{idle['frames']})")
+    report_idle_people(idle_tracks, gt_path, offset=200, frames=200)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    gt_path = ground_truth_arg(argv)
+    args = parse_args(argv)
+    gt_path = Path(args.mot_gt)
     video = demo_video()
     cfg = bench_config(video)
     busy = list(frames_of(video))
@@ -173,6 +189,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         threads = cfg.model.threads if isinstance(cfg.model, TFLiteModelConfig) else "-"
         print(f"camapp bench: {detector.name}, {threads} threads, {video.name} "
               f"({busy[0].width}x{busy[0].height})")
+        if args.only == "tracking":
+            bench_tracking(busy, cfg, detector, gt_path)
+            return 0
         naive = run_naive(busy, detector)
         tracks = TrackLog()
         gated = run_pipeline(busy, cfg, detector, extra=[tracks])
