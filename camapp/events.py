@@ -89,7 +89,9 @@ class EventTracker:
         self._open: dict[int, _Event] = {}  # by the track id that currently carries the event
         self._orphans: list[_Event] = []  # events whose track was dropped, waiting to end or be continued
         self._entered: dict[int, list[str]] = {}  # zones each live track entered, in order, before and after `new`
-        self._not_before: dict[int, float] = {}  # tracks whose event was ended while they were still present
+        # tracks whose life so far belongs to an event they no longer carry (ended while they were present, or
+        # taken over by a newer track): an event of their own starts no earlier than this
+        self._not_before: dict[int, float] = {}
         # unseen tracks whose event a newer track continued: when, and which event
         self._handed_over: dict[int, tuple[float, _Event]] = {}
 
@@ -209,6 +211,10 @@ class EventTracker:
         else:
             old = next(t for t, e in self._open.items() if e is event)
             del self._open[old]
+            if self._handed_over.get(obj.track_id, (0.0, None))[1] is not event:
+                # The old track's sightings are in the event it hands over (unless it had only borrowed it, and
+                # gives it back): an event it starts later covers what comes after.
+                self._not_before[old] = timestamp
             self._handed_over[old] = (timestamp, event)
         event.box, event.score, event.last_seen = obj.box, obj.score, obj.last_seen
         event.carrier = None if obj.track_id == event.track_id else obj.track_id

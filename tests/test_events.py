@@ -358,3 +358,27 @@ def test_a_track_seen_again_after_handing_its_event_on_takes_it_back(newer_seen_
     if news == 1:
         assert messages[-1].type == "update" and messages[-1].current_track_id is None
         assert {m.id for m in messages} == {messages[0].id}
+
+
+@pytest.mark.parametrize(
+    ("frames", "starts"),
+    [
+        # 2 takes 1's event while 1 is unseen; both seen at 1.0: two people, and 1's second event starts when it
+        # lost the first (its sightings until then are in that event, announced at 0.0)
+        ([[(1, 0.0, 0.0)], [(1, 0.0, 0.0), (2, 0.5, 0.5)], [(1, 0.0, 1.0), (2, 0.5, 1.0)]], [0.0, 0.5]),
+        # 2 only borrows 1's event and gives it back at 1.0; both seen at 1.5: 2's own event starts when it was
+        # first seen (its sightings are in no event any more)
+        ([[(1, 0.0, 0.0)], [(1, 0.0, 0.0), (2, 0.5, 0.5)], [(1, 0.0, 1.0), (2, 0.5, 0.5)],
+          [(1, 0.0, 1.5), (2, 0.5, 1.5)]], [0.0, 0.5]),
+    ],
+    ids=["taken-over-starts-when-it-lost-its-event", "borrowed-and-given-back-starts-when-first-seen"],
+)
+def test_a_second_event_of_a_track_starts_after_what_its_first_event_covers(
+    frames: list[list[tuple[int, float, float]]], starts: list[float]
+) -> None:
+    """No stretch of a track's life is in two events: start_time (what latency and clips count from) of a track's
+    later event comes after the part of its life an earlier event already holds."""
+    ev = EventTracker(ObjectsConfig(), EventsConfig(), "cam1")
+    messages = [m for i, live in enumerate(frames)
+                for m in ev.update([seen(t, 100 + 4 * (t - 1), a, b) for t, a, b in live], {}, i * 0.5)]
+    assert [m.start_time for m in messages if m.type == "new"] == starts
