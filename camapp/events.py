@@ -10,10 +10,12 @@ A confirmed new track of the same label that was first seen after the event's ob
 end_after_s, and where that object was heading (its last box moved on at its last speed, within reattach_distance
 box heights, the allowance growing with the gap) or where it vanished (reattach_iou), continues the event instead of
 starting another - unless both are clearly moving in opposite directions (someone walking in where another walked
-out is somebody else). This works whether the old track was already dropped or is still kept unseen by the tracker; in
-the second case the old track gives the event away and starts no event of its own unless it is seen again; seen again
-while the newer track is not (a detector flickering between two boxes of one person), it takes its event back. `end` is
-sent once, end_after_s after the object was last seen by any of its tracks.
+out is somebody else). An object seen at the same time as the vanished one is somebody else, except its twin: a track
+born on a second box overlapping the object in the frame the object was last seen (one person seen twice, and from
+then on only the newer box is found). This works whether the old track was already dropped or is still kept unseen by
+the tracker; in the second case the old track gives the event away and starts no event of its own unless it is seen
+again; seen again while the newer track is not (a detector flickering between two boxes of one person), it takes its
+event back. `end` is sent once, end_after_s after the object was last seen by any of its tracks.
 
 An event's `track_id` is the tracker id of the object that started it and never changes; the tracks that carried
 it later are internal (the live view shows the tracker's current ids on the boxes).
@@ -33,8 +35,9 @@ from camapp.types import EventMessage, EventType, TrackedObject
 
 REATTACH_HORIZON_S = 3.0  # a vanished object is not extrapolated further than this: people stop, turn, wait
 REATTACH_GROWTH_PER_S = 0.5  # the reattach allowance grows by this share of itself per second of gap
-
-
+# Two boxes of one frame overlapping this much may be one person seen twice: the detector's NMS (IoU 0.45-0.6) lets
+# such pairs through, while two people that far into each other are nearly always returned as one merged box.
+TWIN_IOU = 0.4
 MOVING_HEIGHTS_PER_S = 0.2  # slower than this (box heights per second) an object's heading means nothing
 
 
@@ -94,6 +97,7 @@ class EventTracker:
         self._not_before: dict[int, float] = {}
         # unseen tracks whose event a newer track continued: when, and which event
         self._handed_over: dict[int, tuple[float, _Event]] = {}
+        self._born: dict[int, Box] = {}  # each live track's first box (to recognise a twin, see _lost_event_for)
 
     def update(
         self, objects: Sequence[TrackedObject], zones: Mapping[int, frozenset[str]], timestamp: float
@@ -103,6 +107,7 @@ class EventTracker:
         self._forget_dead_tracks(live)
         for obj in objects:
             self._note_zones(obj.track_id, zones.get(obj.track_id, frozenset()))
+            self._born.setdefault(obj.track_id, obj.box)
         out = self._end_gone(timestamp)
         out += self._end_too_long(timestamp)
         for track_id, event in self._open.items():
@@ -137,6 +142,7 @@ class EventTracker:
         self._entered = {t: zs for t, zs in self._entered.items() if t in live}
         self._not_before = {t: ts for t, ts in self._not_before.items() if t in live}
         self._handed_over = {t: h for t, h in self._handed_over.items() if t in live}
+        self._born = {t: b for t, b in self._born.items() if t in live}
 
     def _note_zones(self, track_id: int, current: frozenset[str]) -> None:
         entered = self._entered.setdefault(track_id, [])
@@ -241,10 +247,10 @@ class EventTracker:
     ) -> _Event | None:
         """The event of a vanished object (dropped, or kept unseen by the tracker) that this newer object continues:
         the nearest of those it plausibly is, if any."""
-        unseen = [e for t, e in self._open.items() if live[t].last_seen < obj.first_seen]
+        unseen = [e for t, e in self._open.items() if live[t].last_seen < obj.last_seen]
         best, best_cost = None, math.inf
         for event in [*self._orphans, *unseen]:
-            if event.label != obj.label or obj.first_seen <= event.last_seen:
+            if event.label != obj.label or not self._after(obj, event):
                 continue  # seen at the same time as the old object, so it is another one
             if timestamp - event.last_seen > self._cfg.end_after_s:
                 continue
@@ -252,6 +258,14 @@ class EventTracker:
             if cost < best_cost:
                 best, best_cost = event, cost
         return best
+
+    def _after(self, obj: TrackedObject, event: _Event) -> bool:
+        """Whether `obj` may be the event's vanished object: first seen after it was last seen, or its twin - born in
+        the very frame it was last seen, on a box overlapping it (TWIN_IOU): the detector saw one person twice, and
+        from then on found only the newer box."""
+        if obj.first_seen != event.last_seen:
+            return obj.first_seen > event.last_seen
+        return box_iou(self._born.get(obj.track_id, obj.box), event.box) >= TWIN_IOU
 
     def _reattach_cost(self, event: _Event, obj: TrackedObject) -> float:
         """How far the object is from where the event's object was heading, in allowances (< 1: plausible, else inf)."""

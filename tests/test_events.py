@@ -382,3 +382,26 @@ def test_a_second_event_of_a_track_starts_after_what_its_first_event_covers(
     messages = [m for i, live in enumerate(frames)
                 for m in ev.update([seen(t, 100 + 4 * (t - 1), a, b) for t, a, b in live], {}, i * 0.5)]
     assert [m.start_time for m in messages if m.type == "new"] == starts
+
+
+@pytest.mark.parametrize(
+    ("second_x", "news"),
+    [(110.0, 1), (130.0, 2), (145.0, 2)],
+    ids=["overlapping-box-one-person-seen-twice", "side-by-side-two-people", "apart-two-people"],
+)
+def test_a_twin_box_that_carries_on_alone_continues_the_event(second_x: float, news: int) -> None:
+    """In one frame the detector returns a second box on a tracked person, and from then on only that one: the new
+    track is the same person (a twin, IoU 0.6) and continues the event. A box beside the person (IoU 0.14) or apart
+    from them, seen in the same frame, is somebody else even when the first person then vanishes."""
+    ev = EventTracker(ObjectsConfig(), EventsConfig(), "cam1")
+    born = TrackedObject(2, "person", person(second_x), 0.8, 0.5, 0.5, scores=[0.8])
+    frames = [
+        [seen(1, 100, 0.0, 0.0)],
+        [seen(1, 100, 0.0, 0.5), born],  # both seen at 0.5; track 2 is still tentative
+        [seen(1, 100, 0.0, 0.5), seen(2, second_x + 4, 0.5, 1.0)],  # 1 unseen since, 2 confirmed
+    ]
+    messages = [m for i, live in enumerate(frames) for m in ev.update(live, {}, i * 0.5)]
+    assert [m.type for m in messages].count("new") == news
+    if news == 1:
+        assert messages[-1].type == "update" and messages[-1].current_track_id == 2
+        assert {m.id for m in messages} == {messages[0].id}
