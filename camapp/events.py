@@ -93,11 +93,12 @@ class EventTracker:
         self._orphans: list[_Event] = []  # events whose track was dropped, waiting to end or be continued
         self._entered: dict[int, list[str]] = {}  # zones each live track entered, in order, before and after `new`
         # tracks whose life so far belongs to an event they no longer carry (ended while they were present, or
-        # taken over by a newer track): an event of their own starts no earlier than this
+        # taken over by a newer track while unseen): an event of their own starts no earlier than this
         self._not_before: dict[int, float] = {}
         # unseen tracks whose event a newer track continued: when, and which event
         self._handed_over: dict[int, tuple[float, _Event]] = {}
         self._born: dict[int, Box] = {}  # each live track's first box (to recognise a twin, see _lost_event_for)
+        self._resumes: set[int] = set()  # of those, the ones whose sightings so far went with the event
 
     def update(
         self, objects: Sequence[TrackedObject], zones: Mapping[int, frozenset[str]], timestamp: float
@@ -117,6 +118,9 @@ class EventTracker:
         for obj in sorted(objects, key=lambda o: o.track_id):
             handed_at = self._handed_over.get(obj.track_id, (-math.inf,))[0]
             if obj.track_id not in self._open and obj.last_seen > handed_at:
+                if obj.track_id in self._resumes:
+                    self._resumes.discard(obj.track_id)
+                    self._not_before[obj.track_id] = obj.last_seen
                 msg = self._begin(obj, live, zones, timestamp)
                 if msg is not None:
                     out.append(msg)
@@ -143,6 +147,7 @@ class EventTracker:
         self._not_before = {t: ts for t, ts in self._not_before.items() if t in live}
         self._handed_over = {t: h for t, h in self._handed_over.items() if t in live}
         self._born = {t: b for t, b in self._born.items() if t in live}
+        self._resumes &= live.keys()
 
     def _note_zones(self, track_id: int, current: frozenset[str]) -> None:
         entered = self._entered.setdefault(track_id, [])
@@ -219,8 +224,8 @@ class EventTracker:
             del self._open[old]
             if self._handed_over.get(obj.track_id, (0.0, None))[1] is not event:
                 # The old track's sightings are in the event it hands over (unless it had only borrowed it, and
-                # gives it back): an event it starts later covers what comes after.
-                self._not_before[old] = timestamp
+                # gives it back): an event it starts later starts when it is seen again.
+                self._resumes.add(old)
             self._handed_over[old] = (timestamp, event)
         event.box, event.score, event.last_seen = obj.box, obj.score, obj.last_seen
         event.carrier = None if obj.track_id == event.track_id else obj.track_id

@@ -363,15 +363,16 @@ def test_a_track_seen_again_after_handing_its_event_on_takes_it_back(newer_seen_
 @pytest.mark.parametrize(
     ("frames", "starts"),
     [
-        # 2 takes 1's event while 1 is unseen; both seen at 1.0: two people, and 1's second event starts when it
-        # lost the first (its sightings until then are in that event, announced at 0.0)
-        ([[(1, 0.0, 0.0)], [(1, 0.0, 0.0), (2, 0.5, 0.5)], [(1, 0.0, 1.0), (2, 0.5, 1.0)]], [0.0, 0.5]),
+        # 2 takes 1's event while 1 is unseen; both seen at 1.5: two people, and 1's second event starts when it
+        # is seen again (its sightings until then are in the first event, announced at 0.0)
+        ([[(1, 0.0, 0.0)], [(1, 0.0, 0.0), (2, 0.5, 0.5)], [(1, 0.0, 0.0), (2, 0.5, 1.0)],
+          [(1, 0.0, 1.5), (2, 0.5, 1.5)]], [0.0, 1.5]),
         # 2 only borrows 1's event and gives it back at 1.0; both seen at 1.5: 2's own event starts when it was
         # first seen (its sightings are in no event any more)
         ([[(1, 0.0, 0.0)], [(1, 0.0, 0.0), (2, 0.5, 0.5)], [(1, 0.0, 1.0), (2, 0.5, 0.5)],
           [(1, 0.0, 1.5), (2, 0.5, 1.5)]], [0.0, 0.5]),
     ],
-    ids=["taken-over-starts-when-it-lost-its-event", "borrowed-and-given-back-starts-when-first-seen"],
+    ids=["taken-over-starts-when-seen-again", "borrowed-and-given-back-starts-when-first-seen"],
 )
 def test_a_second_event_of_a_track_starts_after_what_its_first_event_covers(
     frames: list[list[tuple[int, float, float]]], starts: list[float]
