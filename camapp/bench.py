@@ -163,14 +163,18 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--only", choices=["tracking"],
                         help="tracking: only the tracking figures and the mostly-idle sequence's detector share and "
                         "missed people (one pipeline run each, no baselines: a quick loop while tuning)")
+    parser.add_argument("--per-event", action="store_true",
+                        help="with the ground truth: list each person event with the frames its tracks matched each "
+                        "person (who an event is scored to, and why someone has none)")
     return parser.parse_args(argv)
 
 
-def bench_tracking(busy: list[Frame], cfg: AppConfig, detector: Detector, gt_path: Path) -> None:
+def bench_tracking(busy: list[Frame], cfg: AppConfig, detector: Detector, gt_path: Path,
+                   per_event: bool = False) -> None:
     """The tracking figures of the busy clip and the mostly-idle sequence, without the speed baselines."""
     tracks, idle_tracks = TrackLog(), TrackLog()
     run_pipeline(busy, cfg, detector, extra=[tracks])
-    report_tracking(tracks, gt_path)
+    report_tracking(tracks, gt_path, per_event=per_event)
     idle = run_pipeline(quiet_sequence(busy), cfg, detector, extra=[idle_tracks])
     share = idle["detector_calls"] / max(idle["frames"], 1)
     print("\nmostly idle (20 s still, 20 s of vtest, 20 s still)")
@@ -190,13 +194,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"camapp bench: {detector.name}, {threads} threads, {video.name} "
               f"({busy[0].width}x{busy[0].height})")
         if args.only == "tracking":
-            bench_tracking(busy, cfg, detector, gt_path)
+            bench_tracking(busy, cfg, detector, gt_path, args.per_event)
             return 0
         naive = run_naive(busy, detector)
         tracks = TrackLog()
         gated = run_pipeline(busy, cfg, detector, extra=[tracks])
         report("busy street (vtest.avi: people in almost every frame)", gated, naive)
-        report_tracking(tracks, gt_path)
+        report_tracking(tracks, gt_path, per_event=args.per_event)
         idle_tracks = TrackLog()
         report("mostly idle (20 s still, 20 s of vtest, 20 s still)",
                run_pipeline(quiet, cfg, detector, extra=[idle_tracks]), run_naive(quiet, detector))

@@ -122,16 +122,37 @@ def mot_scores(gt: Rows, hyp: Rows, frames: Iterable[int]) -> dict[str, float]:
     return {k: float(summary[k].iloc[0]) for k in names}
 
 
-def _majority_person(track_ids: set[int], tracks: Rows, gt: Rows) -> int | None:
-    """The ground-truth person these tracks overlap in most frames (None if never)."""
-    votes: Counter[int] = Counter()
+def _votes(track_ids: set[int], tracks: Rows, gt: Rows) -> dict[int, Counter[int | None]]:
+    """Per track: in how many frames its box matches each ground-truth person (None: nobody)."""
+    votes: dict[int, Counter[int | None]] = {t: Counter() for t in track_ids}
     for n, rows in tracks.items():
         for tid, box in rows:
             if tid in track_ids:
                 best = max(gt.get(n, []), key=lambda g: box_iou(g[1], box), default=None)
-                if best is not None and box_iou(best[1], box) >= MATCH_IOU:
-                    votes[best[0]] += 1
+                votes[tid][best[0] if best is not None and box_iou(best[1], box) >= MATCH_IOU else None] += 1
+    return votes
+
+
+def _majority_person(track_ids: set[int], tracks: Rows, gt: Rows) -> int | None:
+    """The ground-truth person these tracks overlap in most frames (None if never)."""
+    votes: Counter[int | None] = sum(_votes(track_ids, tracks, gt).values(), Counter())
+    del votes[None]
     return votes.most_common(1)[0][0] if votes else None
+
+
+def explain_events(log: TrackLog, gt: Rows) -> list[str]:
+    """One line per person event: the person it is scored to, then each track that carried it with the frames it
+    matched each ground-truth person (`-`: nobody) - to see whose frames an event collected, and who has none. A
+    track's frames count for every event it carried (as in event_coverage)."""
+    lines = []
+    for event_id, track_ids in sorted(log.event_tracks.items()):
+        person = _majority_person(track_ids, log.tracks, gt)
+        parts = [
+            f"track {tid} " + " ".join(f"{'-' if p is None else p}:{k}" for p, k in votes.most_common())
+            for tid, votes in sorted(_votes(track_ids, log.tracks, gt).items())
+        ]
+        lines.append(f"  {event_id}  person {'-' if person is None else person:>2}  " + "; ".join(parts))
+    return lines
 
 
 def event_coverage(log: TrackLog, gt: Rows) -> tuple[int, set[int], int]:
@@ -147,8 +168,9 @@ def event_coverage(log: TrackLog, gt: Rows) -> tuple[int, set[int], int]:
     return len(log.event_tracks), people, stray
 
 
-def report(log: TrackLog, gt_path: Path | None, people: int = 19) -> None:
-    """Print the tracking figures: events per person always, MOT scores when the ground truth is readable."""
+def report(log: TrackLog, gt_path: Path | None, people: int = 19, per_event: bool = False) -> None:
+    """Print the tracking figures: events per person always, MOT scores when the ground truth is readable, and with
+    `per_event` whose frames each event collected."""
     print("\ntracking (vtest.avi, default config)")
     if gt_path is None or not gt_path.is_file():
         events = len(log.event_tracks)
@@ -160,6 +182,10 @@ def report(log: TrackLog, gt_path: Path | None, people: int = 19) -> None:
     events, covered, stray = event_coverage(log, gt)
     print(f"  person events              {events} for {n_people} people ({events / n_people:.2f} per person), "
           f"{len(covered)}/{n_people} people have an event, {stray} events match nobody")
+    if per_event:
+        missing = sorted({i for rows in gt.values() for i, _ in rows} - covered)
+        print(f"  per event (frames of its tracks on each person); no event of their own: {missing or 'nobody'}")
+        print("\n".join(explain_events(log, gt)))
     frames = sorted(log.tracks)  # the frames the detector analysed
     print(f"  scored on the {len(frames)} analysed frames (detect.fps), people of the whole clip")
     ref = reference_tracks(log.detections)
