@@ -148,6 +148,20 @@ def test_realtime_file_is_paced_and_stop_interrupts_the_wait(tmp_path: Path) -> 
     src.close()
 
 
+def test_realtime_file_timestamps_stay_on_the_wall_clock_after_a_stall(tmp_path: Path) -> None:
+    """A consumer that stalls for 0.5 s (ten frames at 20 fps): the schedule restarts instead of bursting, and the
+    frames after the stall are stamped when they come, as a camera's would be, not 0.5 s in the past."""
+    clip = write_clip(tmp_path / "fast.avi", fps=20.0)
+    with FileSource(clip, loop=True, realtime=True) as src:
+        src.read()
+        time.sleep(0.5)  # the stall under test (a consumer busy elsewhere), not a wait for a condition
+        stamps = [(src.read().timestamp, time.time()) for _ in range(4)]
+    lags = [came - stamp for stamp, came in stamps]
+    # The frame the stall held up is stamped a period early, then each as it comes; before, all of them 0.4 s early.
+    # Bounds leave room for a loaded machine's scheduling.
+    assert all(-0.01 < lag < 0.2 for lag in lags), lags
+
+
 # --- reconnecting -----------------------------------------------------------------------------------------------
 
 

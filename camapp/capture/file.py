@@ -25,7 +25,8 @@ class FileSource(CaptureBase):
 
     Timestamps are media time anchored at open: `start + index / fps`, with `index` counting on across loops.
     So tracking and event timing on recorded footage match a live camera at the file's rate, whether the file
-    is paced (`realtime=True`) or read as fast as possible (tests, benchmarks, replays).
+    is paced (`realtime=True`) or read as fast as possible (tests, benchmarks, replays). Paced, a stall moves the
+    anchor on by the time lost, so timestamps stay on the wall clock as a camera's do.
     """
 
     def __init__(
@@ -81,7 +82,12 @@ class FileSource(CaptureBase):
         delay = self._next_due - time.monotonic()
         if delay > 0 and self._stop.wait(delay):
             raise CaptureStoppedError(f"{self.description}: stopped")
-        # After a stall (slow consumer, paused debugger) restart the schedule instead of bursting to catch up.
+        # After a stall (slow consumer, paused debugger) restart the schedule instead of bursting to catch up, and
+        # move the clock with it: as a camera's, a frame's time stays when it came, not the file's time that lags
+        # further behind the wall clock after every stall (event times, and latency measured from them).
+        late = time.monotonic() - period - self._next_due
+        if late > 0:
+            self._start_wall += late
         self._next_due = max(self._next_due, time.monotonic() - period) + period
 
     def _next_image(self) -> np.ndarray:
