@@ -87,6 +87,7 @@ class Worker:
         self.store([j.message for j in jobs if isinstance(j, Store)])
         self._acknowledge([j.mid for j in jobs if isinstance(j, Ack)])
         self._count_changed()  # before any flush job in this batch is answered
+        self._pump()  # events first: a `new` never waits behind a thumbnail's JPEG encode or state republishing
         for job in jobs:
             handler = self._handlers.get(type(job))
             if handler is None:
