@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -129,6 +131,38 @@ def test_snapshot_is_the_best_scoring_frame(tmp_path: Path, frames: tuple[Frame,
     assert _nearest(big, frames) == BEST_AT
     assert float(np.mean(cv2.absdiff(annotated, clean))) > 0.5  # boxes were drawn on the annotated one
     assert max(thumb.shape[:2]) == 120
+
+
+def test_running_events_do_not_hold_their_best_frames(tmp_path: Path, frames: tuple[Frame, ...]) -> None:
+    """Eight people in view, each at their best on another frame: the store keeps their snapshots as JPEG, not
+    eight frames (only the latest frame, which a manual snapshot needs); each snapshot is still its best frame."""
+    cfg = storage(tmp_path, clips=False, recording={"mode": "off"})
+    ids = [f"walk{k}" for k in range(8)]
+    alive: list[weakref.ref[np.ndarray]] = []
+    with EventStore(cfg, camera_id="cam", fps=FPS, lossless=True) as store:
+        for frame in frames[:N_FRAMES - 10]:
+            own = Frame(frame.image.copy(), frame.timestamp, frame.index)  # only the store may keep it alive
+            alive.append(weakref.ref(own.image))
+            i = own.index
+            events = tuple(message("new", eid, frames[0].timestamp, track_id=k + 1) for k, eid in enumerate(ids)
+                           if i == 0)
+            objects = tuple(tracked(k + 1, 0.9 - abs(i - 8 * k) * 0.01, (300.0, 150.0, 360.0, 330.0), own.timestamp)
+                            for k in range(len(ids)))
+            store.handle(result(own, events, objects))
+            del own
+        store.flush()
+        gc.collect()
+        held = [i for i, ref in enumerate(alive) if ref() is not None]
+        assert held == [N_FRAMES - 11]  # the latest
+        for k, eid in enumerate(ids):
+            store.handle(result(frames[N_FRAMES - 1], (message("end", eid, frames[0].timestamp, track_id=k + 1,
+                                                               end=frames[N_FRAMES - 1].timestamp),)))
+        store.flush()
+        clean = {eid: store.media_path(eid, "snapshot_clean") for eid in ids}
+    for k, eid in enumerate(ids):
+        path = clean[eid]
+        assert path is not None
+        assert _nearest(cv2.imread(str(path)), frames) == 8 * k
 
 
 def test_custom_annotate_fn_is_used(tmp_path: Path, frames: tuple[Frame, ...]) -> None:

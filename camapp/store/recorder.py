@@ -15,6 +15,7 @@ from camapp.config.storage import StorageConfig
 from camapp.store import db, media
 from camapp.store.budget import Grant, StorageBudget
 from camapp.store.retention import MEDIA_DIR, note_media, unlink_later
+from camapp.store.snapshots import SnapshotCandidate
 from camapp.store.writer import DBWriter, Tx
 from camapp.types import Frame, FrameResult, Image
 
@@ -97,18 +98,27 @@ class MediaRecorder:
         grant.report(sum(len(data) for _, _, data in blobs))
         self.record(owner, [(rel, kind) for rel, kind, _ in blobs], need_event, grant)
 
-    def save_snapshot(self, event_id: str, start: float, result: FrameResult, box: tuple[float, ...] | None) -> None:
-        """The event's best frame: annotated, clean and a thumbnail crop of the object."""
+    def render(self, candidate: SnapshotCandidate) -> None:
+        """Render the event's waiting best frame to the JPEGs its snapshot is saved as (and let the frame go)."""
+        waiting = candidate.take()
+        if waiting is None:
+            return
+        result, box = waiting
         cfg, image = self.cfg, result.frame.image
         parts: list[tuple[str, Image, int]] = [
             ("snapshot", self.annotate_fn(result), cfg.snapshot_width),
             ("snapshot_clean", image, cfg.snapshot_width),
+            ("thumbnail", media.thumbnail(image, box, cfg.thumbnail_size), 0),
         ]
-        bbox = (box[0], box[1], box[2], box[3]) if box is not None and len(box) == 4 else None
-        parts.append(("thumbnail", media.thumbnail(image, bbox, cfg.thumbnail_size), 0))
-        blobs = [(media_relpath(event_id, kind, start), kind, media.encode_jpeg(img, cfg.jpeg_quality, width))
-                 for kind, img, width in parts]
-        self._write_files(event_id, blobs, need_event=True)
+        candidate.rendered = [(kind, media.encode_jpeg(img, cfg.jpeg_quality, width)) for kind, img, width in parts]
+
+    def save_snapshot(self, event_id: str, start: float, candidate: SnapshotCandidate) -> None:
+        """The event's best frame so far: annotated, clean and a thumbnail crop of the object."""
+        self.render(candidate)
+        rendered = candidate.rendered
+        if rendered is not None:
+            self._write_files(event_id, [(media_relpath(event_id, kind, start), kind, data) for kind, data in rendered],
+                              need_event=True)
 
     def save_manual(self, snap_id: str, frame: Frame) -> None:
         rel = media_relpath(snap_id, "manual", frame.timestamp)

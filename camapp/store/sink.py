@@ -8,7 +8,7 @@ import logging
 import sqlite3
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from camapp.config.storage import StorageConfig
@@ -32,6 +32,7 @@ from camapp.store.retention import (
     sweep,
     unlink_later,
 )
+from camapp.store.snapshots import SnapshotCandidate
 from camapp.store.writer import DBWriter, Op, Tx
 from camapp.types import EventMessage, Frame, FrameResult, Image
 
@@ -51,22 +52,22 @@ def _default_annotate(result: FrameResult) -> Image:
 
 @dataclass
 class _OpenEvent:
-    """Snapshot candidate of an event that has not ended: its best-scoring frame so far."""
+    """An event that has not ended: its best score so far, whose frame the snapshot candidate renders."""
 
     track_id: int
     start: float
     best_score: float
-    best: FrameResult
-    best_box: tuple[float, float, float, float]
+    frame_size: tuple[int, int]  # of the best frame: the path is measured in it
     path: TrackPath
+    snapshot: SnapshotCandidate = field(default_factory=SnapshotCandidate)
     saved_score: float = -1.0
     clip_codec: str | None = None
     details_saved: float = 0.0  # frame time of the last details row
 
     def details(self) -> dict[str, Any]:
         """What db.put_details stores: the path so far, the frame size it is measured in, the clip codec."""
-        frame = self.best.frame
-        return {"path": self.path.as_list(), "frame_width": frame.width, "frame_height": frame.height,
+        width, height = self.frame_size
+        return {"path": self.path.as_list(), "frame_width": width, "frame_height": height,
                 "clip_codec": self.clip_codec}
 
 
@@ -217,16 +218,19 @@ class EventStore(StoreReader, ResultSink):
         self._writer.submit(lambda tx: db.append_log(tx.conn, event_id, type_, payload, ts))
         event = self._open.get(msg.id)
         if event is None and msg.type != "end":
-            event = _OpenEvent(msg.track_id, msg.start_time, msg.score, result, msg.box, self._paths.take(msg.track_id))
+            frame = result.frame
+            event = _OpenEvent(msg.track_id, msg.start_time, msg.score, (frame.width, frame.height),
+                               self._paths.take(msg.track_id))
             self._open[msg.id] = event
             if self._recording is not None and self.cfg.clips:
                 self._recording.event_started(msg.id, msg.start_time)
                 event.clip_codec = CLIP_CODEC
+            self._better(event, msg.score, result, msg.box, render=False)  # saved right below
             self._save_snapshot(msg.id, event)
         elif event is not None:
             event.track_id = msg.track_id  # an event may continue on another track (re-attached)
             if msg.score > event.best_score:
-                event.best_score, event.best, event.best_box = msg.score, result, msg.box
+                self._better(event, msg.score, result, msg.box)
         if msg.type == "end":
             self._on_end(msg.id, msg.end_time if msg.end_time is not None else result.frame.timestamp)
         return event
@@ -242,7 +246,15 @@ class EventStore(StoreReader, ResultSink):
         for event in self._open.values():
             for obj in result.objects:
                 if obj.track_id == event.track_id and obj.score > event.best_score:
-                    event.best_score, event.best, event.best_box = obj.score, result, obj.box
+                    self._better(event, obj.score, result, obj.box)
+
+    def _better(self, event: _OpenEvent, score: float, result: FrameResult, box: tuple[float, float, float, float],
+                render: bool = True) -> None:
+        """A better frame for the event's snapshot: rendered to JPEG on the media thread soon, so the event does
+        not hold the frame (see camapp/store/snapshots.py)."""
+        event.best_score, event.frame_size = score, (result.frame.width, result.frame.height)
+        if self.cfg.snapshots and event.snapshot.offer(result, box) and render:
+            self._worker.put(functools.partial(self._recorder.render, event.snapshot))
 
     def _save_paths(self, touched: dict[str, _OpenEvent | None], now: float) -> None:
         """Details of events that got a message this frame, and of running events not saved for a while."""
@@ -263,7 +275,7 @@ class EventStore(StoreReader, ResultSink):
             log.warning("event store: media writer is far behind; no snapshot for %s", event_id)
             return
         event.saved_score = event.best_score
-        task = functools.partial(self._recorder.save_snapshot, event_id, event.start, event.best, event.best_box)
+        task = functools.partial(self._recorder.save_snapshot, event_id, event.start, event.snapshot)
         self._worker.put(task)
 
     # --- other threads -----------------------------------------------------------------------------------
