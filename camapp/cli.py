@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from camapp.config import AppConfig, FileCameraConfig, load_config
-from camapp.errors import CamappError, ConfigError, InputError
+from camapp.errors import CamappError, CaptureError, ConfigError, InputError
 from camapp.redact import install_log_redaction, redact_text
 from camapp.replaylog import JsonEventSink, MotSink
 from camapp.sinks import ResultSink
@@ -116,20 +116,23 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 
 def _check_video(path: Path) -> None:
-    """A replayable file: exists, is no oversized still image, and OpenCV can read a first frame from it."""
-    import cv2
-
+    """A replayable file: exists, is no oversized still image, and a first frame can be decoded from it."""
+    from camapp.capture.file import VideoReader
     from camapp.imageguard import check_file
 
     if not path.is_file():
         raise InputError(f"{path}: no such video file")
     check_file(path)
-    cap = cv2.VideoCapture(str(path))
+    unreadable = InputError(f"{path}: not a video camapp can decode (no frame could be read)")
     try:
-        if not cap.isOpened() or not cap.read()[0]:
-            raise InputError(f"{path}: not a video camapp can decode (no frame could be read)")
+        reader = VideoReader(path)
+    except CaptureError:
+        raise unreadable from None
+    try:
+        if reader.read() is None:
+            raise unreadable
     finally:
-        cap.release()
+        reader.close()
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:

@@ -80,7 +80,7 @@ def test_file_source_reads_demo_video_as_bgr_with_media_timestamps(demo_video: P
         assert frame.image.shape == (576, 768, 3) and frame.image.dtype == np.uint8
         assert frame.index == i
         assert frame.timestamp == pytest.approx(frames[0].timestamp + i / src.fps, abs=1e-6)
-    # BGR as decoded by OpenCV itself, not converted on the way.
+    # The very bytes OpenCV's own reader gives (the same FFmpeg decoder and BGR conversion).
     cap = cv2.VideoCapture(str(demo_video))
     ok, first = cap.read()
     cap.release()
@@ -119,6 +119,55 @@ def test_short_clip_frames_are_the_ones_written(clip: Path) -> None:
     assert shades == list(SHADES) * 2
     with pytest.raises(CaptureError, match="closed"):
         src.read()
+
+
+def write_rotated(path: Path, degrees: int) -> np.ndarray:
+    """An H.264 MP4 stored on its side as phones store portrait video (a display matrix turning it by `degrees`
+    counter-clockwise); returns the picture as stored: red along its top edge, green down its left edge."""
+    import av
+
+    image = np.zeros((64, 96, 3), np.uint8)
+    image[:8, :, 2] = 255
+    image[:, :8, 1] = 255
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=10)
+        stream.width, stream.height, stream.pix_fmt = 96, 64, "yuv420p"
+        stream.set_display_rotation(degrees)
+        for i in range(3):
+            frame = av.VideoFrame.from_ndarray(image, format="bgr24")
+            frame.pts = i
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode())
+    return image
+
+
+@pytest.mark.parametrize("degrees", [90, -90, 180])
+def test_file_source_turns_rotated_video_upright_as_opencv_does(tmp_path: Path, degrees: int) -> None:
+    path = tmp_path / f"phone{degrees}.mp4"
+    write_rotated(path, degrees)
+    with FileSource(path, loop=False, realtime=False) as src:
+        image = src.read().image
+    assert image.shape == ((64, 96, 3) if degrees == 180 else (96, 64, 3))
+    cap = cv2.VideoCapture(str(path))  # OpenCV's reader applies the display matrix itself
+    ok, upright = cap.read()
+    cap.release()
+    assert ok and np.array_equal(image, upright)
+    red_edge = {90: image[:, :4], -90: image[:, -4:], 180: image[-4:]}[degrees]
+    assert float(red_edge[..., 2].mean()) > 200  # the stored top edge is where the turn puts it
+
+
+def test_files_are_read_without_opencv_video_io(monkeypatch: pytest.MonkeyPatch, demo_video: Path) -> None:
+    """Files go through PyAV only, so OpenCV's own FFmpeg copy is never loaded into use (memory)."""
+    from camapp.capture.factory import frame_rate
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("cv2.VideoCapture used for a file")
+
+    monkeypatch.setattr(cv2, "VideoCapture", refuse)
+    assert frame_rate(camera_config(source="file", path=demo_video)) == pytest.approx(10.0)
+    with open_source(camera_config(source="file", path=demo_video, loop=True, realtime=False),
+                     threading.Event()) as src:
+        assert src.read().image.shape == (576, 768, 3)
 
 
 @pytest.mark.parametrize(

@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import threading
 
-import cv2
-
 # Importing the source modules registers the built-in sources.
 from camapp.capture import FrameSource, SourceMaker, file, gstreamer, opencv, picam, stream  # noqa: F401
+from camapp.capture.file import video_fps
 from camapp.capture.reconnect import ReconnectingSource, StatusCallback
 from camapp.config.camera import CAMERA_SOURCES, CameraConfig, FileCameraConfig
 
@@ -44,9 +43,7 @@ def open_source(cfg: CameraConfig, stop_event: threading.Event, on_status: Statu
 def frame_rate(cfg: CameraConfig) -> float:
     """Frames per second the sinks will see: a video file's own rate, else the configured camera rate."""
     if isinstance(cfg, FileCameraConfig):
-        cap = cv2.VideoCapture(str(cfg.path))
-        fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
-        cap.release()
+        fps = video_fps(cfg.path)
         if 0 < fps <= 240:
             return fps
     return cfg.fps
