@@ -169,16 +169,18 @@ class FileSource(FrameSource):
             raise CaptureError(f"video file {self._path} has no readable frames")
         # Reopening (rather than seeking) also picks up a file replaced in place, e.g. a re-recorded demo.
         with self._lock:
-            if self._reader is not None:
-                self._reader.close()
-            self._reader = None
+            self._release()
             self._passes += 1
+
+    def _release(self) -> None:
+        """Close the pass being read, if any; the caller holds the lock."""
+        if self._reader is not None:
+            self._reader.close()
+        self._reader = None
 
     def close(self) -> None:
         with self._lock:
-            if self._reader is not None:
-                self._reader.close()
-            self._reader = None
+            self._release()
             self._closed = True
 
 
