@@ -244,3 +244,17 @@ def test_unusable_data_dir_is_a_clear_error(tmp_path: Path) -> None:
         EventStore(storage(tmp_path, path=blocker / "data"), camera_id="cam", fps=FPS, lossless=True)
     with pytest.raises(StorageError, match=r"storage\.path is not set"):
         EventStore(storage(tmp_path, path=None), camera_id="cam", fps=FPS, lossless=True)
+
+
+def test_the_writer_connection_keeps_a_small_page_cache(tmp_path: Path) -> None:
+    """The one long-lived connection caps its page cache (SQLite's default would grow to 2 MB resident), and a
+    cold cache still finds every row."""
+    from camapp.store import db
+
+    conn = db.connect(tmp_path / "x.db")
+    db.init_schema(conn)
+    assert conn.execute("PRAGMA cache_size").fetchone()[0] == -db.WRITER_CACHE_KIB
+    conn.execute("CREATE TABLE blobs (id INTEGER PRIMARY KEY, data BLOB)")
+    conn.executemany("INSERT INTO blobs (data) VALUES (?)", ((bytes(4096),) for _ in range(1000)))  # 4 MB > cache
+    assert tuple(conn.execute("SELECT COUNT(*), SUM(LENGTH(data)) FROM blobs").fetchone()) == (1000, 4096 * 1000)
+    conn.close()

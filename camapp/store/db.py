@@ -51,6 +51,9 @@ CREATE INDEX IF NOT EXISTS segments_start ON segments(start_time);
 """
 
 
+WRITER_CACHE_KIB = 512  # the writer connection's page cache
+
+
 def connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
     """Open the database; the writer gets WAL + autocommit (explicit BEGIN), readers a read-only handle."""
     try:
@@ -62,6 +65,9 @@ def connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
             # NORMAL in WAL mode: a process crash loses nothing committed; power loss may lose the last commits
             # but never corrupts the file.
             conn.execute("PRAGMA synchronous=NORMAL")
+            # The writer only appends and updates recent rows; SQLite's default 2 MB page cache would fill up
+            # slowly as the file grows and keep all of it resident (growth a long-running appliance can do without).
+            conn.execute(f"PRAGMA cache_size=-{WRITER_CACHE_KIB}")
     except sqlite3.Error as err:
         raise StorageError(f"cannot open the event database {path}: {err}") from None
     conn.row_factory = sqlite3.Row
