@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, TypeVar
+from typing import TypeVar
 
 from camapp.alarm import AlarmSink
 from camapp.capture.factory import frame_rate
@@ -22,6 +22,7 @@ from camapp.health import PipelineStats, system_health
 from camapp.live import LivePipeline
 from camapp.motion.improved import ImprovedMotionDetector
 from camapp.motion.planner import Budget, plan_invocations
+from camapp.mqtt.sink import MqttSink
 from camapp.pipeline import Pipeline, Stages
 from camapp.sinks import ResultSink, SinkContext, build_sink
 from camapp.store import EventStore
@@ -29,9 +30,6 @@ from camapp.stream import FrameHub, HubSink
 from camapp.track import IouTracker
 from camapp.types import IntArray
 from camapp.zones import ZoneMap
-
-if TYPE_CHECKING:
-    from camapp.mqtt.sink import MqttSink
 
 log = logging.getLogger(__name__)
 S = TypeVar("S", bound=ResultSink)
@@ -80,10 +78,6 @@ class Sinks:
                 self.store = self._add(EventStore(cfg.storage, camera_id=cfg.camera.id, fps=frame_rate(cfg.camera),
                                                   state=state, lossless=replaying))
             if cfg.mqtt.enabled:
-                # Imported only now: with MQTT off, paho and the MQTT package (27 modules, urllib.request among
-                # them, 1.3 MB resident) are never loaded.
-                from camapp.mqtt.sink import MqttSink
-
                 self.mqtt = self._add(MqttSink(
                     cfg.mqtt, device_id=cfg.device_id, camera_id=cfg.camera.id, model_name=lambda: live.detector.name,
                     state=state, control=control, stats=lambda: self._stats(cfg, stats), data_dir=data_dir(cfg),

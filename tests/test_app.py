@@ -5,9 +5,6 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -348,20 +345,3 @@ def test_the_detection_switch_reaches_the_pipeline(tmp_path: Path, demo_video: P
     assert (calls > 0) is detection and len(seen) >= 30
     assert all(r.detection_enabled is detection for r in seen[:30])
     assert any(r.events for r in seen) is detection
-
-
-@pytest.mark.parametrize("mqtt", [False, True])
-def test_mqtt_code_is_loaded_only_when_mqtt_is_on(tmp_path: Path, model_manifest: Path, mqtt: bool) -> None:
-    """With MQTT off the appliance never imports paho or the MQTT package (memory on a 512 MB Pi)."""
-    data = {"storage": {"path": str(tmp_path / "data")}, "mqtt": {"host": "127.0.0.1", "port": 9} if mqtt else {}}
-    code = (
-        "import json, sys\n"
-        "from camapp.app import Appliance\n"
-        "from camapp.config import parse_config\n"
-        f"with Appliance(parse_config(json.loads({json.dumps(json.dumps(data))}))) as app:\n"
-        "    loaded = [m in sys.modules for m in ('paho', 'camapp.mqtt.sink')]\n"
-        "    print(json.dumps([app.sinks.mqtt is not None, *loaded]))\n"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=ROOT)
-    assert out.returncode == 0, out.stderr[-2000:]
-    assert json.loads(out.stdout.strip().splitlines()[-1]) == [mqtt, mqtt, mqtt]
