@@ -1,4 +1,5 @@
-"""Shared fixtures: the real model, the real demo media, and `need()` for optional real parts."""
+"""Shared fixtures: the real model, the real demo media, gpiozero's MockFactory, and `need()` for optional real
+parts."""
 
 from __future__ import annotations
 
@@ -102,3 +103,17 @@ def browser() -> Iterator[Any]:
             yield b
         finally:
             b.close()
+
+
+@pytest.fixture
+def factory() -> Iterator[Any]:
+    """gpiozero's own MockFactory (PWM-capable pins) as the default pin factory: anything built without an explicit
+    factory lands here, never on real pins."""
+    from gpiozero import Device
+    from gpiozero.pins.mock import MockFactory, MockPWMPin
+
+    f = MockFactory(pin_class=MockPWMPin)
+    Device.pin_factory = f
+    yield f
+    f.reset()
+    Device.pin_factory = None

@@ -3,27 +3,16 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from gpiozero import Device
-from gpiozero.pins.mock import MockFactory, MockPWMPin
+from gpiozero.pins.mock import MockFactory
 
 from camapp.alarm.inputs import ArmButton, TriggerInput, make_input
 from camapp.config.alarm import InputConfig
 from camapp.control import Controller
 from camapp.errors import GPIOError
 from camapp.state import ApplianceState, StateChange
-
-
-@pytest.fixture
-def factory() -> Iterator[MockFactory]:
-    f = MockFactory(pin_class=MockPWMPin)
-    Device.pin_factory = f
-    yield f
-    f.reset()
-    Device.pin_factory = None
 
 
 def cfg(kind: str, pin: int, **kw: Any) -> InputConfig:

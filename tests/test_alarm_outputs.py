@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from gpiozero import Device
-from gpiozero.pins.mock import MockFactory, MockPWMPin
+from gpiozero.pins.mock import MockFactory
 
 from camapp.alarm.outputs import (
     AlarmOutput,
@@ -20,15 +18,6 @@ from camapp.alarm.outputs import (
 )
 from camapp.config.alarm import OutputConfig, PatternConfig
 from camapp.errors import GPIOError
-
-
-@pytest.fixture
-def factory() -> Iterator[MockFactory]:
-    f = MockFactory(pin_class=MockPWMPin)
-    Device.pin_factory = f  # anything built without an explicit factory lands here, never on real pins
-    yield f
-    f.reset()
-    Device.pin_factory = None
 
 
 def make(factory: MockFactory, kind: str, pin: int, **kw: Any) -> GpioZeroOutput:

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
 import numpy as np
 import pytest
-from gpiozero import Device
-from gpiozero.pins.mock import MockFactory, MockPWMPin
+from gpiozero.pins.mock import MockFactory
 
 from camapp.alarm import AlarmSink
 from camapp.config.alarm import GpioConfig, RulesConfig
@@ -36,15 +34,6 @@ GPIO = {
 }
 DRIVEWAY = {"name": "driveway", "labels": ["person"], "zones": ["driveway"], "min_score": 0.6,
             "actions": {"outputs": ["buzzer", "led"], "mqtt_alert": True, "snapshot": True}}
-
-
-@pytest.fixture
-def factory() -> Iterator[MockFactory]:
-    f = MockFactory(pin_class=MockPWMPin)
-    Device.pin_factory = f
-    yield f
-    f.reset()
-    Device.pin_factory = None
 
 
 class Recorder:

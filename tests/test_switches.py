@@ -24,7 +24,6 @@ import cv2
 import numpy as np
 import pytest
 from gpiozero import Device
-from gpiozero.pins.mock import MockFactory, MockPWMPin
 from pydantic import BaseModel, ValidationError
 
 from camapp.alarm.factory import build_hardware
@@ -81,13 +80,7 @@ def event(kind: str = "new", t: float = 100.0, start: float = 99.0) -> EventMess
                         t if kind == "end" else None)
 
 
-@pytest.fixture(autouse=True)
-def pins() -> Iterator[MockFactory]:
-    factory = MockFactory(pin_class=MockPWMPin)
-    Device.pin_factory = factory
-    yield factory
-    factory.reset()
-    Device.pin_factory = None
+pytestmark = pytest.mark.usefixtures("factory")  # gpiozero's MockFactory (conftest) for every row
 
 
 # --- rules and GPIO: real AlarmSink on gpiozero's MockFactory ---------------------------------------------------
