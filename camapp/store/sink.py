@@ -13,6 +13,7 @@ from typing import Any
 
 from camapp.config.storage import StorageConfig
 from camapp.errors import StorageError
+from camapp.geometry import Box
 from camapp.sinks import ResultSink
 from camapp.state import ApplianceState, StateChange
 from camapp.store import db
@@ -248,7 +249,7 @@ class EventStore(StoreReader, ResultSink):
                 if obj.track_id == event.track_id and obj.score > event.best_score:
                     self._better(event, obj.score, result, obj.box)
 
-    def _better(self, event: _OpenEvent, score: float, result: FrameResult, box: tuple[float, float, float, float],
+    def _better(self, event: _OpenEvent, score: float, result: FrameResult, box: Box,
                 render: bool = True) -> None:
         """A better frame for the event's snapshot: rendered to JPEG on the media thread soon, so the event does
         not hold the frame (see camapp/store/snapshots.py)."""

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import threading
 
+from camapp.geometry import Box
 from camapp.types import FrameResult
 
-Box = tuple[float, float, float, float]
 Rendered = list[tuple[str, bytes]]  # (kind, JPEG): snapshot, snapshot_clean, thumbnail
 
 
@@ -38,11 +38,6 @@ class SnapshotCandidate:
         with self._lock:
             waiting, self._waiting, self._queued = self._waiting, None, False
             return waiting
-
-    @property
-    def waiting(self) -> bool:
-        with self._lock:
-            return self._waiting is not None
 
     @property
     def rendered(self) -> Rendered | None:
