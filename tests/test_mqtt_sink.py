@@ -354,9 +354,11 @@ def test_discovery_is_retained_and_republished_when_home_assistant_restarts(tmp_
 def test_twenty_home_assistant_restarts_make_one_discovery_round(tmp_path: Path, broker: Broker,
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(discovery, "INTERVAL_S", 2.0)  # 60 s in production; the rule is the same
-    sink = make_sink(broker, tmp_path / "data", device_id="ha-many")
     motion = "homeassistant/binary_sensor/ha-many/motion/config"
+    # Subscribed before the sink connects: a round's removals (empty payloads) are never retained, so a collector
+    # that subscribed after the first round would see only its retained part and wait for the whole in vain.
     with Collector(broker, ["homeassistant/+/ha-many/+/config"]) as col:
+        sink = make_sink(broker, tmp_path / "data", device_id="ha-many")
         size = len(discovery_messages(sink.topics, device_id="ha-many", labels=["person", "car"], model_name="m",
                                       sw_version="v"))
         # Generous waits: on a loaded CI machine the broker, the sink's worker and this collector share two cores
