@@ -330,9 +330,9 @@ def test_motion_and_counts_follow_the_frames(tmp_path: Path, broker: Broker) -> 
 def test_discovery_is_retained_and_republished_when_home_assistant_restarts(tmp_path: Path, broker: Broker,
                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(discovery, "INTERVAL_S", 0.5)
-    sink = make_sink(broker, tmp_path / "data", labels=["person", "dog"], device_id="ha-dev",
-                     allowed_commands=list(COMMANDS))
-    with Collector(broker, ["homeassistant/+/ha-dev/+/config"]) as col:
+    with Collector(broker, ["homeassistant/+/ha-dev/+/config"]) as col:  # before the sink connects: see below
+        sink = make_sink(broker, tmp_path / "data", labels=["person", "dog"], device_id="ha-dev",
+                         allowed_commands=list(COMMANDS))
         expected = {t for t, _ in discovery_messages(sink.topics, device_id="ha-dev", labels=["person", "dog"],
                                                      model_name="m", sw_version="v", commands=COMMANDS)}
         col.wait_for(lambda ms: {m.topic for m in ms} == expected)
