@@ -32,6 +32,7 @@ from typing import Any
 import yaml
 
 from camapp.demo import demo_config
+from camapp.trackbench import percentile
 from camapp.web.auth import UserStore
 from camapp.web.tls import ensure_certificate
 
@@ -202,13 +203,8 @@ def _latencies(bodies: Sequence[dict[str, Any]], arrived: Sequence[float]) -> di
     lat.sort()
     if not lat:
         return {"events": 0, "again": again}
-    return {"events": len(lat), "again": again, "p50": statistics.median(lat), "p95": _percentile(lat, 0.95),
+    return {"events": len(lat), "again": again, "p50": statistics.median(lat), "p95": percentile(lat, 0.95),
             "max": lat[-1]}
-
-
-def _percentile(values: Sequence[float], q: float) -> float:
-    """Nearest-rank percentile of sorted values."""
-    return values[min(len(values) - 1, max(0, int(-(-q * len(values) // 1)) - 1))]
 
 
 # ---- memory ------------------------------------------------------------------------------------------------------

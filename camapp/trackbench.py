@@ -23,6 +23,22 @@ from camapp.types import FrameResult
 
 Rows = dict[int, list[tuple[int, Box]]]  # frame number (from 1) -> [(id, box)]
 MATCH_IOU = 0.5  # the MOTChallenge convention for a box to count as the same object
+LATE_S = 0.5  # issue 14's target for first detection -> `new` (p95): confirmations slower than this are listed
+
+
+@dataclass(frozen=True)
+class Confirmation:
+    """A track's first person `new`, in video time: how long after its first detection (the event's start_time),
+    and the scores the track had by then (what the median rule read)."""
+
+    track_id: int
+    delay_s: float
+    scores: tuple[float, ...]
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """Nearest-rank percentile of sorted values."""
+    return values[min(len(values) - 1, max(0, int(-(-q * len(values) // 1)) - 1))]
 
 
 @dataclass
@@ -34,6 +50,7 @@ class TrackLog(ResultSink):
     tracks: Rows = field(default_factory=dict)
     event_tracks: dict[str, set[int]] = field(default_factory=lambda: defaultdict(set))
     confirmed: ConfirmedTracks = field(default_factory=ConfirmedTracks)
+    confirmations: list[Confirmation] = field(default_factory=list)
 
     def handle(self, result: FrameResult) -> None:
         n = result.frame.index + 1
@@ -42,6 +59,8 @@ class TrackLog(ResultSink):
                 self.event_tracks[ev.id].add(ev.track_id)
                 if ev.current_track_id is not None:
                     self.event_tracks[ev.id].add(ev.current_track_id)
+                if ev.type == "new":
+                    self._confirmed(ev.track_id, result.frame.timestamp - ev.start_time, result)
         if not result.detector_ran:
             return  # scored on analysed frames only: with detect.fps the others have no detections to match
         dets = result.detections
@@ -51,6 +70,13 @@ class TrackLog(ResultSink):
         for m, obj in self.confirmed.feed(result):
             if obj.label == self.label:
                 self.tracks.setdefault(m, []).append((obj.track_id, obj.box))
+
+    def _confirmed(self, track_id: int, delay_s: float, result: FrameResult) -> None:
+        """A track's second `new` (its first event was taken over) announces nobody new, as in the live bench."""
+        if any(c.track_id == track_id for c in self.confirmations):
+            return
+        scores = next((tuple(o.scores) for o in result.objects if o.track_id == track_id), ())
+        self.confirmations.append(Confirmation(track_id, delay_s, scores))
 
     def close(self) -> None:
         pass
@@ -168,13 +194,30 @@ def event_coverage(log: TrackLog, gt: Rows) -> tuple[int, set[int], int]:
     return len(log.event_tracks), people, stray
 
 
+def report_confirmations(log: TrackLog, per_event: bool) -> None:
+    """First detection -> `new` in video time: the confirmation part of the live latency (which adds the pipeline,
+    the MQTT queue and the broker, some 30 ms), without waiting for the clip in real time; with `per_event` the
+    late ones with the scores the median rule read."""
+    delays = sorted(c.delay_s for c in log.confirmations)
+    if not delays:
+        print("  first detection -> `new`   no person `new`")
+        return
+    late = [c for c in log.confirmations if c.delay_s > LATE_S]
+    print(f"  first detection -> `new`   p50 {percentile(delays, 0.5):.2f} s, p95 {percentile(delays, 0.95):.2f} s, "
+          f"max {delays[-1]:.2f} s over {len(delays)} tracks' first `new` (video time); {len(late)} over {LATE_S:g} s")
+    if per_event:
+        for c in sorted(late, key=lambda c: c.delay_s):
+            print(f"    track {c.track_id}: {c.delay_s:.2f} s, scores " + " ".join(f"{s:.2f}" for s in c.scores))
+
+
 def report(log: TrackLog, gt_path: Path | None, people: int = 19, per_event: bool = False) -> None:
-    """Print the tracking figures: events per person always, MOT scores when the ground truth is readable, and with
-    `per_event` whose frames each event collected."""
+    """Print the tracking figures: events per person and confirmation delays always, MOT scores when the ground
+    truth is readable, and with `per_event` whose frames each event collected and which confirmations were late."""
     print("\ntracking (vtest.avi, default config)")
     if gt_path is None or not gt_path.is_file():
         events = len(log.event_tracks)
         print(f"  person events              {events} for {people} people ({events / people:.2f} per person)")
+        report_confirmations(log, per_event)
         print(f"  ground truth not found at {gt_path}: MOTA/IDF1 skipped (make bench MOT_GT=path)")
         return
     gt = load_ground_truth(gt_path)
@@ -182,6 +225,7 @@ def report(log: TrackLog, gt_path: Path | None, people: int = 19, per_event: boo
     events, covered, stray = event_coverage(log, gt)
     print(f"  person events              {events} for {n_people} people ({events / n_people:.2f} per person), "
           f"{len(covered)}/{n_people} people have an event, {stray} events match nobody")
+    report_confirmations(log, per_event)
     if per_event:
         missing = sorted({i for rows in gt.values() for i, _ in rows} - covered)
         print(f"  per event (frames of its tracks on each person); no event of their own: {missing or 'nobody'}")
