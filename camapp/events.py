@@ -9,8 +9,9 @@ Gaps: a person hidden behind a pillar, or missed by the detector for a few secon
 A confirmed new track of the same label that was first seen after the event's object was last seen, within
 end_after_s, and where that object was heading (its last box moved on at its last speed, within reattach_distance
 box heights, the allowance growing with the gap) or where it vanished (reattach_iou), continues the event instead of
-starting another - unless both are clearly moving in opposite directions (someone walking in where another walked
-out is somebody else). An object seen at the same time as the vanished one is somebody else, except its twin: a track
+starting another - unless both are clearly moving in opposite directions, or the vanished object was heading out of
+the picture (expected beyond the frame's edge within a second): someone walking in where another walked out is
+somebody else. An object seen at the same time as the vanished one is somebody else, except its twin: a track
 born on a second box overlapping the object in the frame the object was last seen (one person seen twice, and from
 then on only the newer box is found). This works whether the old track was already dropped or is still kept unseen by
 the tracker; in the second case the old track gives the event away and starts no event of its own unless it is seen
@@ -39,6 +40,9 @@ REATTACH_GROWTH_PER_S = 0.5  # the reattach allowance grows by this share of its
 # such pairs through, while two people that far into each other are nearly always returned as one merged box.
 TWIN_IOU = 0.4
 MOVING_HEIGHTS_PER_S = 0.2  # slower than this (box heights per second) an object's heading means nothing
+# An object expected beyond the frame's edge this soon after its last sighting walked out of the picture (the
+# tracker's prediction horizon: further on, its heading is a guess).
+EXIT_HORIZON_S = 1.0
 
 
 def _opposed(a: tuple[float, float], b: tuple[float, float], height: float) -> bool:
@@ -85,10 +89,13 @@ class _Event:
 class EventTracker:
     """Keeps one event per object; call update() once per frame from a single thread."""
 
-    def __init__(self, objects_cfg: ObjectsConfig, events_cfg: EventsConfig, camera_id: str) -> None:
+    def __init__(
+        self, objects_cfg: ObjectsConfig, events_cfg: EventsConfig, camera_id: str, frame_size: tuple[int, int]
+    ) -> None:
         self._objects = objects_cfg
         self._cfg = events_cfg
         self._camera = camera_id
+        self._size = frame_size
         self._open: dict[int, _Event] = {}  # by the track id that currently carries the event
         self._orphans: list[_Event] = []  # events whose track was dropped, waiting to end or be continued
         self._entered: dict[int, list[str]] = {}  # zones each live track entered, in order, before and after `new`
@@ -273,12 +280,15 @@ class EventTracker:
         return box_iou(self._born.get(obj.track_id, obj.box), event.box) >= TWIN_IOU
 
     def _reattach_cost(self, event: _Event, obj: TrackedObject) -> float:
-        """How far the object is from where the event's object was heading, in allowances (< 1: plausible, else inf)."""
+        """How far the object is from where the event's object was heading, in allowances (< 1: plausible, else inf);
+        inf when it was heading out of the picture (it left: whoever comes in there next is somebody else)."""
+        gap = obj.last_seen - event.last_seen
+        if self._walked_out(event, min(gap, EXIT_HORIZON_S)):
+            return math.inf
         if self._cfg.reattach_iou > 0 and box_iou(event.box, obj.box) >= self._cfg.reattach_iou:
             return 0.0
         if self._cfg.reattach_distance <= 0:
             return math.inf
-        gap = obj.last_seen - event.last_seen
         ahead = min(gap, REATTACH_HORIZON_S)
         (ex, ey), (ox, oy) = centre(event.box), centre(obj.box)
         ex, ey = ex + event.velocity[0] * ahead, ey + event.velocity[1] * ahead
@@ -288,6 +298,12 @@ class EventTracker:
         if cost > 1.0 or _opposed(event.velocity, obj.velocity, height):
             return math.inf
         return cost
+
+    def _walked_out(self, event: _Event, ahead: float) -> bool:
+        """The event's object, moved on at its last speed for `ahead` seconds, is beyond the frame's edge."""
+        cx, cy = centre(event.box)
+        cx, cy = cx + event.velocity[0] * ahead, cy + event.velocity[1] * ahead
+        return not (0.0 <= cx <= self._size[0] and 0.0 <= cy <= self._size[1])
 
     # --- updates ---------------------------------------------------------------------------------------------
 

@@ -54,7 +54,7 @@ def pipeline_factory(
             detector=detector,
             tracker=IouTracker(cfg.tracker, width, height),
             zones=ZoneMap(cfg.zones, (width, height)),
-            events=EventTracker(cfg.objects, cfg.events, cfg.camera.id),
+            events=EventTracker(cfg.objects, cfg.events, cfg.camera.id, (width, height)),
             plan_regions=planner,
             filter=lambda d: filter_detections(d, cfg.objects),
         )

@@ -113,7 +113,8 @@ class IouTracker(Tracker):
     Matching is greedy, best pair first: with the handful of objects a camera sees, it agrees with an optimal
     assignment nearly always and needs no solver. A new object is tentative until min_hits detections (fewer when
     its score is very high); a tentative object the detector looked for and did not find is dropped at once, so
-    flicker never clutters the matching, while a confirmed one is carried on its prediction for max_missed_s.
+    flicker never clutters the matching, while a confirmed one is carried on its prediction for max_missed_s. An
+    unseen object expected beyond the frame's edge has walked out and is dropped.
     """
 
     def __init__(self, cfg: TrackerConfig, frame_width: int, frame_height: int) -> None:
@@ -268,11 +269,21 @@ class IouTracker(Tracker):
             obj = track.obj
             if track.looked_miss and not obj.confirmed:
                 return False  # a tentative object the detector looked for and did not find was a blip
+            if self._walked_out(track, timestamp):
+                return False
             searched_for = track.looked_miss and not obj.stationary
             limit = self._cfg.max_missed_s if searched_for else self._cfg.max_unobserved_s
             return timestamp - obj.last_seen <= limit
 
         self._tracks = [track for track in self._tracks if alive(track)]
+
+    def _walked_out(self, track: _Track, timestamp: float) -> bool:
+        """Unseen since, and expected beyond the frame's edge by now: it left the picture. Kept, its box would wait
+        clipped at the edge and take the next person walking in there."""
+        if timestamp <= track.obj.last_seen:
+            return False
+        cx, cy = centre(track.predicted(timestamp).box)
+        return not (0.0 <= cx <= self._width and 0.0 <= cy <= self._height)
 
     def _snapshot(self, predict: bool = False) -> list[TrackedObject]:
         """Copies of the live objects; `predict` moves each box to where it is expected now (frames between

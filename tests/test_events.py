@@ -41,7 +41,7 @@ def run(
     """Feed frames through tracker -> zones -> events as the pipeline does; (time, message) pairs."""
     trk = IouTracker(tracker or TrackerConfig(), W, H)
     zone_map = ZoneMap(zones, (W, H))
-    ev = EventTracker(objects or ObjectsConfig(), events or EventsConfig(), "cam1")
+    ev = EventTracker(objects or ObjectsConfig(), events or EventsConfig(), "cam1", (W, H))
     out = []
     for t, found, regions in frames:
         live = trk.tick(t) if found is None else trk.update(found, t, regions)
@@ -243,7 +243,7 @@ def test_stationary_change_and_periodic_updates() -> None:
 
 
 def test_event_ids_sort_by_start_time() -> None:
-    ev = EventTracker(ObjectsConfig(), EventsConfig(), "cam")
+    ev = EventTracker(ObjectsConfig(), EventsConfig(), "cam", (W, H))
     trk = IouTracker(TrackerConfig(min_hits=1), W, H)
     ids = []
     for k, t in enumerate([5.0, 12.0, 100.0, 1_700_000_000.0]):
@@ -346,7 +346,7 @@ def test_a_track_seen_again_after_handing_its_event_on_takes_it_back(newer_seen_
     """A detector flickering between two boxes of one person: track 1 goes unseen, track 2 (where 1 was) takes the
     event; then 1 is seen again and 2 is not. The hand-over was premature: the event returns to track 1, no second
     `new`. Seen at the same moment, though, they are two people and the second one gets an event of its own."""
-    ev = EventTracker(ObjectsConfig(), EventsConfig(), "cam1")
+    ev = EventTracker(ObjectsConfig(), EventsConfig(), "cam1", (W, H))
     frames = [
         [seen(1, 100, 0.0, 0.0)],
         [seen(1, 100, 0.0, 0.0), seen(2, 104, 0.5, 0.5)],  # 1 unseen since 0.0: 2 continues its event
@@ -379,7 +379,7 @@ def test_a_second_event_of_a_track_starts_after_what_its_first_event_covers(
 ) -> None:
     """No stretch of a track's life is in two events: start_time (what latency and clips count from) of a track's
     later event comes after the part of its life an earlier event already holds."""
-    ev = EventTracker(ObjectsConfig(), EventsConfig(), "cam1")
+    ev = EventTracker(ObjectsConfig(), EventsConfig(), "cam1", (W, H))
     messages = [m for i, live in enumerate(frames)
                 for m in ev.update([seen(t, 100 + 4 * (t - 1), a, b) for t, a, b in live], {}, i * 0.5)]
     assert [m.start_time for m in messages if m.type == "new"] == starts
@@ -394,7 +394,7 @@ def test_a_twin_box_that_carries_on_alone_continues_the_event(second_x: float, n
     """In one frame the detector returns a second box on a tracked person, and from then on only that one: the new
     track is the same person (a twin, IoU 0.6) and continues the event. A box beside the person (IoU 0.14) or apart
     from them, seen in the same frame, is somebody else even when the first person then vanishes."""
-    ev = EventTracker(ObjectsConfig(), EventsConfig(), "cam1")
+    ev = EventTracker(ObjectsConfig(), EventsConfig(), "cam1", (W, H))
     born = TrackedObject(2, "person", person(second_x), 0.8, 0.5, 0.5, scores=[0.8])
     frames = [
         [seen(1, 100, 0.0, 0.0)],
@@ -406,3 +406,29 @@ def test_a_twin_box_that_carries_on_alone_continues_the_event(second_x: float, n
     if news == 1:
         assert messages[-1].type == "update" and messages[-1].current_track_id == 2
         assert {m.id for m in messages} == {messages[0].id}
+
+
+@pytest.mark.parametrize(("last_x", "news"), [(2.0, 2), (300.0, 1)], ids=["walked-out", "vanished-mid-frame"])
+def test_whoever_walks_in_where_somebody_walked_out_is_somebody_else(last_x: float, news: int) -> None:
+    """A walks left at 40 px/s and is last seen at `last_x`; 3.2 s later B appears in the same place, standing
+    (nothing to compare headings with). At the frame's edge A has left the picture by then: B is somebody else (in
+    the demo clip such a hand-over gave one person's event to the next one in). Mid-frame, A was hidden: B is A."""
+    ev = EventTracker(ObjectsConfig(), EventsConfig(end_after_s=5.0), "cam1", (W, H))
+    news_seen: set[str] = set()
+
+    def step(t: float, *objects: TrackedObject) -> None:
+        news_seen.update(m.id for m in ev.update(list(objects), {}, t) if m.type == "new")
+
+    for i in range(11):
+        t = 8.0 + i * 0.2
+        a = TrackedObject(1, "person", person(last_x + 40 * (10.0 - t)), 0.8, 8.0, t, hits=i + 1,
+                          scores=[0.8] * (i + 1), confirmed=i >= 2, velocity=(-40.0, 0.0))
+        step(t, a)
+    for i in range(1, 16):  # A is gone (dropped by the tracker)
+        step(10.0 + i * 0.2)
+    for i in range(5):
+        t = 13.2 + i * 0.2
+        b = TrackedObject(2, "person", person(last_x), 0.8, 13.2, t, hits=i + 1, scores=[0.8] * (i + 1),
+                          confirmed=i >= 2)
+        step(t, b)
+    assert len(news_seen) == news

@@ -56,7 +56,7 @@ class NothingDetector(Detector):
 def stages(width: int, height: int) -> Stages:
     """A whole pipeline around a detector that costs nothing (no motion gate: it runs on every frame)."""
     return Stages(motion=None, detector=NothingDetector(), tracker=IouTracker(TrackerConfig(), width, height),
-                  zones=ZoneMap([]), events=EventTracker(ObjectsConfig(), EventsConfig(), "cam"),
+                  zones=ZoneMap([]), events=EventTracker(ObjectsConfig(), EventsConfig(), "cam", (640, 480)),
                   plan_regions=lambda *_: [], filter=lambda d: d)
 
 

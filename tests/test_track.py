@@ -330,3 +330,27 @@ def test_appearance_keeps_a_lost_person_from_being_found_in_someone_else(
     objects = trk.update(dets(("person", box, 0.8)), 1.4, image=scene((box, returning)) if with_image else None)
     seen = [o.track_id for o in objects if o.misses == 0]
     assert (seen == [1]) is same_id
+
+
+@pytest.mark.parametrize(
+    ("step_px", "walked_out"),
+    [
+        (3.0, True),  # 30 px/s to the right, last seen half out of the picture: it left
+        (0.0, False),  # standing at the edge, unseen for a while: still there
+    ],
+)
+def test_an_object_walking_out_of_the_picture_is_dropped_not_kept_for_the_next_one_in(
+    step_px: float, walked_out: bool
+) -> None:
+    """Kept, the walker's box would wait clipped at the edge and take whoever walks in there next (in the demo clip
+    a track followed one person out and the next one in 3 s later, who then had no event of their own)."""
+    trk = tracker()
+    for i in range(10):
+        x = 700 + step_px * i
+        trk.update(dets(("person", (x, 300.0, min(x + 40, W), 400.0), 0.8)), i / FPS)
+    (first,) = trk.tick(1.0)
+    for t in (1.5, 2.0, 2.5, 3.0):  # nobody looks there (no motion where the box waits)
+        trk.tick(t)
+    objects = trk.update(dets(("person", (735.0, 300.0, W, 400.0), 0.8)), 3.1, regions=[(700, 250, 768, 450)])
+    ids = {o.track_id for o in objects if o.last_seen == 3.1}
+    assert (first.track_id not in ids) is walked_out

@@ -135,7 +135,7 @@ def test_entered_zones_accumulate_in_events() -> None:
     """A person walks along the driveway into the door area and back out: entered keeps both, current changes."""
     trk = IouTracker(TrackerConfig(min_hits=2), 640, 480)
     zones = ZoneMap([DRIVEWAY, DOOR])
-    events = EventTracker(ObjectsConfig(), EventsConfig(score_window=3), "cam")
+    events = EventTracker(ObjectsConfig(), EventsConfig(score_window=3), "cam", (640, 480))
     waypoints = [(100, 300), (100, 430), (580, 430), (580, 250)]
     path = [
         (x0 + (x1 - x0) * k / 10, y0 + (y1 - y0) * k / 10)
