@@ -61,9 +61,10 @@ class DetectConfig(Section):
         "objects large enough; false plans only single crops and whole frames.",
     )
     min_object_px: int = Field(
-        20, ge=1, le=1000, description="Height at model resolution (model pixels) a moving object should keep: the "
+        30, ge=1, le=1000, description="Height at model resolution (model pixels) a moving object should keep: the "
         "planner takes the cheapest plan (one crop, the whole frame, a mosaic, more crops) that achieves it for "
-        "every moving box, else the sharpest plan within max_invokes.",
+        "every moving box, else the sharpest plan within max_invokes. 30 suits a 300 px SSD model, which finds "
+        "people much less surely below a tenth of its input.",
     )
 
 
