@@ -101,10 +101,13 @@ def run_pipeline(frames: list[Frame], cfg: AppConfig, detector: Detector, viewer
     for t in threads:
         t.start()
     motion_ms: list[float] = []
+    verifications = 0
 
     class MotionTimer(ResultSink):
         def handle(self, result: FrameResult) -> None:
+            nonlocal verifications
             motion_ms.append(result.timings_ms.get("motion", 0.0))
+            verifications += result.verification
 
         def close(self) -> None:
             pass
@@ -117,6 +120,7 @@ def run_pipeline(frames: list[Frame], cfg: AppConfig, detector: Detector, viewer
         t.join(2)
     s = stats.as_dict()
     return {"fps": s["frames"] / elapsed, "frames": s["frames"], "detector_calls": s["detector_calls"],
+            "verifications": verifications,
             "motion_ms": statistics.mean(motion_ms) if motion_ms else 0.0,
             "invoke_ms": statistics.mean(timer.invoke) if timer.invoke else 0.0,
             "call_ms": statistics.mean(timer.total) if timer.total else 0.0, "encodes": hub.encodes}
@@ -151,7 +155,8 @@ def report(title: str, gated: dict[str, Any], naive: dict[str, Any]) -> None:
     print(f"  motion                     {gated['motion_ms']:.2f} ms/frame")
     print(f"  detector                   invoke {gated['invoke_ms']:.1f} ms, per call (pre+invoke+post) "
           f"{gated['call_ms']:.1f} ms")
-    print(f"  frames sent to detector    {frac:.1%} ({gated['detector_calls']}/{gated['frames']})")
+    print(f"  frames sent to detector    {frac:.1%} ({gated['detector_calls']}/{gated['frames']}, of which "
+          f"{gated['verifications']} verification looks)")
     print(f"  naive (every whole frame)  {naive['fps']:.1f} frames/s")
     print(f"  ratio gated/naive          {gated['fps'] / naive['fps']:.2f}x")
 
@@ -178,7 +183,8 @@ def bench_tracking(busy: list[Frame], cfg: AppConfig, detector: Detector, gt_pat
     idle = run_pipeline(quiet_sequence(busy), cfg, detector, extra=[idle_tracks])
     share = idle["detector_calls"] / max(idle["frames"], 1)
     print("\nmostly idle (20 s still, 20 s of vtest, 20 s still)")
-    print(f"  frames sent to detector    {share:.1%} ({idle['detector_calls']}/{idle['frames']})")
+    print(f"  frames sent to detector    {share:.1%} ({idle['detector_calls']}/{idle['frames']}, of which "
+          f"{idle['verifications']} verification looks)")
     report_idle_people(idle_tracks, gt_path, offset=200, frames=200)
 
 

@@ -43,6 +43,8 @@ MOVING_HEIGHTS_PER_S = 0.2  # slower than this (box heights per second) an objec
 # An object expected beyond the frame's edge this soon after its last sighting walked out of the picture (the
 # tracker's prediction horizon: further on, its heading is a guess).
 EXIT_HORIZON_S = 1.0
+# A newcomer still short of evidence after this long is a hard case or no object of interest: no more extra looks.
+VERIFY_WINDOW_S = 1.0
 
 
 def _opposed(a: tuple[float, float], b: tuple[float, float], height: float) -> bool:
@@ -132,6 +134,15 @@ class EventTracker:
                 if msg is not None:
                     out.append(msg)
         return out
+
+    def doubtful(self, objects: Sequence[TrackedObject], timestamp: float) -> list[TrackedObject]:
+        """Objects seen at `timestamp`, first seen at most VERIFY_WINDOW_S before, with no event yet and scores that
+        do not qualify for one: where a verification look (see Pipeline) can bring the evidence sooner."""
+        return [
+            obj for obj in objects
+            if obj.last_seen == timestamp and timestamp - obj.first_seen <= VERIFY_WINDOW_S
+            and obj.track_id not in self._open and not self._qualifies(obj)
+        ]
 
     def flush(self, timestamp: float) -> list[EventMessage]:
         """End every open event now (shutdown, end of a replay); end_time is when each object was last seen."""

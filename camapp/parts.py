@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import TypeVar
 
 from camapp.alarm import AlarmSink
@@ -45,8 +46,14 @@ def pipeline_factory(
     budget = Budget(model_size, cfg.detect.max_invokes, cfg.detect.mosaic, cfg.detect.min_object_px,
                     cfg.model.crop_min_px, cfg.model.region_size)
 
+    # A verification look gets one invoke, as sharp as it can be (no plan reaches the model's size per object).
+    sharpest = replace(budget, max_invokes=1, min_object_px=model_size)
+
     def planner(motion: IntArray, objects: Sequence[Box], width: int, height: int) -> list[Invocation]:
         return plan_invocations(motion, objects, width, height, budget)
+
+    def verifier(motion: IntArray, objects: Sequence[Box], width: int, height: int) -> list[Invocation]:
+        return plan_invocations(motion, objects, width, height, sharpest)
 
     def build(width: int, height: int) -> Pipeline:
         stages = Stages(
@@ -57,6 +64,7 @@ def pipeline_factory(
             events=EventTracker(cfg.objects, cfg.events, cfg.camera.id, (width, height)),
             plan_regions=planner,
             filter=lambda d: filter_detections(d, cfg.objects),
+            plan_verify=verifier if cfg.detect.verify else None,
         )
         return Pipeline(stages, recheck_s=cfg.motion.recheck_s, enabled=enabled, detect_fps=cfg.detect.fps)
 

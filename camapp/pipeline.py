@@ -17,7 +17,7 @@ from camapp.events import EventTracker
 from camapp.geometry import Box
 from camapp.motion import MotionDetector
 from camapp.track import Tracker
-from camapp.types import Detections, Frame, FrameResult, IntArray, MotionResult
+from camapp.types import Detections, Frame, FrameResult, IntArray, MotionResult, TrackedObject
 from camapp.zones import ZoneMap
 
 RegionPlanner = Callable[[IntArray, Sequence[Box], int, int], list[Invocation]]  # each item is one model invoke
@@ -35,6 +35,17 @@ class Stages:
     events: EventTracker
     plan_regions: RegionPlanner
     filter: Callable[[Detections], Detections]
+    plan_verify: RegionPlanner | None = None  # the sharpest look at a few boxes in one invoke; None: no verification
+
+
+@dataclass(frozen=True)
+class _Look:
+    """What the detector searched on one frame (plan None: the whole frame) and found; a verification look only
+    searched around doubtful newcomers."""
+
+    plan: list[Invocation] | None
+    detections: Detections
+    verification: bool = False
 
 
 @dataclass
@@ -47,6 +58,7 @@ class _Clock:
     look_from: float = float("inf")  # whole-frame search window (see Pipeline), none scheduled yet
     look_until: float = float("-inf")
     parked: list[Box] = field(default_factory=list)  # boxes of the objects that were stationary last frame
+    doubtful: list[TrackedObject] = field(default_factory=list)  # newcomers the last slot's look left in doubt
 
 
 LOOK_S = 0.5  # whole-frame search after the motion gate was blind: a few frames, enough to confirm what is there
@@ -97,6 +109,7 @@ class Pipeline:
         if self.stages.motion is not None:
             self.stages.motion.reset()
         self._clock.pending = []
+        self._clock.doubtful = []
 
     def _motion(self, frame: Frame) -> MotionResult:
         if self.stages.motion is None:
@@ -144,32 +157,45 @@ class Pipeline:
         self._clock.was_enabled = enabled
         if motion.suppressed:
             self._look(now + SETTLE_S)
-        plan, detections, ran = self._detect(frame, self._outside_parked(motion), enabled)
-        regions = None if plan is None else flatten(plan)
-        if ran:
+        look = self._detect(frame, self._outside_parked(motion), enabled)
+        if look is None and enabled:
+            look = self._verify(frame)
+        if look is not None:
             t = self._timed("detect", t)
-            objects = self.stages.tracker.update(detections, now, regions, frame.image)
-        elif not enabled:
-            objects = self.stages.tracker.update(Detections.empty(), now, None)  # blind: nothing is seen anywhere
-        else:
-            objects = self.stages.tracker.tick(now)
+        objects = self._track(look, now, enabled, frame)
         self._clock.parked = [o.box for o in objects if o.stationary]
         zones = self.stages.zones.update(objects, now)
         events = self.stages.events.update(objects, zones, now)
+        if look is not None:  # a slot leaves new doubts; a verification look has taken its interval's chance
+            slot = not look.verification and self.stages.plan_verify is not None
+            self._clock.doubtful = self.stages.events.doubtful(objects, now) if slot else []
         self._timed("track", t)
+        regions = None if look is None or look.plan is None else flatten(look.plan)
         return FrameResult(
             frame=frame,
             motion=motion,
-            detections=detections,
+            detections=Detections.empty() if look is None else look.detections,
             objects=tuple(objects),
             events=tuple(events),
             regions=tuple(regions or ()),
-            detector_ran=ran,
-            invokes=(1 if plan is None else len(plan)) if ran else 0,
+            detector_ran=look is not None,
+            invokes=0 if look is None else 1 if look.plan is None else len(look.plan),
             timings_ms=dict(self._clock.timings),
             detection_enabled=enabled,
             zones=self.stages.zones.state(),
+            verification=look is not None and look.verification,
         )
+
+    def _track(self, look: _Look | None, now: float, enabled: bool, frame: Frame) -> list[TrackedObject]:
+        """The tracker's objects after this frame's look (a verification look only adds score evidence)."""
+        tracker = self.stages.tracker
+        if look is None:  # nobody looked: predict on; switched off, the pipeline is blind: nothing is seen anywhere
+            return tracker.tick(now) if enabled else tracker.update(Detections.empty(), now, None)
+        if look.verification:
+            tracker.corroborate(look.detections, now, {o.track_id for o in self._clock.doubtful})
+            return tracker.tick(now)
+        regions = None if look.plan is None else flatten(look.plan)
+        return tracker.update(look.detections, now, regions, frame.image)
 
     def _outside_parked(self, motion: MotionResult) -> MotionResult:
         """Motion minus the blobs wholly inside a parked object's box (Frigate's stationary rule): a parked car's
@@ -187,29 +213,36 @@ class Pipeline:
         """Search the whole frame from `start` for LOOK_S."""
         self._clock.look_from, self._clock.look_until = start, start + LOOK_S
 
-    def _detect(
-        self, frame: Frame, motion: MotionResult, enabled: bool
-    ) -> tuple[list[Invocation] | None, Detections, bool]:
-        """(the plan searched, detections, whether the detector ran) for this frame; a None plan is the whole
-        frame. The detector runs at most at detect_fps (frame time); motion on the frames between is planned on at
-        the next slot."""
+    def _verify(self, frame: Frame) -> _Look | None:
+        """The verification look of this slot interval, if there are doubtful newcomers and it is time."""
+        plan_verify = self.stages.plan_verify
+        if plan_verify is None or not self._clock.doubtful or not self._rate.verify_due(frame.timestamp):
+            return None
+        self._rate.verified()
+        boxes = [o.box for o in self._clock.doubtful]
+        plan = plan_verify(np.zeros((0, 4), np.int32), boxes, frame.width, frame.height)
+        return _Look(plan, self.stages.filter(self.stages.detector.detect(frame.image, plan)), verification=True)
+
+    def _detect(self, frame: Frame, motion: MotionResult, enabled: bool) -> _Look | None:
+        """What the detector searched and found on this frame, if it ran. It runs at most at detect_fps (frame
+        time); motion on the frames between is planned on at the next slot."""
         now = frame.timestamp
         recheck = enabled and self._recheck_due(now)
         looking = enabled and self._clock.look_from <= now < self._clock.look_until
         if not enabled or not (looking or motion.has_motion or recheck or self._clock.pending):
-            return [], Detections.empty(), False
+            return None
         if not self._rate.due(now):
             if motion.has_motion:
                 self._remember(motion)
-            return [], Detections.empty(), False
+            return None
         plan = None if looking else self._regions(frame, motion, recheck)  # looking: find what is already there
         self._clock.pending = []
         if plan is not None and not plan:
-            return [], Detections.empty(), False
+            return None
         self._rate.ran(now)
         if recheck or looking:
             self._clock.last_recheck = now
-        return plan, self.stages.filter(self.stages.detector.detect(frame.image, plan)), True
+        return _Look(plan, self.stages.filter(self.stages.detector.detect(frame.image, plan)))
 
     def finish(self) -> FrameResult | None:
         """End every open event (shutdown or end of a replay), as a last result carrying the `end` messages."""

@@ -55,6 +55,11 @@ class Tracker(ABC):
     def predicted_boxes(self) -> list[Box]:
         """Where each live object is expected now, clipped to the frame (for the motion gate's re-checks)."""
 
+    @abstractmethod
+    def corroborate(self, detections: Detections, timestamp: float, track_ids: set[int]) -> None:
+        """Add what a verification look found (a sharp look at a few objects between detection slots) to those
+        objects' score evidence, without moving them: their motion model stays at the detection rate."""
+
 
 @dataclass
 class _Track:
@@ -160,6 +165,19 @@ class IouTracker(Tracker):
     def predicted_boxes(self) -> list[Box]:
         boxes = (self._clipped(track.predicted(self._now).box) for track in self._tracks)
         return [box for box in boxes if box[2] > box[0] and box[3] > box[1]]
+
+    def corroborate(self, detections: Detections, timestamp: float, track_ids: set[int]) -> None:
+        for track in self._tracks:
+            obj = track.obj
+            if obj.track_id not in track_ids:
+                continue
+            expected = track.predicted(timestamp).box
+            found = [(box_iou(expected, _box(detections.boxes[d])), float(detections.scores[d]))
+                     for d in range(len(detections)) if detections.labels[d] == obj.label]
+            overlap, score = max(found, default=(0.0, 0.0))
+            if overlap >= self._cfg.iou_threshold:
+                obj.scores.append(score)
+                del obj.scores[:-SCORE_HISTORY]
 
     def _clipped(self, box: Box) -> Box:
         x1, y1, x2, y2 = box

@@ -252,3 +252,4 @@ class FrameResult:
     timings_ms: dict[str, float] = field(default_factory=dict)
     detection_enabled: bool = True  # the detection switch was on for this frame
     zones: ZoneState = field(default_factory=ZoneState)
+    verification: bool = False  # the detector only looked around doubtful newcomers (see Pipeline), not at all motion

@@ -61,3 +61,29 @@ def test_extra_detections_between_slots_do_not_push_the_schedule_back() -> None:
     for t in [i / 10 for i in range(30)]:  # 3 s of extra detections at 10 fps
         rate.ran(t)
     assert analysed(rate, [3.0, 3.1, 3.2, 3.3, 3.4]) == [3.0, 3.2, 3.4]
+
+
+@pytest.mark.parametrize(
+    ("camera_fps", "expected"),
+    [
+        (10, [0.1, 0.3, 0.5, 0.7]),  # the frame between two slots
+        (30, [0.1, 0.3, 0.5, 0.7]),  # the first frame from halfway on, once: never more than double the rate
+        (25, [0.12, 0.32, 0.52, 0.72]),
+        (5, []),  # every frame is a slot: no frame between
+    ],
+)
+def test_one_verification_look_per_slot_interval_from_halfway(camera_fps: float, expected: list[float]) -> None:
+    rate, looks = DetectRate(5), []
+    for t in [i / camera_fps for i in range(round(0.8 * camera_fps))]:
+        if rate.due(t):
+            rate.ran(t)
+        elif rate.verify_due(t):
+            rate.verified()
+            looks.append(round(t, 2))
+    assert looks == expected
+
+
+def test_no_verification_looks_without_a_rate_limit() -> None:
+    rate = DetectRate(0)
+    rate.ran(0.0)
+    assert not rate.verify_due(0.1)

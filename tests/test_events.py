@@ -432,3 +432,29 @@ def test_whoever_walks_in_where_somebody_walked_out_is_somebody_else(last_x: flo
                           confirmed=i >= 2)
         step(t, b)
     assert len(news_seen) == news
+
+
+@pytest.mark.parametrize(
+    ("obj", "doubtful"),
+    [
+        (TrackedObject(1, "person", person(100), 0.5, 9.6, 10.0, hits=3, scores=[0.5, 0.58, 0.84]), True),
+        (TrackedObject(2, "person", person(100), 0.5, 9.6, 10.0, hits=2, scores=[0.9, 0.9]), True),  # tentative
+        (TrackedObject(3, "person", person(100), 0.8, 9.6, 10.0, hits=3, scores=[0.8] * 3, confirmed=True), False),
+        (TrackedObject(4, "person", person(100), 0.5, 8.9, 10.0, hits=6, scores=[0.5] * 6, confirmed=True), False),
+        (TrackedObject(5, "person", person(100), 0.5, 9.6, 9.8, hits=2, scores=[0.5, 0.5], misses=2), False),
+    ],
+    ids=["weak-scores", "not-confirmed-yet", "qualifies", "older-than-the-window", "not-seen-now"],
+)
+def test_doubtful_newcomers_are_those_a_verification_look_can_help(obj: TrackedObject, doubtful: bool) -> None:
+    obj.confirmed = obj.confirmed or obj.hits >= 3
+    ev = EventTracker(ObjectsConfig(), EventsConfig(), "cam1", (W, H))
+    ev.update([obj], {}, 10.0)
+    assert (ev.doubtful([obj], 10.0) == [obj]) is doubtful
+
+
+def test_an_object_carrying_an_event_is_never_doubtful() -> None:
+    ev = EventTracker(ObjectsConfig(), EventsConfig(), "cam1", (W, H))
+    obj = TrackedObject(1, "person", person(100), 0.8, 9.6, 10.0, hits=3, scores=[0.8] * 3, confirmed=True)
+    assert [m.type for m in ev.update([obj], {}, 10.0)] == ["new"]
+    obj.scores += [0.5] * 5  # its scores drop afterwards: it has its event, nothing to verify
+    assert ev.doubtful([obj], 10.0) == []

@@ -18,6 +18,7 @@ from camapp.capture.file import FileSource
 from camapp.config import AppConfig, parse_config
 from camapp.detect import Detector, Invocation
 from camapp.detect.factory import build_detector
+from camapp.events import VERIFY_WINDOW_S
 from camapp.geometry import box_iou
 from camapp.health import PipelineStats
 from camapp.parts import pipeline_factory
@@ -74,13 +75,15 @@ def test_motion_gate_skips_the_detector_without_motion(run: Run) -> None:
     results, _, _ = run
     still = results[5:STATIC_FRAMES]  # after the background has settled
     assert not any(r.motion.has_motion for r in still)
-    assert not any(r.detector_ran for r in still)
-    ran = sum(r.detector_ran for r in results)
+    # Only verification looks at what the start-up search found, within the first second of seeing it
+    start = results[0].frame.timestamp
+    assert all(r.verification and r.frame.timestamp - start <= VERIFY_WINDOW_S + 0.1 for r in still if r.detector_ran)
+    ran = sum(r.detector_ran and not r.verification for r in results)
     assert ran < len(results)
     # At most detect.fps (5) analysed frames per second of video (10 fps): every other frame at most, and every
     # frame with motion is looked at by the next detection slot, 0.2 s later at the latest.
     period = 1 / AppConfig().detect.fps
-    times = [r.frame.timestamp for r in results if r.detector_ran]
+    times = [r.frame.timestamp for r in results if r.detector_ran and not r.verification]
     assert min(b - a for a, b in itertools.pairwise(times)) >= period - 0.1 - 1e-6
     for r in results:
         if r.motion.has_motion and r.frame.timestamp < results[-1].frame.timestamp - period:
@@ -89,7 +92,7 @@ def test_motion_gate_skips_the_detector_without_motion(run: Run) -> None:
     # distant people are seen at full resolution); otherwise one whole-frame pass is cheaper than several crops.
     scale = max(results[0].frame.width, results[0].frame.height) / 300
     whole = (0, 0, results[0].frame.width, results[0].frame.height)
-    crops = [r for r in results if r.detector_ran and r.regions and r.regions != (whole,)]
+    crops = [r for r in results if r.detector_ran and not r.verification and r.regions and r.regions != (whole,)]
     assert len(crops) < ran
     min_px = AppConfig().detect.min_object_px
     crop_min = AppConfig().model.crop_min_px
@@ -330,10 +333,12 @@ def test_detect_fps_limits_detector_calls_by_frame_time(
     duration = len(frames) / camera_fps
     # every frame with motion, and the whole-frame look while the motion gate is still learning at start
     with_motion = sum(r.motion.has_motion or r.frame.timestamp < 500.0 + LOOK_S for r in results)
-    if detect_fps:
-        assert 0.8 * duration * detect_fps <= len(counting.calls) <= duration * detect_fps + 1
-    else:  # no limit: every frame with motion (a busy street: nearly all of them)
-        assert len(counting.calls) == with_motion >= 0.8 * len(frames)
+    slots = sum(r.detector_ran and not r.verification for r in results)
+    if detect_fps:  # plus at most one verification look between two slots
+        assert 0.8 * duration * detect_fps <= slots <= duration * detect_fps + 1
+        assert len(counting.calls) - slots <= slots
+    else:  # no limit: every frame with motion (a busy street: nearly all of them), nothing between to verify
+        assert len(counting.calls) == slots == with_motion >= 0.8 * len(frames)
     assert len(counting.calls) == sum(r.detector_ran for r in results)
 
 
@@ -345,7 +350,7 @@ class Ran(ResultSink):
         self.limit, self.stop = limit, threading.Event()
 
     def handle(self, result: FrameResult) -> None:
-        self.ran.append((result.frame.index, result.detector_ran))
+        self.ran.append((result.frame.index, result.detector_ran and not result.verification))
         if len(self.ran) >= self.limit:
             self.stop.set()
 
@@ -363,7 +368,8 @@ def test_a_replay_honours_detect_fps_by_video_time_and_repeats_exactly(
         counting, sink = CountingDetector(shared_detector), Ran(300)  # 30 s of video
         with FileSource(demo_video, loop=False, realtime=False) as source:
             replay(source, PipelineHolder(pipeline_factory(cfg, counting)), [sink], PipelineStats(), sink.stop)
-        assert 25 <= len(counting.calls) <= 31
+        slots = sum(ran for _, ran in sink.ran)
+        assert 25 <= slots <= 31 and len(counting.calls) <= 2 * slots
         runs.append(sink.ran)
     assert runs[0] == runs[1]
 
@@ -429,3 +435,26 @@ def test_a_swaying_bush_wakes_the_detector_but_makes_no_events(model_manifest: P
         last = pipeline.finish()
     assert sum(r.detector_ran and r.motion.has_motion for r in results) >= 10
     assert not [e for r in [*results, last] if r is not None for e in r.events]
+
+
+@pytest.mark.parametrize(("verify", "latest"), [(True, 0.4), (False, 0.6)], ids=["verify", "no-verify"])
+def test_verification_looks_announce_people_walking_in_half_visible_sooner(
+    demo_video: Path, clip: list[Frame], shared_detector: Detector, verify: bool, latest: float
+) -> None:
+    """The clip's first 6 s (10 fps, detect.fps 5). Someone walks in at the right edge and scores 0.50 and 0.58 on
+    their first two whole-frame looks; a sharp look around them between two slots scores them 0.9 and more. With it
+    every person's `new` comes on their third slot (0.4 s after their first detection), without it that person
+    waits for a fourth. Verification looks are single invokes, and only the verifying pipeline takes them."""
+    frames = [Frame(f.image, 500.0 + i / 10, i) for i, f in enumerate(clip[STATIC_FRAMES:STATIC_FRAMES + 60])]
+    pipeline = pipeline_factory(with_detect(demo_video, verify=verify), shared_detector)(frames[0].width,
+                                                                                          frames[0].height)
+    results = [pipeline.process(f) for f in frames]
+    delays: dict[int, float] = {}
+    for r in results:
+        for e in r.events:
+            if e.type == "new" and e.label == "person":
+                delays.setdefault(e.track_id, r.frame.timestamp - e.start_time)
+    assert len(delays) >= 5
+    assert max(delays.values()) == pytest.approx(latest, abs=1e-6)
+    looks = [r for r in results if r.verification]
+    assert bool(looks) is verify and all(r.invokes == 1 for r in looks)

@@ -274,6 +274,26 @@ def mosaic(enabled: bool, _: Path) -> tuple[str, ...]:
     return tuple(sorted(set(detector.plans)))
 
 
+class WeakPerson(PlanRecorder):
+    """Finds one person, always in the same place and always doubtful (score 0.5, below the 0.65 threshold)."""
+
+    def detect(self, image: Any, regions: Any = None) -> Detections:
+        super().detect(image, regions)
+        return Detections([(140.0, 60.0, 180.0, 160.0)], [0.5], [0], ["person"])
+
+
+def verification_looks(verify: bool, _: Path) -> tuple[int, int]:
+    """A person walks in, doubtful on every look, at 10 fps with detect.fps 5: (slot looks, looks between slots)."""
+    cfg = parse_config({"detect": {"verify": verify, "fps": 5}})
+    pipeline = pipeline_factory(cfg, WeakPerson())(320, 240)
+    results = []
+    for i in range(10):
+        img = IMAGE.copy()
+        img[60:160, 140 + 2 * (i % 2):180] = 200  # it sways: motion every frame
+        results.append(pipeline.process(Frame(img, i / 10, i)))
+    return sum(r.detector_ran and not r.verification for r in results), sum(r.verification for r in results)
+
+
 def dim_motion(improve: bool, _: Path) -> bool:
     """A dim scene (grey 8 to 14) where a faint shape moves: contrast normalisation makes it visible."""
     cfg = parse_config({"motion": {"improve_contrast": improve, "threshold": 20}}).motion
@@ -582,6 +602,7 @@ SWITCHES = [
     Switch("motion.enabled", (False, True), detector_calls),
     Switch("motion.improve_contrast", (False, True), dim_motion),
     Switch("detect.mosaic", (False, True), mosaic),
+    Switch("detect.verify", (False, True), verification_looks),
     Switch("model.type", ("tflite",), model_type),
     Switch("model.edgetpu", ("on", "off"), edgetpu),
     Switch("rules.arming", ("disarmed", "home", "away"), arming),

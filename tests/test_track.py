@@ -354,3 +354,30 @@ def test_an_object_walking_out_of_the_picture_is_dropped_not_kept_for_the_next_o
     objects = trk.update(dets(("person", (735.0, 300.0, W, 400.0), 0.8)), 3.1, regions=[(700, 250, 768, 450)])
     ids = {o.track_id for o in objects if o.last_seen == 3.1}
     assert (first.track_id not in ids) is walked_out
+
+
+def test_a_verification_look_adds_scores_to_the_named_objects_without_moving_them() -> None:
+    trk = tracker()
+    for i in range(2):
+        trk.update(dets(("person", person_at(100 + 10 * i), 0.5), ("person", person_at(400), 0.55)), i / FPS)
+    before = by_id(trk.tick(0.15))
+    found = dets(
+        ("person", person_at(117, y=302), 0.95),  # a sharp look at object 1, where it is expected
+        ("person", person_at(400), 0.9),  # object 2 is not being verified: its scores stay as they were
+        ("car", person_at(120), 0.99),  # another label never counts
+        ("person", person_at(600), 0.97),  # nobody there
+    )
+    trk.corroborate(found, 0.15, {1})
+    after = by_id(trk.tick(0.15))
+    assert after[1].scores == pytest.approx([0.5, 0.5, 0.95])
+    assert after[2].scores == before[2].scores == pytest.approx([0.55, 0.55])
+    moved = [(o.box, o.hits, o.last_seen) for o in after.values()]
+    assert moved == [(o.box, o.hits, o.last_seen) for o in before.values()]
+    assert len(after) == 2  # nothing new was started from the look
+
+
+def test_a_verification_look_that_misses_the_object_adds_nothing() -> None:
+    trk = tracker()
+    trk.update(dets(("person", person_at(100), 0.5)), 0.0)
+    trk.corroborate(dets(("person", person_at(300), 0.95)), 0.05, {1})  # someone else, nowhere near
+    assert trk.tick(0.05)[0].scores == [0.5]

@@ -66,6 +66,12 @@ class DetectConfig(Section):
         "every moving box, else the sharpest plan within max_invokes. 30 suits a 300 px SSD model, which finds "
         "people much less surely below a tenth of its input.",
     )
+    verify: bool = Field(
+        True, description="Between two detection slots, take one extra look (one invoke, as sharp as it gets) "
+        "around newcomers whose scores do not yet qualify for an event, for at most their first second: people "
+        "walking in half-visible are announced sooner. Costs up to one invoke per slot while such newcomers exist; "
+        "no effect when fps is 0.",
+    )
 
 
 # Builders are `Callable[[ModelConfig], Detector]`, typed in camapp.detect.

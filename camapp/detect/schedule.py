@@ -1,4 +1,5 @@
-"""When the detector may run: at most `fps` times per second of frame time, whatever the camera's rate."""
+"""When the detector may run: at most `fps` times per second of frame time, whatever the camera's rate, plus at most
+one verification look between two slots."""
 
 from __future__ import annotations
 
@@ -20,10 +21,22 @@ class DetectRate:
         self._period = 1.0 / fps if fps > 0 else 0.0
         self._next = float("-inf")
         self._last = float("-inf")
+        self._verified = False  # a verification look was taken since the last slot
 
     def due(self, timestamp: float) -> bool:
         """True if a detection at this frame time keeps within the rate."""
         return self._period == 0 or timestamp < self._last or timestamp >= self._next - _SLACK_S
+
+    def verify_due(self, timestamp: float) -> bool:
+        """True once between two slots, from halfway on: verification looks at most double the invoke rate, and
+        come when the slot's look is half a period old (every frame is a slot when fps is 0: nothing to add)."""
+        if self._period == 0 or self._verified:
+            return False
+        return self._last + self._period / 2 - _SLACK_S <= timestamp < self._next - _SLACK_S
+
+    def verified(self) -> None:
+        """Record the verification look of this slot interval."""
+        self._verified = True
 
     def ran(self, timestamp: float) -> None:
         """Record a detection at this frame time. In its slot, the next slot is one period on; an extra detection
@@ -33,3 +46,4 @@ class DetectRate:
         elif timestamp >= self._next - _SLACK_S:
             self._next += self._period
         self._last = timestamp
+        self._verified = False
