@@ -93,6 +93,11 @@ class Pipeline:
     LOOK_S: when it starts (someone may already be standing there), when detection is switched back on, and
     SETTLE_S after a light switch (the lights come on, or a scene fades in from black, on people who are not
     moving). That is long enough to confirm what is there; from then on the motion gate and re-checks take over.
+
+    Verification: a newcomer's first looks are often weak (half in the picture, small, partly hidden), and its event
+    waits until its scores qualify. Between two detection slots the pipeline takes at most one extra look, as sharp as
+    one invoke allows, around the newcomers the last slot left in doubt (EventTracker.doubtful); what it finds only
+    adds to their score evidence (Tracker.corroborate), so the tracker still moves at detect_fps.
     """
 
     def __init__(
