@@ -31,7 +31,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from camapp.config.core import EventsConfig, ObjectsConfig
-from camapp.geometry import Box, box_iou, centre
+from camapp.geometry import Box, box_iou, centre, in_frame
 from camapp.types import EventMessage, EventType, TrackedObject
 
 REATTACH_HORIZON_S = 3.0  # a vanished object is not extrapolated further than this: people stop, turn, wait
@@ -313,8 +313,7 @@ class EventTracker:
     def _walked_out(self, event: _Event, ahead: float) -> bool:
         """The event's object, moved on at its last speed for `ahead` seconds, is beyond the frame's edge."""
         cx, cy = centre(event.box)
-        cx, cy = cx + event.velocity[0] * ahead, cy + event.velocity[1] * ahead
-        return not (0.0 <= cx <= self._size[0] and 0.0 <= cy <= self._size[1])
+        return not in_frame((cx + event.velocity[0] * ahead, cy + event.velocity[1] * ahead), self._size)
 
     # --- updates ---------------------------------------------------------------------------------------------
 

@@ -113,6 +113,11 @@ def bottom_centre(box: Box) -> Point:
     return ((box[0] + box[2]) / 2.0, box[3])
 
 
+def in_frame(point: Point, frame_size: tuple[int, int]) -> bool:
+    """Whether the point lies in the frame (its border included)."""
+    return 0.0 <= point[0] <= frame_size[0] and 0.0 <= point[1] <= frame_size[1]
+
+
 def _first_crossing(poly: FloatArray) -> tuple[int, int] | None:
     """The first pair (i, j), i < j, of non-adjacent edges that properly cross (touching at an end does not count).
 

@@ -8,10 +8,11 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 
-from camapp.detect import Detector, Invocation, flatten
+from camapp.detect import Detector, Invocation, Region, flatten
 from camapp.detect.schedule import DetectRate
 from camapp.events import EventTracker
 from camapp.geometry import Box
@@ -46,6 +47,11 @@ class _Look:
     plan: list[Invocation] | None
     detections: Detections
     verification: bool = False
+
+    @cached_property
+    def regions(self) -> list[Region] | None:
+        """The frame areas the plan searched (None: the whole frame), as the tracker and FrameResult take them."""
+        return None if self.plan is None else flatten(self.plan)
 
 
 @dataclass
@@ -175,14 +181,13 @@ class Pipeline:
             slot = not look.verification and self.stages.plan_verify is not None
             self._clock.doubtful = self.stages.events.doubtful(objects, now) if slot else []
         self._timed("track", t)
-        regions = None if look is None or look.plan is None else flatten(look.plan)
         return FrameResult(
             frame=frame,
             motion=motion,
             detections=Detections.empty() if look is None else look.detections,
             objects=tuple(objects),
             events=tuple(events),
-            regions=tuple(regions or ()),
+            regions=() if look is None else tuple(look.regions or ()),
             detector_ran=look is not None,
             invokes=0 if look is None else 1 if look.plan is None else len(look.plan),
             timings_ms=dict(self._clock.timings),
@@ -199,8 +204,7 @@ class Pipeline:
         if look.verification:
             tracker.corroborate(look.detections, now, {o.track_id for o in self._clock.doubtful})
             return tracker.tick(now)
-        regions = None if look.plan is None else flatten(look.plan)
-        return tracker.update(look.detections, now, regions, frame.image)
+        return tracker.update(look.detections, now, look.regions, frame.image)
 
     def _outside_parked(self, motion: MotionResult) -> MotionResult:
         """Motion minus the blobs wholly inside a parked object's box (Frigate's stationary rule): a parked car's

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from camapp.appearance import Signature, distance, signature
 from camapp.config.core import TrackerConfig
-from camapp.geometry import Box, box_area, box_iou, centre, covered_fraction
+from camapp.geometry import Box, box_area, box_iou, centre, covered_fraction, in_frame
 from camapp.kalman import BoxState
 from camapp.types import Detections, Image, TrackedObject
 
@@ -300,8 +300,7 @@ class IouTracker(Tracker):
         clipped at the edge and take the next person walking in there."""
         if timestamp <= track.obj.last_seen:
             return False
-        cx, cy = centre(track.predicted(timestamp).box)
-        return not (0.0 <= cx <= self._width and 0.0 <= cy <= self._height)
+        return not in_frame(centre(track.predicted(timestamp).box), (self._width, self._height))
 
     def _snapshot(self, predict: bool = False) -> list[TrackedObject]:
         """Copies of the live objects; `predict` moves each box to where it is expected now (frames between

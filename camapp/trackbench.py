@@ -61,9 +61,10 @@ class TrackLog(ResultSink):
                     self.event_tracks[ev.id].add(ev.current_track_id)
                 if ev.type == "new":
                     self._confirmed(ev.track_id, result.frame.timestamp - ev.start_time, result)
+        # Scored on slot looks only: with detect.fps the other frames have no detections to match, and a verification
+        # look searched only around newcomers.
         if not result.detector_ran or result.verification:
-            return  # scored on analysed frames only: with detect.fps the others have no detections to match, and a
-            # verification look searched only around newcomers
+            return
         dets = result.detections
         self.detections[n] = [(_box(dets.boxes[i]), float(dets.scores[i]))
                               for i in range(len(dets)) if dets.labels[i] == self.label]
