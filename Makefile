@@ -45,13 +45,13 @@ test: setup lint ## Lint and run the test suite
 
 bench: setup ## Benchmark pipeline, tracking, detect.fps/invoke budget, MQTT latency, a 2-min RSS check (MOT_GT=path)
 	$(BIN)/python -m camapp.bench $(if $(MOT_GT),--mot-gt $(MOT_GT))
-	$(BIN)/python -m camapp.benchlive --memory-minutes $(BENCH_MEMORY_MINUTES)
+	$(BIN)/python -m camapp.bench.live --memory-minutes $(BENCH_MEMORY_MINUTES)
 
 bench-tracking: setup ## Only the tracking figures (vtest.avi) and the mostly-idle detector share, about 20 s (MOT_GT=path)
 	$(BIN)/python -m camapp.bench --only tracking $(if $(MOT_GT),--mot-gt $(MOT_GT))
 
 bench-memory: setup ## RSS of the running demo with one viewer over the full 10 minutes (steady RSS, growth)
-	$(BIN)/python -m camapp.benchlive --skip-latency --memory-minutes 10
+	$(BIN)/python -m camapp.bench.live --skip-latency --memory-minutes 10
 
 image: setup ## Build the SD-card image (debian profile) into image/out/ (needs root; see docs/image.md)
 	$(MAKE) -C image image

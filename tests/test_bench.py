@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from camapp import bench
+from camapp.bench import main as bench
 from camapp.detect.factory import build_detector
 from camapp.detect.trust import ModelTrust
 

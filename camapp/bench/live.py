@@ -31,8 +31,8 @@ from typing import Any
 
 import yaml
 
+from camapp.bench.tracking import percentile
 from camapp.demo import demo_config
-from camapp.trackbench import percentile
 from camapp.web.auth import UserStore
 from camapp.web.tls import ensure_certificate
 
@@ -296,7 +296,7 @@ def report_memory(r: dict[str, float]) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="camapp.benchlive", description=__doc__)
+    parser = argparse.ArgumentParser(prog="camapp.bench.live", description=__doc__)
     parser.add_argument("--memory-minutes", type=float, default=10.0, help="how long to watch RSS (default 10)")
     parser.add_argument("--skip-latency", action="store_true", help="only the memory run")
     args = parser.parse_args(argv)

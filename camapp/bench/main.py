@@ -17,7 +17,10 @@ import cv2
 import numpy as np
 
 from camapp.assets import ROOT, demo_video
-from camapp.benchspeed import bench_detection
+from camapp.bench.recording import bench_recording
+from camapp.bench.speed import bench_detection
+from camapp.bench.tracking import TrackLog, report_idle_people
+from camapp.bench.tracking import report as report_tracking
 from camapp.capture import FrameSource
 from camapp.config import AppConfig, TFLiteModelConfig, parse_config
 from camapp.detect import Detector
@@ -26,12 +29,9 @@ from camapp.detect.trust import ModelTrust
 from camapp.errors import CaptureEndedError
 from camapp.health import PipelineStats
 from camapp.parts import pipeline_factory
-from camapp.record.bench import bench_recording
 from camapp.runner import PipelineHolder, replay
 from camapp.sinks import ResultSink
 from camapp.stream import FrameHub, HubSink
-from camapp.trackbench import TrackLog, report_idle_people
-from camapp.trackbench import report as report_tracking
 from camapp.types import Frame, FrameResult
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from camapp.bench.tracking import load_ground_truth
 from camapp.capture import FrameSource
 from camapp.config import AppConfig
 from camapp.detect import Detector, Invocation
@@ -25,7 +26,6 @@ from camapp.motion.regions import plan_regions, prefer_whole_frame
 from camapp.parts import pipeline_factory
 from camapp.pipeline import Pipeline
 from camapp.sinks import ResultSink
-from camapp.trackbench import load_ground_truth
 from camapp.types import Frame, FrameResult, IntArray
 
 MATCH_IOU = 0.4  # a tracked person box this close to a ground-truth box follows that person

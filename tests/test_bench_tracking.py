@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from camapp.trackbench import Rows, TrackLog, event_coverage, explain_events, report
+from camapp.bench.tracking import Rows, TrackLog, event_coverage, explain_events, report
 from camapp.types import Detections, EventMessage, Frame, FrameResult, MotionResult, TrackedObject
 
 A = (100.0, 100.0, 130.0, 180.0)

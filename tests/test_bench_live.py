@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from camapp.benchlive import _latencies, _wait_port, free_port
+from camapp.bench.live import _latencies, _wait_port, free_port
 
 
 def new(track: int, start: float, label: str = "person") -> dict[str, object]:
