@@ -68,12 +68,16 @@ def policy(require: bool = True) -> ModelTrust:
     (policy(), "local", None, "not signed"),
     (policy(), "local", "forged", "does not match"),
     (policy(False), "local", "forged", "does not match"),  # a bad signature is refused, policy or not
+    (ModelTrust(), "local", "junk", "no web.model_public_key"),  # issue 25 #3: no key to check it is no pass
+    (ModelTrust(), "local", "good", "no web.model_public_key"),  # even a real one: nothing here can verify it
+    (ModelTrust(), "bundled", "junk", "no web.model_public_key"),
     (policy(), "bundled", None, False),  # shipped with the software
 ])
 def test_check(tmp_path: Path, trust_policy: ModelTrust, where: str, sig: str | None, outcome: Any) -> None:
     path = MODEL if where == "bundled" else tmp_path / "m.tflite"
     data = MODEL.read_bytes()
-    signature = {"good": KEY.sign(data), "forged": Ed25519PrivateKey.generate().sign(data), None: None}[sig]
+    signature = {"good": KEY.sign(data), "forged": Ed25519PrivateKey.generate().sign(data),
+                 "junk": b"A" * 64, None: None}[sig]
     if isinstance(outcome, str):
         with pytest.raises(ModelTrustError, match=outcome):
             trust_policy.check(path, data, signature)
@@ -195,6 +199,19 @@ def test_automatic_rollback_cannot_fall_back_to_an_unsigned_model(web: Web) -> N
     unsigned_running = parts(web.appl.live.detector)[-1]  # kept as the fallback should the new model fail
     assert web.set_policy(True).status_code == 200
     assert all(d is not unsigned_running for d in parts(web.appl.live.detector))  # reloaded under the policy alone
+
+
+def test_a_signature_nothing_can_verify_is_refused(web: Web) -> None:
+    """Issue 25 #3: no public key, policy off, a model with 16 bytes appended and a .sig of 64 x 'A': refused."""
+    cfg = web.client.get("/api/config").json
+    cfg["web"]["model_public_key"] = None
+    assert web.post("/api/config", cfg).status_code == 200
+    before = web.client.get("/api/model").json["installed"]
+    resp = web.upload(MODEL.read_bytes() + b"\0" * 16, b"A" * 64)
+    assert resp.status_code == 403, resp.json
+    assert "no web.model_public_key" in resp.json["error"] and "cannot be verified" in resp.json["error"]
+    assert web.client.get("/api/model").json["installed"] == before  # never stored, never activated
+    assert web.upload(MODEL.read_bytes() + b"\0" * 16).status_code == 201  # the same model without it is fine
 
 
 def test_turning_the_policy_off_needs_the_admins_password(web: Web) -> None:

@@ -21,6 +21,8 @@ from test_web_support import Appliance, admin, appliance, form_fields  # noqa: F
 
 from camapp.assets import MODELS_DIR
 from camapp.commands import ApplyConfig
+from camapp.detect import trust
+from camapp.detect.trust import ModelTrust
 from camapp.web.openapi import spec
 from camapp.web.tls import ensure_certificate, ssl_context
 
@@ -316,6 +318,16 @@ def test_model_upload_signed_probe_switch_and_rollback(admin, appliance: Applian
     cfg = client.get("/api/config").json
     cfg["web"].update(model_public_key=pub, require_signed_models=True)
     assert client.put("/api/config", json=cfg, headers={"X-CSRF-Token": csrf}).status_code == 200
+    # the real wiring installs the policy its detector loads under; this test appliance has no detector wiring
+    previous = trust.install(ModelTrust.from_config(appliance.ctx.get_config().web))
+    try:
+        _signed_upload_switch_and_rollback(client, csrf, appliance, key)
+    finally:
+        trust.install(previous)
+
+
+def _signed_upload_switch_and_rollback(client, csrf: str, appliance: Appliance,  # type: ignore[no-untyped-def]
+                                       key: Ed25519PrivateKey) -> None:
     model = MODEL.read_bytes()
     unsigned = _model_upload(client, csrf, model, LABELS.read_bytes())
     assert unsigned.status_code == 403 and "signed" in unsigned.json["error"]

@@ -152,6 +152,24 @@ def test_viewer_is_read_only(appliance: Appliance, method: str, url: str, body: 
     assert appliance.ctx.state.mode == "disarmed"
 
 
+@pytest.mark.parametrize(("who", "password", "logs_status", "panel"), [
+    (ADMIN, ADMIN_PW, 200, True), (VIEWER, VIEWER_PW, 403, False),
+])
+def test_only_admins_read_the_log(appliance: Appliance, who: str, password: str, logs_status: int,
+                                  panel: bool) -> None:
+    """Issue 25 #4: the log names hosts, users, paths and addresses like the config does, so viewers get neither,
+    and their System page has no log panel that would only ever fail to load."""
+    with_users(appliance)
+    client = appliance.app.test_client()
+    login(client, who, password)
+    resp = client.get("/api/logs?lines=3")
+    assert resp.status_code == logs_status
+    if not panel:
+        assert "only an admin" in resp.json["error"] and "lines" not in resp.json
+    html = client.get("/system").get_data(as_text=True)
+    assert ('id="log"' in html) is panel and ("<h2>Log" in html) is panel
+
+
 def test_viewer_can_change_own_password_and_other_sessions_end(appliance: Appliance) -> None:
     with_users(appliance)
     first, second = appliance.app.test_client(), appliance.app.test_client()

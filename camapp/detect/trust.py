@@ -46,11 +46,17 @@ class ModelTrust:
         """Raise ModelTrustError unless these model bytes may run; True when a signature verified them.
 
         `signature` defaults to the file next to `path` (<model>.sig). A signature that does not verify is always
-        refused, policy or not: it means the file is not what its signer made.
+        refused, policy or not, bundled or not: it means the file is not what its signer made. Without a public key
+        nothing can verify it, and a signature nobody checked must not pass for one that was (issue 25).
         """
         if signature is None and path is not None:
             signature = read_signature(path)
         where = str(path) if path is not None else "the model"
+        if signature is not None and not self.public_key:
+            raise ModelTrustError(
+                f"{where}: comes with a signature, but no web.model_public_key is set to verify it, and a signature "
+                f"that cannot be verified is refused whatever web.require_signed_models says: set the signer's public "
+                f"key, or offer the model without the signature (no <model>{SIGNATURE_SUFFIX} file)")
         if signature is not None and self.public_key:
             # Lazy: cryptography (13 MB resident) is loaded only when there is a signature to check.
             from camapp.web import signing

@@ -119,6 +119,9 @@ def activate_model() -> Any:
 
 @bp.get("/logs")
 def get_logs() -> Any:
+    # Admin-only rather than redacted: lines are free text naming hosts, users, paths and client addresses, and no
+    # filter can tell which of them a viewer may read; a viewer's System page shows no log panel.
+    require_admin()
     lines = int(query_number("lines", 200, 1, 5000) or 200)
     return jsonify({"lines": system.log_lines(ctx(), lines)})
 

@@ -53,7 +53,9 @@ async function charts() {
 }
 
 async function logs() {
-  try { const { lines } = await api("GET", "/api/logs?lines=200"); const pre = document.getElementById("log");
+  const pre = document.getElementById("log");
+  if (!pre) return;  // viewers: the log is admin-only, and the page has no panel for it
+  try { const { lines } = await api("GET", "/api/logs?lines=200");
     pre.textContent = lines.join("\n") || "(empty)"; pre.scrollTop = pre.scrollHeight; } catch (e) { /* retry */ }
 }
 refresh(); charts(); logs();
