@@ -104,7 +104,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     with Appliance(cfg, None) as app:
         extra: list[ResultSink] = [JsonEventSink(app.model_name)] if args.json else []
         if args.mot:
-            extra.append(MotSink(Path(args.mot)))
+            extra.append(MotSink(Path(args.mot), detected_only=args.mot_detected_only))
         t0 = time.perf_counter()
         app.replay(extra)
         elapsed = time.perf_counter() - t0
@@ -222,7 +222,11 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--json", action="store_true", help="print each event message as JSON, placed in the file "
                      "(frame index and video_time of the event's first frame)")
     rep.add_argument("--mot", metavar="FILE", help="write the confirmed tracks in MOTChallenge format "
-                     "(frame,id,x,y,w,h,score,-1,-1,-1; frames from 1; only frames they were detected in)")
+                     "(frame,id,x,y,w,h,score,-1,-1,-1; frames from 1): a row on every frame of each track's life "
+                     "from its first detection to its last, interpolated between detections on frames the detector "
+                     "did not analyse")
+    rep.add_argument("--mot-detected-only", action="store_true", help="with --mot: rows only on the frames each "
+                     "track was detected in (the detector's own boxes; other frames have none)")
     rep.set_defaults(func=cmd_replay)
     chk = sub.add_parser("check-config", help="validate a config file")
     chk.add_argument("file")

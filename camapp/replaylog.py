@@ -5,12 +5,14 @@ placed in the file (frame index and seconds from its start) so a user can find t
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import json
 import sys
 from pathlib import Path
 from typing import IO, Any
 
 from camapp.errors import CamappError
+from camapp.geometry import Box
 from camapp.sinks import ResultSink
 from camapp.types import EventMessage, FrameResult, TrackedObject
 
@@ -26,23 +28,58 @@ def observed(result: FrameResult) -> list[TrackedObject]:
 class ConfirmedTracks:
     """A replay's tracks as a tracker reports them (SORT, ByteTrack): only tracks the tracker has confirmed. A track's
     rows from before its confirmation are held back and released with it, so its whole extent is reported; a
-    tentative track that is never confirmed (a detector blip, a second box on someone already tracked) never is."""
+    tentative track that is never confirmed (a detector blip, a second box on someone already tracked) never is.
 
-    def __init__(self) -> None:
+    With `every_frame` (the default, what MOTChallenge scoring expects) a track has a row on every frame of its life,
+    from its first detection to its last; on the frames in between, the box is interpolated between the detections
+    either side (see _between). Those rows are held until the track is detected again, so the predictions after its
+    last detection (while the tracker waits to drop it) are never reported. Without it, rows come only from frames
+    the track was detected in."""
+
+    def __init__(self, every_frame: bool = True) -> None:
+        self._every_frame = every_frame
         self._pending: dict[int, list[tuple[int, TrackedObject]]] = {}
+        self._gap: dict[int, list[tuple[int, TrackedObject]]] = {}  # estimated rows since a track's last detection
+        # a track's last detection (frame, box); a track never detected yet has no rows (they would be nobody's)
+        self._started: dict[int, tuple[int, Box]] = {}
 
     def feed(self, result: FrameResult) -> list[tuple[int, TrackedObject]]:
         """(frame number from 1, object) rows now known to belong to confirmed tracks, earlier frames included."""
         n, out = result.frame.index + 1, []
-        for obj in sorted(observed(result), key=lambda o: o.track_id):
+        seen = {obj.track_id for obj in observed(result)}
+        for obj in sorted(result.objects, key=lambda o: o.track_id):
+            t = obj.track_id
+            if t not in seen:
+                if self._every_frame and t in self._started:
+                    self._gap.setdefault(t, []).append((n, obj))
+                continue
+            rows = [*self._between(t, n, obj), (n, obj)]
+            self._started[t] = (n, obj.box)
             if obj.confirmed:
-                out += self._pending.pop(obj.track_id, [])
-                out.append((n, obj))
+                out += self._pending.pop(t, []) + rows
             else:
-                self._pending.setdefault(obj.track_id, []).append((n, obj))
+                self._pending.setdefault(t, []).extend(rows)
         live = {obj.track_id for obj in result.objects}
         self._pending = {t: rows for t, rows in self._pending.items() if t in live}
+        self._gap = {t: rows for t, rows in self._gap.items() if t in live}
+        self._started = {t: seen for t, seen in self._started.items() if t in live}
         return out
+
+    def _between(self, track_id: int, n: int, obj: TrackedObject) -> list[tuple[int, TrackedObject]]:
+        """The held rows since the track's last detection, their boxes moved onto the straight line between that
+        detection and this one (what MOT trackers' interpolation does): both ends are known once it is seen again,
+        and a walking person is better placed by them than by the filter's forecast from one end (PETS09 S2L1 at 10 fps,
+        detect.fps 5: IDF1 0.66 against 0.57 with the forecast)."""
+        held = self._gap.pop(track_id, [])
+        if not held or track_id not in self._started:
+            return held
+        n0, box0 = self._started[track_id]
+        return [(m, dataclasses.replace(row, box=_lerp(box0, obj.box, (m - n0) / (n - n0)))) for m, row in held]
+
+
+def _lerp(a: Box, b: Box, f: float) -> Box:
+    x1, y1, x2, y2 = (p + (q - p) * f for p, q in zip(a, b, strict=True))
+    return (x1, y1, x2, y2)
 
 
 def mot_row(n: int, obj: TrackedObject) -> str:
@@ -52,11 +89,13 @@ def mot_row(n: int, obj: TrackedObject) -> str:
 
 
 class MotSink(ResultSink):
-    """Writes the confirmed tracks' detected boxes to a MOTChallenge text file (replay --mot FILE); a track's rows
-    from before its confirmation come when it is confirmed, so lines are not always in frame order."""
+    """Writes the confirmed tracks to a MOTChallenge text file (replay --mot FILE): every frame of each track's life,
+    or with `detected_only` (--mot-detected-only) only the frames it was detected in. Rows held back (before a
+    track's confirmation, between its detections) come when they are known, so lines are not always in frame
+    order; MOTChallenge tools group them by frame."""
 
-    def __init__(self, path: Path) -> None:
-        self._tracks = ConfirmedTracks()
+    def __init__(self, path: Path, detected_only: bool = False) -> None:
+        self._tracks = ConfirmedTracks(every_frame=not detected_only)
         try:
             self._file: IO[str] | None = path.open("w", encoding="utf-8")
         except OSError as err:

@@ -49,7 +49,7 @@ class TrackLog(ResultSink):
     detections: dict[int, list[tuple[Box, float]]] = field(default_factory=dict)
     tracks: Rows = field(default_factory=dict)
     event_tracks: dict[str, set[int]] = field(default_factory=lambda: defaultdict(set))
-    confirmed: ConfirmedTracks = field(default_factory=ConfirmedTracks)
+    confirmed: ConfirmedTracks = field(default_factory=lambda: ConfirmedTracks(every_frame=False))
     confirmations: list[Confirmation] = field(default_factory=list)
 
     def handle(self, result: FrameResult) -> None:
