@@ -18,12 +18,15 @@ from camapp.datadir import data_dir
 from camapp.detect import Detector, Invocation
 from camapp.events import EventTracker
 from camapp.filters import filter_detections
+from camapp.fleet.agent import FleetAgent
+from camapp.fleet.protocol import FleetTopics
 from camapp.geometry import Box
 from camapp.health import PipelineStats, system_health
 from camapp.live import LivePipeline
 from camapp.motion.improved import ImprovedMotionDetector
 from camapp.motion.planner import Budget, plan_invocations
 from camapp.mqtt.sink import MqttSink
+from camapp.mqtt.topics import Topics
 from camapp.pipeline import Pipeline, Stages
 from camapp.sinks import ResultSink, SinkContext, build_sink
 from camapp.store import EventStore
@@ -71,6 +74,17 @@ def pipeline_factory(
     return build
 
 
+def fleet_agent(cfg: AppConfig, control: Controller, live: LivePipeline) -> FleetAgent | None:
+    """The fleet agent when the device is in a fleet (mqtt.fleet_public_key), riding on the MQTT connection."""
+    key = cfg.mqtt.fleet_public_key
+    if key is None:
+        return None
+    prefix = Topics.build(cfg.mqtt.topic_prefix, cfg.device_id).prefix
+    return FleetAgent(key, device_id=cfg.device_id, topics=FleetTopics(prefix), control=control,
+                      get_config=lambda: live.cfg, data_dir=data_dir(cfg), arm_mode=cfg.mqtt.arm_mode,
+                      model_name=lambda: live.detector.name)
+
+
 class Sinks:
     """The result sinks the config asks for, in the order they see each frame; closed in reverse."""
 
@@ -89,7 +103,7 @@ class Sinks:
                 self.mqtt = self._add(MqttSink(
                     cfg.mqtt, device_id=cfg.device_id, camera_id=cfg.camera.id, model_name=lambda: live.detector.name,
                     state=state, control=control, stats=lambda: self._stats(cfg, stats), data_dir=data_dir(cfg),
-                    labels=cfg.objects.track))
+                    labels=cfg.objects.track, fleet=fleet_agent(cfg, control, live)))
             self.alarm = self._add(AlarmSink(cfg.rules, cfg.gpio, state=state, control=control))
             context = SinkContext(cfg, state, control, data_dir(cfg))
             for entry in cfg.sinks:

@@ -25,6 +25,7 @@ import numpy as np
 import pytest
 from gpiozero import Device
 from pydantic import BaseModel, ValidationError
+from test_fleet_agent import PUBLIC as FLEET_PUBLIC
 
 from camapp.alarm.factory import build_hardware
 from camapp.alarm.inputs import make_input
@@ -485,6 +486,39 @@ def discovery(enabled: bool, tmp: Path) -> int:
         return len(col.messages)
 
 
+def fleet_key(key: str | None, tmp: Path) -> float:
+    """A signed desired config (detect.fps 2) reaches a device only when it holds the fleet's public key."""
+    from types import SimpleNamespace
+
+    from mqtt_broker import Broker, Collector
+    from test_fleet_agent import KEY  # the private half of FLEET_PUBLIC
+
+    from camapp.fleet.publisher import Publisher, Versions
+    from camapp.parts import fleet_agent
+
+    with Broker(tmp / f"broker-{key is not None}") as broker, Collector(broker, ["camapp/+/fleet/reported"]) as col:
+        Publisher(KEY, lambda t, p, r: col.publish(t, p, retain=r), Versions()).desired(
+            "dev", "camapp/dev", "detect:\n  fps: 2\n")
+        cfg = AppConfig.model_validate({"device_id": "dev", "storage": {"path": str(tmp / f"s-{key is not None}")},
+                                        "mqtt": broker.mqtt_config(fleet_public_key=key, discovery=False)})
+        live = SimpleNamespace(cfg=cfg, detector=SimpleNamespace(name="m"))
+
+        def apply(new: AppConfig) -> list[str]:
+            live.cfg = new
+            return []
+
+        state = ApplianceState()
+        control = Controller(state, apply_config=apply)
+        sink = MqttSink(cfg.mqtt, device_id="dev", camera_id="cam", model_name="m", state=state, control=control,
+                        stats=dict, data_dir=tmp / f"d-{key is not None}", labels=["person"],
+                        fleet=fleet_agent(cfg, control, live))  # type: ignore[arg-type]
+        sink.start()
+        with contextlib.suppress(AssertionError):
+            col.wait_for(lambda ms: any(b'"version":0' not in m.payload for m in ms), timeout=3)
+        sink.close()
+        return float(live.cfg.detect.fps)
+
+
 # --- web and API ----------------------------------------------------------------------------------------------
 
 
@@ -648,6 +682,7 @@ SWITCHES = [
     Switch("mqtt.allowed_commands", ("mode", "armed", "detection", "silence", "snapshot"), allowed),
     Switch("mqtt.arm_mode", ("home", "away"), command("arm_mode")),
     Switch("mqtt.discovery", (False, True), discovery),
+    Switch("mqtt.fleet_public_key", (None, FLEET_PUBLIC), fleet_key),
     Switch("web.https", (False, True), served("https")),
     Switch("web.metrics", (False, True), metrics),
     Switch("web.require_signed_models", (False, True), signed_policy),

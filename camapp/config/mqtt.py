@@ -92,6 +92,11 @@ class MqttConfig(Section):
         10, ge=1, le=600, description="Most commands of each kind accepted per minute; more are logged and ignored."
     )
     arm_mode: Literal["home", "away"] = Field("away", description="Mode set by the `armed` ON command (HA switch).")
+    fleet_public_key: str | None = Field(
+        None, description="Ed25519 public key (PEM, or base64 of the 32 raw bytes) of the fleet console (`camapp "
+        "fleet`): when set, desired configs and commands on <prefix>/fleet/desired and <prefix>/fleet/command signed "
+        "by it are applied (see docs/fleet.md); unset: the device is in no fleet, nothing is subscribed.",
+    )
     discovery: bool = Field(True, description="Publish Home Assistant MQTT discovery configs.")
     discovery_prefix: str = Field(
         "homeassistant", pattern=r"^[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*$", description="Home Assistant discovery prefix."
@@ -109,6 +114,18 @@ class MqttConfig(Section):
             raise ValueError("mqtt.commands was replaced by mqtt.allowed_commands (default: none): list the commands "
                              "to accept, e.g. allowed_commands: [mode, snapshot]")
         return data
+
+    @field_validator("fleet_public_key")
+    @classmethod
+    def _fleet_key_loads(cls, value: str | None) -> str | None:
+        if value:
+            from camapp.web.signing import load_public_key  # lazy: keeps config import light
+
+            try:
+                load_public_key(value)
+            except ValueError as err:
+                raise ValueError(str(err).replace("model_public_key", "fleet_public_key")) from None
+        return value or None
 
     @field_validator("allowed_commands")
     @classmethod

@@ -12,7 +12,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import paho.mqtt.client as mqtt
 
@@ -37,6 +37,19 @@ log = logging.getLogger(__name__)
 OUTBOX_FILE = "mqtt-outbox.sqlite"
 
 
+class FleetLink(Protocol):
+    """The fleet agent (camapp/fleet/agent.py) riding on this connection: its topics' messages go to it."""
+
+    @property
+    def subscriptions(self) -> tuple[str, ...]: ...
+
+    def start(self, publish: Callable[[str, str], None]) -> None: ...
+
+    def handle(self, topic: str, payload: bytes, retained: bool) -> None: ...
+
+    def close(self) -> None: ...
+
+
 def on_off(value: bool) -> str:
     return "ON" if value else "OFF"
 
@@ -56,6 +69,7 @@ class MqttSink(ResultSink):
         stats: Callable[[], Mapping[str, object]],
         data_dir: Path,
         labels: Sequence[str],
+        fleet: FleetLink | None = None,
     ) -> None:
         if not cfg.enabled:
             raise ConfigError("mqtt.host is not set, so MQTT is off; do not build an MqttSink")
@@ -74,6 +88,7 @@ class MqttSink(ResultSink):
         self._client.on_disconnect = self._on_disconnect
         self._client.on_publish = self._on_publish
         self._client.on_message = self._on_message
+        self._fleet = fleet
         self._commands = CommandHandler(control, cfg.allowed_commands, cfg.arm_mode)
         self._gate = CommandGate(cfg)  # who may command: enabled, signed when a key is set, not replayed, rate-limited
         self._refusals = LogBudget()
@@ -97,6 +112,8 @@ class MqttSink(ResultSink):
             return
         self._seed_state()
         self._unsubscribe = self.state.subscribe(self._on_state)
+        if self._fleet is not None:
+            self._fleet.start(self._put_state)  # reported state is retained and republished on every reconnect
         self._thread = threading.Thread(target=self._worker.run, name="mqtt-sink", daemon=True)
         self._thread.start()
         self._client.connect_async(self.cfg.host or "", self.cfg.port, self.cfg.keepalive_s)
@@ -110,6 +127,8 @@ class MqttSink(ResultSink):
         self._closed = True
         if self._unsubscribe is not None:
             self._unsubscribe()
+        if self._fleet is not None:
+            self._fleet.close()
         if self._thread is not None:
             self._worker.put(Stop())
             self._thread.join(timeout=CLOSE_GRACE_S + 5.0)
@@ -227,6 +246,8 @@ class MqttSink(ResultSink):
             client.subscribe(self.topics.commands, qos=1)
         if self.cfg.discovery:
             client.subscribe(self.topics.ha_status, qos=1)
+        if self._fleet is not None:
+            client.subscribe([(t, 1) for t in self._fleet.subscriptions])
         self._worker.put(Connected())
 
     def _on_connect_fail(self, client: mqtt.Client, userdata: Any) -> None:
@@ -256,6 +277,9 @@ class MqttSink(ResultSink):
         if topic == self.topics.ha_status:
             if message.payload.strip().lower() == b"online":
                 self._worker.put(Discovery(throttled=True))  # anyone can publish this
+            return
+        if self._fleet is not None and topic in self._fleet.subscriptions:
+            self._fleet.handle(topic, bytes(message.payload), bool(message.retain))
             return
         name = self.topics.command_name(topic)
         try:
