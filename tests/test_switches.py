@@ -565,6 +565,37 @@ def metrics(enabled: bool, tmp: Path) -> int:
             close_app(web)
 
 
+def login_limits(web: Callable[[Any], dict[str, Any]], tries: int) -> Observe:
+    """What the login form answers after `tries` wrong passwords, each for another user from another /24, then
+    once more, on a real appliance's web app with web settings `web(value)`."""
+    def observe(value: Any, tmp: Path) -> str:
+        from test_web_support import ADMIN, ADMIN_PW, csrf_of
+
+        from camapp.web import close_app, create_app
+        from camapp.web.auth import UserStore
+
+        cfg = parse_config({"camera": {"source": "file", "path": str(clip(tmp))},
+                            "storage": {"path": str(tmp / f"logins-{value}")}, "web": web(value)})
+        with Appliance(cfg) as app:
+            site = create_app(app.web_context())
+            try:
+                UserStore(app.web_context().data_dir).set_password(ADMIN, ADMIN_PW, role="admin")
+                answers = []
+                for n in range(tries + 1):
+                    client = site.test_client()
+                    form = {"username": f"user{n}" if tries > 5 else ADMIN, "password": "wrong",
+                            "csrf_token": csrf_of(client)}
+                    resp = client.post("/login", data=form, environ_base={"REMOTE_ADDR": f"10.{n}.0.1"})
+                    page = resp.get_data(as_text=True)
+                    answers.append(f"{resp.status_code} {page.split('Try again in ', 1)[-1][:4]}"
+                                   if resp.status_code == 429 else str(resp.status_code))
+                return answers[-1]
+            finally:
+                close_app(site)
+
+    return observe
+
+
 def fetch(port: int, path: str) -> str:
     insecure = ssl.create_default_context()
     insecure.check_hostname, insecure.verify_mode = False, ssl.CERT_NONE
@@ -685,6 +716,9 @@ SWITCHES = [
     Switch("mqtt.fleet_public_key", (None, FLEET_PUBLIC), fleet_key),
     Switch("web.https", (False, True), served("https")),
     Switch("web.metrics", (False, True), metrics),
+    Switch("web.login_lockout_s", (5, 60), login_limits(lambda v: {"login_lockout_s": v}, 5)),
+    Switch("web.login_global_max_failures", (6, 100),
+           login_limits(lambda v: {"login_global_max_failures": v, "login_max_failures": 50}, 6)),
     Switch("web.require_signed_models", (False, True), signed_policy),
     Switch("sinks.type", ("log", "none"), sink_list),
     Switch("sinks.level", ("DEBUG", "INFO", "WARNING"), log_sink),

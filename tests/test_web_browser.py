@@ -186,6 +186,17 @@ def test_pages_run_under_the_csp(browser, server: str, appliance: Appliance) -> 
     page.fill("#userform input[name=confirm]", "browser pass 1")
     page.click("#userform button[type=submit]")
     page.wait_for_selector("#users li:has-text('guest')")
+    # a token needs the password too; it is listed with where it was made and its last use, and the System page
+    # tells the admins (issue 25)
+    page.fill("#tokform input[name=name]", "backup")
+    page.fill("#tokform input[name=confirm]", "browser pass 1")
+    page.click("#tokform button[type=submit]")
+    page.wait_for_selector("#newtoken:has-text('cam_')")
+    page.wait_for_selector("#tokens li:has-text('backup'):has-text('from 127.0.0.1'):has-text('last used never')")
+    page.wait_for_selector("#alltokens li:has-text('admin · backup')")
+    page.goto(server + "/system")
+    page.wait_for_selector("#notices li:has-text('API token'):has-text('backup')")
+    page.wait_for_selector("#lockouts li:has-text('No lockouts now')")
     assert problems == []
 
 

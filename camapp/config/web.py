@@ -36,8 +36,21 @@ class WebConfig(Section):
         description="Extra names or addresses the UI answers to (the Host header), besides localhost, the host "
                     "name and the device's own addresses; '*' turns the check off (behind a proxy that does it).")
     session_hours: float = Field(168, gt=0, le=8760, description="How long a login lasts.")
-    login_max_failures: int = Field(5, ge=1, le=1000, description="Failed logins allowed per address and window.")
-    login_window_s: float = Field(300, gt=0, le=86400, description="Window for counting failed logins, in seconds.")
+    login_max_failures: int = Field(
+        5, ge=1, le=1000,
+        description="Wrong passwords an account, a network (/24 IPv4, /64 IPv6) or a known browser may send before "
+                    "it is locked out (for login_lockout_s, doubled with each further failure).")
+    login_window_s: float = Field(
+        300, gt=0, le=86400,
+        description="Seconds without a failure after which an account's, network's or browser's failures are "
+                    "forgotten; also the longest a lockout lasts, and the window login_global_max_failures counts in.")
+    login_lockout_s: float = Field(
+        15, gt=0, le=86400, description="The first lockout after login_max_failures wrong passwords, in seconds; "
+                                        "each further failure doubles it, up to login_window_s.")
+    login_global_max_failures: int = Field(
+        100, ge=1, le=100000,
+        description="Wrong passwords from everyone together within login_window_s before every login from a browser "
+                    "not known here waits (a browser that logged in to the account before still gets in).")
     max_upload_mb: float = Field(64, gt=0, le=1024, description="Largest model upload accepted, in MB.")
     metrics: bool = Field(False, description="Serve Prometheus text metrics at /metrics (needs login or token).")
     model_public_key: str | None = Field(

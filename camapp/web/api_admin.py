@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any
 
@@ -12,15 +13,21 @@ from camapp.errors import AuthError, CommandError
 from camapp.web import configio, system
 from camapp.web.api import body, checked_id, ctx, query_number
 from camapp.web.auth import UserStore
-from camapp.web.guard import api_error, password_ok, password_version, sessions
+from camapp.web.guard import api_error, password_ok, password_version, sessions, throttle
 from camapp.web.modelmgr import ModelManager
+from camapp.web.notices import SecurityNotices
 from camapp.web.openapi import spec
 
+log = logging.getLogger(__name__)
 bp = Blueprint("admin_api", __name__, url_prefix="/api")
 
 
 def users() -> UserStore:
     return current_app.extensions["camapp_users"]  # type: ignore[no-any-return]
+
+
+def notices() -> SecurityNotices:
+    return current_app.extensions["camapp_notices"]  # type: ignore[no-any-return]
 
 
 def models() -> ModelManager:
@@ -218,11 +225,26 @@ def list_tokens() -> Any:
 
 @bp.post("/tokens")
 def create_token() -> Any:
+    """A token outlives logout like an account does, so it needs the password again; every admin is told."""
     name = body().get("name", "script")
     if not isinstance(name, str):
         raise CommandError("token name must be a string")
-    token = users().create_token(g.user["username"], name)
-    return jsonify({"token": token, "note": "shown once: store it now"}), 201
+    reconfirm("creating an API token")
+    address = request.remote_addr or "?"
+    via = f"token {g.user['token_id']}" if g.auth == "token" else f"session {g.get('session_ref', '?')}"
+    token = users().create_token(g.user["username"], name, address=address, via=via)
+    token_id = token.split("_", 2)[1]
+    message = f"API token {token_id} ({name!r}) made for {g.user['username']} from {address} by {via}"
+    log.warning("%s", message)
+    notices().add("token", message)
+    return jsonify({"token": token, "id": token_id, "note": "shown once: store it now"}), 201
+
+
+@bp.get("/security")
+def security() -> Any:
+    """Security notices (tokens made, lockouts) and the lockouts in force: what the System page shows admins."""
+    require_admin()
+    return jsonify({"notices": notices().recent(), "lockouts": throttle().lockouts()})
 
 
 @bp.delete("/tokens/<token_id>")

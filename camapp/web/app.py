@@ -22,7 +22,9 @@ from camapp.web.context import WebContext
 from camapp.web.guard import api_error, is_api_request
 from camapp.web.hosts import HostCheck
 from camapp.web.modelmgr import ModelManager
+from camapp.web.notices import SecurityNotices
 from camapp.web.sessions import SessionStore
+from camapp.web.throttle import LoginThrottle
 
 log = logging.getLogger(__name__)
 WEB_DIR = ROOT / "web"
@@ -83,10 +85,14 @@ def create_app(ctx: WebContext, history_period_s: float = 10.0) -> Flask:
         setupcode.prepare(ctx.data_dir)
     sessions = SessionStore(ctx.data_dir, cfg.session_hours * 3600)
     history = system.HealthHistory(ctx, period_s=history_period_s)
+    notices = SecurityNotices(ctx.data_dir)
     app.extensions.update(camapp=ctx, camapp_users=users, camapp_history=history, camapp_sessions=sessions,
                           camapp_hosts=HostCheck(),
                           camapp_models=ModelManager(ctx.data_dir, _switcher(ctx)),
-                          camapp_login_limiter=guard.RateLimiter(cfg.login_max_failures, cfg.login_window_s))
+                          camapp_notices=notices,
+                          camapp_throttle=LoginThrottle(cfg.login_max_failures, cfg.login_window_s,
+                                                        cfg.login_lockout_s, cfg.login_global_max_failures,
+                                                        notify=lambda message: notices.add("lockout", message)))
     guard.install(app, users)
     for kind, _ in _ERROR_CODES:
         app.register_error_handler(kind, _error_response)
@@ -119,6 +125,6 @@ def close_app(app: Flask) -> None:
     history = app.extensions.get("camapp_history")
     if history is not None:
         history.close()
-    sessions = app.extensions.get("camapp_sessions")
-    if sessions is not None:
-        sessions.close()
+    for name in ("camapp_sessions", "camapp_notices"):
+        if (store := app.extensions.get(name)) is not None:
+            store.close()

@@ -27,6 +27,7 @@ ROLES: tuple[Role, ...] = ("admin", "viewer")
 USERS_FILE = "users.json"
 USERNAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,32}$")
 MIN_PASSWORD = 8
+TOUCH_EVERY_S = 60.0  # a token's last use is written at most this often (the stream polls a lot)
 _SCRYPT = {"n": 2**14, "r": 8, "p": 1}
 
 
@@ -134,8 +135,9 @@ class UserStore:
         ok = check_password(password, stored)
         return {"username": username, **user} if ok and user else None
 
-    def create_token(self, username: str, name: str) -> str:
-        """Make an API token for a user; the secret is returned once and only its hash is kept."""
+    def create_token(self, username: str, name: str, address: str = "?", via: str = "") -> str:
+        """Make an API token for a user; the secret is returned once and only its hash is kept, with where it was
+        made from (`address`, and `via`: the session or token that asked) so the Account page can show it."""
         if not re.match(r"^[\w .-]{1,64}$", name):
             raise AuthError("token name: 1-64 letters, digits, spaces, '.', '_' or '-'")
         token_id, secret = secrets.token_hex(4), secrets.token_urlsafe(24)
@@ -144,14 +146,17 @@ class UserStore:
             if username not in data["users"]:
                 raise AuthError(f"no user {username!r}")
             data["tokens"][token_id] = {"user": username, "name": name, "hash": _token_hash(secret),
-                                        "created": round(time.time(), 1)}
+                                        "created": round(time.time(), 1), "address": address[:64], "via": via[:64],
+                                        "last_used": None, "last_from": None}
             self._save(data)
         return f"cam_{token_id}_{secret}"
 
     def tokens(self, username: str | None = None) -> list[dict[str, Any]]:
+        """Tokens (of `username`, or all) without their hashes: who made them, from where and when last used."""
         with self._lock:
             tokens = self._load()["tokens"]
-        return [{"id": k, "user": t["user"], "name": t["name"], "created": t["created"]}
+        return [{"id": k, "user": t["user"], "name": t["name"], "created": t["created"],
+                 **{f: t.get(f) for f in ("address", "via", "last_used", "last_from")}}
                 for k, t in sorted(tokens.items()) if username is None or t["user"] == username]
 
     def revoke_token(self, token_id: str) -> bool:
@@ -173,18 +178,23 @@ class UserStore:
                 self._save(data)
         return gone
 
-    def check_token(self, token: str) -> dict[str, Any] | None:
-        """The owning user record for a valid `cam_<id>_<secret>` token, else None."""
+    def check_token(self, token: str, address: str = "?") -> dict[str, Any] | None:
+        """The owning user record (with `token_id`) for a valid `cam_<id>_<secret>` token, else None; notes its
+        last use (written at most every TOUCH_EVERY_S, or whenever the address changes)."""
         parts = token.split("_", 2)
         if len(parts) != 3 or parts[0] != "cam":
             return None
         with self._lock:
             data = self._load()
-        entry = data["tokens"].get(parts[1])
-        if not entry or not hmac.compare_digest(entry["hash"], _token_hash(parts[2])):
-            return None
-        user = data["users"].get(entry["user"])
-        return {"username": entry["user"], **user} if user else None
+            entry = data["tokens"].get(parts[1])
+            if not entry or not hmac.compare_digest(entry["hash"], _token_hash(parts[2])):
+                return None
+            user = data["users"].get(entry["user"])
+            now = time.time()
+            if user and (now - (entry.get("last_used") or 0) > TOUCH_EVERY_S or entry.get("last_from") != address):
+                entry["last_used"], entry["last_from"] = round(now, 1), address[:64]
+                self._save(data)
+        return {"username": entry["user"], **user, "token_id": parts[1]} if user else None
 
 
 def set_admin_password(data_dir: Path, username: str, password: str) -> None:

@@ -1,27 +1,28 @@
 """Request guard: every route needs a logged-in user or an API token, except a short public list;
-state changes need CSRF (for cookie sessions) and the admin role; logins are rate-limited.
+state changes need CSRF (for cookie sessions) and the admin role; password checks are throttled
+(camapp.web.throttle).
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import math
 import os
 import secrets
-import threading
-import time
-from collections import deque
 from pathlib import Path
 from typing import Any
 
 from flask import Flask, Response, abort, current_app, g, jsonify, redirect, request, session, url_for
 from flask.sessions import SecureCookieSessionInterface
+from itsdangerous import BadSignature, URLSafeSerializer
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response as BaseResponse
 
 from camapp.web.auth import UserStore
 from camapp.web.hosts import HostCheck
 from camapp.web.sessions import SessionStore
+from camapp.web.throttle import Attempt, LoginThrottle
 
 PUBLIC_ENDPOINTS = frozenset({"healthz", "static", "pages.login", "pages.setup"})
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -30,6 +31,8 @@ VIEWER_WRITES = frozenset({
     "admin_api.end_session",
 })  # state changes a read-only viewer may still make
 CSRF_HEADER = "X-CSRF-Token"
+BROWSER_COOKIE = "camapp_browser"  # "this browser has logged in as <user>": see camapp.web.throttle
+BROWSER_COOKIE_DAYS = 365
 TLS_ENVIRON = "camapp.tls"  # set by camapp.webserver when the port also speaks TLS
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; "
        "connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
@@ -54,48 +57,46 @@ def load_secret_key(data_dir: Path) -> bytes:
     return key
 
 
-class RateLimiter:
-    """Counts failures per key in a sliding window; blocked() says how many seconds to wait (0: go ahead)."""
+def throttle() -> LoginThrottle:
+    return current_app.extensions["camapp_throttle"]  # type: ignore[no-any-return]
 
-    def __init__(self, max_failures: int, window_s: float) -> None:
-        self.max_failures, self.window_s = max_failures, window_s
-        self._fails: dict[str, deque[float]] = {}
-        self._lock = threading.Lock()
 
-    def _recent(self, key: str, now: float) -> deque[float]:
-        fails = self._fails.setdefault(key, deque())
-        while fails and fails[0] <= now - self.window_s:
-            fails.popleft()
-        return fails
+def _browser_signer() -> URLSafeSerializer:
+    return URLSafeSerializer(current_app.secret_key or b"", salt="camapp-known-browser")
 
-    def blocked(self, key: str) -> float:
-        now = time.monotonic()
-        with self._lock:
-            fails = self._recent(key, now)
-            if len(fails) < self.max_failures:
-                return 0.0
-            return max(1.0, fails[0] + self.window_s - now)
 
-    def fail(self, key: str) -> None:
-        now = time.monotonic()
-        with self._lock:
-            self._recent(key, now).append(now)
+def login_attempt(username: str | None) -> Attempt:
+    """This request's try at `username`'s password; the known-browser cookie counts only when it names them."""
+    address, browser = request.remote_addr or "?", None
+    cookie = request.cookies.get(BROWSER_COOKIE)
+    if cookie and username is not None:
+        try:
+            data = _browser_signer().loads(cookie)
+        except BadSignature:
+            data = None
+        if isinstance(data, dict) and data.get("user") == username and isinstance(data.get("id"), str):
+            browser = data["id"]
+    return Attempt(username, address, browser)
 
-    def reset(self, key: str) -> None:
-        with self._lock:
-            self._fails.pop(key, None)
+
+def remember_browser(resp: BaseResponse, attempt: Attempt) -> None:
+    """After a good password: this browser is known for this user from now on (signed, long-lived, HttpOnly)."""
+    value = _browser_signer().dumps({"user": attempt.username, "id": attempt.browser or secrets.token_hex(8)})
+    resp.set_cookie(BROWSER_COOKIE, value, max_age=BROWSER_COOKIE_DAYS * 86400, httponly=True, samesite="Strict",
+                    secure=request.is_secure)
 
 
 def password_ok(username: str, password: str) -> bool:
-    """Check a password outside the login form; failures count against the same per-address limit as logins, and
-    once it is reached this answers 429 without checking."""
-    limiter: RateLimiter = current_app.extensions["camapp_login_limiter"]
-    key = request.remote_addr or "?"
-    if wait := limiter.blocked(key):
-        abort(429, f"too many wrong passwords from this address; try again in {int(wait)} seconds")
+    """Check a password outside the login form; failures count against the same limits as logins (per account,
+    network and browser), and while one is locked out this answers 429 without checking."""
+    attempt = login_attempt(username)
+    wait, what = throttle().wait(attempt)
+    if wait:
+        abort(429, f"too many wrong passwords ({what}); try again in {math.ceil(wait)} seconds")
     if current_app.extensions["camapp_users"].authenticate(username, password) is None:
-        limiter.fail(key)
+        throttle().failed(attempt)
         return False
+    throttle().succeeded(attempt)
     return True
 
 
@@ -126,7 +127,7 @@ def _user_from_request(users: UserStore) -> tuple[dict[str, Any] | None, str]:
     """(user, how) with how in token/session/''."""
     header = request.headers.get("Authorization", "")
     if header.startswith("Bearer "):
-        return users.check_token(header[7:].strip()), "token"
+        return users.check_token(header[7:].strip(), request.remote_addr or "?"), "token"
     name, sid = session.get("user"), session.get("sid")
     if not isinstance(name, str) or not isinstance(sid, str):
         return None, ""

@@ -92,7 +92,7 @@ def _paths() -> dict[str, Any]:
                                     ["model_path", "labels_path"])}, codes=(400, 401, 403, 413, 422))},
         "/model/activate": {"post": _op("Switch back to an installed model",
                                         body=_json_body({"id": IDS}, ["id"]), codes=(400, 401, 403, 422))},
-        "/logs": {"get": _op("Log tail", params=[_p("lines", "query", {"type": "integer", "minimum": 1,
+        "/logs": {"get": _op("Log tail (admin)", params=[_p("lines", "query", {"type": "integer", "minimum": 1,
                                                                          "maximum": 5000})])},
         "/diagnostics": {"get": _op("Diagnostics zip", "application/zip")},
         "/users": {"get": _op("Users and tokens (admin)"),
@@ -111,10 +111,12 @@ def _paths() -> dict[str, Any]:
         "/sessions/{ref}": {"delete": _op("End one of your sessions", params=[_p("ref", "path", {"type": "string"})],
                                           codes=(400, 401, 403, 404))},
         "/tokens": {"get": _op("Your API tokens"),
-                    "post": _op("Create an API token (secret shown once)",
-                                body=_json_body({"name": {"type": "string"}}, []))},
+                    "post": _op("Create an API token (secret shown once); needs your password in the "
+                                "X-Camapp-Password header, and every admin is notified",
+                                body=_json_body({"name": {"type": "string"}}, []), codes=(400, 401, 403, 429))},
         "/tokens/{token_id}": {"delete": _op("Revoke a token", params=[_p("token_id", "path", {"type": "string"})],
                                              codes=(400, 401, 403, 404))},
+        "/security": {"get": _op("Security notices (tokens made, login lockouts) and lockouts in force (admin)")},
         "/openapi.json": {"get": _op("This document")},
     }
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -10,11 +11,11 @@ from flask import Blueprint, current_app, flash, g, redirect, render_template, r
 
 from camapp.errors import AuthError
 from camapp.redact import get_path
-from camapp.web import configio, forms, setupcode
+from camapp.web import configio, forms, guard, setupcode
 from camapp.web.api import ID_RE, ctx
 from camapp.web.api_admin import password_confirmed
 from camapp.web.auth import UserStore
-from camapp.web.guard import RateLimiter, end_session, start_session
+from camapp.web.guard import end_session, start_session
 
 bp = Blueprint("pages", __name__)
 
@@ -53,18 +54,20 @@ def login() -> Any:
         return redirect(url_for("pages.setup"))
     error, status = None, 200
     if request.method == "POST":
-        limiter: RateLimiter = current_app.extensions["camapp_login_limiter"]
         name = request.form.get("username", "")
-        key = request.remote_addr or "?"
-        wait = limiter.blocked(key)
+        attempt = guard.login_attempt(name)
+        wait, what = guard.throttle().wait(attempt)
         if wait:
-            error, status = f"Too many failed logins. Try again in {int(wait)} seconds.", 429
+            error, status = (f"Too many failed logins ({what}). Try again in {math.ceil(wait)} seconds. A browser "
+                             "that has logged in to this account before is not held up by other people's guesses."), 429
         elif (user := users().authenticate(name, request.form.get("password", ""))) is not None:
-            limiter.reset(key)
+            guard.throttle().succeeded(attempt)
             start_session(user)
-            return redirect(safe_next(request.args.get("next")))
+            resp = redirect(safe_next(request.args.get("next")))
+            guard.remember_browser(resp, attempt)
+            return resp
         else:
-            limiter.fail(key)
+            guard.throttle().failed(attempt)
             error, status = "Wrong username or password.", 401
     return render_template("login.html", error=error), status
 
@@ -84,12 +87,11 @@ def setup() -> Any:
 
 def _first_admin() -> tuple[str | None, int]:
     """(error, status) of a setup form: the code is checked (rate-limited) before anything else."""
-    limiter: RateLimiter = current_app.extensions["camapp_login_limiter"]
-    key = request.remote_addr or "?"
-    if wait := limiter.blocked(key):
-        return f"Too many wrong setup codes. Try again in {int(wait)} seconds.", 429
+    attempt = guard.login_attempt(None)
+    if wait := guard.throttle().wait(attempt)[0]:
+        return f"Too many wrong setup codes. Try again in {math.ceil(wait)} seconds.", 429
     if not setupcode.check(ctx().data_dir, request.form.get("setup_code", "")):
-        limiter.fail(key)
+        guard.throttle().failed(attempt)
         return ("Wrong setup code: use the one-time code printed in the log when the camera started, or the "
                 "setup_code from camapp.conf.", 403)
     name, pw = request.form.get("username", ""), request.form.get("password", "")
@@ -99,7 +101,6 @@ def _first_admin() -> tuple[str | None, int]:
         users().set_password(name, pw, role="admin")
     except AuthError as err:
         return str(err), 400
-    limiter.reset(key)
     setupcode.retire(ctx().data_dir)
     start_session({"username": name, **(users().get(name) or {})})
     return None, 302

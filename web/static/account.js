@@ -16,10 +16,25 @@ async function loadSessions() {
     removeButton("/api/sessions/" + s.id, s.current ? () => location.assign("/login") : loadSessions, "End"))));
 }
 
+function tokenText(t, withUser) {
+  return (withUser ? t.user + " · " : "") + t.name + " (" + t.id + ") · made " + when(t.created) +
+    (t.address ? " from " + t.address : "") + (t.via ? " by " + t.via : "") + " · last used " +
+    (t.last_used ? when(t.last_used) + " from " + t.last_from : "never");
+}
+
 async function loadTokens() {
   const { tokens } = await api("GET", "/api/tokens");
-  document.getElementById("tokens").replaceChildren(...tokens.map((t) =>
-    el("li", {}, el("span", { text: t.name + " (" + t.id + ")" }), removeButton("/api/tokens/" + t.id, loadTokens))));
+  document.getElementById("tokens").replaceChildren(...tokens.map((t) => el("li", { "data-token": t.id },
+    el("span", { text: tokenText(t, false) }), removeButton("/api/tokens/" + t.id, loadTokens, "Revoke"))));
+  loadAllTokens();
+}
+
+async function loadAllTokens() {
+  const list = document.getElementById("alltokens");
+  if (!list) return;
+  const { tokens } = await api("GET", "/api/users");
+  list.replaceChildren(...tokens.map((t) => el("li", { "data-token": t.id }, el("span", { text: tokenText(t, true) }),
+    removeButton("/api/tokens/" + t.id, loadTokens, "Revoke"))));
 }
 
 const REAUTH = "X-Camapp-Password";  // account changes need your own password again
@@ -56,7 +71,7 @@ onSubmit("pwform", async (d) => {
   loadSessions(); loadTokens();
 });
 onSubmit("tokform", async (d) => {
-  const r = await api("POST", "/api/tokens", d);
+  const r = await api("POST", "/api/tokens", { name: d.name }, { [REAUTH]: d.confirm });
   const p = document.getElementById("newtoken"); p.textContent = "New token (copy it now, it is shown once): " + r.token; p.hidden = false;
   loadTokens();
 });

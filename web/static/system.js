@@ -58,5 +58,18 @@ async function logs() {
   try { const { lines } = await api("GET", "/api/logs?lines=200");
     pre.textContent = lines.join("\n") || "(empty)"; pre.scrollTop = pre.scrollHeight; } catch (e) { /* retry */ }
 }
-refresh(); charts(); logs();
-setInterval(refresh, 2000); setInterval(charts, 10000); setInterval(logs, 5000);
+async function security() {
+  const lockouts = document.getElementById("lockouts");
+  if (!lockouts) return;  // admins only
+  try {
+    const s = await api("GET", "/api/security");
+    const when = (t) => new Date(t * 1000).toLocaleString();
+    lockouts.replaceChildren(...(s.lockouts.length ? s.lockouts.map((l) => el("li", { class: "lockout", text:
+      "Locked out: " + l.kind + " " + l.key + " until " + when(l.until) + " (" + l.failures + " failed passwords" +
+      (l.last_from ? ", the last from " + l.last_from : "") + ")" })) : [el("li", { class: "muted", text: "No lockouts now." })]));
+    document.getElementById("notices").replaceChildren(...s.notices.map((n) =>
+      el("li", { class: "notice-" + n.kind, text: when(n.time) + " · " + n.message })));
+  } catch (e) { /* next poll retries */ }
+}
+refresh(); charts(); logs(); security();
+setInterval(refresh, 2000); setInterval(charts, 10000); setInterval(logs, 5000); setInterval(security, 10000);
