@@ -42,6 +42,9 @@ class Appliance(Closing):
     """Everything `camapp run` runs; a context manager that closes every part, outputs safe, on exit."""
 
     def __init__(self, cfg: AppConfig, config_path: Path | None = None) -> None:
+        if cfg.cameras:  # validated and checked by check-config; running them is the per-camera wiring's job
+            raise ConfigError("cameras: this build runs one `camera:` section; `cameras:` is checked by "
+                              "`camapp check-config` but not run yet")
         self.config_path = config_path
         self.web_port = cfg.web.port
         self.stop_event = threading.Event()

@@ -11,6 +11,7 @@ from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
 from camapp.config import UNIONS, AppConfig
+from camapp.config.cameras import CameraOverrides
 
 HEADER = """# Configuration reference
 
@@ -70,12 +71,25 @@ def _variant(path: str, model: type[BaseModel]) -> str:
     return f" ({union[0].key_field}: {union[0].key_of(model)})" if union is not None else ""
 
 
+_OVERRIDE_SHAPE = {"zones": "a list as `zones[]`", "rules": "`rules:` a list as `rules.rules[]`",
+                   "storage": "`recording:` keys of `storage.recording`"}
+
+
 def section(model: type[BaseModel], prefix: str, out: list[str], variant: str = "") -> None:
-    rows, subs = [], []
+    rows: list[str] = []
+    subs: list[tuple[str, type[BaseModel]]] = []
     for name, field in model.model_fields.items():
         if field.exclude:  # a removed key, kept only to name its replacement in the error
             continue
+        if model is CameraOverrides:  # the top-level section's keys, documented there once
+            rows.append(f"| `{name}` | {_OVERRIDE_SHAPE.get(name, f'keys of `{name}`')} | none | "
+                        f"| {field.description or ''} |")
+            continue
         models = _submodels(field)
+        if name == "cameras" and model is AppConfig:  # each entry: a camera section (documented as `camera`) + these
+            rows.append(f"| `{name}` | map of name to camera | `{{}}` | {_bounds(field)} | {field.description} |")
+            subs.append(("cameras{}", CameraOverrides))
+            continue
         ann = str(field.annotation)
         if models:
             suffix = "[]" if ann.startswith("list") else "{}" if ann.startswith("dict") else ""

@@ -36,8 +36,8 @@ Apply = Literal["restart", "pipeline", "detector", "state", "live"]
 # pipeline: the pipeline is rebuilt (tracking restarts); detector: a new model is loaded first; state: arming
 # follows the config; live: read where it is used, on every use (web UI settings).
 APPLY: dict[str, Apply] = {
-    "device_id": "restart", "log_level": "restart", "camera": "restart", "web": "restart", "mqtt": "restart",
-    "storage": "restart", "gpio": "restart", "sinks": "restart",
+    "device_id": "restart", "log_level": "restart", "camera": "restart", "cameras": "restart", "web": "restart",
+    "mqtt": "restart", "storage": "restart", "gpio": "restart", "sinks": "restart",
     "motion": "pipeline", "detect": "pipeline",
     "objects": "pipeline", "tracker": "pipeline", "events": "pipeline", "zones": "pipeline",
     "model": "detector", "rules": "state",

@@ -35,6 +35,7 @@ from camapp.app import Appliance
 from camapp.capture.factory import source_factory
 from camapp.config import AppConfig, camera_config, parse_config
 from camapp.config.alarm import GpioConfig, InputConfig, RulesConfig
+from camapp.config.cameras import CameraOverrides
 from camapp.config.mqtt import MqttConfig
 from camapp.config.storage import StorageConfig
 from camapp.control import Controller
@@ -764,6 +765,65 @@ def _switch_paths(model: type[BaseModel], prefix: str = "") -> set[str]:
     return out
 
 
+def _top_twin(path: str) -> str:
+    """The setting a `cameras.<name>.…` switch overrides: a camera key, or a top-level section's key."""
+    rest = path.removeprefix("cameras.")
+    return rest if rest.split(".")[0] in CameraOverrides.model_fields else f"camera.{rest}"
+
+
+def _override(path: str, value: Any) -> dict[str, Any]:
+    """A camera entry (a file camera) that sets `path` (a top-level twin, see _top_twin) to `value`."""
+    entry: dict[str, Any] = {"source": "file", "path": "a.avi"}
+    section, _, key = path.partition(".")
+    if section == "camera":
+        sources = {"file": {"path": "a.avi"}, "rtsp": {"url": "rtsp://127.0.0.1:9/x"},
+                   "gstreamer": {"pipeline": "videotestsrc ! appsink"}}
+        return {**sources.get(value, {}), "source": value} if key == "source" else {**entry, key: value}
+    if section == "storage":
+        return {**entry, "storage": {"recording": {key.removeprefix("recording."): value}}}
+    if section != "rules":
+        return {**entry, section: {key: value}}
+    rule: dict[str, Any] = {"name": "r", "labels": ["person"]}
+    leaf = key.removeprefix("rules.")
+    if leaf == "modes":
+        rule["modes"] = [value]
+    elif leaf == "schedule.days":
+        rule["schedule"] = [{"days": [value], "start": "08:00", "end": "09:00"}]
+    elif leaf == "actions.outputs.pattern.style":
+        rule["actions"] = {"outputs": [{"output": "buzzer", "pattern": {"style": value}}]}
+    else:
+        head, _, tail = leaf.partition(".")
+        rule[head] = {tail: value} if tail else value
+    return {**entry, "rules": {"rules": [rule]}}
+
+
+def _value_at(cfg: Any, path: str) -> Any:
+    for part in path.split("."):
+        cfg = getattr(cfg[0] if isinstance(cfg, list) else cfg, part)
+    return cfg[0] if isinstance(cfg, list) else cfg
+
+
+CAMERA_SWITCHES = sorted(p for p in _switch_paths(AppConfig) if p.startswith("cameras."))
+
+
+@pytest.mark.parametrize("path", CAMERA_SWITCHES)
+def test_a_camera_override_reaches_its_camera_only(path: str) -> None:
+    """A switch under `cameras.<name>` is its top-level twin (flipped in SWITCHES) for that camera alone: for each
+    value of the twin's row, the camera's resolved config (what its unit is built from) has it, the other camera
+    keeps the top-level value."""
+    twin = _top_twin(path)
+    row = next((s for s in SWITCHES if s.path == twin), None)
+    assert row is not None, f"{path}: its top-level twin {twin} has no row in SWITCHES"
+    gpio = {"enabled": True, "pin_factory": "mock", "outputs": [OUTPUT]}
+    plain = {"source": "file", "path": "b.avi"}
+    for value in row.values:
+        cfg = parse_config({"gpio": gpio, "cameras": {"a": _override(twin, value), "b": plain}}).camera_configs()
+        assert _value_at(cfg["a"], twin) == value, (path, value)
+        if not twin.startswith("rules.rules"):  # b has no rules at all
+            assert _value_at(cfg["b"], twin) == _value_at(parse_config({"gpio": gpio, "camera": plain}), twin)
+
+
 def test_every_switch_is_in_the_table() -> None:
-    missing = sorted(_switch_paths(AppConfig) - {s.path for s in SWITCHES})
+    overridden = {p for p in CAMERA_SWITCHES if any(s.path == _top_twin(p) for s in SWITCHES)}
+    missing = sorted(_switch_paths(AppConfig) - {s.path for s in SWITCHES} - overridden)
     assert missing == [], f"add a row to SWITCHES that flips and observes: {missing}"

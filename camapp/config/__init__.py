@@ -7,12 +7,30 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    Field,
+    SerializationInfo,
+    SerializerFunctionWrapHandler,
+    ValidationError,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 from pydantic.fields import FieldInfo
 
 from camapp.config.alarm import GPIO_BACKENDS, MAX_ZONES, GpioConfig, RulesConfig, ZoneConfig, check_references
 from camapp.config.base import Section, at_most
 from camapp.config.camera import CAMERA_SOURCES, CameraConfig, FileCameraConfig, V4l2CameraConfig, camera_config
+from camapp.config.cameras import (
+    CAMERA_NAME,
+    MAX_CAMERAS,
+    NAME_RULE,
+    OVERRIDES,
+    check_names,
+    clashes,
+    entry_union,
+    resolved,
+)
 from camapp.config.core import (
     DETECTORS,
     DetectConfig,
@@ -60,6 +78,11 @@ class AppConfig(Section):
     log_level: str = Field("INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$", description="Logging level.")
     # camera, model and sinks: unions of the registered models, see _rebuild() below
     camera: CameraConfig = Field(default_factory=V4l2CameraConfig)
+    cameras: dict[Annotated[str, Field(pattern=CAMERA_NAME)], Any] = Field(  # entries: see _rebuild() below
+        default_factory=dict, max_length=MAX_CAMERAS,
+        description="Several cameras, by name (instead of `camera`): each a camera section with optional overrides "
+        "of motion, detect, objects, zones, rules and storage.recording.",
+    )
     motion: MotionConfig = Field(default_factory=MotionConfig)
     detect: DetectConfig = Field(default_factory=DetectConfig)
     model: ModelConfig = Field(default_factory=TFLiteModelConfig)
@@ -90,13 +113,60 @@ class AppConfig(Section):
             raise ValueError(f"zone names must be unique; repeated: {'; '.join(dupes)}")
         return zones
 
+    @model_validator(mode="before")
+    @classmethod
+    def _one_way_to_name_cameras(cls, data: object) -> object:
+        if isinstance(data, dict) and "camera" in data and data.get("cameras"):
+            raise ValueError(BOTH)
+        return data
+
     @model_validator(mode="after")
     def _references(self) -> AppConfig:
-        check_references(self.rules, self.gpio, [z.name for z in self.zones])  # rules name only known zones/outputs
+        if not self.cameras:  # rules name only known zones/outputs
+            check_references(self.rules, self.gpio, [z.name for z in self.zones])
+            return self
+        problems = [*check_names(self.cameras), *clashes(self.cameras)]
+        for name, entry in self.cameras.items():
+            if "id" not in entry.model_fields_set:
+                entry.id = name  # saved with its name, so the file reloads as it was
+            try:
+                own = resolved(name, entry, dict(self))
+                rules, zones = own.get("rules", self.rules), own.get("zones", self.zones)
+                check_references(rules, self.gpio, [z.name for z in zones])
+            except ValueError as err:
+                text = str(err)
+                problems.append(text if text.startswith("cameras.") else f"cameras.{name}: {text}")
+        if problems:
+            raise ValueError("; ".join(problems))
         return self
+
+    @model_serializer(mode="wrap")
+    def _one_camera_section(self, handler: SerializerFunctionWrapHandler, info: SerializationInfo) -> Any:
+        data = handler(self)
+        if isinstance(data, dict):  # saved as it was written: `camera` or `cameras`, never both
+            data.pop("camera" if self.cameras else "cameras", None)
+            for entry in data.get("cameras", {}).values():
+                for key in [k for k in OVERRIDES if entry.get(k, "") is None]:
+                    del entry[key]
+        return data
+
+    def camera_configs(self) -> dict[str, AppConfig]:
+        """Each camera's name and its config as a one-camera appliance's: `camera` is that camera, and motion,
+        detect, objects, zones, rules and storage.recording carry its overrides. A `camera:` config is one camera
+        named by its camera.id."""
+        if not self.cameras:
+            return {self.camera.id: self}
+        top = dict(self)
+        return {name: self.model_copy(update={**resolved(name, entry, top), "cameras": {}})
+                for name, entry in self.cameras.items()}
+
+
+BOTH = ("camera: a config has one `camera:` or a `cameras:` map of named cameras, not both; move this camera "
+        "under cameras.<name>")
 
 
 _PATH_IN_MESSAGE = re.compile(r"\b[a-z_]+(?:\.[A-Za-z0-9_-]+)+")
+_SECTION_FIRST = re.compile(r"^([a-z_]+):")
 
 
 def _line_of(path: tuple[str, ...], msg: str, lines: LineIndex) -> int | None:
@@ -107,6 +177,9 @@ def _line_of(path: tuple[str, ...], msg: str, lines: LineIndex) -> int | None:
             named = tuple(found.group().split("."))
             if named in lines:
                 return lines[named]
+        first = _SECTION_FIRST.match(msg)
+        if first is not None and (first.group(1),) in lines:
+            return lines[(first.group(1),)]
     return next((lines[path[:n]] for n in range(len(path), -1, -1) if path[:n] in lines), None)
 
 
@@ -124,6 +197,10 @@ def _rebuild() -> None:
         field = Field(default_factory=old.default_factory, description=old.description,  # type: ignore[arg-type]
                       max_length=MAX_SINKS if many else None)
         fields[name] = FieldInfo.from_annotated_attribute(annotation, field)  # type: ignore[arg-type]
+    old = fields["cameras"]
+    entries = dict[Annotated[str, Field(pattern=CAMERA_NAME)], entry_union()]  # type: ignore[misc,valid-type]
+    fields["cameras"] = FieldInfo.from_annotated_attribute(entries, Field(  # type: ignore[arg-type]
+        default_factory=dict, max_length=MAX_CAMERAS, description=old.description))
     AppConfig.model_rebuild(force=True)
 
 
@@ -138,7 +215,9 @@ def error_items(err: ValidationError) -> list[tuple[tuple[str, ...], str]]:
     for e in err.errors():
         path, msg = [str(p) for p in e["loc"]], str(e["msg"])
         union = UNIONS.get(path[0]) if path else None
-        if union is not None:
+        if path[:1] == ["cameras"]:
+            path, msg = _camera_error(path, msg, e)
+        elif union is not None:
             registry, many = union
             at = 2 if many else 1
             if len(path) > at and path[at] in registry.config_keys():
@@ -147,6 +226,21 @@ def error_items(err: ValidationError) -> list[tuple[tuple[str, ...], str]]:
                 msg = registry.explain_tag(e) or msg
         out.append((tuple(path), msg))
     return out
+
+
+def _camera_error(path: list[str], msg: str, error: Any) -> tuple[list[str], str]:
+    """A problem inside `cameras:` with the path as written (the source tag left out) and a clearer message."""
+    if path[-1] == "[key]":
+        return path[:-1], NAME_RULE
+    if len(path) > 2 and path[2] in CAMERA_SOURCES.config_keys():
+        tag = path.pop(2)
+        if error["type"] == "extra_forbidden" and len(path) == 3:
+            model = CAMERA_SOURCES.config_for(tag)
+            keys = ", ".join(k for k in (model.model_fields if model else ()) if k not in ("source", "id"))
+            return path, (f"not a setting of source '{tag}' (its settings: {keys}) nor an override (motion, "
+                          "detect, objects, zones, rules, storage)")
+        return path, CAMERA_SOURCES.explain(tag, error) if len(path) == 3 else msg
+    return path, CAMERA_SOURCES.explain_tag(error) or msg
 
 
 MAX_PROBLEMS = 20  # a 10,000-key file would otherwise print 10,000 lines
@@ -173,6 +267,9 @@ def parse_config(
     data: dict[str, Any] | None, text: str = "", source: str = "config", lines: LineIndex | None = None
 ) -> AppConfig:
     """Validate a mapping; raise ConfigError naming every bad field."""
+    if isinstance(data, dict) and "camera" in data and data.get("cameras"):  # said before any other problem
+        where = lines.get(("camera",)) if lines else None
+        raise ConfigError(f"{source}:{where}: {BOTH}" if where else f"{source}: {BOTH}")
     try:
         return AppConfig.model_validate(data or {})
     except ValidationError as err:

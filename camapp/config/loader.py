@@ -59,6 +59,7 @@ class _SafeComposer(Composer, _Parser, SafeConstructor, Resolver):
         Resolver.__init__(self)
         self._depth = 0
         self._nodes = 0
+        self._path: list[str] = []  # keys and indexes down to the node being composed, for messages
 
     def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
         event: Any = self.peek_event()
@@ -74,10 +75,15 @@ class _SafeComposer(Composer, _Parser, SafeConstructor, Resolver):
         self._depth += 1
         if self._depth > MAX_DEPTH:
             raise _Refused(line, f"nested deeper than {MAX_DEPTH} levels: this is not a camapp config")
+        label = index.value if isinstance(index, yaml.ScalarNode) else None if parent is None else str(index)
+        if label is not None:
+            self._path.append(str(label))
         try:
             node: yaml.Node | None = super().compose_node(parent, index)
         finally:
             self._depth -= 1
+            if label is not None:
+                self._path.pop()
         return node
 
     def compose_mapping_node(self, anchor: Any) -> yaml.MappingNode:
@@ -89,8 +95,9 @@ class _SafeComposer(Composer, _Parser, SafeConstructor, Resolver):
             line = key.start_mark.line + 1
             first = seen.get((key.tag, key.value))
             if first is not None:
-                raise _Refused(line, f"key '{_short(key.value)}' appears twice in one mapping (lines {first} and "
-                               f"{line}); YAML would silently keep only the last one")
+                under = f" in {'.'.join(self._path)}" if self._path else ""
+                raise _Refused(line, f"key '{_short(key.value)}' appears twice in one mapping{under} (lines {first} "
+                               f"and {line}); YAML would silently keep only the last one")
             seen[(key.tag, key.value)] = line
         return node
 

@@ -121,6 +121,8 @@ def _walk(model: type[BaseModel], prefix: str, title: str, groups: list[Group],
     for key, info in model.model_fields.items():
         if info.exclude:  # a removed key (see config.storage.REMOVED)
             continue
+        if current and not prefix and key in ("camera", "cameras") and key not in current:
+            continue  # a config names its cameras one way (config.AppConfig saves only that one)
         name = f"{prefix}.{key}" if prefix else key
         ann, nullable = _unwrap_optional(info.annotation)
         variant = _variant(key, current) if current is not None else None
