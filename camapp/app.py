@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from camapp.alarm import alarm_safety
+from camapp.bus import Bus
 from camapp.capture import FrameSource
 from camapp.capture.factory import frame_rate, open_source
 from camapp.closing import Closing
@@ -67,11 +68,12 @@ class Appliance(Closing):
         self.logs = LogBuffer()
         logging.getLogger().addHandler(self.logs)
         self._closing.append(lambda: logging.getLogger().removeHandler(self.logs))
-        self.live = LivePipeline(cfg, self._pipeline_factory, self.state, data_dir(cfg), self.config_path)
+        self.bus = Bus()
+        self.live = LivePipeline(cfg, self._pipeline_factory, data_dir(cfg), self.config_path)
         self._closing.append(self.live.close)
         self.hub = FrameHub(cfg.web.stream_width, cfg.web.jpeg_quality, cfg.web.stream_fps)
-        self.control = Controller(self.state, apply_config=self.live.apply_config, switch_model=self._switch_model,
-                                  config_path=self.config_path)
+        self.control = Controller(self.state, bus=self.bus, apply_config=self.live.apply_config,
+                                  switch_model=self._switch_model, config_path=self.config_path)
         self.sinks = Sinks(cfg, self.hub, self.live, self.control, self.stats)
         self._closing.append(self.sinks.close)
         if self.sinks.mqtt is not None:

@@ -5,9 +5,12 @@ Each command is a frozen dataclass naming its result type; `Commander.execute` r
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
+
+from camapp.bus import Alert
+from camapp.state import Mode
 
 if TYPE_CHECKING:
     from camapp.config import AppConfig
@@ -26,7 +29,7 @@ class Command(Generic[R]):
 class SetMode(Command[None]):
     """Arm (home/away) or disarm."""
 
-    mode: str
+    mode: Mode
     source: str = "api"
 
 
@@ -56,8 +59,16 @@ class TakeSnapshot(Command[str]):
 class SendAlert(Command[None]):
     """Publish an alert (an alarm rule fired) to whoever delivers alerts (MQTT)."""
 
-    payload: dict[str, Any] = field(default_factory=dict)
+    alert: Alert
     source: str = "rules"
+
+
+@dataclass(frozen=True)
+class SetAlarm(Command[None]):
+    """The alarm outputs started (active) or the last one stopped: sent by the alarm sink, which drives them."""
+
+    active: bool
+    source: str = "alarm"
 
 
 @dataclass(frozen=True)
@@ -84,6 +95,15 @@ class SwitchModel(Command[None]):
     model_path: Path
     labels_path: Path
     source: str = "api"
+
+
+@dataclass(frozen=True)
+class Applied:
+    """What applying a config did: the sections that need a restart, and the arming mode to follow when the
+    config's `rules.arming` changed."""
+
+    restart: list[str]
+    arming: Mode | None = None
 
 
 class Commander(Protocol):

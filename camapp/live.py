@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Literal
 
 from camapp.atomic import write_atomic
+from camapp.commands import Applied
 from camapp.config import AppConfig
 from camapp.config.core import TFLiteModelConfig
 from camapp.config.files import save_config
@@ -26,7 +27,6 @@ from camapp.detect.trust import ModelTrust
 from camapp.errors import ModelError
 from camapp.redact import use_config_secrets
 from camapp.runner import PipelineFactory, PipelineHolder
-from camapp.state import ApplianceState
 from camapp.types import Frame
 
 log = logging.getLogger(__name__)
@@ -55,17 +55,17 @@ def parts(detector: Detector) -> list[Detector]:
 class LivePipeline:
     """The config and detector in use, and the pipeline holder they feed; changes apply from the next frame."""
 
-    def __init__(self, cfg: AppConfig, build: BuildPipelines, state: ApplianceState, data_dir: Path,
-                 config_path: Path | None = None) -> None:
-        self.cfg, self._build, self._state = cfg, build, state
+    def __init__(self, cfg: AppConfig, build: BuildPipelines, data_dir: Path, config_path: Path | None = None) -> None:
+        self.cfg, self._build = cfg, build
         self._data_dir, self._config_path = data_dir, config_path
         self.detector: Detector = build_detector(cfg.model, ModelTrust.from_config(cfg.web))
         self.pipelines = PipelineHolder(build(cfg, self.detector))
         self._retired: list[Detector] = []  # replaced, closed once the pipeline has let go of them (or at exit)
         self._lock = threading.Lock()
 
-    def apply_config(self, new: AppConfig) -> list[str]:
-        """Apply a validated config live where possible; returns the sections that need a restart."""
+    def apply_config(self, new: AppConfig) -> Applied:
+        """Apply a validated config live where possible; returns the sections that need a restart and the arming
+        mode to follow (the controller sets it)."""
         old = self.cfg
         changed = [name for name in APPLY if getattr(old, name) != getattr(new, name)]
         # What can fail (loading a model) happens before anything changes, so a bad config leaves all as it was.
@@ -83,10 +83,8 @@ class LivePipeline:
         elif any(APPLY[name] == "pipeline" for name in changed):
             # Rebuilding restarts tracking (ids start again); events in progress end and new ones begin.
             self.pipelines.replace_factory(self._build(new, self.detector))
-        if old.rules.arming != new.rules.arming:
-            self._state.set_mode(new.rules.arming, source="config")
         log.info("config applied%s", f"; restart needed for {', '.join(restart)}" if restart else "")
-        return restart
+        return Applied(restart, new.rules.arming if old.rules.arming != new.rules.arming else None)
 
     def switch_model(self, model_path: Path, labels_path: Path, latest: Frame | None) -> None:
         """Validate a model on the live frame, then switch to it; if it later fails, the previous one takes over."""

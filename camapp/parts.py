@@ -98,14 +98,14 @@ class Sinks:
             if cfg.storage.path is not None:
                 replaying = isinstance(cfg.camera, FileCameraConfig) and not cfg.camera.realtime  # drop no frame
                 self.store = self._add(EventStore(cfg.storage, camera_id=cfg.camera.id, fps=frame_rate(cfg.camera),
-                                                  state=state, lossless=replaying))
+                                                  bus=control.bus, lossless=replaying))
             if cfg.mqtt.enabled:
                 self.mqtt = self._add(MqttSink(
                     cfg.mqtt, device_id=cfg.device_id, camera_id=cfg.camera.id, model_name=lambda: live.detector.name,
-                    state=state, control=control, stats=lambda: self._stats(cfg, stats), data_dir=data_dir(cfg),
-                    labels=cfg.objects.track, fleet=fleet_agent(cfg, control, live)))
-            self.alarm = self._add(AlarmSink(cfg.rules, cfg.gpio, state=state, control=control))
-            context = SinkContext(cfg, state, control, data_dir(cfg))
+                    state=state, bus=control.bus, control=control, stats=lambda: self._stats(cfg, stats),
+                    data_dir=data_dir(cfg), labels=cfg.objects.track, fleet=fleet_agent(cfg, control, live)))
+            self.alarm = self._add(AlarmSink(cfg.rules, cfg.gpio, state=state, bus=control.bus, control=control))
+            context = SinkContext(cfg, state, control.bus, control, data_dir(cfg))
             for entry in cfg.sinks:
                 self._add(build_sink(entry, context))
         except BaseException:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from camapp.bus import Bus
 from camapp.closing import Closing
 from camapp.commands import Commander
 from camapp.config import AppConfig
@@ -40,6 +41,7 @@ class SinkContext:
 
     config: AppConfig
     state: ApplianceState
+    bus: Bus  # typed events (camapp/bus.py): subscribe to what the sink reacts to
     control: Commander
     data_dir: Path
 

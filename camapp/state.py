@@ -1,59 +1,59 @@
-"""Shared appliance state (arming mode, detection on/off, alarm) and the bus that announces its changes.
+"""Shared appliance state: arming mode, detection on/off, whether the alarm is sounding. State only.
 
-Requests come in as typed commands through camapp.control.Controller, which calls these methods; alarms, the
-store and MQTT subscribe to the changes.
+Requests come in as typed commands through camapp.control.Controller, which changes this state and publishes
+what changed as typed events on the bus (camapp/bus.py). Each setter says whether the value changed, so the
+controller publishes a change once however many ask for it.
 """
 
 from __future__ import annotations
 
-import logging
 import threading
-import time
-import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal, get_args
+from typing import Literal, get_args
 
 from camapp.errors import CommandError
 
-log = logging.getLogger(__name__)
-
 Mode = Literal["disarmed", "home", "away"]
-MODES: tuple[str, ...] = get_args(Mode)
-ChangeKind = Literal["mode", "detection", "alarm", "silence", "snapshot", "alert", "clip"]
+MODES: tuple[Mode, ...] = get_args(Mode)
+
+__all__ = ["MODES", "ApplianceState", "Mode", "StateView", "parse_mode"]
+
+
+def parse_mode(value: object, where: str = "mode") -> Mode:
+    """A mode from outside (a request body, an MQTT payload); CommandError naming the modes otherwise."""
+    for mode in MODES:
+        if value == mode:
+            return mode
+    raise CommandError(f"{where} must be one of {', '.join(MODES)}, got {str(value)[:40]!r}")
 
 
 @dataclass(frozen=True)
-class StateChange:
-    """One change, delivered to every subscriber."""
+class StateView:
+    """The state at one moment, as the UI and MQTT show it."""
 
-    kind: ChangeKind
-    value: Any
-    source: str
-    timestamp: float
+    mode: Mode
+    detection: bool
+    alarm: bool
 
+    @property
+    def armed(self) -> bool:
+        return self.mode != "disarmed"
 
-Listener = Callable[[StateChange], None]
+    def as_json(self) -> dict[str, str | bool]:
+        return {"mode": self.mode, "armed": self.armed, "detection": self.detection, "alarm": self.alarm}
 
 
 class ApplianceState:
-    """Thread-safe state; listeners are called outside the lock and their errors are logged, not raised."""
+    """Thread-safe state of the one camera's appliance (several cameras share one arming mode)."""
 
-    def __init__(self, mode: str = "disarmed", detection: bool = True) -> None:
+    def __init__(self, mode: Mode = "disarmed", detection: bool = True) -> None:
         self._lock = threading.Lock()
-        self._mode: str = self._check_mode(mode)
+        self._mode: Mode = parse_mode(mode)
         self._detection = detection
         self._alarm = False
-        self._listeners: list[Listener] = []
-
-    @staticmethod
-    def _check_mode(mode: object) -> str:
-        if mode not in MODES:
-            raise CommandError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
-        return str(mode)
 
     @property
-    def mode(self) -> str:
+    def mode(self) -> Mode:
         with self._lock:
             return self._mode
 
@@ -71,67 +71,29 @@ class ApplianceState:
         with self._lock:
             return self._alarm
 
-    def subscribe(self, listener: Listener) -> Callable[[], None]:
-        """Register a listener; returns a function that removes it."""
-        with self._lock:
-            self._listeners.append(listener)
-
-        def unsubscribe() -> None:
-            with self._lock:
-                if listener in self._listeners:
-                    self._listeners.remove(listener)
-
-        return unsubscribe
-
-    def _emit(self, kind: ChangeKind, value: Any, source: str) -> None:
-        change = StateChange(kind, value, source, time.time())
-        with self._lock:
-            listeners = list(self._listeners)
-        for listener in listeners:
-            try:
-                listener(change)
-            except Exception:
-                log.exception("state listener %r failed on %s", listener, kind)
-
-    def set_mode(self, mode: str, source: str = "api") -> None:
-        """Arm (home/away) or disarm."""
-        mode = self._check_mode(mode)
+    def set_mode(self, mode: Mode) -> bool:
+        """Arm (home/away) or disarm; True when the mode changed."""
+        mode = parse_mode(mode)
         with self._lock:
             changed, self._mode = mode != self._mode, mode
-        if changed:
-            log.info("arming mode -> %s (from %s)", mode, source)
-            self._emit("mode", mode, source)
+        return changed
 
-    def set_detection(self, enabled: bool, source: str = "api") -> None:
+    def set_detection(self, enabled: bool) -> bool:
         if not isinstance(enabled, bool):
             raise CommandError(f"detection must be true or false, got {enabled!r}")
         with self._lock:
             changed, self._detection = enabled != self._detection, enabled
-        if changed:
-            self._emit("detection", enabled, source)
+        return changed
 
-    def set_alarm(self, active: bool, source: str = "rules") -> None:
-        """Called by the alarm subsystem when outputs start or stop."""
+    def set_alarm(self, active: bool) -> bool:
+        """The alarm outputs started or all stopped; True when that changed."""
         with self._lock:
             changed, self._alarm = active != self._alarm, active
-        if changed:
-            self._emit("alarm", active, source)
+        return changed
 
-    def silence(self, source: str = "api") -> None:
-        """Ask every alarm output to stop now."""
-        self._emit("silence", True, source)
-
-    def request_snapshot(self, source: str = "api") -> str:
-        """Ask the store to save the current frame; returns the snapshot id it will be saved under."""
-        snap_id = time.strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:8]
-        self._emit("snapshot", snap_id, source)
-        return snap_id
-
-    def announce(self, kind: Literal["alert", "clip"], value: Any, source: str) -> None:
-        """Tell every listener about something that is not state: an alert to deliver, a clip to keep."""
-        self._emit(kind, value, source)
-
-    def as_dict(self) -> dict[str, Any]:
+    def view(self) -> StateView:
         with self._lock:
-            return {"mode": self._mode, "armed": self._mode != "disarmed",
-                    "detection": self._detection, "alarm": self._alarm}
+            return StateView(self._mode, self._detection, self._alarm)
+
+    def as_dict(self) -> dict[str, str | bool]:
+        return self.view().as_json()

@@ -46,9 +46,9 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--hold", action="store_true")
     args = ap.parse_args(argv)
     cfg = load_config(args.config)
-    state = ApplianceState()
+    control = Controller(ApplianceState())
     sink = MqttSink(cfg.mqtt, device_id=cfg.device_id, camera_id=cfg.camera.id, model_name="test-model",
-                    state=state, control=Controller(state), stats=dict, data_dir=args.data_dir,
+                    state=control.state, bus=control.bus, control=control, stats=dict, data_dir=args.data_dir,
                     labels=cfg.objects.track)
     sink.start()
     for result in event_frames(args.events, args.tag):

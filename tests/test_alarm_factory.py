@@ -19,6 +19,7 @@ from camapp.alarm import AlarmSink
 from camapp.alarm.factory import build_hardware
 from camapp.alarm.jetson import JetsonOutput
 from camapp.alarm.outputs import GpioZeroOutput, NullOutput
+from camapp.bus import Alert, AlertRaised
 from camapp.config.alarm import GpioConfig, OutputConfig, PatternConfig, RulesConfig
 from camapp.control import Controller
 from camapp.errors import GPIOError
@@ -80,13 +81,14 @@ def test_no_gpio_warns_and_the_app_carries_on(
     for k, v in env.items():
         monkeypatch.setenv(k, v)
     state = ApplianceState(mode="away")
-    alerts: list[dict[str, object]] = []
-    state.subscribe(lambda change: alerts.append(change.value) if change.kind == "alert" else None)
+    control = Controller(state)
+    alerts: list[Alert] = []
+    control.bus.subscribe(AlertRaised, lambda e: alerts.append(e.alert))
     rules = RulesConfig.model_validate(
         {"rules": [{"name": "any", "labels": ["person"], "actions": {"outputs": ["buzzer"], "mqtt_alert": True}}]}
     )
     with caplog.at_level(logging.WARNING), AlarmSink(
-        rules, gpio(**cfg), state=state, control=Controller(state)
+        rules, gpio(**cfg), state=state, bus=control.bus, control=control
     ) as sink:
         [warning] = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
         assert warning.startswith("GPIO unavailable (") and warning.endswith("): alarms disabled")
@@ -95,7 +97,7 @@ def test_no_gpio_warns_and_the_app_carries_on(
         ev = EventMessage("new", "ev1", 1, "person", 0.9, 0.9, (0, 0, 1, 1), 0.0, None)
         motion = MotionResult(np.zeros((0, 4), np.int32), 0.0)
         sink.handle(FrameResult(Frame(_IMAGE, 1.0, 1), motion, Detections.empty(), (), (ev,)))
-        assert [a["rule"] for a in alerts] == ["any"]  # rules and alerts still work
+        assert [a.rule for a in alerts] == ["any"]  # rules and alerts still work
         assert state.alarm_active  # the simulated buzzer keeps the alarm timing for the UI
 
 

@@ -9,10 +9,11 @@ import pytest
 from gpiozero.pins.mock import MockFactory
 
 from camapp.alarm.inputs import ArmButton, TriggerInput, make_input
+from camapp.bus import Bus, ModeChanged
 from camapp.config.alarm import InputConfig
 from camapp.control import Controller
 from camapp.errors import GPIOError
-from camapp.state import ApplianceState, StateChange
+from camapp.state import ApplianceState
 
 
 def cfg(kind: str, pin: int, **kw: Any) -> InputConfig:
@@ -22,16 +23,15 @@ def cfg(kind: str, pin: int, **kw: Any) -> InputConfig:
 class Modes:
     """Records mode changes and lets a test wait for one."""
 
-    def __init__(self, state: ApplianceState) -> None:
+    def __init__(self, bus: Bus) -> None:
         self.seen: list[tuple[str, str]] = []
         self._changed = threading.Condition()
-        state.subscribe(self._on)
+        bus.subscribe(ModeChanged, self._on)
 
-    def _on(self, change: StateChange) -> None:
-        if change.kind == "mode":
-            with self._changed:
-                self.seen.append((change.value, change.source))
-                self._changed.notify_all()
+    def _on(self, change: ModeChanged) -> None:
+        with self._changed:
+            self.seen.append((change.mode, change.source))
+            self._changed.notify_all()
 
     def wait_for(self, count: int) -> list[tuple[str, str]]:
         with self._changed:
@@ -50,9 +50,9 @@ class Triggers:
 
 
 def test_short_press_arms_long_hold_disarms(factory: MockFactory) -> None:
-    state = ApplianceState()
-    modes = Modes(state)
-    button = make_input(cfg("arm_button", 22, arm_mode="home", hold_s=0.2, bounce_s=0), Controller(state), Triggers(),
+    control = Controller(ApplianceState())
+    modes = Modes(control.bus)
+    button = make_input(cfg("arm_button", 22, arm_mode="home", hold_s=0.2, bounce_s=0), control, Triggers(),
                         factory)
     assert isinstance(button, ArmButton)
     pin = factory.pin(22)  # pull-up: idle high, pressed low
@@ -62,7 +62,7 @@ def test_short_press_arms_long_hold_disarms(factory: MockFactory) -> None:
     pin.drive_low()
     assert modes.wait_for(2)[-1] == ("disarmed", "gpio")  # while still held
     pin.drive_high()  # releasing after a hold must not arm again
-    assert state.mode == "disarmed" and len(modes.seen) == 2
+    assert control.state.mode == "disarmed" and len(modes.seen) == 2
     button.close()
 
 

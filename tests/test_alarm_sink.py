@@ -11,9 +11,11 @@ import pytest
 from gpiozero.pins.mock import MockFactory
 
 from camapp.alarm import AlarmSink
+from camapp.bus import AlarmChanged, Alert, AlertRaised, Bus, BusEvent, ClipKept, ModeChanged, SnapshotRequested
+from camapp.commands import Silence
 from camapp.config.alarm import GpioConfig, RulesConfig
 from camapp.control import Controller
-from camapp.state import ApplianceState, StateChange
+from camapp.state import ApplianceState
 from camapp.types import Detections, EventMessage, EventType, Frame, FrameResult, MotionResult, TrackedObject, ZoneState
 
 IMAGE = np.zeros((8, 8, 3), np.uint8)
@@ -36,25 +38,37 @@ DRIVEWAY = {"name": "driveway", "labels": ["person"], "zones": ["driveway"], "mi
             "actions": {"outputs": ["buzzer", "led"], "mqtt_alert": True, "snapshot": True}}
 
 
+def _value(event: BusEvent) -> tuple[str, object]:
+    """A short (kind, value) view of an event, for tables of expected changes."""
+    if isinstance(event, ModeChanged):
+        return "mode", event.mode
+    if isinstance(event, AlarmChanged):
+        return "alarm", event.active
+    if isinstance(event, SnapshotRequested):
+        return "snapshot", event.snapshot_id
+    if isinstance(event, ClipKept):
+        return "clip", (event.event_id, event.rule)
+    return type(event).__name__, None
+
+
 class Recorder:
-    """Collects state changes (alerts and clip requests among them); lets a test wait for a given change."""
+    """Collects the bus's events (alerts and clip requests among them); lets a test wait for a given change."""
 
-    def __init__(self, state: ApplianceState) -> None:
-        self.alerts: list[dict[str, object]] = []
-        self.changes: list[StateChange] = []
+    def __init__(self, bus: Bus) -> None:
+        self.alerts: list[Alert] = []
+        self.changes: list[BusEvent] = []
         self._cond = threading.Condition()
-        state.subscribe(self._on_change)
+        bus.subscribe(BusEvent, self._on_change)
 
-
-    def _on_change(self, change: StateChange) -> None:
+    def _on_change(self, event: BusEvent) -> None:
         with self._cond:
-            self.changes.append(change)
-            if change.kind == "alert":
-                self.alerts.append(change.value)
+            self.changes.append(event)
+            if isinstance(event, AlertRaised):
+                self.alerts.append(event.alert)
             self._cond.notify_all()
 
     def kinds(self, kind: str) -> list[Any]:
-        return [c.value for c in self.changes if c.kind == kind]
+        return [value for k, value in map(_value, self.changes) if k == kind]
 
     def wait_for(self, kind: str, value: Any) -> None:
         with self._cond:
@@ -65,11 +79,12 @@ def sink_for(factory: MockFactory, rules: list[dict[str, Any]], mode: str = "awa
     AlarmSink, ApplianceState, Recorder
 ]:
     state = ApplianceState(mode=mode)
-    rec = Recorder(state)
+    control = Controller(state)
+    rec = Recorder(control.bus)
     kw.setdefault("now", lambda: datetime(2024, 1, 1, 12, 0))
     sink = AlarmSink(
         RulesConfig.model_validate({"rules": rules}), GpioConfig.model_validate(GPIO),
-        state=state, control=Controller(state), pin_factory=factory, **kw,
+        state=state, bus=control.bus, control=control, pin_factory=factory, **kw,
     )
     return sink, state, rec
 
@@ -101,10 +116,10 @@ def test_person_in_driveway_while_armed_sounds_buzzer_and_flashes_led(factory: M
     assert [float(s.state) for s in factory.pin(BUZZER).states] == [0, 1, 0]
     assert [float(s.state) for s in factory.pin(LED).states] == [0, 1, 0, 1, 0]
     [alert] = rec.alerts
-    [snap] = [c for c in rec.changes if c.kind == "snapshot"]
-    assert alert == {"rule": "driveway", "event_id": "ev1", "track_id": 1, "label": "person", "score": 0.8,
-                     "zones": ["driveway"], "zone": "driveway", "source": "event", "mode": "away", "time": 100.0,
-                     "snapshot_id": snap.value}
+    [snap] = [c for c in rec.changes if isinstance(c, SnapshotRequested)]
+    assert alert.as_json() == {"rule": "driveway", "event_id": "ev1", "track_id": 1, "label": "person",
+                               "score": 0.8, "zones": ["driveway"], "zone": "driveway", "source": "event",
+                               "mode": "away", "time": 100.0, "snapshot_id": snap.snapshot_id}
     assert snap.source == "rule:driveway"
     sink.close()
 
@@ -130,7 +145,7 @@ def test_one_person_walking_about_fires_once(factory: MockFactory) -> None:
     assert len(rec.alerts) == 1
     sink.handle(frame(106.0, (event("end", t=106.0),)))
     sink.handle(frame(107.0, (event(track=2),), (2,)))  # someone else
-    assert [a["track_id"] for a in rec.alerts] == [1, 2]
+    assert [a.track_id for a in rec.alerts] == [1, 2]
     sink.close()
 
 
@@ -149,7 +164,7 @@ def test_silence_stops_outputs_and_clears_alarm(factory: MockFactory) -> None:
     sink, state, _ = sink_for(factory, [rule])
     sink.handle(frame(100.0, (event(),), (1,)))
     assert state.alarm_active and level(factory, RELAY) == 0  # active-low relay on
-    state.silence(source="api")
+    sink.control.execute(Silence(source="api"))
     assert not state.alarm_active and level(factory, RELAY) == 1
     sink.close()
 
@@ -178,7 +193,7 @@ def test_pir_trigger_fires_label_rule(factory: MockFactory) -> None:
     assert pir.device.wait_for_inactive(5)
     factory.pin(PIR).drive_high()
     rec.wait_for("alarm", True)
-    assert rec.alerts[0]["label"] == "pir" and rec.alerts[0]["source"] == "hall_pir"
+    assert rec.alerts[0].label == "pir" and rec.alerts[0].source == "hall_pir"
     assert sink.last_trigger_time("pir") is not None
     sink.close()
 

@@ -18,7 +18,7 @@ from conftest import ROOT
 from test_web_support import SETUP_CODE
 
 from camapp.app import Appliance
-from camapp.commands import SwitchModel
+from camapp.commands import SetDetection, SwitchModel
 from camapp.config import AppConfig, parse_config
 from camapp.demo import demo_config
 from camapp.sinks import ResultSink
@@ -330,7 +330,7 @@ def test_the_detection_switch_reaches_the_pipeline(tmp_path: Path, demo_video: P
     cap.release()
     cfg = parse_config({"camera": {"source": "file", "path": str(clip), "loop": False, "realtime": False}})
     with Appliance(cfg) as app:
-        app.state.set_detection(detection, source="test")
+        app.control.execute(SetDetection(detection, source="test"))
         seen: list[FrameResult] = []
 
         class Collect(ResultSink):

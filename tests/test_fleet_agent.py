@@ -14,6 +14,7 @@ import yaml
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from mqtt_broker import Broker, Collector
 
+from camapp.commands import Applied
 from camapp.config import AppConfig, load_config
 from camapp.config.mqtt import MqttConfig
 from camapp.control import Controller
@@ -44,10 +45,10 @@ class Device:
                                 get_config=lambda: self.running, data_dir=tmp / "data")
         self.agent.start(lambda topic, payload: self.reports.append(json.loads(payload)))
 
-    def _apply(self, cfg: AppConfig) -> list[str]:
+    def _apply(self, cfg: AppConfig) -> Applied:
         self.applied.append(cfg)
         self.running = cfg
-        return []
+        return Applied([])
 
     def take(self, doc: dict[str, Any] | bytes, topic: str = TOPICS.desired, retained: bool = True) -> None:
         self.agent.take(topic, doc if isinstance(doc, bytes) else json.dumps(doc).encode(), retained)
@@ -163,9 +164,10 @@ def test_a_device_that_was_offline_applies_the_retained_desired_config(tmp_path:
         agent = FleetAgent(PUBLIC, device_id="door-1", topics=TOPICS, control=Controller(
             dev.state, apply_config=dev._apply, config_path=dev.path), get_config=lambda: dev.running,
             data_dir=tmp_path / "data")
+        sink_control = Controller(dev.state)
         sink = MqttSink(cfg, device_id="door-1", camera_id="cam", model_name="m", state=dev.state,
-                        control=Controller(dev.state), stats=dict, data_dir=tmp_path / "data", labels=["person"],
-                        fleet=agent)
+                        bus=sink_control.bus, control=sink_control, stats=dict, data_dir=tmp_path / "data",
+                        labels=["person"], fleet=agent)
         sink.start()
         try:
             col.wait_for(lambda ms: any(json.loads(m.payload)["version"] > 0 for m in ms), timeout=10)

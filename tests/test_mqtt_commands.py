@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+from camapp.bus import BusEvent, SilenceRequested, SnapshotRequested
 from camapp.control import Controller
 from camapp.errors import CommandError
 from camapp.mqtt.commands import MAX_PAYLOAD, CommandHandler
-from camapp.state import ApplianceState, StateChange
+from camapp.state import ApplianceState
 
 ALL = ("mode", "armed", "detection", "silence", "snapshot")
 
@@ -32,20 +33,20 @@ def test_commands_change_the_state(name: str, payload: bytes, expected: dict[str
 
 
 def test_silence_and_snapshot_reach_subscribers() -> None:
-    state = ApplianceState()
-    seen: list[StateChange] = []
-    state.subscribe(seen.append)
-    handler = CommandHandler(Controller(state), ALL)
+    control = Controller(ApplianceState())
+    seen: list[BusEvent] = []
+    control.bus.subscribe(BusEvent, seen.append)
+    handler = CommandHandler(control, ALL)
     assert handler.apply("silence", b"PRESS") is None
     snap_id = handler.apply("snapshot", b"")
-    assert [(c.kind, c.source) for c in seen] == [("silence", "mqtt"), ("snapshot", "mqtt")]
-    assert seen[1].value == snap_id and snap_id
+    assert [(type(c), c.source) for c in seen] == [(SilenceRequested, "mqtt"), (SnapshotRequested, "mqtt")]
+    assert isinstance(seen[1], SnapshotRequested) and seen[1].snapshot_id == snap_id and snap_id
 
 
 @pytest.mark.parametrize(
     ("name", "payload", "allowed", "error"),
     [
-        ("mode", b"panic", ALL, "set/mode expects"),
+        ("mode", b"panic", ALL, "set/mode must be one of"),
         ("armed", b"maybe", ALL, "ON or OFF"),
         ("detection", b"", ALL, "ON or OFF"),
         ("reboot", b"now", ALL, "unknown command"),

@@ -23,6 +23,8 @@ import yaml
 from conftest import ROOT, need
 from mqtt_broker import Broker, Collector, broker_kind, make_certs
 
+from camapp.bus import Alert, BusEvent, ModeChanged, SnapshotRequested
+from camapp.commands import SetMode
 from camapp.config.mqtt import COMMANDS, MqttConfig
 from camapp.control import Controller
 from camapp.errors import ConfigError
@@ -33,7 +35,7 @@ from camapp.mqtt.discovery import discovery_messages
 from camapp.mqtt.outbox import Outbox
 from camapp.mqtt.payloads import EVENT_SCHEMA, STATS_SCHEMA
 from camapp.mqtt.sink import OUTBOX_FILE, MqttSink
-from camapp.state import ApplianceState, StateChange
+from camapp.state import ApplianceState
 from camapp.types import Detections, EventMessage, Frame, FrameResult, MotionResult, TrackedObject
 
 pytestmark = pytest.mark.broker
@@ -52,18 +54,17 @@ def broker(tmp_path: Path) -> Iterator[Broker]:
         yield b
 
 
-def controlled() -> dict[str, Any]:
-    """A fresh state and the controller in front of it, as MqttSink takes them."""
-    state = ApplianceState()
-    return {"state": state, "control": Controller(state)}
+def controlled(control: Controller | None = None) -> dict[str, Any]:
+    """The state, bus and controller, as MqttSink takes them (a fresh controller unless given one)."""
+    control = control or Controller(ApplianceState())
+    return {"state": control.state, "bus": control.bus, "control": control}
 
 
-def make_sink(broker: Broker, data_dir: Path, state: ApplianceState | None = None,
+def make_sink(broker: Broker, data_dir: Path, control: Controller | None = None,
               labels: Sequence[str] = ("person", "car"), device_id: str = "", **extra: Any) -> MqttSink:
     cfg = MqttConfig.model_validate(broker.mqtt_config(**extra))
-    state = state or ApplianceState()
     sink = MqttSink(cfg, device_id=device_id or "dev-" + uuid.uuid4().hex[:8], camera_id="front",
-                    model_name="ssd_mobilenet_v2", state=state, control=Controller(state),
+                    model_name="ssd_mobilenet_v2", **controlled(control),
                     stats=lambda: {"fps": 9.5, "detector_ms": 21.0}, data_dir=data_dir, labels=labels)
     sink.start()
     return sink
@@ -262,14 +263,15 @@ def test_images_leave_only_when_snapshots_are_enabled(tmp_path: Path, broker: Br
 
 def test_commands_change_the_state_and_bad_ones_are_ignored(tmp_path: Path, broker: Broker,
                                                             caplog: pytest.LogCaptureFixture) -> None:
-    state = ApplianceState()
-    changes: list[StateChange] = []
-    state.subscribe(changes.append)
+    control = Controller(ApplianceState())
+    state = control.state
+    changes: list[BusEvent] = []
+    control.bus.subscribe(BusEvent, changes.append)
     p = "camapp/cmd-dev"
     with Collector(broker, [p + "/#"]) as col:
         # A retained command would replay on every reconnect, so the sink must ignore it.
         col.publish(p + "/set/mode", "home", retain=True)
-        sink = make_sink(broker, tmp_path / "data", state=state, device_id="cmd-dev", allowed_commands=list(COMMANDS))
+        sink = make_sink(broker, tmp_path / "data", control, device_id="cmd-dev", allowed_commands=list(COMMANDS))
         col.wait_for(lambda _: bool(col.on(sink.topics.available)))
         commands: list[tuple[str, str | bytes]] = [(p + "/set/mode", "banana"), (p + "/set/reboot", "now"),
                                                    (p + "/set/armed", b"\xff"), (p + "/set/armed", "ON")]
@@ -277,7 +279,7 @@ def test_commands_change_the_state_and_bad_ones_are_ignored(tmp_path: Path, brok
             col.publish(topic, payload)
         assert wait_until(lambda: state.mode == "away")
         col.wait_for(lambda _: [m.payload for m in col.on(sink.topics.armed)][-1:] == [b"ON"])
-        assert [c.kind for c in changes] == ["mode"]  # the bad commands before it changed nothing
+        assert [type(c) for c in changes] == [ModeChanged]  # the bad commands before it changed nothing
         warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
         for reason in ("retained commands are ignored", "banana", "set/reboot is not enabled", "not UTF-8"):
             assert any("ignored command" in w and reason in w for w in warnings), reason
@@ -285,17 +287,17 @@ def test_commands_change_the_state_and_bad_ones_are_ignored(tmp_path: Path, brok
         col.publish(p + "/set/snapshot", "")
         col.wait_for(lambda _: bool(col.on(sink.topics.snapshot)))
         reply = json.loads(col.on(sink.topics.snapshot)[0].payload)
-        assert reply["id"] == next(c.value for c in changes if c.kind == "snapshot")
+        assert reply["id"] == next(c.snapshot_id for c in changes if isinstance(c, SnapshotRequested))
         assert state.detection_enabled is False
         col.wait_for(lambda _: [m.payload for m in col.on(sink.topics.detection)][-1:] == [b"OFF"])
-        state.set_mode("disarmed")  # a change from the web UI is published too
+        control.execute(SetMode("disarmed", source="web"))  # a change from the web UI is published too
         col.wait_for(lambda _: [m.payload for m in col.on(sink.topics.armed)][-1:] == [b"OFF"])
     sink.close()
 
 
 def test_commands_are_off_by_default(tmp_path: Path, broker: Broker) -> None:
-    state = ApplianceState()
-    sink = make_sink(broker, tmp_path / "data", state=state)
+    sink = make_sink(broker, tmp_path / "data")
+    state = sink.state
     with Collector(broker, [sink.topics.prefix + "/#"]) as col:
         col.wait_for(lambda _: bool(col.on(sink.topics.available)))
         col.publish(sink.topics.command("armed"), "ON")
@@ -382,8 +384,9 @@ KEY = "shared key for the tests"
 def test_signed_commands_only_when_a_key_is_set(tmp_path: Path, broker: Broker,
                                                 caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO, logger="camapp.mqtt")
-    state = ApplianceState()
-    sink = make_sink(broker, tmp_path / "data", state=state, allowed_commands=["mode", "detection"],
+    control = Controller(ApplianceState())
+    state = control.state
+    sink = make_sink(broker, tmp_path / "data", control, allowed_commands=["mode", "detection"],
                      command_key=KEY)
     mode = sink.topics.command("mode")
     with Collector(broker, [sink.topics.prefix + "/#"]) as col:
@@ -397,7 +400,7 @@ def test_signed_commands_only_when_a_key_is_set(tmp_path: Path, broker: Broker,
         good = signed(mode, "home", "nonce-good")
         col.publish(mode, good)
         assert wait_until(lambda: state.mode == "home")
-        state.set_mode("disarmed", source="web")
+        control.execute(SetMode("disarmed", source="web"))
         col.publish(mode, good)  # the attacker replays what they captured
         col.publish(sink.topics.command("detection"), signed(sink.topics.command("detection"), "ON", "nonce-d2"))
         assert wait_until(lambda: state.detection_enabled is True)
@@ -412,10 +415,11 @@ def test_signed_commands_only_when_a_key_is_set(tmp_path: Path, broker: Broker,
 
 def test_disabled_command_is_ignored_and_rate_limit_holds(tmp_path: Path, broker: Broker,
                                                           caplog: pytest.LogCaptureFixture) -> None:
-    state = ApplianceState()
-    snaps: list[StateChange] = []
-    state.subscribe(lambda c: snaps.append(c) if c.kind == "snapshot" else None)
-    sink = make_sink(broker, tmp_path / "data", state=state, allowed_commands=["snapshot", "detection"],
+    control = Controller(ApplianceState())
+    state = control.state
+    snaps: list[SnapshotRequested] = []
+    control.bus.subscribe(SnapshotRequested, snaps.append)
+    sink = make_sink(broker, tmp_path / "data", control, allowed_commands=["snapshot", "detection"],
                      command_rate_per_min=3)
     with Collector(broker, [sink.topics.prefix + "/#"]) as col:
         col.wait_for(lambda _: bool(col.on(sink.topics.available)))
@@ -476,8 +480,10 @@ def test_events_handled_before_start_are_kept_for_the_next_start(tmp_path: Path)
 def test_alerts_go_through_the_outbox_to_the_alert_topic(tmp_path: Path, broker: Broker) -> None:
     sink = make_sink(broker, tmp_path / "data")
     with Collector(broker, [sink.topics.alert]) as col:
-        sink.publish_alert({"rule": "night-porch", "label": "person", "event_id": "ev-9"})
-        sink.publish_alert({"rule": "bad", "score": float("nan")})  # not JSON: logged and dropped
+        sink.publish_alert(Alert(rule="night-porch", label="person", score=0.9, mode="away", time=1.0,
+                                 event_id="ev-9"))
+        # not JSON: logged and dropped
+        sink.publish_alert(Alert(rule="bad", label="person", score=float("nan"), mode="away", time=1.0))
         assert sink.flush(10)
         col.wait_for(lambda ms: len(ms) == 1)
     body = json.loads(col.messages[0].payload)

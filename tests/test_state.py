@@ -1,21 +1,20 @@
-"""ApplianceState: validated changes, listeners notified, listener errors contained."""
+"""ApplianceState: validated changes, each setter saying whether it changed anything; state only (no bus)."""
 
 from __future__ import annotations
 
 import pytest
 
 from camapp.errors import CommandError
-from camapp.state import ApplianceState, StateChange
+from camapp.state import ApplianceState, parse_mode
 
 
-def test_mode_changes_notify_once() -> None:
+def test_setters_say_whether_anything_changed() -> None:
     state = ApplianceState()
-    seen: list[StateChange] = []
-    state.subscribe(seen.append)
-    state.set_mode("away", source="mqtt")
-    state.set_mode("away", source="mqtt")  # no change, no event
+    assert state.set_mode("away") and not state.set_mode("away")
     assert state.armed and state.mode == "away"
-    assert [(c.kind, c.value, c.source) for c in seen] == [("mode", "away", "mqtt")]
+    assert state.set_detection(False) and not state.set_detection(False)
+    assert state.set_alarm(True) and not state.set_alarm(True)
+    assert state.as_dict() == {"mode": "away", "armed": True, "detection": False, "alarm": True}
 
 
 @pytest.mark.parametrize("bad", ["armed", "", None, 3, "AWAY"])
@@ -23,37 +22,14 @@ def test_bad_mode_rejected_and_state_kept(bad: object) -> None:
     state = ApplianceState("home")
     with pytest.raises(CommandError, match="mode must be one of"):
         state.set_mode(bad)  # type: ignore[arg-type]
+    with pytest.raises(CommandError, match="set/mode must be one of disarmed, home, away"):
+        parse_mode(bad, "set/mode")
     assert state.mode == "home"
 
 
 def test_bad_detection_value() -> None:
     with pytest.raises(CommandError):
         ApplianceState().set_detection("yes")  # type: ignore[arg-type]
-
-
-def test_failing_listener_does_not_stop_others() -> None:
-    state = ApplianceState()
-    seen: list[str] = []
-
-    def broken(change: StateChange) -> None:
-        raise RuntimeError("boom")
-
-    state.subscribe(broken)
-    state.subscribe(lambda c: seen.append(c.kind))
-    state.silence()
-    snap = state.request_snapshot()
-    assert seen == ["silence", "snapshot"] and len(snap) > 10
-
-
-def test_unsubscribe() -> None:
-    state = ApplianceState()
-    seen: list[str] = []
-    off = state.subscribe(lambda c: seen.append(c.kind))
-    off()
-    off()
-    state.set_alarm(True)
-    assert seen == [] and state.alarm_active
-    assert state.as_dict() == {"mode": "disarmed", "armed": False, "detection": True, "alarm": True}
 
 
 def test_fps_is_frames_over_a_window() -> None:

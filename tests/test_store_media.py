@@ -12,6 +12,8 @@ import numpy as np
 import pytest
 from store_helpers import FPS, message, result, storage, tracked, video_frames
 
+from camapp.commands import KeepClip, TakeSnapshot
+from camapp.control import Controller
 from camapp.state import ApplianceState
 from camapp.store import EventStore, StoreReader, verify_log
 from camapp.store.media import is_temp
@@ -180,11 +182,11 @@ def test_custom_annotate_fn_is_used(tmp_path: Path, frames: tuple[Frame, ...]) -
 
 
 def test_manual_snapshot_saves_the_latest_frame(tmp_path: Path, frames: tuple[Frame, ...]) -> None:
-    state = ApplianceState()
-    with EventStore(storage(tmp_path), camera_id="cam", fps=FPS, state=state, lossless=True) as store:
+    control = Controller(ApplianceState())
+    with EventStore(storage(tmp_path), camera_id="cam", fps=FPS, bus=control.bus, lossless=True) as store:
         for frame in frames[:25]:
             store.handle(result(frame))
-        snap_id = state.request_snapshot()
+        snap_id = control.execute(TakeSnapshot(source="web"))
         store.flush()
         path = store.snapshot_path(snap_id)
         assert path is not None and path.is_relative_to(store.data_dir)
@@ -309,10 +311,10 @@ def test_rule_action_clip_keeps_the_recording_around_the_event(tmp_path: Path, f
     import dataclasses
     import sqlite3
 
-    state = ApplianceState()
+    control = Controller(ApplianceState())
     cfg = storage(tmp_path, pre_roll_s=0.5, post_roll_s=0.5, recording={"segment_s": 1.0})
     t0 = frames[0].timestamp
-    with EventStore(cfg, camera_id="cam", fps=FPS, state=state, lossless=True) as store:
+    with EventStore(cfg, camera_id="cam", fps=FPS, bus=control.bus, lossless=True) as store:
         for i in range(180):  # 18 s: the event at 2-3 s, then long enough for its segments to leave the window
             frame = dataclasses.replace(frames[i % len(frames)], timestamp=t0 + i / FPS, index=i)
             msgs: tuple[Any, ...] = ()
@@ -322,7 +324,7 @@ def test_rule_action_clip_keeps_the_recording_around_the_event(tmp_path: Path, f
                 msgs = (message("end", "ev", t0 + 2.0, end=frame.timestamp),)
             store.handle(result(frame, msgs))
             if i == 20 and held:  # the alarm sink, after the store, runs the rule's action
-                state.announce("clip", ("ev", "driveway"), "rule:driveway")
+                control.execute(KeepClip("ev", "driveway", source="rule:driveway"))
         store.flush()
         assert store.get_event("ev")["has_clip"]  # type: ignore[index]
         conn = sqlite3.connect(store.db_path)

@@ -32,7 +32,9 @@ from camapp.alarm.inputs import make_input
 from camapp.alarm.sink import AlarmSink
 from camapp.annotate import Overlay, annotate
 from camapp.app import Appliance
+from camapp.bus import BusEvent, ModeChanged
 from camapp.capture.factory import source_factory
+from camapp.commands import Applied
 from camapp.config import AppConfig, camera_config, parse_config
 from camapp.config.alarm import GpioConfig, InputConfig, RulesConfig
 from camapp.config.cameras import CameraOverrides
@@ -50,7 +52,7 @@ from camapp.mqtt.jobs import Thumbnail
 from camapp.mqtt.sink import MqttSink
 from camapp.parts import pipeline_factory
 from camapp.sinks import SinkContext, build_sink
-from camapp.state import ApplianceState
+from camapp.state import ApplianceState, parse_mode
 from camapp.store import EventStore
 from camapp.types import Detections, EventMessage, Frame, FrameResult, MotionResult, TrackedObject
 
@@ -85,6 +87,12 @@ def event(kind: str = "new", t: float = 100.0, start: float = 99.0) -> EventMess
 pytestmark = pytest.mark.usefixtures("factory")  # gpiozero's MockFactory (conftest) for every row
 
 
+def wired(control: Controller | None = None) -> dict[str, Any]:
+    """The state, bus and controller a sink takes, as the wiring passes them."""
+    control = control or Controller(ApplianceState())
+    return {"state": control.state, "bus": control.bus, "control": control}
+
+
 # --- rules and GPIO: real AlarmSink on gpiozero's MockFactory ---------------------------------------------------
 
 RULE = {"name": "r", "labels": ["person"], "actions": {"mqtt_alert": True}}
@@ -94,11 +102,11 @@ OUTPUT = {"name": "buzzer", "kind": "buzzer", "pin": 17, "pattern": {"duration_s
 def fired(rule: dict[str, Any], *, mode: str = "away", outputs: tuple[dict[str, Any], ...] = (),
           now: datetime = datetime(2024, 1, 1, 12, 0)) -> tuple[tuple[str, ...], tuple[float, ...]]:
     """What one `new` event makes the alarm do: the bus kinds announced and pin 17's levels over 0.4 s."""
-    state = ApplianceState(mode=mode)
+    control = Controller(ApplianceState(mode=parse_mode(mode)))
     kinds: list[str] = []
-    state.subscribe(lambda c: kinds.append(c.kind))
+    control.bus.subscribe(BusEvent, lambda e: kinds.append(type(e).__name__))
     gpio = GpioConfig.model_validate({"enabled": True, "pin_factory": "mock", "outputs": list(outputs)})
-    with AlarmSink(RulesConfig.model_validate({"rules": [rule]}), gpio, state=state, control=Controller(state),
+    with AlarmSink(RulesConfig.model_validate({"rules": [rule]}), gpio, **wired(control),
                    pin_factory=Device.pin_factory, now=lambda: now) as sink:
         sink.handle(frame_result(100.0, (event(),), (1,)))
         time.sleep(0.4)
@@ -158,11 +166,11 @@ def output_device(kind: str, _: Path) -> str:
 
 def gpio_input(fields: dict[str, Any], act: Callable[[Any], None]) -> tuple[str, ...]:
     """Build one input on pin 23, act on its pin, and return what happened: mode changes and triggers."""
-    state = ApplianceState()
+    control = Controller(ApplianceState())
     seen: list[str] = []
-    state.subscribe(lambda c: seen.append(f"mode:{c.value}") if c.kind == "mode" else None)
+    control.bus.subscribe(ModeChanged, lambda e: seen.append(f"mode:{e.mode}"))
     cfg = InputConfig.model_validate({"name": "in", "pin": 23, "bounce_s": 0, **fields})
-    device = make_input(cfg, Controller(state), lambda label, name: seen.append(f"trigger:{label}"),
+    device = make_input(cfg, control, lambda label, name: seen.append(f"trigger:{label}"),
                         Device.pin_factory)
     try:
         act(Device.pin_factory.pin(23))
@@ -410,9 +418,8 @@ def stored(storage: dict[str, Any], tmp: Path) -> tuple[Any, ...]:
 
 def mqtt_sink(tmp: Path, **fields: Any) -> MqttSink:
     cfg = MqttConfig.model_validate({"host": "127.0.0.1", "port": 9, **fields})
-    state = ApplianceState()
-    return MqttSink(cfg, device_id="dev", camera_id="cam", model_name="m", state=state, control=Controller(state),
-                    stats=dict, data_dir=tmp / f"mqtt-{abs(hash(str(fields)))}", labels=["person"])
+    return MqttSink(cfg, device_id="dev", camera_id="cam", model_name="m", **wired(), stats=dict,
+                    data_dir=tmp / f"mqtt-{abs(hash(str(fields)))}", labels=["person"])
 
 
 def thumbnails(enabled: bool, tmp: Path) -> int:
@@ -477,9 +484,8 @@ def discovery(enabled: bool, tmp: Path) -> int:
     need_mosquitto("discovery switch")
     with Broker(tmp / f"broker-{enabled}") as broker, Collector(broker, ["homeassistant/#"]) as col:
         cfg = MqttConfig.model_validate(broker.mqtt_config(discovery=enabled))
-        state = ApplianceState()
-        sink = MqttSink(cfg, device_id="dev", camera_id="cam", model_name="m", state=state,
-                        control=Controller(state), stats=dict, data_dir=tmp / f"d-{enabled}", labels=["person"])
+        sink = MqttSink(cfg, device_id="dev", camera_id="cam", model_name="m", **wired(), stats=dict,
+                        data_dir=tmp / f"d-{enabled}", labels=["person"])
         sink.start()
         sink.flush(5)
         time.sleep(0.5)
@@ -504,13 +510,12 @@ def fleet_key(key: str | None, tmp: Path) -> float:
                                         "mqtt": broker.mqtt_config(fleet_public_key=key, discovery=False)})
         live = SimpleNamespace(cfg=cfg, detector=SimpleNamespace(name="m"))
 
-        def apply(new: AppConfig) -> list[str]:
+        def apply(new: AppConfig) -> Applied:
             live.cfg = new
-            return []
+            return Applied([])
 
-        state = ApplianceState()
-        control = Controller(state, apply_config=apply)
-        sink = MqttSink(cfg.mqtt, device_id="dev", camera_id="cam", model_name="m", state=state, control=control,
+        control = Controller(ApplianceState(), apply_config=apply)
+        sink = MqttSink(cfg.mqtt, device_id="dev", camera_id="cam", model_name="m", **wired(control),
                         stats=dict, data_dir=tmp / f"d-{key is not None}", labels=["person"],
                         fleet=fleet_agent(cfg, control, live))  # type: ignore[arg-type]
         sink.start()
@@ -616,7 +621,7 @@ def mode_api(mode: str, _: Path) -> tuple[str, tuple[str, ...]]:
     state = ApplianceState()
     from camapp.commands import SetMode
 
-    Controller(state).execute(SetMode(mode, source="web"))
+    Controller(state).execute(SetMode(parse_mode(mode), source="web"))
     return state.mode, fired({**RULE, "modes": ["home", "away"]}, mode=state.mode)[0]
 
 
@@ -648,8 +653,8 @@ def overlay(flag: str) -> Observe:
 
 def log_sink(level: str, tmp: Path) -> tuple[int, ...]:
     """The level the console event log writes an event line at."""
-    state = ApplianceState()
-    context = SinkContext(AppConfig(), state, Controller(state), tmp)
+    control = Controller(ApplianceState())
+    context = SinkContext(AppConfig(), control.state, control.bus, control, tmp)
     cfg = parse_config({"sinks": [{"type": "log", "level": level}]}).sinks[0]
     with logged("camapp.sinks", logging.DEBUG) as records, build_sink(cfg, context) as sink:
         sink.handle(frame_result(1.0, (event(),), (1,)))

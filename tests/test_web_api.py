@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from test_web_support import Appliance, admin, appliance, form_fields  # noqa: F401 (fixtures)
 
 from camapp.assets import MODELS_DIR
+from camapp.bus import BusEvent
 from camapp.commands import ApplyConfig
 from camapp.detect import trust
 from camapp.detect.trust import ModelTrust
@@ -82,7 +83,7 @@ def test_state_controls(admin, appliance: Appliance) -> None:  # type: ignore[no
     client, csrf = admin
     h = {"X-CSRF-Token": csrf}
     changes: list[str] = []
-    appliance.ctx.state.subscribe(lambda c: changes.append(c.kind))
+    appliance.ctx.control.bus.subscribe(BusEvent, lambda c: changes.append(type(c).__name__))
     assert client.post("/api/arm", json={"mode": "home"}, headers=h).json["armed"] is True
     bad = client.post("/api/arm", json={"mode": "party"}, headers=h)
     assert bad.status_code == 400 and "mode must be one of" in bad.json["error"] and bad.json["status"] == 400
@@ -92,7 +93,7 @@ def test_state_controls(admin, appliance: Appliance) -> None:  # type: ignore[no
     assert client.post("/api/arm", data="not json", headers=h).status_code == 400
     snap = client.post("/api/snapshot", headers=h)
     assert snap.status_code == 202 and snap.json["id"]
-    assert changes == ["mode", "detection", "silence", "snapshot"]
+    assert changes == ["ModeChanged", "DetectionToggled", "SilenceRequested", "SnapshotRequested"]
 
 
 def test_events_list_filters_and_paging(admin) -> None:  # type: ignore[no-untyped-def]

@@ -125,9 +125,10 @@ class Listener:
 
 
 def run_sink(cfg: MqttConfig, data_dir: Path) -> MqttSink:
-    state = ApplianceState()
+    control = Controller(ApplianceState())
     sink = MqttSink(cfg, device_id="dev-" + uuid.uuid4().hex[:6], camera_id="cam", model_name="m",
-                    state=state, control=Controller(state), stats=dict, data_dir=data_dir, labels=["person"])
+                    state=control.state, bus=control.bus, control=control, stats=dict, data_dir=data_dir,
+                    labels=["person"])
     sink.start()
     return sink
 

@@ -21,6 +21,7 @@ import yaml
 from flask import Flask
 from flask.testing import FlaskClient
 
+from camapp.commands import Applied
 from camapp.config import AppConfig, load_config
 from camapp.config.storage import StorageConfig
 from camapp.control import Controller
@@ -186,11 +187,11 @@ def make_appliance(
     stats = PipelineStats()
     results = demo_results(video)
 
-    def apply_config(cfg: AppConfig) -> list[str]:
+    def apply_config(cfg: AppConfig) -> Applied:
         restart = [s for s in ("camera", "web") if getattr(cfg, s) != getattr(holder["cfg"], s)]
         holder["cfg"] = cfg
         applied.append(cfg)
-        return restart
+        return Applied(restart)
 
     def switch_model(model: Path, labels: Path) -> None:
         switched.append((model, labels))

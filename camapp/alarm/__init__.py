@@ -4,6 +4,6 @@ Importing this package never imports gpiozero or Jetson.GPIO; they load when har
 """
 
 from camapp.alarm.outputs import AlarmOutput, alarm_safety, safe_all
-from camapp.alarm.sink import AlarmSink, alert_payload
+from camapp.alarm.sink import AlarmSink, alert_for
 
-__all__ = ["AlarmOutput", "AlarmSink", "alarm_safety", "alert_payload", "safe_all"]
+__all__ = ["AlarmOutput", "AlarmSink", "alarm_safety", "alert_for", "safe_all"]

@@ -16,11 +16,12 @@ from datetime import datetime
 
 from camapp.alarm.factory import AlarmHardware, build_hardware
 from camapp.alarm.outputs import AlarmOutput
-from camapp.commands import Commander, KeepClip, SendAlert, TakeSnapshot
+from camapp.bus import Alert, Bus, ModeChanged, SilenceRequested
+from camapp.commands import Commander, KeepClip, SendAlert, SetAlarm, TakeSnapshot
 from camapp.config.alarm import GpioConfig, PatternConfig, RulesConfig
 from camapp.rules import Fired, RuleContext, RuleEngine, Subject
 from camapp.sinks import ResultSink
-from camapp.state import ApplianceState, StateChange
+from camapp.state import ApplianceState, Mode
 from camapp.types import EventMessage, FrameResult, ZoneState
 
 log = logging.getLogger(__name__)
@@ -32,12 +33,13 @@ class AlarmSink(ResultSink):
     """Rules -> GPIO outputs, alarm state, and commands (alerts, snapshots, clips); GPIO inputs -> arming and
     triggers. Zone times come from each FrameResult, never from the pipeline."""
 
-    def __init__(
+    def __init__(  # noqa: PLR0913 - the wiring contract passes these by keyword
         self,
         rules: RulesConfig,
         gpio: GpioConfig,
         *,
         state: ApplianceState,
+        bus: Bus,
         control: Commander,
         pin_factory: object | None = None,
         now: Callable[[], datetime] = datetime.now,
@@ -56,7 +58,8 @@ class AlarmSink(ResultSink):
         )
         for out in self.hardware.outputs.values():
             out.on_idle = self._output_idle
-        self._unsubscribe = state.subscribe(self._on_state)
+        self._unsubscribe = [bus.subscribe(SilenceRequested, lambda e: self.silence(source=e.source)),
+                             bus.subscribe(ModeChanged, self._on_mode)]
 
     @property
     def outputs(self) -> dict[str, AlarmOutput]:
@@ -124,9 +127,9 @@ class AlarmSink(ResultSink):
         if actions.clip and subject.event_id:
             self.control.execute(KeepClip(subject.event_id, rule.name, source=source))
         if self._drive_outputs(fired):
-            self.state.set_alarm(True, source=f"rule:{rule.name}")
+            self.control.execute(SetAlarm(True, source=source))
         if actions.mqtt_alert:
-            self.control.execute(SendAlert(alert_payload(fired, self.state.mode, t, snapshot_id), source=source))
+            self.control.execute(SendAlert(alert_for(fired, self.state.mode, t, snapshot_id), source=source))
 
     def _drive_outputs(self, fired: Fired) -> bool:
         started = False
@@ -141,21 +144,18 @@ class AlarmSink(ResultSink):
 
     def _output_idle(self, _out: AlarmOutput) -> None:
         if not any(o.active for o in self.outputs.values()):
-            self.state.set_alarm(False, source="alarm")
+            self.control.execute(SetAlarm(False, source="alarm"))
 
     def silence(self, source: str = "alarm") -> None:
         """Every output off now; the alarm is no longer active."""
         for out in self.outputs.values():
             out.off()
-        self.state.set_alarm(False, source=source)
+        self.control.execute(SetAlarm(False, source=source))
 
-    def _on_state(self, change: StateChange) -> None:
-        if change.kind == "silence":
-            self.silence(source=change.source)
-        elif change.kind == "mode":
-            self.engine.reset()
-            if change.value == "disarmed":
-                self.silence(source=change.source)
+    def _on_mode(self, event: ModeChanged) -> None:
+        self.engine.reset()
+        if event.mode == "disarmed":
+            self.silence(source=event.source)
 
     def close(self) -> None:
         """Outputs to their safe state and released, inputs released; idempotent."""
@@ -163,28 +163,19 @@ class AlarmSink(ResultSink):
             if self._closed:
                 return
             self._closed = True
-        self._unsubscribe()
+        for unsubscribe in self._unsubscribe:
+            unsubscribe()
         self.hardware.close()
-        self.state.set_alarm(False, source="alarm")
+        self.control.execute(SetAlarm(False, source="alarm"))
 
 
 def _subject(ev: EventMessage) -> Subject:
     return Subject(ev.label, ev.top_score, ev.current_zones, ev.track_id, ev.id, source="event")
 
 
-def alert_payload(fired: Fired, mode: str, t: float, snapshot_id: str | None) -> dict[str, object]:
-    """The MQTT alert for one firing: rule, event, label, zones, time (epoch seconds) and arming mode."""
+def alert_for(fired: Fired, mode: Mode, t: float, snapshot_id: str | None) -> Alert:
+    """The alert for one firing: rule, event, label, zones, time (epoch seconds) and arming mode."""
     s = fired.subject
-    return {
-        "rule": fired.rule.name,
-        "event_id": s.event_id,
-        "track_id": s.track_id,
-        "label": s.label,
-        "score": round(s.score, 4),
-        "zones": list(s.zones),
-        "zone": fired.zone,
-        "source": s.source,
-        "mode": mode,
-        "time": round(t, 3),
-        "snapshot_id": snapshot_id,
-    }
+    return Alert(rule=fired.rule.name, label=s.label, score=round(s.score, 4), mode=mode, time=round(t, 3),
+                 event_id=s.event_id, track_id=s.track_id, zones=tuple(s.zones), zone=fired.zone, source=s.source,
+                 snapshot_id=snapshot_id)

@@ -42,6 +42,7 @@ from camapp.fleet.protocol import (
 from camapp.mqtt.authority import LogBudget
 from camapp.mqtt.commands import CommandHandler
 from camapp.redact import get_path, mask_config
+from camapp.state import Mode
 
 log = logging.getLogger(__name__)
 STATE_FILE = "fleet-state.json"
@@ -140,7 +141,7 @@ class FleetAgent:
     """Takes signed documents for one device; start(publish) before handle(), close() when done."""
 
     def __init__(self, public_key: str, *, device_id: str, topics: FleetTopics, control: Commander,  # noqa: PLR0913
-                 get_config: Callable[[], AppConfig], data_dir: Path, arm_mode: str = "away",
+                 get_config: Callable[[], AppConfig], data_dir: Path, arm_mode: Mode = "away",
                  model_name: Callable[[], str] = lambda: "") -> None:
         self._key, self.device_id, self.topics = public_key, device_id, topics
         self._control, self._get_config, self._model = control, get_config, model_name

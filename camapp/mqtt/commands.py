@@ -7,7 +7,7 @@ from collections.abc import Callable, Collection
 
 from camapp.commands import Commander, SetDetection, SetMode, Silence, TakeSnapshot
 from camapp.errors import CommandError
-from camapp.state import MODES
+from camapp.state import Mode, parse_mode
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +40,7 @@ class CommandHandler:
 
     SOURCE = "mqtt"
 
-    def __init__(self, control: Commander, allowed: Collection[str], arm_mode: str = "away") -> None:
+    def __init__(self, control: Commander, allowed: Collection[str], arm_mode: Mode = "away") -> None:
         self.control = control
         self.allowed = frozenset(allowed)
         self.arm_mode = arm_mode
@@ -58,10 +58,7 @@ class CommandHandler:
         return handler(decode(payload, name))
 
     def _mode(self, text: str) -> None:
-        mode = text.strip().lower()
-        if mode not in MODES:
-            raise CommandError(f"set/mode expects one of {', '.join(MODES)}, got {text[:40]!r}")
-        self.control.execute(SetMode(mode, source=self.SOURCE))
+        self.control.execute(SetMode(parse_mode(text.strip().lower(), "set/mode"), source=self.SOURCE))
 
     def _armed(self, text: str) -> None:
         self.control.execute(SetMode(self.arm_mode if parse_bool(text, "armed") else "disarmed", source=self.SOURCE))

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 import paho.mqtt.client as mqtt
 
+from camapp.bus import AlarmChanged, Alert, AlertRaised, Bus, DetectionToggled, ModeChanged
 from camapp.commands import Commander
 from camapp.config.mqtt import MqttConfig
 from camapp.errors import CommandError, ConfigError
@@ -29,7 +30,7 @@ from camapp.mqtt.outbox import NewMessage, Outbox
 from camapp.mqtt.topics import Topics
 from camapp.mqtt.worker import CLOSE_GRACE_S, Worker
 from camapp.sinks import ResultSink
-from camapp.state import ApplianceState, StateChange
+from camapp.state import ApplianceState, Mode
 from camapp.types import FrameResult
 
 log = logging.getLogger(__name__)
@@ -65,6 +66,7 @@ class MqttSink(ResultSink):
         camera_id: str,
         model_name: str | Callable[[], str],
         state: ApplianceState,
+        bus: Bus,
         control: Commander,
         stats: Callable[[], Mapping[str, object]],
         data_dir: Path,
@@ -78,7 +80,7 @@ class MqttSink(ResultSink):
         # A function when the model can change at run time: every payload then names the model running now.
         self._model_name = model_name if callable(model_name) else (lambda: model_name)
         self._announced_model = self.model_name  # the model named in the discovery messages
-        self.state = state
+        self.state, self._bus = state, bus
         self.labels = tuple(labels)
         self.topics = Topics.build(cfg.topic_prefix, device_id, cfg.discovery_prefix)
         outbox = Outbox(data_dir / OUTBOX_FILE, cfg.outbox_max, int(cfg.outbox_max_mb * 1024 * 1024))
@@ -98,7 +100,7 @@ class MqttSink(ResultSink):
                               model_name=self._announced_model, stats=stats, labels=self._discovery_labels,
                               controls=() if self._gate.signed else self._gate.enabled)
         self._thread: threading.Thread | None = None
-        self._unsubscribe: Callable[[], None] | None = None
+        self._unsubscribe: list[Callable[[], None]] = []
         self._closed = False
         # Read by status() from any thread; written by paho's thread or the worker.
         self._connected = False
@@ -111,7 +113,13 @@ class MqttSink(ResultSink):
         if self._thread is not None or self._closed:
             return
         self._seed_state()
-        self._unsubscribe = self.state.subscribe(self._on_state)
+        bus = self._bus
+        self._unsubscribe = [
+            bus.subscribe(AlertRaised, lambda e: self.publish_alert(e.alert)),
+            bus.subscribe(ModeChanged, lambda e: self._put_mode(e.mode)),
+            bus.subscribe(DetectionToggled, lambda e: self._put_state(self.topics.detection, on_off(e.enabled))),
+            bus.subscribe(AlarmChanged, lambda e: self._put_state(self.topics.alarm, on_off(e.active))),
+        ]
         if self._fleet is not None:
             self._fleet.start(self._put_state)  # reported state is retained and republished on every reconnect
         self._thread = threading.Thread(target=self._worker.run, name="mqtt-sink", daemon=True)
@@ -125,8 +133,8 @@ class MqttSink(ResultSink):
         if self._closed:
             return
         self._closed = True
-        if self._unsubscribe is not None:
-            self._unsubscribe()
+        for unsubscribe in self._unsubscribe:
+            unsubscribe()
         if self._fleet is not None:
             self._fleet.close()
         if self._thread is not None:
@@ -180,13 +188,13 @@ class MqttSink(ResultSink):
         except Exception:
             log.exception("MQTT: could not queue frame %d", result.frame.index)
 
-    def publish_alert(self, payload: Mapping[str, Any]) -> None:
+    def publish_alert(self, alert: Alert) -> None:
         """An alarm rule with the MQTT flag fired: publish on <prefix>/alert through the outbox (never dropped)."""
         if self._closed:
-            log.warning("MQTT: alert after close not sent: %s", payload)
+            log.warning("MQTT: alert after close not sent: %s", alert)
             return
         try:
-            body = payloads.alert_payload(payload, device_id=self.device_id, camera_id=self.camera_id)
+            body = payloads.alert_payload(alert.as_json(), device_id=self.device_id, camera_id=self.camera_id)
             text = payloads.dumps(body)
         except (TypeError, ValueError) as err:
             log.warning("MQTT: alert payload is not valid JSON (%s); not sent", err)
@@ -215,23 +223,16 @@ class MqttSink(ResultSink):
         self._worker.put(Retain(topic, payload))
 
     def _seed_state(self) -> None:
-        s = self.state.as_dict()
-        self._put_state(self.topics.mode, s["mode"])
-        self._put_state(self.topics.armed, on_off(s["armed"]))
-        self._put_state(self.topics.detection, on_off(s["detection"]))
-        self._put_state(self.topics.alarm, on_off(s["alarm"]))
+        s = self.state.view()
+        self._put_mode(s.mode)
+        self._put_state(self.topics.detection, on_off(s.detection))
+        self._put_state(self.topics.alarm, on_off(s.alarm))
         for topic, payload in self._frames.initial():
             self._put_state(topic, payload)
 
-    def _on_state(self, change: StateChange) -> None:
-        if change.kind == "alert":
-            self.publish_alert(change.value)
-        elif change.kind == "mode":
-            self._put_state(self.topics.mode, str(change.value))
-            self._put_state(self.topics.armed, on_off(change.value != "disarmed"))
-        elif change.kind in ("detection", "alarm"):
-            topic = self.topics.detection if change.kind == "detection" else self.topics.alarm
-            self._put_state(topic, on_off(bool(change.value)))
+    def _put_mode(self, mode: Mode) -> None:
+        self._put_state(self.topics.mode, mode)
+        self._put_state(self.topics.armed, on_off(mode != "disarmed"))
 
     # ---- paho network thread (only flags and queue puts; exceptions must not escape) --------------------------
 

@@ -113,7 +113,7 @@ class StoreReader:
             return self._resolve(db.media_relpath(conn, event_id, kind))
 
     def snapshot_path(self, snap_id: str) -> Path | None:
-        """Path of a manual snapshot saved under the id ApplianceState.request_snapshot() returned."""
+        """Path of a manual snapshot saved under the id a TakeSnapshot command returned."""
         check_id(snap_id, "snapshot id")
         with self._read() as conn:
             return self._resolve(db.media_relpath(conn, snap_id, "manual"))

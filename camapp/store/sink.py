@@ -11,11 +11,11 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from camapp.bus import Bus, ClipKept, SnapshotRequested
 from camapp.config.storage import StorageConfig
 from camapp.errors import StorageError
 from camapp.geometry import Box
 from camapp.sinks import ResultSink
-from camapp.state import ApplianceState, StateChange
 from camapp.store import db
 from camapp.store.budget import StorageBudget
 from camapp.store.chain import InvalidIdError, check_id
@@ -81,7 +81,7 @@ class EventStore(StoreReader, ResultSink):
         *,
         camera_id: str,
         fps: float,
-        state: ApplianceState | None = None,
+        bus: Bus | None = None,
         annotate_fn: AnnotateFn | None = None,
         lossless: bool = False,
     ) -> None:
@@ -120,7 +120,8 @@ class EventStore(StoreReader, ResultSink):
         self._latest: Frame | None = None
         self._lock = threading.Lock()
         self._closed = False
-        self._unsubscribe = state.subscribe(self._on_state) if state is not None else None
+        self._unsubscribe = [bus.subscribe(SnapshotRequested, self._on_snapshot),
+                             bus.subscribe(ClipKept, self._on_clip)] if bus is not None else []
         rec = "off" if self._recording is None else f"{cfg.recording.mode}, {self._recording.recorder.encoder_name}"
         log.info("event store at %s (recording: %s)", self.data_dir, rec)
 
@@ -281,17 +282,13 @@ class EventStore(StoreReader, ResultSink):
 
     # --- other threads -----------------------------------------------------------------------------------
 
-    def _on_state(self, change: StateChange) -> None:
-        """A manual snapshot request: save the latest frame under the id the requester was given; a rule's
-        KeepClip command: hold the recording around that event."""
-        if change.kind == "clip":
-            event_id, rule = change.value
-            self.keep_clip(str(event_id), str(rule))
-            return
-        if change.kind != "snapshot":
-            return
+    def _on_clip(self, event: ClipKept) -> None:
+        self.keep_clip(event.event_id, event.rule)
+
+    def _on_snapshot(self, event: SnapshotRequested) -> None:
+        """A manual snapshot request: save the latest frame under the id the requester was given."""
         try:
-            snap_id = check_id(str(change.value), "snapshot id")
+            snap_id = check_id(event.snapshot_id, "snapshot id")
         except InvalidIdError as err:
             log.warning("event store: ignoring a snapshot request: %s", err)
             return
@@ -369,8 +366,8 @@ class EventStore(StoreReader, ResultSink):
             if self._closed:
                 return
             self._closed = True
-        if self._unsubscribe is not None:
-            self._unsubscribe()
+        for unsubscribe in self._unsubscribe:
+            unsubscribe()
         self._end_open_events()
         if self._recording is not None:
             self._recording.close()

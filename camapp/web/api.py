@@ -12,6 +12,7 @@ from flask import Blueprint, Response, abort, current_app, jsonify, request, sen
 from camapp.annotate import Overlay
 from camapp.commands import SetDetection, SetMode, Silence, TakeSnapshot
 from camapp.errors import CommandError
+from camapp.state import parse_mode
 from camapp.web import system
 from camapp.web.context import MEDIA_KINDS, EventStoreLike, WebContext
 from camapp.web.guard import api_error
@@ -137,7 +138,7 @@ def get_state() -> Any:
 @bp.post("/arm")
 def arm() -> Any:
     data = body()
-    ctx().control.execute(SetMode(data.get("mode", "away"), source="web"))
+    ctx().control.execute(SetMode(parse_mode(data.get("mode", "away")), source="web"))
     return jsonify(ctx().state.as_dict())
 
 
