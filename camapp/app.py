@@ -34,6 +34,7 @@ from camapp.state import ApplianceState
 from camapp.stream import FrameHub, HubSink
 from camapp.systemd import Notifier
 from camapp.web import WebContext, close_app, create_app, ssl_context
+from camapp.web.addresses import ui_urls
 from camapp.webserver import ServerLimits, WebServer
 
 log = logging.getLogger(__name__)
@@ -74,7 +75,8 @@ class Appliance(Closing):
         self.hub = FrameHub(cfg.web.stream_width, cfg.web.jpeg_quality, cfg.web.stream_fps)
         self.control = Controller(self.state, bus=self.bus, apply_config=self.live.apply_config,
                                   switch_model=self._switch_model, config_path=self.config_path)
-        self.sinks = Sinks(cfg, self.hub, self.live, self.control, self.stats)
+        self.sinks = Sinks(cfg, self.hub, self.live, self.control, self.stats,
+                           web_port=lambda: self.web_port)
         self._closing.append(self.sinks.close)
         if self.sinks.mqtt is not None:
             self.sinks.mqtt.start()
@@ -129,8 +131,8 @@ class Appliance(Closing):
             ) as runner:
                 self.health.watch_pipeline(runner.problem)
                 self.notifier.ready()
-                log.info("camapp running: %s -> %s://%s:%d/", source.description,
-                         "https" if self.cfg.web.https else "http", self.cfg.web.host, self.web_port)
+                log.info("camapp running: %s; open the web UI at\n%s", source.description,
+                         "\n".join(f"    {u}" for u in self.ui_urls()))
                 runner.wait()
                 self.notifier.stopping()
                 runner.stop()
@@ -167,7 +169,12 @@ class Appliance(Closing):
             data_dir=data_dir(self.cfg), config_path=self.config_path, store=self.sinks.store,
             mqtt_status=self.sinks.mqtt.status if self.sinks.mqtt is not None else None,
             log_tail=self.logs.tail, model_name=lambda: self.model_name, health=self.health.report,
+            urls=self.ui_urls,
         )
+
+    def ui_urls(self) -> list[str]:
+        """Every address another device opens the UI at (the LAN addresses, the mDNS name; never 0.0.0.0)."""
+        return ui_urls(self.cfg.web, self.web_port)
 
     def _unlock(self) -> None:
         if self._lock is not None:

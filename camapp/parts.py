@@ -25,6 +25,7 @@ from camapp.health import PipelineStats, system_health
 from camapp.live import LivePipeline
 from camapp.motion.improved import ImprovedMotionDetector
 from camapp.motion.planner import Budget, plan_invocations
+from camapp.mqtt.payloads import EventMedia
 from camapp.mqtt.sink import MqttSink
 from camapp.mqtt.topics import Topics
 from camapp.pipeline import Pipeline, Stages
@@ -33,6 +34,7 @@ from camapp.store import EventStore
 from camapp.stream import FrameHub, HubSink
 from camapp.track import IouTracker
 from camapp.types import IntArray
+from camapp.web.addresses import base_url
 from camapp.zones import ZoneMap
 
 log = logging.getLogger(__name__)
@@ -85,11 +87,19 @@ def fleet_agent(cfg: AppConfig, control: Controller, live: LivePipeline) -> Flee
                       model_name=lambda: live.detector.name)
 
 
+def event_media(cfg: AppConfig, web_port: Callable[[], int]) -> EventMedia:
+    """What MQTT event messages say the store keeps, and the UI address their links start with (the port the web
+    server got, known only once it listens)."""
+    kept = cfg.storage.path is not None
+    return EventMedia(snapshots=kept and cfg.storage.snapshots, clips=kept and cfg.storage.clips,
+                      base_url=lambda: base_url(cfg.web, web_port()))
+
+
 class Sinks:
     """The result sinks the config asks for, in the order they see each frame; closed in reverse."""
 
     def __init__(self, cfg: AppConfig, hub: FrameHub, live: LivePipeline, control: Controller,
-                 stats: PipelineStats) -> None:
+                 stats: PipelineStats, web_port: Callable[[], int] | None = None) -> None:
         state = control.state
         self.all: list[ResultSink] = [HubSink(hub)]
         self.store: EventStore | None = None
@@ -103,7 +113,8 @@ class Sinks:
                 self.mqtt = self._add(MqttSink(
                     cfg.mqtt, device_id=cfg.device_id, camera_id=cfg.camera.id, model_name=lambda: live.detector.name,
                     state=state, bus=control.bus, control=control, stats=lambda: self._stats(cfg, stats),
-                    data_dir=data_dir(cfg), labels=cfg.objects.track, fleet=fleet_agent(cfg, control, live)))
+                    data_dir=data_dir(cfg), labels=cfg.objects.track, fleet=fleet_agent(cfg, control, live),
+                    media=event_media(cfg, web_port or (lambda: cfg.web.port))))
             self.alarm = self._add(AlarmSink(cfg.rules, cfg.gpio, state=state, bus=control.bus, control=control))
             context = SinkContext(cfg, state, control.bus, control, data_dir(cfg))
             for entry in cfg.sinks:

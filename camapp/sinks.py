@@ -57,14 +57,16 @@ def build_sink(cfg: Any, ctx: SinkContext) -> ResultSink:
 
 @SINKS.register(LogSinkConfig)
 class EventLogSink(ResultSink):
-    """Logs every event message to the console."""
+    """Logs every event message to the console: `new` and `end` at the configured level, `update` at DEBUG, so a
+    busy scene does not scroll the setup code and the addresses out of sight."""
 
     def __init__(self, cfg: LogSinkConfig, ctx: SinkContext | None = None) -> None:
         self._level = logging.getLevelName(cfg.level)
 
     def handle(self, result: FrameResult) -> None:
         for ev in result.events:
-            log.log(self._level, "event %-6s %s #%d %s score=%.2f zones=%s", ev.type, ev.label, ev.track_id, ev.id,
+            level = logging.DEBUG if ev.type == "update" else self._level
+            log.log(level, "event %-6s %s #%d %s score=%.2f zones=%s", ev.type, ev.label, ev.track_id, ev.id,
                     ev.top_score, ",".join(ev.current_zones) or "-")
 
     def close(self) -> None:

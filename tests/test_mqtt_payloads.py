@@ -17,6 +17,7 @@ from camapp.health import PipelineStats, system_health
 from camapp.mqtt.discovery import discovery_messages
 from camapp.mqtt.payloads import EVENT_SCHEMA, STATS_SCHEMA, alert_payload, dumps, event_payload, stats_payload
 from camapp.mqtt.topics import Topics, slug
+from camapp.parts import event_media
 from camapp.types import EventMessage, EventType
 
 
@@ -48,6 +49,44 @@ def test_schema_rejects_bad_events(change: dict[str, Any], why: str) -> None:
     body = event_payload(message("new"), device_id="dev", camera_id="front", model_name="ssd")
     body.update(change)
     assert not validator(EVENT_SCHEMA).is_valid(body), why
+
+
+@pytest.mark.parametrize(
+    ("storage", "base", "expect"),
+    [
+        ({"path": "/data"}, "https://192.168.1.20:8080",
+         (True, True, "https://192.168.1.20:8080/events/20240101-abc", "/api/events/20240101-abc/snapshot",
+          "/api/events/20240101-abc/clip")),
+        ({"path": "/data", "clips": False}, "https://cam.lan", (True, False, "https://cam.lan/events/20240101-abc",
+                                                               "/api/events/20240101-abc/snapshot", None)),
+        ({"path": "/data", "snapshots": False}, "https://cam.lan",
+         (False, True, "https://cam.lan/events/20240101-abc", None, "/api/events/20240101-abc/clip")),
+        ({}, "https://cam.lan", (False, False, "https://cam.lan/events/20240101-abc", None, None)),
+    ],
+    ids=["everything-kept", "no-clips", "no-snapshots", "no-store"],
+)
+def test_events_say_what_the_appliance_keeps_and_where(
+    storage: dict[str, Any], base: str, expect: tuple[Any, ...]
+) -> None:
+    """has_snapshot / has_clip follow the store's settings; the links point at the event on the appliance."""
+    cfg = parse_config({"storage": storage, "web": {"public_url": base}})
+    body = json.loads(dumps(event_payload(message("new"), device_id="d", camera_id="c", model_name="m",
+                                          media=event_media(cfg, lambda: 8080))))
+    validator(EVENT_SCHEMA).validate(body)
+    snap, clip = body["snapshot_url"], body["clip_url"]
+    got = (body["has_snapshot"], body["has_clip"], body["url"], snap and snap.removeprefix(base),
+           clip and clip.removeprefix(base))
+    assert got == expect and body["revision"] == 2 and body["version"] == 1
+
+
+def test_event_links_default_to_the_address_the_ui_answers_on() -> None:
+    """Without web.public_url the link is the UI's own address and the port the server got (never 0.0.0.0)."""
+    cfg = parse_config({"web": {"host": "127.0.0.1", "port": 0, "https": True}})
+    body = event_payload(message("new"), device_id="d", camera_id="c", model_name="m",
+                         media=event_media(cfg, lambda: 43211))
+    assert body["url"] == "https://127.0.0.1:43211/events/20240101-abc"
+    assert "0.0.0.0" not in json.dumps(event_payload(message("new"), device_id="d", camera_id="c", model_name="m",
+                                                      media=event_media(parse_config({}), lambda: 8080)))
 
 
 def test_message_ids_are_unique_and_alerts_keep_their_fields() -> None:

@@ -33,7 +33,7 @@ from camapp.mqtt import discovery
 from camapp.mqtt.authority import signed_payload
 from camapp.mqtt.discovery import discovery_messages
 from camapp.mqtt.outbox import Outbox
-from camapp.mqtt.payloads import EVENT_SCHEMA, STATS_SCHEMA
+from camapp.mqtt.payloads import EVENT_SCHEMA, STATS_SCHEMA, EventMedia
 from camapp.mqtt.sink import OUTBOX_FILE, MqttSink
 from camapp.state import ApplianceState
 from camapp.types import Detections, EventMessage, Frame, FrameResult, MotionResult, TrackedObject
@@ -61,11 +61,13 @@ def controlled(control: Controller | None = None) -> dict[str, Any]:
 
 
 def make_sink(broker: Broker, data_dir: Path, control: Controller | None = None,
-              labels: Sequence[str] = ("person", "car"), device_id: str = "", **extra: Any) -> MqttSink:
+              labels: Sequence[str] = ("person", "car"), device_id: str = "", media: EventMedia | None = None,
+              **extra: Any) -> MqttSink:
     cfg = MqttConfig.model_validate(broker.mqtt_config(**extra))
     sink = MqttSink(cfg, device_id=device_id or "dev-" + uuid.uuid4().hex[:8], camera_id="front",
                     model_name="ssd_mobilenet_v2", **controlled(control),
-                    stats=lambda: {"fps": 9.5, "detector_ms": 21.0}, data_dir=data_dir, labels=labels)
+                    stats=lambda: {"fps": 9.5, "detector_ms": 21.0}, data_dir=data_dir, labels=labels,
+                    media=media)
     sink.start()
     return sink
 
@@ -106,7 +108,8 @@ def test_events_reach_the_broker_and_match_the_schema(tmp_path: Path, auth: str)
     users = {"camapp": "s3cret"} if auth == "password" else None
     certs = make_certs(tmp_path / "certs") if auth == "tls" else None
     with Broker(tmp_path / "broker", users=users, certs=certs) as broker:
-        sink = make_sink(broker, tmp_path / "data", stats_interval_s=1)
+        media = EventMedia(snapshots=True, clips=False, base_url=lambda: "https://127.0.0.1:8443")
+        sink = make_sink(broker, tmp_path / "data", stats_interval_s=1, media=media)
         with Collector(broker, [sink.topics.prefix + "/#"]) as col:
             for i, msg in enumerate(lifecycle("ev-1")):
                 sink.handle(result(100.0 + i, [msg]))
@@ -118,6 +121,8 @@ def test_events_reach_the_broker_and_match_the_schema(tmp_path: Path, auth: str)
                 event_schema.validate(body)
             assert [(e["type"], e["id"], e["camera"], e["model"]) for e in events] == [
                 (k, "ev-1", "front", "ssd_mobilenet_v2") for k in ("new", "update", "end")]
+            assert {(e["has_snapshot"], e["has_clip"], e["url"]) for e in events} == {
+                (True, False, "https://127.0.0.1:8443/events/ev-1")}
             assert {m.qos for m in col.on(sink.topics.events)} == {1}
             stats = json.loads(col.on(sink.topics.stats)[-1].payload)
             jsonschema_rs.validator_for(json.loads(STATS_SCHEMA.read_text())).validate(stats)

@@ -9,6 +9,7 @@ import logging
 import re
 import socket
 import ssl
+import time
 from pathlib import Path
 
 import pytest
@@ -231,3 +232,42 @@ def test_data_dir_and_secret_files_are_private_whatever_the_umask(tmp_path: Path
                appl.ctx.config_path, appl.ctx.config_path.with_name("camapp.yaml.bak")]  # type: ignore[union-attr]
     assert {str(p): oct(mode(p)) for p in private} == {str(p): "0o600" for p in private}
     assert mode(data / "tls") == 0o700
+
+
+def test_the_code_is_printed_again_until_the_admin_exists(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """A busy console scrolls the first print away: the same code comes back (with where to open) until the account
+    exists, then stops."""
+    caplog.set_level(logging.WARNING, logger="camapp.web.setupcode")
+    admin_made = [False]
+    urls = ["https://192.168.1.20:8080/", "https://camapp.local:8080/"]
+    code = setupcode.prepare(tmp_path, lambda: urls)
+    reminder = setupcode.Reminder(code, lambda: admin_made[0], lambda: urls, every=0.05)
+    reminder.start()
+    try:
+        deadline = time.monotonic() + 5
+        while printed_code(caplog) and len(codes_in(caplog)) < 3 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert set(codes_in(caplog)) == {code} and len(codes_in(caplog)) >= 3
+        assert "https://192.168.1.20:8080/setup" in caplog.text and "https://camapp.local:8080/setup" in caplog.text
+        admin_made[0] = True
+        time.sleep(0.2)
+        after = len(codes_in(caplog))
+        time.sleep(0.2)
+        assert len(codes_in(caplog)) == after
+    finally:
+        reminder.close()
+
+
+def codes_in(caplog: pytest.LogCaptureFixture) -> list[str]:
+    text = "\n".join(r.getMessage() for r in caplog.records if r.name == "camapp.web.setupcode")
+    return re.findall(r"\b[A-Z2-9]{4}-[A-Z2-9]{4}-[A-Z2-9]{4}\b", text)
+
+
+def test_healthz_says_where_the_setup_code_is_until_the_admin_exists(fresh: Appliance) -> None:
+    """Public /healthz points a new user at the console (it never shows the code: no login guards it)."""
+    client = fresh.app.test_client()
+    body = client.get("/healthz").get_json()
+    assert "No admin account yet" in body["console"] and "/setup" in body["console"]
+    assert "journalctl" in body["console"] and not re.search(r"[A-Z2-9]{4}-[A-Z2-9]{4}", body["console"])
+    UserStore(fresh.ctx.data_dir).set_password("boss", "long enough pw", role="admin")
+    assert "console" not in client.get("/healthz").get_json()

@@ -21,7 +21,9 @@ class SinkConfig(Section):
 
 @SINKS.add_config
 class LogSinkConfig(SinkConfig):
-    """Logs every event message (new, update, end) to the console/journal."""
+    """Logs event messages to the console/journal: new and end at `level`, update at DEBUG."""
 
     type: Literal["log"] = Field("log", description="Log each event message.")
-    level: Literal["DEBUG", "INFO", "WARNING"] = Field("INFO", description="Log level of the event lines.")
+    level: Literal["DEBUG", "INFO", "WARNING"] = Field(
+        "INFO", description="Log level of the new and end lines (update lines are always DEBUG)."
+    )

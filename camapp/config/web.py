@@ -35,6 +35,9 @@ class WebConfig(Section):
         default_factory=list,
         description="Extra names or addresses the UI answers to (the Host header), besides localhost, the host "
                     "name and the device's own addresses; '*' turns the check off (behind a proxy that does it).")
+    public_url: str | None = Field(
+        None, description="Base URL other devices reach the UI at (e.g. https://cam.example.lan behind a proxy): the "
+        "links in MQTT event messages start with it. Unset: https://<this device's first LAN address>:<port>.")
     session_hours: float = Field(168, gt=0, le=8760, description="How long a login lasts.")
     login_max_failures: int = Field(
         5, ge=1, le=1000,
@@ -78,6 +81,13 @@ class WebConfig(Section):
             if entry != "*" and not HOST_RE.match(entry):
                 raise ValueError(f"{entry!r} is not a host name or address (no scheme, port or path)")
         return value
+
+    @field_validator("public_url")
+    @classmethod
+    def _is_a_base_url(cls, value: str | None) -> str | None:
+        if value and not re.match(r"^https?://[^\s/?#]+(/[^\s?#]*)?$", value):
+            raise ValueError(f"{value!r} is not an http(s) base URL such as https://cam.example.lan")
+        return value or None
 
     @model_validator(mode="after")
     def _signed_needs_key(self) -> WebConfig:

@@ -5,13 +5,16 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from camapp.types import EventMessage
 
 SCHEMA_VERSION = 1
+# Compatible additions within a version: 2 added has_snapshot, has_clip, url, snapshot_url and clip_url to events.
+SCHEMA_REVISION = 2
 SCHEMA_DIR = Path(__file__).resolve().parent / "schema"
 EVENT_SCHEMA = SCHEMA_DIR / f"event.v{SCHEMA_VERSION}.json"
 STATS_SCHEMA = SCHEMA_DIR / f"stats.v{SCHEMA_VERSION}.json"
@@ -33,14 +36,34 @@ def envelope(device_id: str, camera_id: str) -> dict[str, Any]:
             "camera": camera_id, "time": round(time.time(), 3)}
 
 
+@dataclass(frozen=True)
+class EventMedia:
+    """What the appliance keeps of each event and where its pages are: `snapshots`/`clips` are the store's settings
+    (a store that keeps nothing has neither), `base_url` gives the UI's address when a message is made."""
+
+    snapshots: bool = False
+    clips: bool = False
+    base_url: Callable[[], str | None] = lambda: None
+
+    def fields(self, event_id: str) -> dict[str, Any]:
+        base = self.base_url()
+        link = (lambda path: f"{base}{path}") if base else (lambda path: None)
+        return {"has_snapshot": self.snapshots, "has_clip": self.clips, "url": link(f"/events/{event_id}"),
+                "snapshot_url": link(f"/api/events/{event_id}/snapshot") if self.snapshots else None,
+                "clip_url": link(f"/api/events/{event_id}/clip") if self.clips else None}
+
+
 def event_payload(
-    msg: EventMessage, *, device_id: str, camera_id: str, model_name: str, frame_size: tuple[int, int] | None = None
+    msg: EventMessage, *, device_id: str, camera_id: str, model_name: str, frame_size: tuple[int, int] | None = None,
+    media: EventMedia | None = None,
 ) -> dict[str, Any]:
     """One event message as published on <prefix>/events (see event.v1.json)."""
     body = msg.to_dict()
     body.update(envelope(device_id, camera_id))
+    body["revision"] = SCHEMA_REVISION
     body["model"] = model_name
     body["frame_size"] = list(frame_size) if frame_size else None
+    body.update((media or EventMedia()).fields(msg.id))
     return body
 
 

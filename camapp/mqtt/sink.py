@@ -72,6 +72,7 @@ class MqttSink(ResultSink):
         data_dir: Path,
         labels: Sequence[str],
         fleet: FleetLink | None = None,
+        media: payloads.EventMedia | None = None,
     ) -> None:
         if not cfg.enabled:
             raise ConfigError("mqtt.host is not set, so MQTT is off; do not build an MqttSink")
@@ -82,6 +83,7 @@ class MqttSink(ResultSink):
         self._announced_model = self.model_name  # the model named in the discovery messages
         self.state, self._bus = state, bus
         self.labels = tuple(labels)
+        self._media = media or payloads.EventMedia()  # has_snapshot / has_clip / links in event messages
         self.topics = Topics.build(cfg.topic_prefix, device_id, cfg.discovery_prefix)
         outbox = Outbox(data_dir / OUTBOX_FILE, cfg.outbox_max, int(cfg.outbox_max_mb * 1024 * 1024))
         self._client = build_client(cfg, cfg.client_id or f"camapp-{device_id}", self.topics.available)
@@ -213,7 +215,7 @@ class MqttSink(ResultSink):
         model = self.model_name
         for msg in result.events:
             body = payloads.event_payload(msg, device_id=self.device_id, camera_id=self.camera_id,
-                                          model_name=model, frame_size=size)
+                                          model_name=model, frame_size=size, media=self._media)
             self._worker.put(Store(NewMessage(body["message_id"], msg.type, self.topics.events,
                                               payloads.dumps(body), msg.id)))
             if self.cfg.snapshots and msg.type in ("new", "update"):

@@ -81,12 +81,15 @@ def create_app(ctx: WebContext, history_period_s: float = 10.0) -> Flask:
         JSON_SORT_KEYS=False,
     )
     users = UserStore(ctx.data_dir)
+    urls = ctx.urls or (lambda: [])
+    reminder = None
     if not users.has_users():
-        setupcode.prepare(ctx.data_dir)
+        reminder = setupcode.Reminder(setupcode.prepare(ctx.data_dir, urls), users.has_users, urls)
     sessions = SessionStore(ctx.data_dir, cfg.session_hours * 3600)
     history = system.HealthHistory(ctx, period_s=history_period_s)
     notices = SecurityNotices(ctx.data_dir)
-    app.extensions.update(camapp=ctx, camapp_users=users, camapp_history=history, camapp_sessions=sessions,
+    app.extensions.update(camapp=ctx, camapp_users=users, camapp_reminder=reminder,
+                          camapp_history=history, camapp_sessions=sessions,
                           camapp_hosts=HostCheck(),
                           camapp_models=ModelManager(ctx.data_dir, _switcher(ctx)),
                           camapp_notices=notices,
@@ -105,6 +108,8 @@ def create_app(ctx: WebContext, history_period_s: float = 10.0) -> Flask:
     def healthz() -> Any:
         """200 when camera, pipeline and store work, else 503 with the reasons (camapp.healthcheck)."""
         report = ctx.health() if ctx.health is not None else {"ok": True}  # a UI without a pipeline (tests)
+        if not users.has_users():
+            report = {**report, "console": setupcode.console_message(urls())}
         resp = jsonify(report)
         resp.status_code = 200 if report["ok"] else 503
         resp.headers["Cache-Control"] = "no-store"
@@ -117,14 +122,16 @@ def create_app(ctx: WebContext, history_period_s: float = 10.0) -> Flask:
         return Response(system.metrics_text(ctx), mimetype="text/plain; version=0.0.4")
 
     history.start()
+    if reminder is not None:
+        reminder.start()
     return app
 
 
 def close_app(app: Flask) -> None:
     """Stop the app's background sampler (idempotent)."""
-    history = app.extensions.get("camapp_history")
-    if history is not None:
-        history.close()
+    for part in ("camapp_history", "camapp_reminder"):
+        if (running := app.extensions.get(part)) is not None:
+            running.close()
     for name in ("camapp_sessions", "camapp_notices"):
         if (store := app.extensions.get(name)) is not None:
             store.close()

@@ -63,3 +63,4 @@ class WebContext:
     log_tail: Callable[[int], list[str]] | None = None
     model_name: Callable[[], str] | None = None  # the model detecting now (after a switch or a rollback)
     health: Callable[[], dict[str, Any]] | None = None  # camapp.healthcheck.HealthMonitor.report
+    urls: Callable[[], list[str]] | None = None  # where other devices open the UI (camapp.web.addresses.ui_urls)
