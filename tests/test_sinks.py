@@ -30,10 +30,10 @@ def lifecycle() -> tuple[EventMessage, ...]:
 )
 def test_update_lines_are_debug(tmp_path: Path, caplog: pytest.LogCaptureFixture, level: str,
                                 expect: list[tuple[str, int]]) -> None:
-    state = ApplianceState()
+    control = Controller(ApplianceState())
     cfg = parse_config({"sinks": [{"type": "log", "level": level}]}).sinks[0]
     caplog.set_level(logging.DEBUG, logger="camapp.sinks")
-    with build_sink(cfg, SinkContext(AppConfig(), state, Controller(state), tmp_path)) as sink:
+    with build_sink(cfg, SinkContext(AppConfig(), control.state, control.bus, control, tmp_path)) as sink:
         sink.handle(FrameResult(Frame(np.zeros((8, 8, 3), np.uint8), 100.0, 1), MotionResult(np.zeros((0, 4)), 0.0),
                                 Detections.empty(), (), lifecycle()))
     got = [(r.getMessage().split()[1], r.levelno) for r in caplog.records if r.name == "camapp.sinks"]
