@@ -12,17 +12,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
 
-from camapp.atomic import write_atomic
 from camapp.commands import Applied
 from camapp.config import AppConfig
-from camapp.config.core import TFLiteModelConfig
 from camapp.config.files import save_config
 from camapp.detect import Detector
 from camapp.detect.factory import build_detector
 from camapp.detect.fallback import FallbackDetector
-from camapp.detect.manifest import ModelManifest
-from camapp.detect.probe import manifest_yaml, probe_model
-from camapp.detect.tflite import TFLiteDetector
+from camapp.detect.modelfile import model_file_backend
 from camapp.detect.trust import ModelTrust
 from camapp.errors import ModelError
 from camapp.redact import use_config_secrets
@@ -87,13 +83,11 @@ class LivePipeline:
         return Applied(restart, new.rules.arming if old.rules.arming != new.rules.arming else None)
 
     def switch_model(self, model_path: Path, labels_path: Path, latest: Frame | None) -> None:
-        """Validate a model on the live frame, then switch to it; if it later fails, the previous one takes over."""
-        model = self.cfg.model
-        if not isinstance(model, TFLiteModelConfig):
-            raise ModelError(f"model.type '{model.type}' cannot switch to an uploaded .tflite model")
-        manifest = probe_model(model_path, labels_path).to_manifest(model_path.parent.name or "uploaded")
-        new = TFLiteDetector(manifest, threads=model.threads, min_score=model.min_score, edgetpu=model.edgetpu,
-                             merge_iou=model.merge_iou)
+        """Validate a model on the live frame, then switch to it; if it later fails, the previous one takes over.
+        Any backend that loads model files (camapp.detect.modelfile) can; the DETECTORS registry builds it."""
+        section = model_file_backend(self.cfg.model).configure(self.cfg.model, model_path, labels_path,
+                                                               self._data_dir / "models")
+        new = build_detector(section)
         try:
             if latest is not None:
                 new.detect(latest.image)
@@ -102,19 +96,11 @@ class LivePipeline:
             raise ModelError(f"{model_path.name}: failed on a live frame, not switched: {err}") from None
         previous = self.detector.active if isinstance(self.detector, FallbackDetector) else self.detector
         self._use_detector(FallbackDetector(new, previous))
-        self._remember_model(model, manifest, model_path, labels_path)
-        log.info("switched model to %s (%s)", model_path, manifest.name)
-
-    def _remember_model(self, model: TFLiteModelConfig, manifest: ModelManifest, model_path: Path,
-                        labels_path: Path) -> None:
-        """Write the active model's manifest to the data dir and point the saved config at it, so the model
-        survives a restart."""
-        path = self._data_dir / "models" / "active.yaml"
-        absolute = manifest.model_copy(update={"file": str(model_path.resolve()), "labels": str(labels_path.resolve())})
-        write_atomic(path, manifest_yaml(absolute))
-        self.cfg = self.cfg.model_copy(update={"model": model.model_copy(update={"manifest": path})})
+        # The saved config names the new model, so it survives a restart.
+        self.cfg = self.cfg.model_copy(update={"model": section})
         if self._config_path is not None:
             save_config(self._config_path, self.cfg)
+        log.info("switched model to %s (%s)", model_path, new.name)
 
     def _use_detector(self, detector: Detector) -> None:
         """Switch the pipeline to `detector`; the old models it no longer uses close once the pipeline lets go."""

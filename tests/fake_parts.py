@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Literal
 
 import numpy as np
@@ -24,7 +25,8 @@ from camapp.config.camera import CAMERA_SOURCES, CameraConfig
 from camapp.config.core import DETECTORS, ModelConfig
 from camapp.config.sinks import SINKS, SinkConfig
 from camapp.detect import Detector, Region
-from camapp.errors import CaptureEndedError
+from camapp.detect.modelfile import MODEL_FILES, JsonValue, ModelFileBackend
+from camapp.errors import CaptureEndedError, CommandError, ModelError
 from camapp.sinks import ResultSink, SinkContext
 from camapp.types import Detections, Frame, FrameResult, Image
 
@@ -65,31 +67,61 @@ def countdown_source(cfg: CountdownCameraConfig, stop_event: threading.Event) ->
     return lambda: CountdownSource(cfg)
 
 
+CENTRE_MAGIC = b"CENTRE1\n"  # a `.centre` model file: this line, then the score it sees its object with
+
+
 class CentreModelConfig(ModelConfig):
-    """A detector that always sees one person in the middle of the frame."""
+    """A detector that always sees one object (a person unless a model file says otherwise) in the middle."""
 
     type: Literal["centre"] = Field("centre", description="Sees a person in the middle (tests).")
     score: float = Field(0.9, ge=0, le=1, description="Score of the person it sees.")
+    model_file: Path | None = Field(None, description="A .centre model file (its score wins over `score`).")
+    labels_file: Path | None = Field(None, description="Labels of the model file; the first is what it sees.")
+
+    def describe(self) -> str:
+        return f"centre ({self.model_file or 'built in'})"
+
+
+def read_centre(model: Path, labels: Path) -> tuple[float, str]:
+    """The score and label a .centre model file and its labels give; ModelError when they are not valid."""
+    data = model.read_bytes()
+    check_centre(data)
+    try:
+        score = float(data[len(CENTRE_MAGIC):].decode().strip())
+        label = labels.read_text(encoding="utf-8").split()[0]
+    except (ValueError, IndexError, OSError) as err:
+        raise ModelError(f"{model.name}: not a working centre model: {err}") from None
+    if not 0 <= score <= 1:
+        raise ModelError(f"{model.name}: score {score} is not between 0 and 1")
+    return score, label
+
+
+def check_centre(data: bytes) -> None:
+    if not data.startswith(CENTRE_MAGIC):
+        raise CommandError("model: not a .centre file (no CENTRE1 line)")
 
 
 class CentreDetector(Detector):
     def __init__(self, cfg: CentreModelConfig) -> None:
-        self._score = cfg.score
+        self._score, self._label, self._name = cfg.score, "person", "centre"
+        if cfg.model_file is not None and cfg.labels_file is not None:
+            self._score, self._label = read_centre(cfg.model_file, cfg.labels_file)
+            self._name = f"centre-{cfg.model_file.parent.name}"
         self._timings = {"total": 0.0}
 
     def detect(self, image: Image, regions: Sequence[Region] | None = None) -> Detections:
         h, w = image.shape[:2]
         DETECT_CALLS.append(w)
         self._timings = {"total": 0.1}
-        return Detections([[w * 0.4, h * 0.3, w * 0.6, h * 0.9]], [self._score], [0], ["person"])
+        return Detections([[w * 0.4, h * 0.3, w * 0.6, h * 0.9]], [self._score], [0], [self._label])
 
     @property
     def labels(self) -> Sequence[str]:
-        return ["person"]
+        return [self._label]
 
     @property
     def name(self) -> str:
-        return "centre"
+        return self._name
 
     @property
     def input_size(self) -> tuple[int, int]:
@@ -104,6 +136,20 @@ class CentreDetector(Detector):
 
 
 DETECTORS.register(CentreModelConfig)(CentreDetector)
+
+
+def _centre_probe(model: Path, labels: Path) -> dict[str, JsonValue]:
+    score, label = read_centre(model, labels)
+    return {"score": score, "label": label}
+
+
+def _centre_configure(section: ModelConfig, model: Path, labels: Path, models_dir: Path) -> ModelConfig:
+    read_centre(model, labels)  # refused before anything changes
+    return section.model_copy(update={"model_file": model, "labels_file": labels})
+
+
+# The capability that makes the model manager and the live switch take .centre files, like .tflite ones.
+MODEL_FILES.register(CentreModelConfig)(ModelFileBackend(".centre", check_centre, _centre_probe, _centre_configure))
 
 
 class CollectSinkConfig(SinkConfig):
@@ -146,5 +192,6 @@ def unregister() -> None:
     """Take the four parts out again."""
     CAMERA_SOURCES.unregister("countdown")
     DETECTORS.unregister("centre")
+    MODEL_FILES.unregister("centre")
     SINKS.unregister("collect")
     GPIO_BACKENDS.unregister("latch")

@@ -8,6 +8,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pytest
 
@@ -102,3 +103,54 @@ def test_a_key_without_a_builder_is_a_clear_error() -> None:
     assert registry.bare_keys() == ("bare",)
     with pytest.raises(ConfigError, match=r"no widget 'bare' is available here"):
         registry.builder("bare")
+
+
+def test_a_fake_detector_backend_is_switched_live_from_the_web_api(fakes: ModuleType, tmp_path: Path) -> None:
+    """Upload a .centre model through POST /api/model: the running appliance detects with it (its label in the
+    events), /api/model names it, and the saved config loads it after a restart; a wrong file is a 400."""
+    import io
+
+    from test_web_support import ADMIN, ADMIN_PW, login
+
+    from camapp.config import load_config
+    from camapp.config.files import save_config
+    from camapp.web import close_app, create_app
+    from camapp.web.auth import UserStore
+
+    path = tmp_path / "camapp.yaml"
+    save_config(path, fake_config(tmp_path, objects={"track": ["person", "cat"]}))
+    with Appliance(load_config(path), path) as app:
+        web = create_app(app.web_context())
+        try:
+            UserStore(app.web_context().data_dir).set_password(ADMIN, ADMIN_PW, role="admin")
+            client = web.test_client()
+            csrf = login(client)
+            assert client.get("/api/model").json["running"] == "centre"
+
+            def upload(model: bytes, name: str) -> Any:
+                files = {"model": (io.BytesIO(model), name), "labels": (io.BytesIO(b"cat\n"), "labels.txt")}
+                return client.post("/api/model", data=files, headers={"X-CSRF-Token": csrf},
+                                   content_type="multipart/form-data")
+
+            wrong = upload(b"\0\0\0\0TFL3" + b"\0" * 64, "m.tflite")
+            assert wrong.status_code == 400 and "not a .centre file" in wrong.json["error"]
+            good = upload(fakes.CENTRE_MAGIC + b"0.8\n", "m.centre")
+            assert good.status_code == 201, good.json
+            assert good.json["probe"] == {"score": 0.8, "label": "cat"} and good.json["active"]
+            running = client.get("/api/model").json
+            assert running["running"] == f"centre-{good.json['id']}" and running["can_switch"]
+            app.replay([])
+        finally:
+            close_app(web)
+    assert {e.label for r in fakes.SEEN for e in r.events} == {"cat"}  # what the switched model sees
+    saved = load_config(path).model
+    assert getattr(saved, "model_file", None) == Path(good.json["model"])
+
+
+def test_a_backend_without_model_files_refuses_a_switch(fakes: ModuleType, tmp_path: Path) -> None:
+    from camapp.commands import SwitchModel
+    from camapp.errors import ModelError
+
+    fakes.MODEL_FILES.unregister("centre")
+    with Appliance(fake_config(tmp_path)) as app, pytest.raises(ModelError, match=r"model\.type 'centre' cannot load"):
+        app.control.execute(SwitchModel(tmp_path / "m.centre", tmp_path / "labels.txt"))

@@ -22,7 +22,7 @@ from camapp.bench.speed import bench_detection
 from camapp.bench.tracking import TrackLog, report_idle_people
 from camapp.bench.tracking import report as report_tracking
 from camapp.capture import FrameSource
-from camapp.config import AppConfig, TFLiteModelConfig, parse_config
+from camapp.config import AppConfig, parse_config
 from camapp.detect import Detector
 from camapp.detect.factory import build_detector
 from camapp.detect.trust import ModelTrust
@@ -196,8 +196,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     busy = list(frames_of(video))
     quiet = quiet_sequence(busy)
     with build_detector(cfg.model, ModelTrust.from_config(cfg.web)) as detector:
-        threads = cfg.model.threads if isinstance(cfg.model, TFLiteModelConfig) else "-"
-        print(f"camapp bench: {detector.name}, {threads} threads, {video.name} "
+        print(f"camapp bench: {detector.name} ({cfg.model.describe()}), {video.name} "
               f"({busy[0].width}x{busy[0].height})")
         if args.only == "tracking":
             bench_tracking(busy, cfg, detector, gt_path, args.per_event)

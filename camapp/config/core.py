@@ -102,6 +102,10 @@ class ModelConfig(Section):
         "so the planner does not spend invokes to keep them sharp (see detect.min_object_px).",
     )
 
+    def describe(self) -> str:
+        """What this section loads, in a few words, for the UI and the bench (a backend overrides it)."""
+        return self.type
+
 
 @DETECTORS.add_config
 class TFLiteModelConfig(ModelConfig):
@@ -115,6 +119,9 @@ class TFLiteModelConfig(ModelConfig):
     edgetpu: Literal["auto", "on", "off"] = Field(
         "auto", description="Coral EdgeTPU delegate: auto uses it when libedgetpu is present."
     )
+
+    def describe(self) -> str:
+        return f"{self.manifest}, {self.threads} threads"
 
 
 class LabelFilter(Section):

@@ -7,6 +7,7 @@ from typing import Any
 from camapp.config.core import DETECTORS, ModelConfig
 from camapp.detect import (
     Detector,
+    probe,  # noqa: F401 - importing it registers the TFLite backend's model-file capability
     tflite,  # noqa: F401 - importing it registers the built-in backend
     trust,
 )

@@ -1,9 +1,11 @@
-"""Check an unknown .tflite file before using it: load it, run it once, and say what it is (for model upload)."""
+"""Check an unknown .tflite file before using it: load it, run it once, and say what it is (for model upload); the
+TFLite backend's model-file capability (MODEL_FILES), so uploads and live switches reach it like any other."""
 
 from __future__ import annotations
 
+import json
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +13,8 @@ import numpy as np
 import yaml
 
 from camapp.assets import sha256_of
+from camapp.atomic import write_atomic
+from camapp.config.core import ModelConfig, TFLiteModelConfig
 from camapp.detect.decode import (
     ResolvedFormat,
     YoloLayout,
@@ -21,8 +25,9 @@ from camapp.detect.decode import (
     resolve_output_format,
 )
 from camapp.detect.manifest import ModelManifest, read_labels
+from camapp.detect.modelfile import MODEL_FILES, JsonValue, ModelFileBackend
 from camapp.detect.runtime import load_interpreter
-from camapp.errors import ModelError
+from camapp.errors import CommandError, ModelError
 
 _DTYPES = ("uint8", "int8", "float32")
 
@@ -138,3 +143,32 @@ def probe_model(model_path: str | Path, labels_path: str | Path, output_format: 
         model_path, labels_path, width, height, dtype, (float(scale), int(zero_point)), fmt, shapes, len(labels),
         loaded.runtime, invoke_ms, found,
     )  # fmt: skip
+
+
+TFLITE_MAGIC = b"TFL3"
+
+
+def check_tflite(data: bytes) -> None:
+    """A FlatBuffer .tflite carries the identifier TFL3 at byte 4."""
+    if len(data) < 8 or data[4:8] != TFLITE_MAGIC:
+        raise CommandError("model: not a .tflite file (no TFL3 identifier at byte 4)")
+
+
+def _probe_info(model: Path, labels: Path) -> dict[str, JsonValue]:
+    found = probe_model(model, labels)
+    info: dict[str, JsonValue] = json.loads(json.dumps(asdict(found), default=str))
+    return info
+
+
+def _configure(section: ModelConfig, model: Path, labels: Path, models_dir: Path) -> ModelConfig:
+    """A manifest for the file (checksums taken now) under a name of its own, and the section pointing at it."""
+    if not isinstance(section, TFLiteModelConfig):
+        raise ModelError(f"model.type '{section.type}' is not a TFLite section")
+    manifest = probe_model(model, labels).to_manifest(model.parent.name or "uploaded")
+    absolute = manifest.model_copy(update={"file": str(model.resolve()), "labels": str(labels.resolve())})
+    path = models_dir / f"manifest-{manifest.sha256[:12]}-{manifest.labels_sha256[:8]}.yaml"
+    write_atomic(path, manifest_yaml(absolute))
+    return section.model_copy(update={"manifest": path})
+
+
+MODEL_FILES.register(TFLiteModelConfig)(ModelFileBackend(".tflite", check_tflite, _probe_info, _configure))

@@ -8,7 +8,6 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, g, jsonify, request, session
 
-from camapp.config import TFLiteModelConfig
 from camapp.errors import AuthError, CommandError
 from camapp.web import configio, system
 from camapp.web.api import body, checked_id, ctx, query_number
@@ -95,8 +94,7 @@ def put_zones() -> Any:
 def get_model() -> Any:
     cfg = ctx().get_config()
     running = ctx().model_name
-    manifest = str(cfg.model.manifest) if isinstance(cfg.model, TFLiteModelConfig) else None
-    return jsonify({"manifest": manifest, "running": running() if running else None,
+    return jsonify({"configured": cfg.model.describe(), "running": running() if running else None,
                     "installed": models().entries(),
                     "signature_required": cfg.web.require_signed_models,
                     "max_upload_mb": cfg.web.max_upload_mb, "can_switch": ctx().control.can_switch_model})

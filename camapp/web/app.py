@@ -13,6 +13,7 @@ from flask import Flask, Response, jsonify, request
 
 from camapp.assets import ROOT
 from camapp.commands import SwitchModel
+from camapp.detect.modelfile import model_file_backend
 from camapp.errors import AuthError, CommandError, ConfigError, ModelError, StorageError
 from camapp.store import InvalidIdError, QueryError
 from camapp.web import api, api_admin, guard, pages, setupcode, system
@@ -91,7 +92,8 @@ def create_app(ctx: WebContext, history_period_s: float = 10.0) -> Flask:
     app.extensions.update(camapp=ctx, camapp_users=users, camapp_reminder=reminder,
                           camapp_history=history, camapp_sessions=sessions,
                           camapp_hosts=HostCheck(),
-                          camapp_models=ModelManager(ctx.data_dir, _switcher(ctx)),
+                          camapp_models=ModelManager(ctx.data_dir, _switcher(ctx),
+                                                     lambda: model_file_backend(ctx.get_config().model)),
                           camapp_notices=notices,
                           camapp_throttle=LoginThrottle(cfg.login_max_failures, cfg.login_window_s,
                                                         cfg.login_lockout_s, cfg.login_global_max_failures,

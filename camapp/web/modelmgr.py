@@ -1,10 +1,12 @@
-"""Model management: accept an uploaded (or local) .tflite + labels, check size, format and signature, probe it
+"""Model management: accept an uploaded (or local) model file + labels, check size, format and signature, probe it
 on a test frame, then ask the pipeline to switch; every installed model is kept so an older one can be re-activated.
+
+The file format, the probe and the switch belong to the running detector backend (camapp.detect.modelfile): any
+backend that loads model files is managed the same way.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import os
@@ -20,18 +22,13 @@ from camapp.assets import MODELS_DIR
 from camapp.atomic import write_atomic
 from camapp.config.web import WebConfig
 from camapp.detect import trust
+from camapp.detect.modelfile import ModelFileBackend, probe_file
 from camapp.detect.trust import ModelTrust, signature_path
 from camapp.errors import CommandError, ModelError
 
-TFLITE_MAGIC = b"TFL3"
 MAX_LABELS_BYTES = 1 << 20
 Switch = Callable[[Path, Path], None]
-
-
-def check_tflite(data: bytes) -> None:
-    """A FlatBuffer .tflite carries the identifier TFL3 at byte 4."""
-    if len(data) < 8 or data[4:8] != TFLITE_MAGIC:
-        raise CommandError("model: not a .tflite file (no TFL3 identifier at byte 4)")
+BackendFn = Callable[[], ModelFileBackend]  # the running backend's model-file capability (ModelError if none)
 
 
 def check_labels(data: bytes) -> list[str]:
@@ -49,35 +46,12 @@ def check_labels(data: bytes) -> list[str]:
     return lines
 
 
-def probe(model: Path, labels: Path) -> Any:
-    """Load the model and run it on a test frame (camapp.detect.probe); ModelError when it does not work."""
-    try:
-        from camapp.detect.probe import probe_model  # lazy: needs a TFLite runtime
-    except ImportError as err:
-        raise ModelError(f"model validation is unavailable here: {err}") from None
-    try:
-        return probe_model(model, labels)
-    except ModelError:
-        raise
-    except Exception as err:  # a corrupt model can make the runtime raise anything
-        raise ModelError(f"model failed its test run: {type(err).__name__}: {err}") from None
-
-
-def _jsonable(value: Any) -> Any:
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        value = dataclasses.asdict(value)
-    try:
-        return json.loads(json.dumps(value, default=str))
-    except (TypeError, ValueError):
-        return str(value)
-
-
 class ModelManager:
     """Installs models under <data_dir>/models/<sha256[:12]>/ and records them in history.json."""
 
-    def __init__(self, data_dir: Path, switch: Switch | None) -> None:
+    def __init__(self, data_dir: Path, switch: Switch | None, backend: BackendFn) -> None:
         self.root = data_dir / "models"
-        self._switch = switch
+        self._switch, self._backend = switch, backend
         self._lock = threading.Lock()
 
     @property
@@ -110,7 +84,8 @@ class ModelManager:
         limit = int(cfg.max_upload_mb * 1024 * 1024)
         if len(model) > limit:
             raise CommandError(f"model: larger than web.max_upload_mb ({cfg.max_upload_mb} MB)")
-        check_tflite(model)
+        backend = self._backend()
+        backend.check(model)
         check_labels(labels)
         # Refused here already so an untrusted upload is never even stored; load_interpreter checks again.
         signed = ModelTrust.from_config(cfg).check(None, model, signature)
@@ -120,23 +95,24 @@ class ModelManager:
             fresh = not dest.exists()
             if fresh:
                 staging = Path(tempfile.mkdtemp(prefix=".upload-", dir=self._mkroot()))
-                (staging / "model.tflite").write_bytes(model)
+                (staging / f"model{backend.suffix}").write_bytes(model)
                 (staging / "labels.txt").write_bytes(labels)
                 os.replace(staging, dest)
             if signature:  # kept next to the model: every later load (activate, rollback, restart) checks it
-                write_atomic(signature_path(dest / "model.tflite"), signature)
+                write_atomic(signature_path(dest / f"model{backend.suffix}"), signature)
             entry = {"id": digest[:12], "sha256": digest, "size": len(model), "signed": signed, "source": "upload",
-                     "model": str(dest / "model.tflite"), "labels": str(dest / "labels.txt"),
+                     "model": str(dest / f"model{backend.suffix}"), "labels": str(dest / "labels.txt"),
                      "uploaded": round(time.time(), 1)}
-            return self._probe_and_activate(entry, cleanup=dest if fresh else None)
+            return self._probe_and_activate(backend, entry, cleanup=dest if fresh else None)
 
     def _mkroot(self) -> Path:
         self.root.mkdir(parents=True, exist_ok=True)
         return self.root
 
-    def _probe_and_activate(self, entry: dict[str, Any], cleanup: Path | None) -> dict[str, Any]:
+    def _probe_and_activate(self, backend: ModelFileBackend, entry: dict[str, Any],
+                            cleanup: Path | None) -> dict[str, Any]:
         try:
-            entry["probe"] = _jsonable(probe(Path(entry["model"]), Path(entry["labels"])))
+            entry["probe"] = probe_file(backend, Path(entry["model"]), Path(entry["labels"]))
             return self._activate(entry)
         except ModelError:
             if cleanup is not None:
@@ -160,17 +136,18 @@ class ModelManager:
 
     def install_path(self, model_raw: Any, labels_raw: Any) -> dict[str, Any]:
         """Switch to a model already on the device (in the models directory or the uploaded models)."""
-        model = self.checked_path(model_raw, ".tflite", "model_path")
+        backend = self._backend()
+        model = self.checked_path(model_raw, backend.suffix, "model_path")
         labels = self.checked_path(labels_raw, ".txt", "labels_path")
         data = model.read_bytes()
-        check_tflite(data)
+        backend.check(data)
         check_labels(labels.read_bytes())
         digest = hashlib.sha256(data).hexdigest()
         signed = trust.current().check(model, data)
         entry = {"id": f"local-{digest[:12]}", "sha256": digest, "size": len(data), "signed": signed, "source": "path",
                  "model": str(model), "labels": str(labels), "uploaded": round(time.time(), 1)}
         with self._lock:
-            return self._probe_and_activate(entry, cleanup=None)
+            return self._probe_and_activate(backend, entry, cleanup=None)
 
     def activate(self, entry_id: str) -> dict[str, Any]:
         """Re-activate a kept model (manual rollback)."""

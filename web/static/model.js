@@ -5,7 +5,7 @@ function show(text, ok) { result.textContent = text; result.className = "flash "
 
 async function load() {
   const m = await api("GET", "/api/model");
-  document.getElementById("manifest").textContent = m.manifest;
+  document.getElementById("manifest").textContent = m.configured;
   document.getElementById("running").textContent = m.running || "(unknown)";
   const list = document.getElementById("installed");
   list.replaceChildren(...m.installed.map((e) => {
