@@ -176,6 +176,21 @@ def cmd_setup_code(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_fleet(args: argparse.Namespace) -> int:
+    """The fleet console (camapp/fleet/): one MQTT client and a web UI for every appliance on the broker."""
+    from camapp.fleet import keys
+    from camapp.fleet.config import load_fleet_config
+    from camapp.fleet.console import Console
+
+    cfg = load_fleet_config(args.config)
+    if args.public_key:
+        print(keys.public_text(keys.load_or_create(cfg.data_dir)))
+        return 0
+    _setup_logging()
+    with Console(cfg) as console:
+        return console.run_forever()
+
+
 def _prompt_password() -> str:
     import getpass
 
@@ -242,6 +257,11 @@ def build_parser() -> argparse.ArgumentParser:
     code = sub.add_parser("setup-code", help="choose the web UI's one-time setup code (on stdin or prompted)")
     code.add_argument("-c", "--config")
     code.set_defaults(func=cmd_setup_code)
+    fleet = sub.add_parser("fleet", help="run the fleet console (see docs/fleet.md)")
+    fleet.add_argument("-c", "--config", required=True, help="fleet.yaml")
+    fleet.add_argument("--public-key", action="store_true", help="print the fleet public key (for each appliance's "
+                       "mqtt.fleet_public_key) and exit")
+    fleet.set_defaults(func=cmd_fleet)
     return p
 
 

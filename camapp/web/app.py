@@ -7,7 +7,7 @@ import logging
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from flask import Flask, Response, jsonify, request
 
@@ -67,9 +67,21 @@ def make_private(path: Path) -> None:
         os.chmod(path, 0o700)
 
 
-def create_app(ctx: WebContext, history_period_s: float = 10.0) -> Flask:
-    """Build the app; call close_app(app) on shutdown to stop its health sampler."""
-    app = Flask("camapp.web", template_folder=str(WEB_DIR / "templates"), static_folder=str(WEB_DIR / "static"))
+class AppContext(Protocol):
+    """What base_app needs of the app's context: its config (with a `web` section), a data directory and,
+    optionally, the addresses it is reached at (for the setup-code reminder)."""
+
+    data_dir: Path
+
+    def get_config(self) -> Any: ...
+
+
+def base_app(name: str, ctx: AppContext, template_folder: str, static_folder: str) -> Flask:
+    """A Flask app with the appliance's web security: session key and cookie, users and the first-start setup
+    code (with its reminder), server-side sessions, security notices, Host check, login throttling, the request
+    guard (login, CSRF, roles) and JSON errors. Its blueprint named `pages` must route login, setup and logout
+    (camapp.web.entry). close_app() stops what it started."""
+    app = Flask(name, template_folder=template_folder, static_folder=static_folder)
     cfg = ctx.get_config().web
     make_private(ctx.data_dir)
     app.config.update(
@@ -82,29 +94,38 @@ def create_app(ctx: WebContext, history_period_s: float = 10.0) -> Flask:
         JSON_SORT_KEYS=False,
     )
     users = UserStore(ctx.data_dir)
-    urls = ctx.urls or (lambda: [])
+    urls: Callable[[], list[str]] = getattr(ctx, "urls", None) or (lambda: [])
     reminder = None
     if not users.has_users():
         reminder = setupcode.Reminder(setupcode.prepare(ctx.data_dir, urls), users.has_users, urls)
-    sessions = SessionStore(ctx.data_dir, cfg.session_hours * 3600)
-    history = system.HealthHistory(ctx, period_s=history_period_s)
     notices = SecurityNotices(ctx.data_dir)
     app.extensions.update(camapp=ctx, camapp_users=users, camapp_reminder=reminder,
-                          camapp_history=history, camapp_sessions=sessions,
-                          camapp_hosts=HostCheck(),
-                          camapp_models=ModelManager(ctx.data_dir, _switcher(ctx),
-                                                     lambda: model_file_backend(ctx.get_config().model)),
-                          camapp_notices=notices,
+                          camapp_sessions=SessionStore(ctx.data_dir, cfg.session_hours * 3600),
+                          camapp_hosts=HostCheck(), camapp_notices=notices,
                           camapp_throttle=LoginThrottle(cfg.login_max_failures, cfg.login_window_s,
                                                         cfg.login_lockout_s, cfg.login_global_max_failures,
                                                         notify=lambda message: notices.add("lockout", message)))
     guard.install(app, users)
     for kind, _ in _ERROR_CODES:
         app.register_error_handler(kind, _error_response)
+    app.jinja_env.filters["datetime"] = _fmt_time
+    if reminder is not None:
+        reminder.start()
+    return app
+
+
+def create_app(ctx: WebContext, history_period_s: float = 10.0) -> Flask:
+    """Build the app; call close_app(app) on shutdown to stop its health sampler."""
+    app = base_app("camapp.web", ctx, str(WEB_DIR / "templates"), str(WEB_DIR / "static"))
+    users: UserStore = app.extensions["camapp_users"]
+    urls = ctx.urls or (lambda: [])
+    history = system.HealthHistory(ctx, period_s=history_period_s)
+    app.extensions.update(camapp_history=history,
+                          camapp_models=ModelManager(ctx.data_dir, _switcher(ctx),
+                                                     lambda: model_file_backend(ctx.get_config().model)))
     app.register_blueprint(api.bp)
     app.register_blueprint(api_admin.bp)
     app.register_blueprint(pages.bp)
-    app.jinja_env.filters["datetime"] = _fmt_time
 
     @app.get("/healthz")
     def healthz() -> Any:
@@ -124,8 +145,6 @@ def create_app(ctx: WebContext, history_period_s: float = 10.0) -> Flask:
         return Response(system.metrics_text(ctx), mimetype="text/plain; version=0.0.4")
 
     history.start()
-    if reminder is not None:
-        reminder.start()
     return app
 
 

@@ -3,19 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
-import math
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
-from flask import Blueprint, current_app, flash, g, redirect, render_template, request, url_for
+from flask import Blueprint, flash, g, redirect, render_template, request, url_for
 
 from camapp.errors import AuthError
 from camapp.redact import get_path
-from camapp.web import configio, forms, guard, setupcode
+from camapp.web import configio, entry, forms
 from camapp.web.api import ID_RE, ctx
 from camapp.web.api_admin import password_confirmed
-from camapp.web.auth import UserStore
-from camapp.web.guard import end_session, start_session
 
 bp = Blueprint("pages", __name__)
 
@@ -28,88 +24,23 @@ CLIP_TYPES = {
 }
 
 
-def users() -> UserStore:
-    return current_app.extensions["camapp_users"]  # type: ignore[no-any-return]
-
-
-def safe_next(target: str | None) -> str:
-    """`target` when it is a same-origin path (parsed, not string-matched), else the Live page.
-
-    Browsers drop tabs and newlines and read backslashes as slashes, so `/%09/evil.example/` (a tab) would be a
-    scheme-relative URL to them: any control character, space or backslash refuses the target outright, and what
-    remains must parse to a path without scheme or host.
-    """
-    fallback = url_for("pages.live")
-    if not target or len(target) > 2048 or any(c <= " " or c in "\\\x7f" for c in target):
-        return fallback
-    parts = urlsplit(target)
-    if parts.scheme or parts.netloc or target.startswith("//") or not parts.path.startswith("/"):
-        return fallback
-    return urlunsplit(("", "", parts.path, parts.query, ""))
+users = entry.users
 
 
 @bp.route("/login", methods=["GET", "POST"])
 def login() -> Any:
-    if not users().has_users():
-        return redirect(url_for("pages.setup"))
-    error, status = None, 200
-    if request.method == "POST":
-        name = request.form.get("username", "")
-        attempt = guard.login_attempt(name)
-        wait, what = guard.throttle().wait(attempt)
-        if wait:
-            error, status = (f"Too many failed logins ({what}). Try again in {math.ceil(wait)} seconds. A browser "
-                             "that has logged in to this account before is not held up by other people's guesses."), 429
-        elif (user := users().authenticate(name, request.form.get("password", ""))) is not None:
-            guard.throttle().succeeded(attempt)
-            start_session(user)
-            resp = redirect(safe_next(request.args.get("next")))
-            guard.remember_browser(resp, attempt)
-            return resp
-        else:
-            guard.throttle().failed(attempt)
-            error, status = "Wrong username or password.", 401
-    return render_template("login.html", error=error), status
+    return entry.login("pages.live")
 
 
 @bp.route("/setup", methods=["GET", "POST"])
 def setup() -> Any:
     """First start: create the admin account, with the one-time setup code; gone once any user exists."""
-    if users().has_users():
-        return redirect(url_for("pages.login"))
-    error, status = None, 200
-    if request.method == "POST":
-        error, status = _first_admin()
-        if error is None:
-            return redirect(url_for("pages.live"))
-    return render_template("setup.html", error=error), status
-
-
-def _first_admin() -> tuple[str | None, int]:
-    """(error, status) of a setup form: the code is checked (rate-limited) before anything else."""
-    attempt = guard.login_attempt(None)
-    if wait := guard.throttle().wait(attempt)[0]:
-        return f"Too many wrong setup codes. Try again in {math.ceil(wait)} seconds.", 429
-    if not setupcode.check(ctx().data_dir, request.form.get("setup_code", "")):
-        guard.throttle().failed(attempt)
-        return ("Wrong setup code: use the one-time code printed in the log when the camera started, or the "
-                "setup_code from camapp.conf.", 403)
-    name, pw = request.form.get("username", ""), request.form.get("password", "")
-    if pw != request.form.get("password2", ""):
-        return "The two passwords differ.", 400
-    try:
-        users().set_password(name, pw, role="admin")
-    except AuthError as err:
-        return str(err), 400
-    setupcode.retire(ctx().data_dir)
-    start_session({"username": name, **(users().get(name) or {})})
-    return None, 302
+    return entry.setup("pages.live")
 
 
 @bp.post("/logout")
 def logout() -> Any:
-    end_session()
-    return redirect(url_for("pages.login"))
+    return entry.logout()
 
 
 @bp.get("/")

@@ -1,0 +1,213 @@
+"""The console's wiring: the registry and its writer thread, the MQTT client, the publisher and the web UI.
+
+`camapp fleet -c fleet.yaml` runs Console(cfg).run_forever(). Fleet actions resolve a target (one device, a tag
+group, or all) and publish one signed document per member; the registry records what was asked, and what each
+device reports back arrives through the broker like everything else.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import signal
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from camapp.closing import Closing, QueueThread
+from camapp.config.loader import parse_yaml
+from camapp.errors import CommandError, ConfigError
+from camapp.fleet import keys
+from camapp.fleet.client import FleetClient
+from camapp.fleet.config import TAG, FleetConfig
+from camapp.fleet.publisher import Publisher, Versions
+from camapp.fleet.registry import Registry
+from camapp.fleet.updates import DesiredSent, TagsSet, Update
+
+log = logging.getLogger(__name__)
+SWEEP_S = 5.0
+DB_FILE = "fleet.sqlite"
+
+
+class Writer(QueueThread[Update]):
+    """The registry's one writer: every queued update applied in one transaction per batch, a sweep every few s."""
+
+    def __init__(self, registry: Registry) -> None:
+        super().__init__("fleet-registry")
+        self.registry = registry
+        self.written = 0
+        self._thread.start()
+
+    def put(self, update: Update) -> None:
+        self._offer(update)
+
+    def _run(self) -> None:
+        next_sweep, stopping = time.monotonic() + SWEEP_S, False
+        while not stopping:
+            batch: list[Update] = []
+            try:
+                item = self._queue.get(timeout=max(0.05, next_sweep - time.monotonic()))
+                while True:
+                    if item is None:
+                        stopping = True
+                        break
+                    batch.append(item)
+                    item = self._queue.get_nowait()
+            except queue.Empty:
+                pass
+            try:
+                if batch:
+                    self.registry.write(batch)
+                    self.written += len(batch)
+                if time.monotonic() >= next_sweep:
+                    self.registry.sweep()
+                    next_sweep = time.monotonic() + SWEEP_S
+            except Exception:  # a full disk: keep the console up; the next batch tries again
+                log.exception("fleet: registry write failed")
+
+
+@dataclass(frozen=True)
+class Target:
+    """One device (`device:<id>`), a group (`tag:<name>=<value>`) or `all`."""
+
+    kind: str
+    value: str = ""
+
+    @classmethod
+    def parse(cls, text: str) -> Target:
+        import re
+
+        text = text.strip()
+        if text == "all":
+            return cls("all")
+        kind, _, value = text.partition(":")
+        if kind == "device" and re.match(r"^[A-Za-z0-9_-]{1,64}$", value):
+            return cls("device", value)
+        name, _, tag_value = value.partition("=")
+        if kind == "tag" and re.match(TAG, name) and re.match(TAG, tag_value):
+            return cls("tag", value)
+        raise CommandError(f"target {text[:80]!r}: use device:<id>, tag:<name>=<value> or all")
+
+    def members(self, devices: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        if self.kind == "all":
+            return devices
+        if self.kind == "device":
+            return [d for d in devices if d["id"] == self.value]
+        name, _, value = self.value.partition("=")
+        return [d for d in devices if d["tags"].get(name) == value]
+
+
+class Fleet:
+    """The console's actions, for the web UI and the API."""
+
+    def __init__(self, cfg: FleetConfig, registry: Registry, publisher: Publisher,
+                 record: Callable[[Update], None]) -> None:
+        self.cfg, self.registry, self._publisher, self._record = cfg, registry, publisher, record
+
+    def _members(self, target: str) -> list[dict[str, Any]]:
+        members = Target.parse(target).members(self.registry.devices())
+        if not members:
+            raise CommandError(f"target {target[:80]!r}: no such device or group")
+        return members
+
+    def command(self, target: str, name: str, value: str) -> list[dict[str, Any]]:
+        """Arm/disarm or detection for every member: one signed command each."""
+        out = []
+        for d in self._members(target):
+            doc = self._publisher.command(d["id"], d["prefix"], name, value)
+            out.append({"device": d["id"], "version": doc["version"], "online": bool(d["online"])})
+        log.info("fleet: %s %s -> %s (%d devices)", name, value, target, len(out))
+        return out
+
+    def desire(self, target: str, config_yaml: str) -> list[dict[str, Any]]:
+        """A desired config (YAML overlay) for every member, retained. Only its form is checked here: each device
+        validates it against its own config and reports the field and line of anything wrong."""
+        try:
+            data, _ = parse_yaml(config_yaml, "desired config")
+        except ConfigError as err:
+            raise CommandError(str(err)) from None
+        if not isinstance(data, dict) or not data:
+            raise CommandError("desired config: a YAML mapping of sections, e.g. 'detect: {fps: 2}'")
+        out = []
+        for d in self._members(target):
+            doc = self._publisher.desired(d["id"], d["prefix"], config_yaml)
+            self._record(DesiredSent(d["id"], d["prefix"], doc, time.time()))
+            out.append({"device": d["id"], "version": doc["version"], "online": bool(d["online"])})
+        log.info("fleet: desired config version %s -> %s (%d devices)", out[0]["version"], target, len(out))
+        return out
+
+    def set_tags(self, device_id: str, tags: dict[str, str]) -> None:
+        import re
+
+        device = self.registry.device(device_id)
+        if device is None:
+            raise CommandError(f"no device {device_id[:64]!r}")
+        bad = [f"{k}={v}" for k, v in tags.items() if not (re.match(TAG, str(k)) and re.match(TAG, str(v)))]
+        if bad:
+            raise CommandError(f"tags {', '.join(bad)[:100]}: names and values are 1-64 of A-Z a-z 0-9 _ . -")
+        self._record(TagsSet(device_id, device["prefix"], dict(tags)))
+
+
+class Console(Closing):
+    """Everything `camapp fleet` runs."""
+
+    def __init__(self, cfg: FleetConfig) -> None:
+        self.cfg = cfg
+        self.stop_event = threading.Event()
+        self.data_dir = cfg.data_dir
+        self._closing: list[Callable[[], None]] = []
+        try:
+            self._build()
+        except BaseException:
+            self.close()
+            raise
+
+    def _build(self) -> None:
+        from camapp.web.app import make_private
+
+        make_private(self.data_dir)
+        self.key = keys.load_or_create(self.data_dir)
+        self.registry = Registry(self.data_dir / DB_FILE, self.cfg.problems, history_s=self.cfg.history_hours * 3600,
+                                 events_per_device=self.cfg.events_per_device, tags=self.cfg.tags)
+        self._closing.append(self.registry.close)
+        self.writer = Writer(self.registry)
+        self._closing.append(self.writer.close)
+        self.client = FleetClient(self.cfg.mqtt, self.cfg.prefixes, self.writer.put)
+        self.publisher = Publisher(self.key, self.client.publish, Versions(self.registry.last_version()))
+        self.fleet = Fleet(self.cfg, self.registry, self.publisher, self.writer.put)
+        self.client.connect()
+        self._closing.append(self.client.close)
+        log.info("fleet: signing key %s; put its public half in each appliance's mqtt.fleet_public_key: %s",
+                 self.data_dir / keys.KEY_FILE, keys.public_text(self.key))
+
+    def run_forever(self) -> int:
+        from camapp.fleet.web import create_fleet_app
+        from camapp.web import ssl_context
+        from camapp.web.app import close_app
+        from camapp.webserver import ServerLimits, WebServer
+
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                signal.signal(sig, lambda *_: self.stop_event.set())
+        web = self.cfg.web
+        app = create_fleet_app(self)
+        try:
+            server = WebServer(app, web.host, web.port, ssl_context(self.data_dir) if web.https else None,
+                               ServerLimits.from_config(web))
+        except OSError as err:
+            close_app(app)
+            raise ConfigError(f"web.port: cannot listen on {web.host}:{web.port}: {err.strerror or err}") from None
+        log.info("fleet console: %s://%s:%d/", "https" if web.https else "http", web.host, server.port)
+        try:
+            self.stop_event.wait()
+        finally:
+            server.shutdown()
+            close_app(app)
+        return 0
+
+    def close(self) -> None:
+        self.stop_event.set()
+        while self._closing:
+            self._closing.pop()()

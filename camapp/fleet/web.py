@@ -1,0 +1,268 @@
+"""The console's web UI and JSON API, on the appliance's web security (camapp.web.app.base_app: login, setup code,
+CSRF, roles, Host check) and served by the same server. No video passes through it: each device links to its own UI.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import jinja2
+from flask import Blueprint, Flask, current_app, flash, jsonify, redirect, render_template, request, url_for
+
+from camapp.errors import CommandError
+from camapp.fleet.agent import leaves
+from camapp.fleet.config import FleetConfig
+from camapp.fleet.problems import sync_of
+from camapp.redact import get_path
+from camapp.web import entry
+from camapp.web.app import WEB_DIR, base_app
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from camapp.fleet.console import Console
+
+pages = Blueprint("pages", __name__)  # the name base_app's guard knows for login and setup
+api = Blueprint("fleet_api", __name__, url_prefix="/api")
+SORTS = {"id": lambda d: d["id"], "status": lambda d: (d["online"] is not False, d["id"]),
+         "since": lambda d: d.get("since") or 0.0, "problems": lambda d: (-len(d["problems"]), d["id"]),
+         "fps": lambda d: _stat(d, "fps") or 0.0, "disk": lambda d: _stat(d, "disk_free_pct") or 100.0,
+         "outbox": lambda d: -(_stat(d, "mqtt_outbox") or 0)}
+CHARTS = (("fps", "frames/s"), ("cpu_temp", "CPU °C"), ("disk_free", "disk free %"), ("outbox", "outbox"))
+
+
+@dataclass
+class FleetWebContext:
+    """What base_app and the guard read (get_config().web, data_dir), and the console behind the pages."""
+
+    console: Console
+    data_dir: Path
+
+    def get_config(self) -> FleetConfig:
+        return self.console.cfg
+
+
+def console() -> Console:
+    return current_app.extensions["camapp"].console  # type: ignore[no-any-return]
+
+
+def _stat(device: dict[str, Any], key: str) -> Any:
+    return (device.get("stats") or {}).get(key)
+
+
+def view(device: dict[str, Any]) -> dict[str, Any]:
+    """A registry row as the pages and the API show it: with its config sync state and a link to its own UI."""
+    url = console().cfg.appliance_url.replace("{device_id}", device["id"])
+    return {**device, "sync": sync_of(device), "url": url}
+
+
+def listing(args: dict[str, str]) -> list[dict[str, Any]]:
+    """The fleet, filtered (q: id contains, tag: name=value, status: online/offline/problem) and sorted."""
+    devices = [view(d) for d in console().registry.devices()]
+    q, tag, status = args.get("q", "").strip(), args.get("tag", "").strip(), args.get("status", "")
+    if q:
+        devices = [d for d in devices if q.lower() in d["id"].lower()]
+    if tag:
+        name, _, value = tag.partition("=")
+        devices = [d for d in devices if d["tags"].get(name) == value]
+    if status in ("online", "offline"):
+        devices = [d for d in devices if bool(d["online"]) == (status == "online")]
+    elif status == "problem":
+        devices = [d for d in devices if d["problems"]]
+    return sorted(devices, key=SORTS.get(args.get("sort", ""), SORTS["id"]))
+
+
+def problem_list(devices: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    rows = [{"device": d["id"], "kind": k, **p} for d in devices for k, p in d["problems"].items()]
+    return sorted(rows, key=lambda r: r["since"])
+
+
+def desired_vs_reported(device: dict[str, Any]) -> list[dict[str, Any]]:
+    """Per field the console asked for: the desired value and the one the device reports it runs."""
+    from camapp.config.loader import parse_yaml
+    from camapp.errors import ConfigError
+
+    desired = device.get("desired") or {}
+    try:
+        overlay = parse_yaml(desired.get("config", ""))[0] or {}
+    except ConfigError:
+        overlay = {}
+    reported = (device.get("reported") or {}).get("values") or {}
+    applied = device["sync"]["state"] == "applied"
+    return [{"field": p, "desired": get_path(overlay, p), "reported": reported.get(p) if applied else None,
+             "known": applied and p in reported} for p in leaves(overlay)]
+
+
+def chart(points: list[dict[str, Any]], key: str, width: int = 300, height: int = 60) -> dict[str, Any]:
+    """An SVG polyline of one health series (no script, no library: the CSP allows neither inline)."""
+    values = [(p["time"], p[key]) for p in points if p.get(key) is not None]
+    if len(values) < 2:
+        return {"points": "", "last": values[-1][1] if values else None, "low": None, "high": None}
+    t0, t1 = values[0][0], values[-1][0]
+    low, high = min(v for _, v in values), max(v for _, v in values)
+    span, vspan = (t1 - t0) or 1.0, (high - low) or 1.0
+    pts = " ".join(f"{(t - t0) / span * width:.1f},{height - (v - low) / vspan * (height - 4) - 2:.1f}"
+                   for t, v in values)
+    return {"points": pts, "last": values[-1][1], "low": low, "high": high}
+
+
+# ---- pages ----------------------------------------------------------------------------------------------------
+
+
+@pages.route("/login", methods=["GET", "POST"])
+def login() -> Any:
+    return entry.login("pages.fleet")
+
+
+@pages.route("/setup", methods=["GET", "POST"])
+def setup() -> Any:
+    return entry.setup("pages.fleet")
+
+
+@pages.post("/logout")
+def logout() -> Any:
+    return entry.logout()
+
+
+@pages.get("/")
+def fleet() -> Any:
+    args = request.args.to_dict()
+    devices = listing(args)
+    groups = sorted({f"{k}={v}" for d in console().registry.devices() for k, v in d["tags"].items()})
+    return render_template("fleet.html", devices=devices, problems=problem_list(devices), args=args, now=time.time(),
+                           sorts=list(SORTS), online=sum(1 for d in devices if d["online"]), groups=groups)
+
+
+@pages.get("/devices/<device_id>")
+def device(device_id: str) -> Any:
+    row = console().registry.device(device_id)
+    if row is None:
+        return render_template("fleet_missing.html", device_id=device_id), 404
+    d = view(row)
+    since = time.time() - console().cfg.history_hours * 3600
+    history = console().registry.health(device_id, since)
+    charts = [(label, chart(history, key)) for key, label in CHARTS]
+    return render_template("device.html", d=d, events=console().registry.events(device_id, 50),
+                           fields=desired_vs_reported(d), charts=charts, now=time.time())
+
+
+def _back() -> Any:
+    target = entry.safe_next(request.form.get("next"), "pages.fleet")
+    return redirect(target)
+
+
+@pages.post("/act")
+def act() -> Any:
+    try:
+        sent = console().fleet.command(request.form.get("target", ""), request.form.get("command", ""),
+                                       request.form.get("value", ""))
+        flash(f"Sent {request.form.get('command')} {request.form.get('value')} to {len(sent)} device(s)")
+    except CommandError as err:
+        flash(f"Not sent: {err}")
+    return _back()
+
+
+@pages.post("/desire")
+def desire() -> Any:
+    try:
+        sent = console().fleet.desire(request.form.get("target", ""), request.form.get("config", ""))
+        flash(f"Desired config version {sent[0]['version']} published to {len(sent)} device(s); each reports "
+              "back when it runs it")
+    except CommandError as err:
+        flash(f"Not published: {err}")
+    return _back()
+
+
+@pages.post("/devices/<device_id>/tags")
+def tags(device_id: str) -> Any:
+    text = request.form.get("tags", "")
+    pairs = [p.strip() for p in text.split(",") if p.strip()]
+    try:
+        if any("=" not in p for p in pairs):
+            raise CommandError("write tags as name=value, separated by commas")
+        console().fleet.set_tags(device_id, dict(p.split("=", 1) for p in pairs))
+        flash("Tags saved")
+    except CommandError as err:
+        flash(f"Not saved: {err}")
+    return redirect(url_for("pages.device", device_id=device_id))
+
+
+# ---- JSON API -------------------------------------------------------------------------------------------------
+
+
+def _body() -> dict[str, Any]:
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise CommandError("send a JSON object")
+    return body
+
+
+def _text(body: dict[str, Any], key: str) -> str:
+    value = body.get(key)
+    if not isinstance(value, str):
+        raise CommandError(f"`{key}` must be a string")
+    return value
+
+
+@api.get("/devices")
+def api_devices() -> Any:
+    return jsonify(listing(request.args.to_dict()))
+
+
+@api.get("/devices/<device_id>")
+def api_device(device_id: str) -> Any:
+    row = console().registry.device(device_id)
+    if row is None:
+        return jsonify({"error": f"no device {device_id[:64]!r}", "status": 404}), 404
+    d = view(row)
+    return jsonify({**d, "fields": desired_vs_reported(d), "events": console().registry.events(device_id, 50)})
+
+
+@api.get("/problems")
+def api_problems() -> Any:
+    return jsonify(problem_list([view(d) for d in console().registry.devices()]))
+
+
+@api.post("/commands")
+def api_commands() -> Any:
+    b = _body()
+    return jsonify(console().fleet.command(_text(b, "target"), _text(b, "command"), _text(b, "value")))
+
+
+@api.post("/desired")
+def api_desired() -> Any:
+    b = _body()
+    return jsonify(console().fleet.desire(_text(b, "target"), _text(b, "config")))
+
+
+@api.put("/devices/<device_id>/tags")
+def api_tags(device_id: str) -> Any:
+    b = _body()
+    console().fleet.set_tags(device_id, {str(k): str(v) for k, v in b.items()})
+    return jsonify({"ok": True})
+
+
+def create_fleet_app(con: Console) -> Flask:
+    app = base_app("camapp.fleet", FleetWebContext(con, con.data_dir), str(WEB_DIR / "templates"),
+                   str(WEB_DIR / "static"))
+    # The console's own pages first; login.html and setup.html are the appliance's, extending the console's base.
+    app.jinja_loader = jinja2.ChoiceLoader([jinja2.FileSystemLoader(str(WEB_DIR / "fleet")),
+                                            jinja2.FileSystemLoader(str(WEB_DIR / "templates"))])
+    app.register_blueprint(pages)
+    app.register_blueprint(api)
+
+    @app.context_processor
+    def _globals() -> dict[str, Any]:
+        from flask import g
+
+        user = g.get("user")
+        return {"user": user, "is_admin": bool(user and user["role"] == "admin"), "device_id": "fleet"}
+
+    @app.get("/healthz")
+    def healthz() -> Any:
+        ok = con.client.connected.is_set()
+        return jsonify({"ok": ok, "broker": "connected" if ok else "not connected"}), 200 if ok else 503
+
+    return app
