@@ -106,6 +106,13 @@ def section(model: type[BaseModel], prefix: str, out: list[str], variant: str = 
 
 
 def render() -> str:
+    from camapp.plugins import discover
+
+    discover()  # every part's settings, plugins' included
+    return _render()
+
+
+def _render() -> str:
     out = [HEADER]
     section(AppConfig, "", out)
     return "\n".join(out) + "\n"

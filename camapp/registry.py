@@ -88,7 +88,12 @@ class Registry(Generic[B]):
                 listener()
 
     def builder(self, key: str) -> B:
-        """The builder registered under `key`; ConfigError naming the known keys when there is none."""
+        """The builder registered under `key`; ConfigError naming the known keys when there is none. Parts are
+        discovered first (camapp.plugins), so a plugin installed since the last lookup is found."""
+        from camapp.plugins import discover  # lazy: the part modules import this one
+
+        if key not in self._builders:
+            discover()
         try:
             return self._builders[key]
         except KeyError:

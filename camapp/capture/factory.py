@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import threading
 
-# Importing the source modules registers the built-in sources.
-from camapp.capture import FrameSource, SourceMaker, file, gstreamer, opencv, picam, stream  # noqa: F401
+from camapp.capture import FrameSource, SourceMaker
 from camapp.capture.file import video_fps
 from camapp.capture.reconnect import ReconnectingSource, StatusCallback
 from camapp.config.camera import CAMERA_SOURCES, CameraConfig, FileCameraConfig

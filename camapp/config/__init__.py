@@ -266,7 +266,11 @@ def format_validation_error(
 def parse_config(
     data: dict[str, Any] | None, text: str = "", source: str = "config", lines: LineIndex | None = None
 ) -> AppConfig:
-    """Validate a mapping; raise ConfigError naming every bad field."""
+    """Validate a mapping; raise ConfigError naming every bad field. Parts are discovered first (camapp.plugins),
+    so a plugin's keys are valid here."""
+    from camapp.plugins import discover  # lazy: the part modules import camapp.config
+
+    discover()
     if isinstance(data, dict) and "camera" in data and data.get("cameras"):  # said before any other problem
         where = lines.get(("camera",)) if lines else None
         raise ConfigError(f"{source}:{where}: {BOTH}" if where else f"{source}: {BOTH}")

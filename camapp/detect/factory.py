@@ -5,12 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from camapp.config.core import DETECTORS, ModelConfig
-from camapp.detect import (
-    Detector,
-    probe,  # noqa: F401 - importing it registers the TFLite backend's model-file capability
-    tflite,  # noqa: F401 - importing it registers the built-in backend
-    trust,
-)
+from camapp.detect import Detector, trust
 from camapp.detect.trust import ModelTrust
 
 
