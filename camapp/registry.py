@@ -12,23 +12,25 @@ registers its builder under a plain key with `@REGISTRY.register_key("mykey")`.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Annotated, Any, Generic, TypeVar, Union
+from typing import Annotated, Any, Generic, TypeVar, Union, cast
 
 from pydantic import BaseModel, Discriminator, Tag
 
 from camapp.errors import ConfigError
 
 B = TypeVar("B")
+F = TypeVar("F")
 M = TypeVar("M", bound=type[BaseModel])
 
 
-class Registry(Generic[B]):
-    """Key -> (config model, builder) for one kind of part."""
+class Keyed:
+    """The config side of a registry: the config models (and settings-free keys) valid for one kind of part, and
+    the union the config section is built from. Holds no builders, so registries of different builder types
+    can be handled together (camapp.config.UNIONS)."""
 
     def __init__(self, kind: str, key_field: str, default_key: str | None = None) -> None:
         self.kind, self.key_field, self.default_key = kind, key_field, default_key
         self._configs: dict[str, type[BaseModel]] = {}
-        self._builders: dict[str, B] = {}
         self._bare: dict[str, None] = {}  # keys of parts with no settings of their own, in registration order
         self._listeners: list[Callable[[], None]] = []
 
@@ -51,56 +53,12 @@ class Registry(Generic[B]):
                 listener()
         return model
 
-    def register(self, model: type[BaseModel]) -> Callable[[B], B]:
-        """Decorator: `builder` builds the part for a config of `model`."""
-
-        def add(builder: B) -> B:
-            self.add_config(model)
-            self._builders[self.key_of(model)] = builder
-            return builder
-
-        return add
-
     def add_key(self, key: str) -> None:
         """Make `key` valid in config for a part with no settings of its own (its builder may register later)."""
         if key not in self._bare:
             self._bare[key] = None
             for listener in self._listeners:
                 listener()
-
-    def register_key(self, key: str) -> Callable[[B], B]:
-        """Decorator: `builder` builds the settings-free part named `key`."""
-
-        def add(builder: B) -> B:
-            self.add_key(key)
-            self._builders[key] = builder
-            return builder
-
-        return add
-
-    def unregister(self, key: str) -> None:
-        """Forget a part (a plugin unloaded, a test's fake part); the config union no longer accepts its key."""
-        self._builders.pop(key, None)
-        had_key = key in self._bare
-        self._bare.pop(key, None)
-        if self._configs.pop(key, None) is not None or had_key:
-            for listener in self._listeners:
-                listener()
-
-    def builder(self, key: str) -> B:
-        """The builder registered under `key`; ConfigError naming the known keys when there is none. Parts are
-        discovered first (camapp.plugins), so a plugin installed since the last lookup is found."""
-        from camapp.plugins import discover  # lazy: the part modules import this one
-
-        if key not in self._builders:
-            discover()
-        try:
-            return self._builders[key]
-        except KeyError:
-            raise ConfigError(f"no {self.kind} '{key}' is available here (known: {', '.join(self.keys())})") from None
-
-    def keys(self) -> list[str]:
-        return sorted(self._builders)
 
     def config_for(self, key: str) -> type[BaseModel] | None:
         """The config model registered under `key`, if any."""
@@ -152,3 +110,59 @@ class Registry(Generic[B]):
             got = error.get("ctx", {}).get("tag", error["input"])
             return f"{self.key_field} must be one of {', '.join(sorted(self._configs))}; got {got!r}"[:300]
         return None
+
+
+class Registry(Keyed, Generic[B]):
+    """Key -> (config model, builder) for one kind of part."""
+
+    def __init__(self, kind: str, key_field: str, default_key: str | None = None) -> None:
+        super().__init__(kind, key_field, default_key)
+        self._builders: dict[str, B] = {}
+
+    def register(self, model: type[BaseModel]) -> Callable[[F], F]:
+        """Decorator: `builder` builds the part for a config of `model`.
+
+        A builder takes its own config model, a subclass of the kind's base, where the registry's builder type
+        names the base: it is only ever called with a config of `model` (looked up by that model's key), which
+        no static signature can say, hence the one cast here rather than Any at every call site."""
+
+        def add(builder: F) -> F:
+            self.add_config(model)
+            self._builders[self.key_of(model)] = cast(B, builder)
+            return builder
+
+        return add
+
+    def register_key(self, key: str) -> Callable[[B], B]:
+        """Decorator: `builder` builds the settings-free part named `key`."""
+
+        def add(builder: B) -> B:
+            self.add_key(key)
+            self._builders[key] = builder
+            return builder
+
+        return add
+
+    def unregister(self, key: str) -> None:
+        """Forget a part (a plugin unloaded, a test's fake part); the config union no longer accepts its key."""
+        self._builders.pop(key, None)
+        had_key = key in self._bare
+        self._bare.pop(key, None)
+        if self._configs.pop(key, None) is not None or had_key:
+            for listener in self._listeners:
+                listener()
+
+    def builder(self, key: str) -> B:
+        """The builder registered under `key`; ConfigError naming the known keys when there is none. Parts are
+        discovered first (camapp.plugins), so a plugin installed since the last lookup is found."""
+        from camapp.plugins import discover  # lazy: the part modules import this one
+
+        if key not in self._builders:
+            discover()
+        try:
+            return self._builders[key]
+        except KeyError:
+            raise ConfigError(f"no {self.kind} '{key}' is available here (known: {', '.join(self.keys())})") from None
+
+    def keys(self) -> list[str]:
+        return sorted(self._builders)

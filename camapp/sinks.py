@@ -7,16 +7,14 @@ from __future__ import annotations
 
 import logging
 from abc import ABC, abstractmethod
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from camapp.bus import Bus
 from camapp.closing import Closing
 from camapp.commands import Commander
 from camapp.config import AppConfig
-from camapp.config.sinks import SINKS, LogSinkConfig
+from camapp.config.sinks import SINKS, LogSinkConfig, SinkConfig
 from camapp.state import ApplianceState
 from camapp.types import FrameResult
 
@@ -46,13 +44,9 @@ class SinkContext:
     data_dir: Path
 
 
-SinkBuilder = Callable[[Any, SinkContext], ResultSink]
-
-
-def build_sink(cfg: Any, ctx: SinkContext) -> ResultSink:
+def build_sink(cfg: SinkConfig, ctx: SinkContext) -> ResultSink:
     """The sink a `sinks:` entry asks for, by its `type`."""
-    build: SinkBuilder = SINKS.builder(cfg.type)
-    return build(cfg, ctx)
+    return SINKS.builder(cfg.type)(cfg, ctx)
 
 
 @SINKS.register(LogSinkConfig)

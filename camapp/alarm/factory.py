@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from typing import Any
@@ -17,7 +16,15 @@ from typing import Any
 from camapp.alarm.inputs import AlarmInput, Trigger, make_input
 from camapp.alarm.outputs import AlarmOutput, GpioZeroOutput, NullOutput
 from camapp.commands import Commander
-from camapp.config.alarm import GPIO_BACKENDS, GPIOZERO_AUTO_ORDER, GPIOZERO_KEYS, JETSON_KEY, GpioConfig, OutputConfig
+from camapp.config.alarm import (
+    GPIO_BACKENDS,
+    GPIOZERO_AUTO_ORDER,
+    GPIOZERO_KEYS,
+    JETSON_KEY,
+    GpioBackend,
+    GpioConfig,
+    OutputConfig,
+)
 from camapp.errors import GPIOError
 
 log = logging.getLogger(__name__)
@@ -105,7 +112,7 @@ def _output(cfg: OutputConfig, make: Any) -> AlarmOutput:
 # A GPIO backend builds the outputs and inputs for a config; `lib` is the hardware library to drive instead of
 # loading the real one (a gpiozero pin factory, the Jetson.GPIO module; tests inject fakes). It raises GPIOError
 # when its hardware is not usable here.
-Backend = Callable[[GpioConfig, Commander, Trigger, Any], AlarmHardware]
+Backend = GpioBackend
 
 
 def build_hardware(

@@ -48,6 +48,7 @@ from camapp.config.sinks import SINKS, LogSinkConfig, SinkConfig
 from camapp.config.storage import StorageConfig
 from camapp.config.web import WebConfig
 from camapp.errors import ConfigError
+from camapp.registry import Keyed
 
 __all__ = [
     "AppConfig",
@@ -184,7 +185,8 @@ def _line_of(path: tuple[str, ...], msg: str, lines: LineIndex) -> int | None:
 
 
 # Sections whose model is a union over a registry: name -> (registry, holds a list of them).
-UNIONS = {"camera": (CAMERA_SOURCES, False), "model": (DETECTORS, False), "sinks": (SINKS, True)}
+UNIONS: dict[str, tuple[Keyed, bool]] = {"camera": (CAMERA_SOURCES, False), "model": (DETECTORS, False),
+                                         "sinks": (SINKS, True)}
 
 
 def _rebuild() -> None:
@@ -204,6 +206,7 @@ def _rebuild() -> None:
     AppConfig.model_rebuild(force=True)
 
 
+_registry: Keyed
 for _registry in (*(r for r, _ in UNIONS.values()), GPIO_BACKENDS):  # GPIO_BACKENDS: gpio.pin_factory's keys
     _registry.on_change(_rebuild)
 _rebuild()

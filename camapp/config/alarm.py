@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Iterable
-from typing import Annotated, Any, Literal
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 from pydantic.fields import FieldInfo
@@ -13,6 +13,11 @@ from pydantic.fields import FieldInfo
 from camapp.config.base import MAX_POLYGON_POINTS, ConfigPoint, Section, at_most
 from camapp.geometry import polygon_problem
 from camapp.registry import Registry
+
+if TYPE_CHECKING:
+    from camapp.alarm.factory import AlarmHardware
+    from camapp.alarm.inputs import Trigger
+    from camapp.commands import Commander
 
 MAX_ZONES = 64
 MAX_RULES = 256
@@ -199,7 +204,10 @@ class RulesConfig(Section):
 
 # Builders (camapp.alarm.factory.Backend) build the alarm outputs and inputs for `gpio.pin_factory`.
 # The built-in keys are listed here once, so the config knows them without importing the hardware side.
-GPIO_BACKENDS: Registry[Any] = Registry("GPIO backend", "pin_factory")
+# A backend: the gpio section, the controller, the trigger callback and an injected hardware library (None: its
+# own) -> the outputs and inputs, or GPIOError when the hardware is missing.
+GpioBackend = Callable[["GpioConfig", "Commander", "Trigger", object], "AlarmHardware"]
+GPIO_BACKENDS: Registry[GpioBackend] = Registry("GPIO backend", "pin_factory")
 # gpiozero's own preference order for `auto` (lgpio works on every Pi incl. Pi 5 / Bookworm).
 GPIOZERO_AUTO_ORDER = ("lgpio", "rpigpio", "pigpio", "native")
 GPIOZERO_KEYS = ("auto", *GPIOZERO_AUTO_ORDER, "mock")  # keys built through gpiozero

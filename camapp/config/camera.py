@@ -6,16 +6,22 @@ error naming the field and its line. The capture modules register their sources 
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field, TypeAdapter, model_validator
 
 from camapp.config.base import Section
 from camapp.registry import Registry
 
-# Builders are `Callable[[CameraConfig, threading.Event], Callable[[], FrameSource]]`, typed in camapp.capture.
-CAMERA_SOURCES: Registry[Any] = Registry("camera source", "source", default_key="file")
+if TYPE_CHECKING:
+    from camapp.capture import SourceMaker
+
+# A source's builder: its config and the stop event -> a function opening the source (again on each reconnect).
+CameraBuilder = Callable[["CameraConfig", threading.Event], "SourceMaker"]
+CAMERA_SOURCES: Registry[CameraBuilder] = Registry("camera source", "source", default_key="file")
 
 
 class CameraConfig(Section):

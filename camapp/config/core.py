@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import Field, model_validator
 
 from camapp.config.base import MAX_POLYGONS, Polygon, Section, at_most, refuse_moved
 from camapp.geometry import polygon_problem
 from camapp.registry import Registry
+
+if TYPE_CHECKING:
+    from camapp.detect import Detector
 
 
 class MotionConfig(Section):
@@ -74,8 +78,8 @@ class DetectConfig(Section):
     )
 
 
-# Builders are `Callable[[ModelConfig], Detector]`, typed in camapp.detect.
-DETECTORS: Registry[Any] = Registry("detector backend", "type", default_key="tflite")
+DetectorBuilder = Callable[["ModelConfig"], "Detector"]  # a backend's builder: its `model` section -> a Detector
+DETECTORS: Registry[DetectorBuilder] = Registry("detector backend", "type", default_key="tflite")
 
 
 class ModelConfig(Section):

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field
 
 from camapp.config.base import Section
 from camapp.registry import Registry
 
-# Builders are `Callable[[SinkConfig, SinkContext], ResultSink]`, typed in camapp.sinks.
-SINKS: Registry[Any] = Registry("sink", "type")
+if TYPE_CHECKING:
+    from camapp.sinks import ResultSink, SinkContext
+
+SinkBuilder = Callable[["SinkConfig", "SinkContext"], "ResultSink"]  # a sink's builder (often its class)
+SINKS: Registry[SinkBuilder] = Registry("sink", "type")
 
 
 class SinkConfig(Section):

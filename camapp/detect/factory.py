@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from camapp.config.core import DETECTORS, ModelConfig
 from camapp.detect import Detector, trust
 from camapp.detect.trust import ModelTrust
@@ -13,10 +11,9 @@ def build_detector(cfg: ModelConfig, policy: ModelTrust | None = None) -> Detect
     """The detector the `model` section asks for; ConfigError for a backend nothing registered. With a `policy`
     (the config's web.require_signed_models / model_public_key), it is installed first and kept only if the model
     loads under it."""
-    build: Any = DETECTORS.builder(cfg.type)
+    build = DETECTORS.builder(cfg.type)
     if policy is None:
-        detector: Detector = build(cfg)
-        return detector
+        return build(cfg)
     previous = trust.install(policy)
     try:
         detector = build(cfg)
