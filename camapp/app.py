@@ -14,28 +14,19 @@ from pathlib import Path
 
 from camapp.alarm import alarm_safety
 from camapp.bus import Bus
-from camapp.capture import FrameSource
-from camapp.capture.factory import frame_rate, open_source
 from camapp.closing import Closing
 from camapp.config import AppConfig
 from camapp.control import Controller
 from camapp.datadir import DataDirLock, data_dir
-from camapp.detect import Detector
-from camapp.errors import ConfigError
-from camapp.health import PipelineStats
-from camapp.healthcheck import HealthMonitor
-from camapp.live import LivePipeline
 from camapp.logbuffer import LogBuffer
-from camapp.parts import Sinks, pipeline_factory
 from camapp.redact import install_log_redaction, use_config_secrets
-from camapp.runner import PipelineFactory, Runner, replay
 from camapp.sinks import ResultSink
 from camapp.state import ApplianceState
-from camapp.stream import FrameHub, HubSink
 from camapp.systemd import Notifier
-from camapp.web import WebContext, close_app, create_app, ssl_context
+from camapp.unit import CameraUnit, check_several, health_monitor, live_pipeline
+from camapp.web import WebContext
 from camapp.web.addresses import ui_urls
-from camapp.webserver import ServerLimits, WebServer
+from camapp.webstart import start_web
 
 log = logging.getLogger(__name__)
 
@@ -44,9 +35,7 @@ class Appliance(Closing):
     """Everything `camapp run` runs; a context manager that closes every part, outputs safe, on exit."""
 
     def __init__(self, cfg: AppConfig, config_path: Path | None = None) -> None:
-        if cfg.cameras:  # validated and checked by check-config; running them is the per-camera wiring's job
-            raise ConfigError("cameras: this build runs one `camera:` section; `cameras:` is checked by "
-                              "`camapp check-config` but not run yet")
+        check_several(cfg)
         self.config_path = config_path
         self.web_port = cfg.web.port
         self.stop_event = threading.Event()
@@ -65,29 +54,27 @@ class Appliance(Closing):
         install_log_redaction()  # before anything can log a URL or an error quoting a secret
         use_config_secrets(cfg.model_dump(mode="json"))
         self.state = ApplianceState(cfg.rules.arming)
-        self.stats = PipelineStats()
         self.logs = LogBuffer()
         logging.getLogger().addHandler(self.logs)
         self._closing.append(lambda: logging.getLogger().removeHandler(self.logs))
         self.bus = Bus()
-        self.live = LivePipeline(cfg, self._pipeline_factory, data_dir(cfg), self.config_path)
+        self.live = live_pipeline(cfg, lambda: self.state.detection_enabled, data_dir(cfg), self.config_path)
         self._closing.append(self.live.close)
-        self.hub = FrameHub(cfg.web.stream_width, cfg.web.jpeg_quality, cfg.web.stream_fps)
         self.control = Controller(self.state, bus=self.bus, apply_config=self.live.apply_config,
                                   switch_model=self._switch_model, config_path=self.config_path)
-        self.sinks = Sinks(cfg, self.hub, self.live, self.control, self.stats,
-                           web_port=lambda: self.web_port)
-        self._closing.append(self.sinks.close)
+        self.units: list[CameraUnit] = []
+        views = cfg.camera_configs()
+        for name, view in views.items():  # a lone camera stops the appliance when it ends, as it always has
+            own_stop = self.stop_event if len(views) == 1 else None
+            self.units.append(CameraUnit(view, self.live.holders[name], self.live, self.control, own_stop,
+                                         web_port=lambda: self.web_port))
+            self._closing.append(self.units[-1].close)
+        first = self.units[0]
+        self.hub, self.stats, self.sinks = first.hub, first.stats, first.sinks  # the (first) camera's
         if self.sinks.mqtt is not None:
             self.sinks.mqtt.start()
         self.notifier = Notifier()
-        store = self.sinks.store
-        self.health = HealthMonitor(self.stats, frame_rate(cfg.camera), data_dir(cfg),
-                                    store.write_problem if store is not None else None)
-
-    def _pipeline_factory(self, cfg: AppConfig, detector: Detector) -> PipelineFactory:
-        """Pipelines that read the detection switch every frame."""
-        return pipeline_factory(cfg, detector, lambda: self.state.detection_enabled)
+        self.health = health_monitor(self.units, data_dir(cfg), self.live.scheduler)
 
     @property
     def cfg(self) -> AppConfig:
@@ -102,15 +89,14 @@ class Appliance(Closing):
         latest = self.hub.latest()
         self.live.switch_model(model_path, labels_path, latest.frame if latest is not None else None)
 
-    def _open_source(self) -> FrameSource:
-        return open_source(self.cfg.camera, self.stop_event, self.stats.set_camera)
+    def unit(self, camera: str | None = None) -> CameraUnit:
+        """The unit of `camera` (None: the first)."""
+        return next(u for u in self.units if camera in (None, u.name))
 
     def replay(self, extra_sinks: list[ResultSink]) -> None:
         """Every frame of the configured (finite) source through the pipeline and sinks, none dropped; returns once
         the store has written them."""
-        sinks = [s for s in self.sinks.all if not isinstance(s, HubSink)] + extra_sinks
-        with self._open_source() as source:
-            replay(source, self.live.pipelines, sinks, self.stats, self.stop_event)
+        self.unit().replay(extra_sinks)
         for sink in extra_sinks:
             sink.close()
         if self.sinks.store is not None:  # a replay is over when its events are in the store, not just queued
@@ -119,49 +105,36 @@ class Appliance(Closing):
             log.warning("MQTT: not everything was delivered; it stays in the outbox for the next start")
 
     def run_forever(self) -> int:
-        """Run until SIGINT/SIGTERM; returns the exit code."""
+        """Run until SIGINT/SIGTERM (or, with one camera, until its file ends); returns the exit code."""
         if threading.current_thread() is threading.main_thread():  # signals can only be handled there
             for sig in (signal.SIGINT, signal.SIGTERM):
                 signal.signal(sig, lambda *_: self.stop_event.set())
-        stop_web = self._start_web()
+        stop_web, self.web_port = start_web(self.web_context(), self.cfg.web, data_dir(self.cfg))
         try:
-            with alarm_safety(), self._open_source() as source, Runner(
-                source, self.live.pipelines, self.sinks.all, self.stats, heartbeat=self._heartbeat,
-                stop_event=self.stop_event,
-            ) as runner:
-                self.health.watch_pipeline(runner.problem)
-                self.notifier.ready()
-                log.info("camapp running: %s; open the web UI at\n%s", source.description,
-                         "\n".join(f"    {u}" for u in self.ui_urls()))
-                runner.wait()
-                self.notifier.stopping()
-                runner.stop()
+            with alarm_safety():
+                try:
+                    for unit in self.units:
+                        source = unit.start(self._heartbeat)
+                        self.health.watch_pipeline(unit.problem, unit.name if len(self.units) > 1 else None)
+                        log.info("camera %s: %s", unit.name, source.description)
+                    self.notifier.ready()
+                    log.info("camapp running %d camera(s); open the web UI at\n%s", len(self.units),
+                             "\n".join(f"    {u}" for u in self.ui_urls()))
+                    # Several cameras: one ending (a file, a dead pipeline) leaves the others running; health says.
+                    while not self.stop_event.wait(0.5) and not all(u.stopped for u in self.units):
+                        pass
+                    self.notifier.stopping()
+                finally:
+                    for unit in self.units:
+                        unit.stop()
         finally:
             stop_web()
-        return 1 if runner.error is not None else 0
+        return 1 if any(u.error is not None for u in self.units) else 0
 
     def _heartbeat(self) -> None:
         """systemd's watchdog is fed only while the health checks that a restart can fix pass."""
         if self.notifier.enabled and self.health.watchdog_ok():
             self.notifier.heartbeat()
-
-    def _start_web(self) -> Callable[[], None]:
-        """Serve the UI; returns the function that stops the server and the app's health sampler thread."""
-        web = self.cfg.web
-        app = create_app(self.web_context())
-        try:
-            server = WebServer(app, web.host, web.port, ssl_context(data_dir(self.cfg)) if web.https else None,
-                               ServerLimits.from_config(web))
-        except OSError as err:
-            close_app(app)
-            raise ConfigError(f"web.port: cannot listen on {web.host}:{web.port}: {err.strerror or err}") from None
-        self.web_port = server.port
-
-        def stop() -> None:
-            server.shutdown()
-            close_app(app)
-
-        return stop
 
     def web_context(self) -> WebContext:
         return WebContext(

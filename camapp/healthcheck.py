@@ -49,28 +49,63 @@ def data_dir_problem(path: Path) -> str | None:
     return None
 
 
+@dataclass
+class _Camera:
+    """One camera's checks: its frames arriving, its pipeline running."""
+
+    stats: PipelineStats
+    stale_after_s: float
+    pipeline_problem: Problem
+    slots: Callable[[], dict[str, Any]] | None = None  # its use of the shared detector (late slots)
+
+    def problem(self) -> str | None:
+        age = self.stats.capture_age()
+        if age is not None and age <= self.stale_after_s:
+            return None
+        status, error = self.stats.camera()
+        since = "no frame yet" if age is None else f"no frame for {age:.1f} s"
+        return f"{since} (camera {status}{': ' + error if error else ''})"
+
+
+def _stale_after(camera_fps: float) -> float:
+    return max(MIN_STALE_S, STALE_PERIODS / camera_fps)
+
+
 class HealthMonitor:
-    """Evaluates the checks on demand (cheap: no I/O but one statvfs), so a probe always sees the state of now."""
+    """Evaluates the checks on demand (cheap: no I/O but one statvfs), so a probe always sees the state of now.
+
+    With one camera the checks are `camera`, `pipeline`, `store`; with several (add_camera), `camera <name>` and
+    `pipeline <name>` for each, so a stalled camera is named while the others pass."""
 
     def __init__(self, stats: PipelineStats, camera_fps: float, data_dir: Path | None = None,
                  store_problem: StoreProblem | None = None) -> None:
-        self._stats = stats
-        self.stale_after_s = max(MIN_STALE_S, STALE_PERIODS / camera_fps)
+        self.stale_after_s = _stale_after(camera_fps)
         self._data_dir = data_dir
         self._store_problem = store_problem
-        self._pipeline_problem: Problem = lambda: "not started"
+        self._cameras: dict[str | None, _Camera] = {None: _Camera(stats, self.stale_after_s, lambda: "not started")}
 
-    def watch_pipeline(self, problem: Problem) -> None:
+    def add_camera(self, name: str, stats: PipelineStats, camera_fps: float,
+                   slots: Callable[[], dict[str, Any]] | None = None) -> None:
+        """Check this camera by name (the unnamed one of the constructor is dropped once a named one is added)."""
+        self._cameras.pop(None, None)
+        self._cameras[name] = _Camera(stats, _stale_after(camera_fps), lambda: "not started", slots)
+
+    def watch_pipeline(self, problem: Problem, camera: str | None = None) -> None:
         """Use the running pipeline's own report (Runner.problem) from now on."""
-        self._pipeline_problem = problem
+        self._cameras[camera].pipeline_problem = problem
 
-    def _camera(self) -> str | None:
-        age = self._stats.capture_age()
-        if age is not None and age <= self.stale_after_s:
-            return None
-        status, error = self._stats.camera()
-        since = "no frame yet" if age is None else f"no frame for {age:.1f} s"
-        return f"{since} (camera {status}{': ' + error if error else ''})"
+    def cameras(self) -> dict[str, dict[str, Any]]:
+        """Per named camera: ok, the reasons it is not, its late detection slots (empty with one camera)."""
+        out: dict[str, dict[str, Any]] = {}
+        for name, cam in self._cameras.items():
+            if name is None:
+                continue
+            reasons = [r for r in (cam.problem(), cam.pipeline_problem()) if r is not None]
+            out[name] = {"ok": not reasons, "reasons": reasons, "detector": cam.slots() if cam.slots else None}
+        return out
+
+    def _pipeline_problems(self) -> list[str | None]:
+        return [cam.pipeline_problem() for cam in self._cameras.values()]
 
     def _store(self) -> tuple[str | None, bool]:
         problem = self._store_problem() if self._store_problem is not None else None
@@ -80,25 +115,30 @@ class HealthMonitor:
 
     def checks(self) -> list[Check]:
         store, store_restart = self._store()
-        return [
-            Check("camera", self._camera(), restart_helps=False),
-            Check("pipeline", self._pipeline_problem(), restart_helps=True),
-            Check("store", store, restart_helps=store_restart),
-        ]
+        checks = []
+        for name, cam in self._cameras.items():
+            suffix = "" if name is None else f" {name}"
+            checks += [Check(f"camera{suffix}", cam.problem(), restart_helps=False),
+                       Check(f"pipeline{suffix}", cam.pipeline_problem(), restart_helps=True)]
+        return [*checks, Check("store", store, restart_helps=store_restart)]
 
     def report(self) -> dict[str, Any]:
         """{"ok": bool, "checks": {name: {"ok", "reason"}}, "reasons": ["name: reason", ...]} for /healthz."""
         checks = self.checks()
-        return {
+        report: dict[str, Any] = {
             "ok": all(c.ok for c in checks),
             "checks": {c.name: {"ok": c.ok, "reason": c.reason} for c in checks},
             "reasons": [f"{c.name}: {c.reason}" for c in checks if not c.ok],
         }
+        cameras = self.cameras()
+        if cameras:
+            report["cameras"] = cameras
+        return report
 
     def watchdog_ok(self) -> bool:
         """Feed the systemd watchdog? False only for what a restart can fix (the restart_helps checks; called
         every frame, so without the data directory's statvfs)."""
-        if self._pipeline_problem() is not None:
+        if any(p is not None for p in self._pipeline_problems()):
             return False
         store = self._store_problem() if self._store_problem is not None else None
         return store is None or not store[1]

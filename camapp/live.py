@@ -19,6 +19,7 @@ from camapp.detect import Detector
 from camapp.detect.factory import build_detector
 from camapp.detect.fallback import FallbackDetector
 from camapp.detect.modelfile import model_file_backend
+from camapp.detect.shared import DetectorScheduler, ScheduledDetector, late_after_s
 from camapp.detect.trust import ModelTrust
 from camapp.errors import ModelError
 from camapp.redact import use_config_secrets
@@ -49,15 +50,49 @@ def parts(detector: Detector) -> list[Detector]:
 
 
 class LivePipeline:
-    """The config and detector in use, and the pipeline holder they feed; changes apply from the next frame."""
+    """The config and the one detector in use, and the pipeline holder of each camera they feed; changes apply from
+    the next frame. With several cameras, each camera's pipelines reach the one model through a fair scheduler
+    (camapp.detect.shared), so the model is loaded once whatever the number of cameras."""
 
     def __init__(self, cfg: AppConfig, build: BuildPipelines, data_dir: Path, config_path: Path | None = None) -> None:
         self.cfg, self._build = cfg, build
         self._data_dir, self._config_path = data_dir, config_path
         self.detector: Detector = build_detector(cfg.model, ModelTrust.from_config(cfg.web))
-        self.pipelines = PipelineHolder(build(cfg, self.detector))
+        self.scheduler = DetectorScheduler()
+        self.holders = {name: PipelineHolder(build(view, self._camera_detector(view, self.detector)))
+                        for name, view in cfg.camera_configs().items()}
+        self.pipelines = next(iter(self.holders.values()))  # the first (with `camera:`, the only) camera's
         self._retired: list[Detector] = []  # replaced, closed once the pipeline has let go of them (or at exit)
         self._lock = threading.Lock()
+
+    def _camera_detector(self, view: AppConfig, detector: Detector) -> Detector:
+        """The detector one camera's pipelines call: the model itself for a lone camera, else its scheduled view."""
+        if not self.cfg.cameras or len(self.cfg.cameras) < 2:
+            return detector
+        late = late_after_s(view.detect.fps, view.camera.fps)
+        return ScheduledDetector(detector, self.scheduler, view.camera.id, late)
+
+    def _rebuild(self, detector: Detector, retired: Callable[[], None] | None = None) -> None:
+        """Every camera's pipelines from the next frame on built from the config and `detector`; `retired` runs once
+        no camera uses the pipelines of before."""
+        views = self.cfg.camera_configs()
+        waiting = [len(self.holders)]
+        lock = threading.Lock()
+
+        def one_let_go() -> None:
+            with lock:
+                waiting[0] -= 1
+                last = waiting[0] == 0
+            if last and retired is not None:
+                retired()
+
+        for name, holder in self.holders.items():
+            view = views.get(name)
+            if view is None:  # a camera removed: it keeps its pipelines until the restart the change needs
+                one_let_go()
+                continue
+            holder.replace_factory(self._build(view, self._camera_detector(view, detector)),
+                                   retired=one_let_go if retired is not None else None)
 
     def apply_config(self, new: AppConfig) -> Applied:
         """Apply a validated config live where possible; returns the sections that need a restart and the arming
@@ -78,7 +113,7 @@ class LivePipeline:
             self._use_detector(detector)
         elif any(APPLY[name] == "pipeline" for name in changed):
             # Rebuilding restarts tracking (ids start again); events in progress end and new ones begin.
-            self.pipelines.replace_factory(self._build(new, self.detector))
+            self._rebuild(self.detector)
         log.info("config applied%s", f"; restart needed for {', '.join(restart)}" if restart else "")
         return Applied(restart, new.rules.arming if old.rules.arming != new.rules.arming else None)
 
@@ -108,7 +143,7 @@ class LivePipeline:
         with self._lock:
             self._retired.extend(unused)
         self.detector = detector
-        self.pipelines.replace_factory(self._build(self.cfg, detector), retired=lambda: self._release(unused))
+        self._rebuild(detector, retired=lambda: self._release(unused))
 
     def _release(self, detectors: list[Detector]) -> None:
         if not detectors:

@@ -95,6 +95,11 @@ def event_media(cfg: AppConfig, web_port: Callable[[], int]) -> EventMedia:
                       base_url=lambda: base_url(cfg.web, web_port()))
 
 
+def pipelines_for(enabled: Callable[[], bool]) -> Callable[[AppConfig, Detector], Callable[[int, int], Pipeline]]:
+    """How the live pipeline builds a camera's pipelines; `enabled` is the detection switch, read every frame."""
+    return lambda cfg, detector: pipeline_factory(cfg, detector, enabled)
+
+
 class Sinks:
     """The result sinks the config asks for, in the order they see each frame; closed in reverse."""
 

@@ -60,8 +60,8 @@ class EventLogSink(ResultSink):
     def handle(self, result: FrameResult) -> None:
         for ev in result.events:
             level = logging.DEBUG if ev.type == "update" else self._level
-            log.log(level, "event %-6s %s #%d %s score=%.2f zones=%s", ev.type, ev.label, ev.track_id, ev.id,
-                    ev.top_score, ",".join(ev.current_zones) or "-")
+            log.log(level, "event %-6s %s #%d %s score=%.2f zones=%s camera=%s", ev.type, ev.label, ev.track_id,
+                    ev.id, ev.top_score, ",".join(ev.current_zones) or "-", ev.camera)
 
     def close(self) -> None:
         pass

@@ -1,0 +1,121 @@
+"""One camera of the appliance: its capture, its pipelines (the live pipeline's holder for it) and its sinks, run by
+its own capture and pipeline threads (camapp/runner.py). The wiring (camapp/app.py) builds one unit per camera;
+they share the one detector (camapp/live.py), the state and the controller.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from camapp.capture import FrameSource
+from camapp.capture.factory import frame_rate, open_source
+from camapp.closing import Closing
+from camapp.config import AppConfig
+from camapp.control import Controller
+from camapp.detect.shared import DetectorScheduler
+from camapp.errors import ConfigError
+from camapp.health import PipelineStats
+from camapp.healthcheck import HealthMonitor
+from camapp.live import LivePipeline
+from camapp.parts import Sinks, pipelines_for
+from camapp.runner import PipelineHolder, Runner, replay
+from camapp.sinks import ResultSink
+from camapp.stream import FrameHub, HubSink
+
+log = logging.getLogger(__name__)
+
+
+def live_pipeline(cfg: AppConfig, enabled: Callable[[], bool], data_dir: Path,
+                  config_path: Path | None) -> LivePipeline:
+    """The one detector and every camera's pipelines, which read the detection switch `enabled` every frame."""
+    return LivePipeline(cfg, pipelines_for(enabled), data_dir, config_path)
+
+
+def check_several(cfg: AppConfig) -> None:
+    """What several cameras cannot share yet: the store, the MQTT connection and the GPIO pins are per appliance,
+    and their multi-camera forms are not built; refused by name instead of mixing the cameras' data."""
+    if len(cfg.cameras) < 2:
+        return
+    shared = [name for name, on in (("storage.path", cfg.storage.path is not None), ("mqtt.enabled", cfg.mqtt.enabled),
+                                    ("gpio.enabled", cfg.gpio.enabled)) if on]
+    if shared:
+        raise ConfigError(f"cameras: {len(cfg.cameras)} cameras run with {', '.join(shared)} unset for now (one "
+                          "store, broker connection and set of pins serving several cameras is not built yet); "
+                          "unset them or run one camera")
+
+
+class CameraUnit(Closing):
+    """One camera: capture -> its pipelines -> its sinks (the live stream's hub first)."""
+
+    def __init__(self, cfg: AppConfig, pipelines: PipelineHolder, live: LivePipeline, control: Controller,
+                 stop_event: threading.Event | None = None, web_port: Callable[[], int] | None = None) -> None:
+        """`cfg` is this camera's config (AppConfig.camera_configs()); `stop_event` stops this camera alone unless
+        it is the appliance's (a lone camera: its file ending ends the appliance, as it always has)."""
+        self.name, self.cfg, self.pipelines = cfg.camera.id, cfg, pipelines
+        self.stop_event = stop_event or threading.Event()
+        self.stats = PipelineStats()
+        self.hub = FrameHub(cfg.web.stream_width, cfg.web.jpeg_quality, cfg.web.stream_fps)
+        self.sinks = Sinks(cfg, self.hub, live, control, self.stats, web_port=web_port)
+        self.fps = frame_rate(cfg.camera)
+        self._source: FrameSource | None = None
+        self._runner: Runner | None = None
+
+    def open_source(self) -> FrameSource:
+        return open_source(self.cfg.camera, self.stop_event, self.stats.set_camera)
+
+    def start(self, heartbeat: Callable[[], None]) -> FrameSource:
+        """Open the camera and start its threads; returns the source (for its description)."""
+        self._source = self.open_source()
+        self._runner = Runner(self._source, self.pipelines, self.sinks.all, self.stats, heartbeat=heartbeat,
+                              stop_event=self.stop_event)
+        self._runner.start()
+        return self._source
+
+    def problem(self) -> str | None:
+        """Why this camera's pipeline is not working (see Runner.problem), None when it is."""
+        return "not running" if self._runner is None else self._runner.problem()
+
+    @property
+    def error(self) -> BaseException | None:
+        return None if self._runner is None else self._runner.error
+
+    @property
+    def stopped(self) -> bool:
+        return self.stop_event.is_set()
+
+    def replay(self, extra_sinks: list[ResultSink]) -> None:
+        """Every frame of this (finite) camera through its pipelines and sinks but the live stream, none dropped."""
+        sinks = [s for s in self.sinks.all if not isinstance(s, HubSink)] + extra_sinks
+        with self.open_source() as source:
+            replay(source, self.pipelines, sinks, self.stats, self.stop_event)
+
+    def stop(self) -> None:
+        """Stop the threads and close the camera; idempotent."""
+        self.stop_event.set()
+        if self._runner is not None:
+            self._runner.stop()
+        if self._source is not None:
+            self._source.close()
+
+    def close(self) -> None:
+        """Stop, then close the sinks (the last built first)."""
+        self.stop()
+        self.sinks.close()
+
+
+def health_monitor(units: Sequence[CameraUnit], data_dir: Path, scheduler: DetectorScheduler) -> HealthMonitor:
+    """The appliance's health checks: the store's (it is the first camera's), and each camera's capture and pipeline
+    (named by camera when there are several, with its late detection slots)."""
+    store = units[0].sinks.store
+    health = HealthMonitor(units[0].stats, units[0].fps, data_dir, store.write_problem if store is not None else None)
+    if len(units) > 1:
+        for unit in units:
+            health.add_camera(unit.name, unit.stats, unit.fps, _slots(scheduler, unit.name))
+    return health
+
+
+def _slots(scheduler: DetectorScheduler, camera: str) -> Callable[[], dict[str, object]]:
+    return lambda: scheduler.camera_stats(camera)

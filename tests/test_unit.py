@@ -1,0 +1,180 @@
+"""Several cameras in one process: a unit per camera, one model shared first come first served, health per camera."""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import threading
+import time
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import av
+import pytest
+
+from camapp.app import Appliance
+from camapp.capture.file import VideoReader
+from camapp.config import parse_config
+from camapp.detect.factory import build_detector
+from camapp.detect.shared import DetectorScheduler, ScheduledDetector
+from camapp.errors import ConfigError
+
+
+def cut(video: Path, out: Path, frames: int) -> Path:
+    """The first `frames` frames of `video` as an H.264 MP4 at 10 fps (a second camera's clip)."""
+    reader = VideoReader(video)
+    try:
+        with av.open(str(out), "w") as sink:
+            stream = sink.add_stream("libx264", rate=10, options={"preset": "ultrafast"})
+            for i in range(frames):
+                image = reader.read()
+                assert image is not None
+                if i == 0:
+                    stream.height, stream.width = image.shape[:2]
+                    stream.pix_fmt = "yuv420p"
+                frame = av.VideoFrame.from_ndarray(image, format="bgr24")
+                frame.pts = i
+                sink.mux(stream.encode(frame))
+            sink.mux(stream.encode())
+    finally:
+        reader.close()
+    return out
+
+
+def test_requests_are_served_in_the_order_they_came() -> None:
+    """A ticket queue: whoever asked first is served first, whichever thread releases the model."""
+    scheduler = DetectorScheduler()
+    gate, order = threading.Event(), []
+
+    def ask(camera: str, work: Callable[[], None]) -> threading.Thread:
+        thread = threading.Thread(target=scheduler.serve, args=(camera, 1.0, work))
+        thread.start()
+        return thread
+
+    first = ask("busy", lambda: (gate.wait(5), order.append("busy-1")))
+    time.sleep(0.05)
+    waiting = []
+    for name in ("idle", "busy", "other"):  # queued behind the first, in this order
+        waiting.append(ask(name, lambda n=name: order.append(n)))  # type: ignore[misc]
+        time.sleep(0.05)
+    gate.set()
+    for thread in (first, *waiting):
+        thread.join(5)
+    assert order == ["busy-1", "idle", "busy", "other"]
+    stats = scheduler.stats()
+    assert stats["idle"]["requests"] == 1 and stats["busy"]["requests"] == 2
+    assert stats["idle"]["ahead_max"] == 1 and stats["other"]["ahead_max"] == 3
+
+
+def test_a_busy_camera_cannot_push_an_idle_one_back_more_than_one_request(model_manifest: Path,
+                                                                          demo_video: Path) -> None:
+    """Two cameras hammering the real model (two invokes a call) and a third asking now and then: the third never
+    has more than one request of each other camera ahead of it, and every camera's requests are counted."""
+    cfg = parse_config({})
+    reader = VideoReader(demo_video)
+    image = reader.read()
+    reader.close()
+    assert image is not None
+    scheduler = DetectorScheduler()
+    stop = threading.Event()
+    with build_detector(cfg.model) as model:
+        views = {n: ScheduledDetector(model, scheduler, n, late_after_s=0.1) for n in ("busy1", "busy2", "idle")}
+
+        def hammer(detector: ScheduledDetector) -> None:
+            while not stop.is_set():
+                detector.detect(image, [(0, 0, 300, 300), (300, 200, 600, 500)])
+
+        threads = [threading.Thread(target=hammer, args=(views[n],)) for n in ("busy1", "busy2")]
+        for t in threads:
+            t.start()
+        try:
+            for _ in range(8):
+                found = views["idle"].detect(image)
+                assert any(label == "person" for label in found.labels)  # the shared model really ran for it
+                assert views["idle"].last_timings_ms["total"] > 0
+                time.sleep(0.02)
+        finally:
+            stop.set()
+            for t in threads:
+                t.join(10)
+    stats = scheduler.stats()
+    assert stats["idle"]["requests"] == 8 and stats["idle"]["ahead_max"] <= 2
+    assert stats["busy1"]["requests"] > 0 and stats["busy2"]["requests"] > 0
+    assert {"late_slots", "wait_ms_mean", "wait_ms_max"} <= set(stats["idle"])
+
+
+def healthz(port: int) -> dict[str, Any]:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as resp:
+            body: dict[str, Any] = json.load(resp)
+    except urllib.error.HTTPError as err:  # 503 carries the report too
+        body = json.load(err)
+    return body
+
+
+def wait_for(what: str, probe: Callable[[], Any], timeout: float) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = probe()
+        if value:
+            return value
+        time.sleep(0.2)
+    pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+def test_two_file_cameras_run_on_one_model_and_a_vanished_file_is_named(
+    tmp_path: Path, demo_video: Path, model_manifest: Path, monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    monkeypatch.setenv("CAMAPP_DATA", str(tmp_path / "data"))
+    front = cut(demo_video, tmp_path / "front.mp4", 30)
+    garden = shutil.copy(front, tmp_path / "garden.mp4")
+    camera = {"source": "file", "reconnect_min_s": 0.2, "reconnect_max_s": 0.5}
+    cfg = parse_config({"web": {"host": "127.0.0.1", "https": False}, "cameras": {
+        "front": {**camera, "path": str(front)}, "garden": {**camera, "path": str(garden), "detect": {"fps": 3}}}})
+    cfg = cfg.model_copy(update={"web": cfg.web.model_copy(update={"port": 0})})
+    caplog.set_level(logging.INFO, "camapp.sinks")
+    app = Appliance(cfg)
+    outcome: dict[str, Any] = {}
+    thread = threading.Thread(target=lambda: outcome.update(code=app.run_forever()))
+    thread.start()
+    try:
+        port = wait_for("the web server", lambda: app.web_port, 20)
+        assert [u.name for u in app.units] == ["front", "garden"]
+        # one model: both cameras' pipelines reach the same loaded detector, each through its own scheduled view
+        detectors = [u.pipelines.for_frame(u.hub.latest().frame).stages.detector  # type: ignore[union-attr]
+                     for u in wait_for("frames of both", lambda: all(u.hub.latest() for u in app.units) and app.units,
+                                       30)]
+        assert all(isinstance(d, ScheduledDetector) and d.model is app.live.detector for d in detectors)
+        assert app.units[1].cfg.detect.fps == 3 and app.units[0].cfg.detect.fps == 5  # its own override
+
+        def events_of(camera: str) -> int:
+            return sum(1 for r in caplog.records if "event new" in r.getMessage() and f"camera={camera}" in
+                       r.getMessage())
+
+        wait_for("person events from both cameras", lambda: events_of("front") and events_of("garden"), 60)
+        report = wait_for("health of both", lambda: (h := healthz(port)) and h["ok"] and h, 20)
+        assert set(report["cameras"]) == {"front", "garden"}
+        assert all(c["detector"]["requests"] > 0 for c in report["cameras"].values())
+        garden.unlink()  # the garden's file disappears: at the end of its pass it cannot be reopened
+        bad = wait_for("/healthz naming the garden", lambda: (h := healthz(port)) and not h["ok"] and h, 30)
+        assert any(r.startswith("camera garden: no frame") for r in bad["reasons"]), bad["reasons"]
+        assert not any("front" in r for r in bad["reasons"]), bad["reasons"]
+        frames = app.units[0].stats.frames
+        wait_for("the front camera to keep going", lambda: app.units[0].stats.frames > frames + 20, 20)
+        assert thread.is_alive()  # one camera failing does not stop the appliance
+    finally:
+        app.stop_event.set()
+        thread.join(30)
+        app.close()
+    assert outcome == {"code": 0}
+
+
+def test_several_cameras_refuse_what_they_cannot_share_yet(tmp_path: Path) -> None:
+    cams = {n: {"source": "file", "path": str(tmp_path / "x.mp4")} for n in ("a", "b")}
+    cfg = parse_config({"cameras": cams, "storage": {"path": str(tmp_path / "data")}})
+    with pytest.raises(ConfigError, match=r"cameras: 2 cameras run with storage.path unset for now"):
+        Appliance(cfg)
