@@ -12,7 +12,7 @@ BENCH_MEMORY_MINUTES ?= 2
 MOT_GT ?= ../shared/data/pets09-s2l1-gt.txt
 
 .DEFAULT_GOAL := help
-.PHONY: help setup models demo-data run test lint bench bench-tracking bench-memory image image-test image-test-rpi clean
+.PHONY: help setup models demo-data run test lint bench bench-tracking bench-memory bench-fleet image image-test image-test-rpi clean
 
 help: ## Show this help
 	@echo "camapp — smart-camera appliance"
@@ -49,6 +49,9 @@ bench: setup ## Benchmark pipeline, tracking, detect.fps/invoke budget, MQTT lat
 
 bench-tracking: setup ## Only the tracking figures (vtest.avi) and the mostly-idle detector share, about 20 s (MOT_GT=path)
 	$(BIN)/python -m camapp.bench --only tracking $(if $(MOT_GT),--mot-gt $(MOT_GT))
+
+bench-fleet: setup ## Fleet console with 100 and 1,000 simulated appliances on Mosquitto: msgs/s, RSS, CPU, offline time, page load (~3 min)
+	$(BIN)/python -m camapp.bench.fleet
 
 bench-memory: setup ## RSS of the running demo with one viewer over the full 10 minutes (steady RSS, growth)
 	$(BIN)/python -m camapp.bench.live --skip-latency --memory-minutes 10

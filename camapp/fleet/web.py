@@ -225,6 +225,15 @@ def api_problems() -> Any:
     return jsonify(problem_list([view(d) for d in console().registry.devices()]))
 
 
+@api.get("/status")
+def api_status() -> Any:
+    """The console itself: broker connection, messages received, updates written, devices known."""
+    con = console()
+    return jsonify({"broker": "connected" if con.client.connected.is_set() else "not connected",
+                    "messages": con.client.messages, "written": con.writer.written,
+                    "devices": len(con.registry.devices())})
+
+
 @api.post("/commands")
 def api_commands() -> Any:
     b = _body()
