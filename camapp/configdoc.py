@@ -16,7 +16,9 @@ from camapp.config.cameras import CameraOverrides
 HEADER = """# Configuration reference
 
 Generated from `camapp/config/` by `python -m camapp.configdoc > docs/config.md`; a test fails when it is stale.
-Unknown keys are errors. Bounds are enforced; `camapp check-config FILE` names each bad field and its line.
+Unknown keys are errors. Bounds are enforced; `camapp check-config FILE` names each bad field and its line,
+every problem in the file at once (up to 20); a check across fields (`reconnect_max_s` below `reconnect_min_s`, a
+rule naming an unknown zone, an unknown `source`) points at the line of the field it names.
 """
 
 

@@ -214,7 +214,9 @@ def test_realtime_file_timestamps_stay_on_the_wall_clock_after_a_stall(tmp_path:
 # --- reconnecting -----------------------------------------------------------------------------------------------
 
 
-def test_reconnect_reopens_a_file_that_vanished_and_came_back(clip: Path) -> None:
+@pytest.mark.parametrize("fault", ["vanished", "emptied"])
+def test_reconnect_reopens_a_file_that_vanished_and_came_back(clip: Path, fault: str) -> None:
+    """Mid-run a file that goes missing or empty (replaced in place) is retried, unlike at start-up."""
     stop = threading.Event()
     log = StatusLog()
     aside = clip.with_suffix(".moved")
@@ -226,13 +228,15 @@ def test_reconnect_reopens_a_file_that_vanished_and_came_back(clip: Path) -> Non
         on_status=log,
     )
     first = [src.read() for _ in SHADES]
-    clip.rename(aside)  # at the end of this pass the loop reopens the file, which is now gone
+    clip.rename(aside)  # at the end of this pass the loop reopens the file, which is now gone (or empty)
+    if fault == "emptied":
+        clip.write_bytes(b"")
 
     def put_back() -> None:
         while not stop.is_set() and "reconnecting" not in log.statuses:
             log.changed.wait(0.05)
             log.changed.clear()
-        aside.rename(clip)
+        aside.replace(clip)
 
     restorer = threading.Thread(target=put_back)
     restorer.start()

@@ -65,14 +65,27 @@ def test_check_config(tmp_path: Path, text: str, code: int, fragment: str) -> No
 
 
 @pytest.mark.fault
-def test_missing_camera_file_at_start_exits_2(tmp_path: Path) -> None:
-    """Drill 8: a config naming a camera file that is not there is a config error (exit 2, which the systemd unit
-    lists in RestartPreventExitStatus), not a crash that systemd restarts ten times."""
+@pytest.mark.parametrize(("name", "content", "why"), [
+    ("gone.mp4", None, "video file not found: {path}"),
+    ("empty.mp4", b"", "video file {path} is empty (0 bytes)"),  # issue 25 #6: this one retried forever
+    ("folder.mp4", "dir", "{path} is not a regular file"),
+    ("notes.mp4", b"these are notes, not a video\n" * 40, "cannot read video file {path} (not a video"),
+])
+def test_unusable_camera_file_at_start_exits_2(tmp_path: Path, name: str, content: bytes | str | None,
+                                               why: str) -> None:
+    """Drill 8: a config naming a camera file that is missing, empty or unreadable is a config error (exit 2, which
+    the systemd unit lists in RestartPreventExitStatus) naming the path and why, not a retry loop or a crash that
+    systemd restarts ten times."""
+    path = tmp_path / name
+    if content == "dir":
+        path.mkdir()
+    elif isinstance(content, bytes):
+        path.write_bytes(content)
     cfg = tmp_path / "c.yaml"
-    cfg.write_text(f"camera: {{source: file, path: {tmp_path / 'gone.mp4'}}}\nweb: {{port: 0}}\n")
+    cfg.write_text(f"camera: {{source: file, path: {path}}}\nweb: {{port: 0}}\n")
     proc = camapp("run", "-c", str(cfg))
     assert proc.returncode == 2, proc.stderr
-    assert f"camera.path: video file not found: {tmp_path / 'gone.mp4'}" in proc.stderr
+    assert f"camera.path: {why.format(path=path)}" in proc.stderr
     assert "Traceback" not in proc.stderr
     unit = (ROOT / "image/rootfs/etc/systemd/system/camapp.service").read_text()
     assert "\nRestartPreventExitStatus=2\n" in unit

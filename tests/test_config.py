@@ -23,18 +23,28 @@ def write(tmp_path: Path, text: str) -> Path:
         ("camera:\n  source: rtsp\n", ["config.yaml:1: camera.url", "required by source 'rtsp'"]),
         ("camera:\n  source: file\n  path: x.avi\n  width: 640\n",
          ["config.yaml:4: camera.width", "not a setting of source 'file'", "path, loop, realtime"]),
-        ("camera:\n  source: usb\n", ["config.yaml:1: camera", "source must be one of file, gstreamer, jetson_csi",
-                                      "got 'usb'"]),
+        ("camera:\n  source: usb\n", ["config.yaml:2: camera.source",  # the source line, not the block's (#25)
+                                      "source must be one of file, gstreamer, jetson_csi", "got 'usb'"]),
+        # cross-field checks point at the field they name (issue 25 #7), not at the `camera:` line
+        ("camera:\n  source: file\n  path: x.avi\n  reconnect_min_s: 10\n  reconnect_max_s: 2\n",
+         ["config.yaml:5: camera.reconnect_max_s", "must be >= camera.reconnect_min_s (10), got 2"]),
+        ("camera:\n  source: file\n  path: x.avi\n  reconnect_min_s: 40\n",  # the maximum left at its default
+         ["config.yaml:4: camera.reconnect_min_s", "must be >= camera.reconnect_min_s (40), got 30"]),
+        ("tracker:\n  max_missed_s: 10\n  max_unobserved_s: 5\n",
+         ["config.yaml:3: tracker.max_unobserved_s", "max_unobserved_s must be >= max_missed_s"]),
+        ("mqtt:\n  host: broker\n  tls:\n    cert: /c.pem\n", ["config.yaml:4: mqtt.tls.cert", "set together"]),
         ("model:\n  type: onnx\n", ["config.yaml:2: model.type", "'tflite'"]),
         ("motion:\n  threshold: 999\n", ["config.yaml:2: motion.threshold", "less than or equal to 255"]),
         ("motion:\n  treshold: 20\n", ["motion.treshold", "Extra inputs are not permitted"]),
         ("detect:\n  fps: -1\n", ["config.yaml:2: detect.fps", "greater than or equal to 0"]),
         ("detect:\n  max_invokes: 0\n", ["config.yaml:2: detect.max_invokes", "greater than or equal to 1"]),
-        ("motion:\n  max_regions: 2\n", ["config.yaml:1: motion", "max_regions has moved: set detect.max_invokes"]),
-        ("model:\n  whole_frame_min_px: 5\n", ["config.yaml:1: model", "has moved: set detect.min_object_px"]),
+        ("motion:\n  max_regions: 2\n",
+         ["config.yaml:2: motion.max_regions", "max_regions has moved: set detect.max_invokes"]),
+        ("model:\n  whole_frame_min_px: 5\n",
+         ["config.yaml:2: model.whole_frame_min_px", "has moved: set detect.min_object_px"]),
         (
             "objects:\n  default:\n    min_area: 10\n    max_area: 5\n",
-            ["objects.default", "max_area must be >= min_area"],
+            ["config.yaml:4: objects.default.max_area", "max_area must be >= min_area"],
         ),
         ("web:\n  port: 70000\n", ["config.yaml:2: web.port"]),
         ("device_id: 'has space'\n", ["config.yaml:1: device_id"]),
@@ -45,7 +55,7 @@ def write(tmp_path: Path, text: str) -> Path:
             "zones:\n  - {name: a, polygon: [[0, 0], [9, 0], [0, 9]]}\n"
             "rules:\n  rules:\n    - {name: r1, labels: [cat]}\n"
             "    - name: r2\n      labels: [person]\n      zones: [nope]\n",
-            ["config.yaml:6: (top level)", "rules.rules.1 ('r2').zones: unknown zone 'nope'"],
+            ["config.yaml:6: rules.rules.1", "rules.rules.1 ('r2').zones: unknown zone 'nope'"],
         ),
         # Removed keys name what replaced them (an old config must not just get "extra inputs").
         (
@@ -63,13 +73,23 @@ def test_bad_config_names_field_and_line(tmp_path: Path, text: str, expected: li
         assert fragment in str(info.value)
 
 
-def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("text", "expected"), [
+    ("motion:\n  threshold: 0\nweb:\n  port: -1\n", ["2: motion.threshold", "4: web.port"]),
+    # issue 25 #7: a cross-field check beside a plain error in the same block, and a whole-config check beside
+    # errors elsewhere, were dropped (pydantic skips a model's checks once one of its fields fails)
+    ("camera:\n  source: file\n  path: x.avi\n  fps: 0\n  reconnect_min_s: 10\n  reconnect_max_s: 2\n"
+     "rules:\n  rules:\n    - {name: r1, labels: [person], zones: [nowhere]}\n"
+     "web:\n  port: 99999\n",
+     ["4: camera.fps", "6: camera.reconnect_max_s", "9: rules.rules.0", "11: web.port"]),
+    ("camera:\n  source: webcam\n  reconnect_min_s: 10\nobjects:\n  default:\n    min_area: 9\n    max_area: 1\n",
+     ["2: camera.source", "7: objects.default.max_area"]),
+])
+def test_every_problem_is_reported_at_once(tmp_path: Path, text: str, expected: list[str]) -> None:
     with pytest.raises(ConfigError) as info:
-        load_config(write(tmp_path, "motion:\n  threshold: 0\nweb:\n  port: -1\n"))
+        load_config(write(tmp_path, text))
     lines = str(info.value).splitlines()
-    assert len(lines) == 2
-    assert lines[0].startswith(f"{tmp_path / 'config.yaml'}:2: motion.threshold")
-    assert lines[1].startswith(f"{tmp_path / 'config.yaml'}:4: web.port")
+    assert [line.split(": ", 2)[:2] for line in lines] == [
+        [f"{tmp_path / 'config.yaml'}:{e.split(': ')[0]}", e.split(": ")[1]] for e in expected], lines
 
 
 def test_missing_file_is_a_config_error(tmp_path: Path) -> None:

@@ -82,7 +82,7 @@ def test_unregistered_keys_are_config_errors_naming_the_field(fakes: ModuleType,
         parse_config({"camera": {"source": "countdown"}, "model": {"type": "centre"}, "sinks": [{"type": "collect"}],
                       "gpio": {"pin_factory": "latch"}})
     text = str(err.value)
-    assert "camera: source must be one of file, gstreamer" in text and "got 'countdown'" in text
+    assert "camera.source: source must be one of file, gstreamer" in text and "got 'countdown'" in text
     assert "model.type" in text and "sinks.0" in text and "gpio.pin_factory" in text
     assert "countdown" not in render() and "'latch'" not in render()
 

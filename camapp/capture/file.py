@@ -7,6 +7,7 @@ bytes OpenCV's reader gives (the same FFmpeg decoders and BGR conversion), turne
 
 from __future__ import annotations
 
+import stat
 import threading
 import time
 from collections.abc import Generator
@@ -184,14 +185,40 @@ class FileSource(FrameSource):
             self._closed = True
 
 
+def check_video_file(path: Path) -> None:
+    """ConfigError naming `path` and why, unless it is a file camapp can read a first frame from.
+
+    At start-up a file that is missing, empty, unreadable or not a video will not mend by retrying: that is a
+    config error (exit 2, no systemd restart loop). Mid-run the source's own reopening keeps retrying instead, since
+    a file being replaced in place is briefly any of these."""
+    try:
+        info = path.stat()
+        if stat.S_ISREG(info.st_mode) and info.st_size:
+            with path.open("rb") as fh:
+                fh.read(1)
+    except FileNotFoundError:
+        raise ConfigError(f"camera.path: video file not found: {path}") from None
+    except OSError as err:
+        raise ConfigError(f"camera.path: cannot read video file {path}: {err.strerror or err}") from None
+    if not stat.S_ISREG(info.st_mode):
+        raise ConfigError(f"camera.path: {path} is not a regular file (a directory, device or pipe), not a video")
+    if not info.st_size:
+        raise ConfigError(f"camera.path: video file {path} is empty (0 bytes): nothing to read (was it copied "
+                          "completely?)")
+    try:
+        check_file(path)  # a still image is decoded like a video: check its claimed size first
+        reader = VideoReader(path)
+        try:
+            if reader.read() is None:
+                raise CaptureError(f"video file {path} has no readable frames")
+        finally:
+            reader.close()
+    except (ImageError, CaptureError) as err:
+        raise ConfigError(f"camera.path: {err}") from None
+
+
 @CAMERA_SOURCES.register(FileCameraConfig)
 def file_source(cfg: FileCameraConfig, stop_event: threading.Event) -> SourceMaker:
-    """A video file. A missing one, or a still image claiming a hostile size, is a config error now (exit 2, no
-    systemd restart loop) rather than a retry loop."""
-    if not cfg.path.is_file():
-        raise ConfigError(f"camera.path: video file not found: {cfg.path}")
-    try:
-        check_file(cfg.path)  # a still image is decoded like a video: check its claimed size first
-    except ImageError as err:
-        raise ConfigError(f"camera.path: {err}") from None
+    """A video file; one that cannot be read now is a config error (check_video_file), not a retry loop."""
+    check_video_file(cfg.path)
     return lambda: FileSource(cfg.path, loop=cfg.loop, realtime=cfg.realtime, stop_event=stop_event)

@@ -12,6 +12,7 @@ from pydantic import (
     SerializationInfo,
     SerializerFunctionWrapHandler,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_serializer,
     model_validator,
@@ -94,7 +95,7 @@ class AppConfig(Section):
         default_factory=list, max_length=MAX_ZONES, description="Named zones."
     )
     rules: RulesConfig = Field(default_factory=RulesConfig)
-    gpio: GpioConfig = Field(default_factory=GpioConfig)
+    gpio: GpioConfig = Field(default_factory=GpioConfig, validate_default=True)  # rules' outputs are checked on it
     storage: StorageConfig = Field(default_factory=StorageConfig)
     mqtt: MqttConfig = Field(default_factory=MqttConfig)
     web: WebConfig = Field(default_factory=WebConfig)
@@ -121,10 +122,20 @@ class AppConfig(Section):
             raise ValueError(BOTH)
         return data
 
+    # One camera: checked on gpio, the last of the three fields it reads, rather than on the model, since a model
+    # validator runs only when every other field is valid, so a rule naming an unknown zone went unreported while
+    # any other error stood (issue 25). Several cameras: each camera's own rules and zones, in _references below.
+    @field_validator("gpio")
+    @classmethod
+    def _top_level_references(cls, gpio: GpioConfig, info: ValidationInfo) -> GpioConfig:
+        rules, zones = info.data.get("rules"), info.data.get("zones")
+        if info.data.get("cameras", None) == {} and rules is not None and zones is not None:  # else one failed
+            check_references(rules, gpio, [z.name for z in zones])  # rules name only known zones/outputs
+        return gpio
+
     @model_validator(mode="after")
     def _references(self) -> AppConfig:
-        if not self.cameras:  # rules name only known zones/outputs
-            check_references(self.rules, self.gpio, [z.name for z in self.zones])
+        if not self.cameras:  # checked by _top_level_references
             return self
         problems = [*check_names(self.cameras), *clashes(self.cameras)]
         for name, entry in self.cameras.items():
@@ -225,8 +236,9 @@ def error_items(err: ValidationError) -> list[tuple[tuple[str, ...], str]]:
             at = 2 if many else 1
             if len(path) > at and path[at] in registry.config_keys():
                 msg = registry.explain(path.pop(at), e)
-            else:
-                msg = registry.explain_tag(e) or msg
+            elif (tag := registry.explain_tag(e)) is not None:
+                msg = tag
+                path = [*path[:at], registry.key_field]  # the bad `source:` (`type:`) line, not the section's
         out.append((tuple(path), msg))
     return out
 
@@ -247,6 +259,25 @@ def _camera_error(path: list[str], msg: str, error: Any) -> tuple[list[str], str
 
 
 MAX_PROBLEMS = 20  # a 10,000-key file would otherwise print 10,000 lines
+_NAME_IN_MESSAGE = re.compile(r"[A-Za-z_][\w-]*(?:\.[\w-]+)*")
+_VALUE_ERROR = "Value error, "
+
+
+def _named_field(path: tuple[str, ...], msg: str, lines: LineIndex) -> tuple[str, ...]:
+    """For a check over several fields (a model validator's ValueError, reported at the model), the first field
+    its message names that the file sets: a dotted path from the top, or a key under `path` (`max_area must be >=
+    min_area`); so the error points at that field's line, not the block's. Else `path`."""
+    depth = len(path)
+    leaf = path in lines and not any(len(k) > depth and k[:depth] == path for k in lines)
+    if not msg.startswith(_VALUE_ERROR) or leaf:
+        return path  # a field's own error: already where it belongs
+    for found in _NAME_IN_MESSAGE.finditer(msg, len(_VALUE_ERROR)):
+        parts = tuple(found.group().split("."))
+        if len(parts) > 1 and parts in lines:
+            return parts
+        if (*path, *parts) in lines:
+            return (*path, *parts)
+    return path
 
 
 def format_validation_error(
@@ -257,7 +288,8 @@ def format_validation_error(
         lines = line_index(text) if text else {}
     out = []
     problems = error_items(err)
-    for path, msg in problems[:MAX_PROBLEMS]:
+    for at, msg in problems[:MAX_PROBLEMS]:
+        path = _named_field(at, msg, lines)
         line = _line_of(path, msg, lines)
         where = f"{source}:{line}" if line else source
         out.append(f"{where}: {'.'.join(path) or '(top level)'}: {msg}")

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import Field, TypeAdapter, model_validator
+from pydantic import Field, TypeAdapter, ValidationInfo, field_validator
 
 from camapp.config.base import Section
 from camapp.registry import Registry
@@ -32,13 +32,18 @@ class CameraConfig(Section):
     fps: float = Field(10.0, gt=0, le=120, description="Requested capture frame rate (a file: used when the file "
                        "does not say).")
     reconnect_min_s: float = Field(0.5, gt=0, le=60, description="First delay before reopening a failed source.")
-    reconnect_max_s: float = Field(30.0, gt=0, le=3600, description="Longest delay between reopen attempts.")
+    reconnect_max_s: float = Field(30.0, gt=0, le=3600, validate_default=True,
+                                   description="Longest delay between reopen attempts.")
 
-    @model_validator(mode="after")
-    def _backoff_order(self) -> CameraConfig:
-        if self.reconnect_max_s < self.reconnect_min_s:
-            raise ValueError("camera.reconnect_max_s must be >= camera.reconnect_min_s")
-        return self
+    # A field validator, not a model one: it runs (and is reported) even when another camera field is wrong, and
+    # its error is the field's own, with the field's own line.
+    @field_validator("reconnect_max_s")
+    @classmethod
+    def _backoff_order(cls, value: float, info: ValidationInfo) -> float:
+        low = info.data.get("reconnect_min_s")
+        if low is not None and value < low:
+            raise ValueError(f"must be >= camera.reconnect_min_s ({low:g}), got {value:g}")
+        return value
 
     @property
     def live(self) -> bool:
