@@ -18,8 +18,13 @@ class Overlay:
     """Which layers to draw."""
 
     boxes: bool = True
-    motion: bool = True
+    motion: bool = False  # motion boxes are for tuning; off unless asked for
     zones: bool = True
+
+
+def score_text(score: float) -> str:
+    """A score as every page shows it: a whole percentage."""
+    return f"{round(100 * score)}%"
 
 
 def _colour(key: int) -> tuple[int, int, int]:
@@ -47,7 +52,7 @@ def annotate(
             x1, y1, x2, y2 = (int(v) for v in obj.box)
             colour = _colour(obj.track_id)
             cv2.rectangle(img, (x1, y1), (x2, y2), colour, 2)
-            text = f"{obj.label} {obj.score:.2f} #{obj.track_id}"
+            text = f"{obj.label} {score_text(obj.score)} #{obj.track_id}"  # as the Live page lists it
             (tw, th), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, 0.5, 1)
             cv2.rectangle(img, (x1, max(0, y1 - th - 6)), (x1 + tw + 4, y1), colour, -1)
             cv2.putText(img, text, (x1 + 2, max(th, y1 - 4)), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1)

@@ -65,10 +65,11 @@ def checked_id(value: str, what: str = "id") -> str:
 
 
 def overlay_from_args() -> Overlay:
-    def flag(name: str) -> bool:
-        return request.args.get(name, "1") not in ("0", "false", "no", "off")
+    """The layers asked for; motion boxes only when asked (they clutter the picture), boxes and zones unless not."""
+    def flag(name: str, default: str = "1") -> bool:
+        return request.args.get(name, default) not in ("0", "false", "no", "off")
 
-    return Overlay(boxes=flag("boxes"), motion=flag("motion"), zones=flag("zones"))
+    return Overlay(boxes=flag("boxes"), motion=flag("motion", "0"), zones=flag("zones"))
 
 
 @bp.get("/status")

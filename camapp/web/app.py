@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from flask import Flask, Response, jsonify, request
+from markupsafe import Markup
 
 from camapp.assets import ROOT
 from camapp.commands import SwitchModel
@@ -54,10 +55,14 @@ def _error_response(err: Exception) -> Any:
     return Response(str(err), status=code, mimetype="text/plain")
 
 
-def _fmt_time(value: Any) -> str:
+def _fmt_time(value: Any) -> Markup:
+    """A time for a page: ISO 8601 in UTC in the markup, shown by app.js in the reader's locale and time zone
+    (the UTC text stays for a browser without scripts)."""
     if value is None:
-        return "—"
-    return dt.datetime.fromtimestamp(float(value)).strftime("%Y-%m-%d %H:%M:%S")
+        return Markup("—")
+    when = dt.datetime.fromtimestamp(float(value), dt.UTC)
+    return Markup('<time class="local" datetime="{}">{} UTC</time>').format(
+        when.isoformat(timespec="milliseconds").replace("+00:00", "Z"), when.strftime("%Y-%m-%d %H:%M:%S"))
 
 
 def make_private(path: Path) -> None:
@@ -109,6 +114,7 @@ def base_app(name: str, ctx: AppContext, template_folder: str, static_folder: st
     for kind, _ in _ERROR_CODES:
         app.register_error_handler(kind, _error_response)
     app.jinja_env.filters["datetime"] = _fmt_time
+    app.jinja_env.filters["bound"] = _fmt_bound
     if reminder is not None:
         reminder.start()
     return app
@@ -146,6 +152,11 @@ def create_app(ctx: WebContext, history_period_s: float = 10.0) -> Flask:
 
     history.start()
     return app
+
+
+def _fmt_bound(value: float) -> str:
+    """A field's bound as people read it: 10,000,000 and 0.5, not 10000000.0."""
+    return f"{int(value):,}" if float(value).is_integer() else f"{value:g}"
 
 
 def close_app(app: Flask) -> None:

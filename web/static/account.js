@@ -54,8 +54,10 @@ async function loadUsers() {
   const list = document.getElementById("users");
   if (!list) return;
   const { users } = await api("GET", "/api/users");
+  const admins = users.filter((u) => u.role === "admin").length;
+  // The only admin cannot be removed (nobody could manage the camera after): say so instead of offering it.
   list.replaceChildren(...users.map((u) => el("li", {}, el("span", { text: u.username + " · " + u.role }),
-    removeUserButton(u.username))));
+    u.role === "admin" && admins === 1 ? el("span", { class: "muted small", text: "the only admin" }) : removeUserButton(u.username))));
 }
 
 function onSubmit(id, handler) {

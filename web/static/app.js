@@ -41,3 +41,9 @@ document.addEventListener("click", async (ev) => {
     document.dispatchEvent(new Event("camapp:changed"));
   } catch (err) { toast(err.message, false); }
 });
+
+// Times rendered by the server (ISO, UTC) shown in this browser's locale and time zone.
+function localTimes(root = document) {
+  root.querySelectorAll("time.local").forEach((t) => { t.textContent = new Date(t.dateTime).toLocaleString(); t.title = t.dateTime; });
+}
+localTimes();

@@ -25,7 +25,7 @@ async function refresh() {
     document.getElementById("alarm").hidden = !s.state.alarm;
     const list = document.getElementById("objects");
     list.replaceChildren(...(s.objects.length ? s.objects.map((o) =>
-      el("li", {}, el("span", { text: o.label + " #" + o.track_id }), el("span", { class: "muted", text: Math.round(o.score * 100) + "%" })))
+      el("li", {}, el("span", { text: o.label + " #" + o.track_id }), el("span", { class: "muted", text: Math.round(o.score * 100) + "%" })  /* as the box label: annotate.score_text */))
       : [el("li", { class: "muted", text: "Nothing" })]));
     document.getElementById("fps").textContent = s.pipeline.fps.toFixed(1);
     document.getElementById("viewers").textContent = s.stream.viewers;
