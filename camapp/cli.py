@@ -95,7 +95,7 @@ def cmd_detect(args: argparse.Namespace) -> int:
 def cmd_replay(args: argparse.Namespace) -> int:
     from camapp.app import Appliance
 
-    cfg = _config(args.config)
+    cfg = replay_camera(_config(args.config), args.camera)
     _check_video(Path(args.video))
     cfg.camera = FileCameraConfig(id=cfg.camera.id, path=Path(args.video), loop=False, realtime=False)
     _setup_logging("WARNING" if args.json else cfg.log_level)
@@ -113,6 +113,20 @@ def cmd_replay(args: argparse.Namespace) -> int:
                "fps": round(s["frames"] / elapsed, 2) if elapsed > 0 else 0.0}
     print(json.dumps({"summary": summary}) if args.json else f"replay: {summary}")
     return 0
+
+
+def replay_camera(cfg: AppConfig, camera: str | None) -> AppConfig:
+    """The config a replay runs: with --camera, that camera's (its overrides of motion, detect, zones, rules...);
+    a lone camera needs no --camera."""
+    views = cfg.camera_configs()
+    if camera is None and len(views) == 1:
+        return next(iter(views.values()))
+    if camera is None:
+        raise InputError(f"--camera NAME: this config has {len(views)} cameras ({', '.join(views)}); say which "
+                         "one the file is")
+    if camera not in views:
+        raise InputError(f"--camera {camera}: no such camera in the config (cameras: {', '.join(views)})")
+    return views[camera]
 
 
 def _check_video(path: Path) -> None:
@@ -234,6 +248,8 @@ def build_parser() -> argparse.ArgumentParser:
     rep = sub.add_parser("replay", help="run the whole pipeline over a recorded video, as fast as possible")
     rep.add_argument("video")
     rep.add_argument("-c", "--config")
+    rep.add_argument("--camera", metavar="NAME", help="replay the file as this camera of a multi-camera config "
+                     "(its zones, rules and overrides)")
     rep.add_argument("--json", action="store_true", help="print each event message as JSON, placed in the file "
                      "(frame index and video_time of the event's first frame)")
     rep.add_argument("--mot", metavar="FILE", help="write the confirmed tracks in MOTChallenge format "

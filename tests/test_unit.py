@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import logging
 import shutil
+import subprocess
+import sys
 import threading
 import time
 import urllib.request
@@ -178,3 +180,27 @@ def test_several_cameras_refuse_what_they_cannot_share_yet(tmp_path: Path) -> No
     cfg = parse_config({"cameras": cams, "storage": {"path": str(tmp_path / "data")}})
     with pytest.raises(ConfigError, match=r"cameras: 2 cameras run with storage.path unset for now"):
         Appliance(cfg)
+
+
+def replay(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "camapp.cli", "replay", *args], capture_output=True, text=True,
+                          timeout=300)
+
+
+def test_replay_plays_a_file_as_one_named_camera(tmp_path: Path, demo_video: Path, model_manifest: Path) -> None:
+    clip = cut(demo_video, tmp_path / "clip.mp4", 60)
+    whole = [[0, 0], [768, 0], [768, 576], [0, 576]]
+    config = tmp_path / "c.yaml"
+    config.write_text(json.dumps({"cameras": {
+        "front": {"source": "file", "path": str(clip)},
+        "garden": {"source": "file", "path": str(clip), "zones": [{"name": "lawn", "polygon": whole}]}}}))
+    proc = replay(str(clip), "-c", str(config), "--camera", "garden", "--json")
+    assert proc.returncode == 0, proc.stderr
+    events = [json.loads(line) for line in proc.stdout.splitlines()][:-1]
+    new = [e for e in events if e["type"] == "new" and e["label"] == "person"]
+    assert new and all(e["camera"] == "garden" for e in events)
+    assert all("lawn" in e["zones"] for e in new)  # the garden's own zones, not the top level's (none)
+    unnamed = replay(str(clip), "-c", str(config))
+    assert unnamed.returncode == 2 and "--camera NAME: this config has 2 cameras (front, garden)" in unnamed.stderr
+    unknown = replay(str(clip), "-c", str(config), "--camera", "drive")
+    assert unknown.returncode == 2 and "--camera drive: no such camera" in unknown.stderr
