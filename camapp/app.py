@@ -23,6 +23,7 @@ from camapp.redact import install_log_redaction, use_config_secrets
 from camapp.sinks import ResultSink
 from camapp.state import ApplianceState
 from camapp.systemd import Notifier
+from camapp.types import CameraName
 from camapp.unit import CameraUnit, check_several, health_monitor, live_pipeline
 from camapp.web import WebContext
 from camapp.web.addresses import ui_urls
@@ -66,7 +67,7 @@ class Appliance(Closing):
         views = cfg.camera_configs()
         for name, view in views.items():  # a lone camera stops the appliance when it ends, as it always has
             own_stop = self.stop_event if len(views) == 1 else None
-            self.units.append(CameraUnit(view, self.live.holders[name], self.live, self.control, own_stop,
+            self.units.append(CameraUnit(view, self.live.holders[CameraName(name)], self.live, self.control, own_stop,
                                          web_port=lambda: self.web_port))
             self._closing.append(self.units[-1].close)
         first = self.units[0]

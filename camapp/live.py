@@ -24,7 +24,7 @@ from camapp.detect.trust import ModelTrust
 from camapp.errors import ModelError
 from camapp.redact import use_config_secrets
 from camapp.runner import PipelineFactory, PipelineHolder
-from camapp.types import Frame
+from camapp.types import CameraName, Frame
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +59,8 @@ class LivePipeline:
         self._data_dir, self._config_path = data_dir, config_path
         self.detector: Detector = build_detector(cfg.model, ModelTrust.from_config(cfg.web))
         self.scheduler = DetectorScheduler()
-        self.holders = {name: PipelineHolder(build(view, self._camera_detector(view, self.detector)))
+        self.holders = {CameraName(name): PipelineHolder(build(view, self._camera_detector(view, self.detector)),
+                                                         CameraName(name))
                         for name, view in cfg.camera_configs().items()}
         self.pipelines = next(iter(self.holders.values()))  # the first (with `camera:`, the only) camera's
         self._retired: list[Detector] = []  # replaced, closed once the pipeline has let go of them (or at exit)

@@ -33,7 +33,7 @@ from camapp.sinks import ResultSink, SinkContext, build_sink
 from camapp.store import EventStore
 from camapp.stream import FrameHub, HubSink
 from camapp.track import IouTracker
-from camapp.types import IntArray
+from camapp.types import CameraName, IntArray
 from camapp.web.addresses import base_url
 from camapp.zones import ZoneMap
 
@@ -105,23 +105,23 @@ class Sinks:
 
     def __init__(self, cfg: AppConfig, hub: FrameHub, live: LivePipeline, control: Controller,
                  stats: PipelineStats, web_port: Callable[[], int] | None = None) -> None:
-        state = control.state
+        state, camera = control.state, CameraName(cfg.camera.id)  # cfg: this camera's view
         self.all: list[ResultSink] = [HubSink(hub)]
         self.store: EventStore | None = None
         self.mqtt: MqttSink | None = None
         try:  # each one joins `all` as soon as it exists, so a later failure still closes it
             if cfg.storage.path is not None:
                 replaying = isinstance(cfg.camera, FileCameraConfig) and not cfg.camera.realtime  # drop no frame
-                self.store = self._add(EventStore(cfg.storage, camera_id=cfg.camera.id, fps=frame_rate(cfg.camera),
+                self.store = self._add(EventStore(cfg.storage, camera_id=camera, fps=frame_rate(cfg.camera),
                                                   bus=control.bus, lossless=replaying))
             if cfg.mqtt.enabled:
                 self.mqtt = self._add(MqttSink(
-                    cfg.mqtt, device_id=cfg.device_id, camera_id=cfg.camera.id, model_name=lambda: live.detector.name,
+                    cfg.mqtt, device_id=cfg.device_id, camera_id=camera, model_name=lambda: live.detector.name,
                     state=state, bus=control.bus, control=control, stats=lambda: self._stats(cfg, stats),
                     data_dir=data_dir(cfg), labels=cfg.objects.track, fleet=fleet_agent(cfg, control, live),
                     media=event_media(cfg, web_port or (lambda: cfg.web.port))))
             self.alarm = self._add(AlarmSink(cfg.rules, cfg.gpio, state=state, bus=control.bus, control=control))
-            context = SinkContext(cfg, state, control.bus, control, data_dir(cfg))
+            context = SinkContext(cfg.device_id, camera, state, control.bus, control, data_dir(cfg))
             for entry in cfg.sinks:
                 self._add(build_sink(entry, context))
         except BaseException:

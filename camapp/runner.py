@@ -16,7 +16,7 @@ from camapp.errors import CaptureEndedError, CaptureError
 from camapp.health import PipelineStats
 from camapp.pipeline import Pipeline
 from camapp.sinks import ResultSink
-from camapp.types import Frame, FrameResult
+from camapp.types import ONE_CAMERA, CameraName, Frame, FrameResult
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +82,8 @@ class PipelineHolder:
     `retired` callbacks given to replace_factory() run (e.g. to close a replaced detector).
     """
 
-    def __init__(self, factory: PipelineFactory) -> None:
+    def __init__(self, factory: PipelineFactory, camera: CameraName = ONE_CAMERA) -> None:
+        self.camera = camera  # the one camera whose frames it sees
         self._factory = factory
         self._size: tuple[int, int] | None = None
         self._pipeline: Pipeline | None = None
@@ -99,7 +100,7 @@ class PipelineHolder:
                 self._size = (frame.width, frame.height)
                 retired, self._retired = self._retired, []
             elif generation != self._generation and self._pipeline.stages.motion is not None:
-                log.info("camera restarted at frame %d: relearning the motion background", frame.index)
+                log.info("camera %s restarted at frame %d: relearning the motion background", self.camera, frame.index)
                 self._pipeline.relearn()
             self._generation = generation
             pipeline = self._pipeline

@@ -13,10 +13,9 @@ from pathlib import Path
 from camapp.bus import Bus
 from camapp.closing import Closing
 from camapp.commands import Commander
-from camapp.config import AppConfig
 from camapp.config.sinks import SINKS, LogSinkConfig, SinkConfig
 from camapp.state import ApplianceState
-from camapp.types import FrameResult
+from camapp.types import CameraName, FrameResult
 
 log = logging.getLogger(__name__)
 
@@ -35,9 +34,10 @@ class ResultSink(Closing, ABC):
 
 @dataclass(frozen=True)
 class SinkContext:
-    """What an extra sink may use besides its own config section."""
+    """What an extra sink may use besides its own config section (a sink never sees the whole config)."""
 
-    config: AppConfig
+    device_id: str
+    camera: CameraName  # the camera whose results it receives
     state: ApplianceState
     bus: Bus  # typed events (camapp/bus.py): subscribe to what the sink reacts to
     control: Commander

@@ -44,7 +44,8 @@ class StateView:
 
 
 class ApplianceState:
-    """Thread-safe state of the one camera's appliance (several cameras share one arming mode)."""
+    """Thread-safe state of a one-camera appliance: the arming mode (an appliance's, whatever its cameras) and the
+    detection switch and alarm of its one camera."""
 
     def __init__(self, mode: Mode = "disarmed", detection: bool = True) -> None:
         self._lock = threading.Lock()

@@ -15,13 +15,16 @@ import numpy as np
 
 from camapp.annotate import Overlay, annotate
 from camapp.sinks import ResultSink
-from camapp.types import FrameResult, Image
+from camapp.types import ONE_CAMERA, CameraName, FrameResult, Image
 
 
 class FrameHub:
-    """Holds the latest FrameResult; viewers wait on a condition for a newer one (picamera2 mjpeg_server style)."""
+    """Holds the latest FrameResult of one camera; viewers wait on a condition for a newer one (picamera2
+    mjpeg_server style)."""
 
-    def __init__(self, width: int = 960, quality: int = 75, max_fps: float = 10.0) -> None:
+    def __init__(self, width: int = 960, quality: int = 75, max_fps: float = 10.0,
+                 camera: CameraName = ONE_CAMERA) -> None:
+        self.camera = camera
         self._cond = threading.Condition()
         self._result: FrameResult | None = None
         self._seq = 0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, NewType, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -16,6 +16,11 @@ IntArray = npt.NDArray[np.int32]
 Image = npt.NDArray[np.uint8]
 
 EventType = Literal["new", "update", "end"]
+# The one camera a part serves (config `camera.id`, or a name under `cameras:`). Parts that assume a single camera
+# (the pipeline holder, LivePipeline, FrameHub, the store's and MQTT sink's camera id) take it typed, so serving
+# several cameras changes their types and wiring rather than a convention.
+CameraName = NewType("CameraName", str)
+ONE_CAMERA = CameraName("camera")  # camera.id's default: the name of a lone camera
 
 
 @dataclass(frozen=True)

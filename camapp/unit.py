@@ -24,6 +24,7 @@ from camapp.parts import Sinks, pipelines_for
 from camapp.runner import PipelineHolder, Runner, replay
 from camapp.sinks import ResultSink
 from camapp.stream import FrameHub, HubSink
+from camapp.types import CameraName
 
 log = logging.getLogger(__name__)
 
@@ -54,10 +55,10 @@ class CameraUnit(Closing):
                  stop_event: threading.Event | None = None, web_port: Callable[[], int] | None = None) -> None:
         """`cfg` is this camera's config (AppConfig.camera_configs()); `stop_event` stops this camera alone unless
         it is the appliance's (a lone camera: its file ending ends the appliance, as it always has)."""
-        self.name, self.cfg, self.pipelines = cfg.camera.id, cfg, pipelines
+        self.name, self.cfg, self.pipelines = CameraName(cfg.camera.id), cfg, pipelines
         self.stop_event = stop_event or threading.Event()
         self.stats = PipelineStats()
-        self.hub = FrameHub(cfg.web.stream_width, cfg.web.jpeg_quality, cfg.web.stream_fps)
+        self.hub = FrameHub(cfg.web.stream_width, cfg.web.jpeg_quality, cfg.web.stream_fps, camera=self.name)
         self.sinks = Sinks(cfg, self.hub, live, control, self.stats, web_port=web_port)
         self.fps = frame_rate(cfg.camera)
         self._source: FrameSource | None = None

@@ -9,11 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from camapp.config import AppConfig, parse_config
+from camapp.config import parse_config
 from camapp.control import Controller
 from camapp.sinks import SinkContext, build_sink
 from camapp.state import ApplianceState
-from camapp.types import Detections, EventMessage, Frame, FrameResult, MotionResult
+from camapp.types import CameraName, Detections, EventMessage, Frame, FrameResult, MotionResult
 
 
 def lifecycle() -> tuple[EventMessage, ...]:
@@ -33,7 +33,8 @@ def test_update_lines_are_debug(tmp_path: Path, caplog: pytest.LogCaptureFixture
     control = Controller(ApplianceState())
     cfg = parse_config({"sinks": [{"type": "log", "level": level}]}).sinks[0]
     caplog.set_level(logging.DEBUG, logger="camapp.sinks")
-    with build_sink(cfg, SinkContext(AppConfig(), control.state, control.bus, control, tmp_path)) as sink:
+    context = SinkContext("dev", CameraName("cam"), control.state, control.bus, control, tmp_path)
+    with build_sink(cfg, context) as sink:
         sink.handle(FrameResult(Frame(np.zeros((8, 8, 3), np.uint8), 100.0, 1), MotionResult(np.zeros((0, 4)), 0.0),
                                 Detections.empty(), (), lifecycle()))
     got = [(r.getMessage().split()[1], r.levelno) for r in caplog.records if r.name == "camapp.sinks"]

@@ -54,7 +54,7 @@ from camapp.parts import pipeline_factory
 from camapp.sinks import SinkContext, build_sink
 from camapp.state import ApplianceState, parse_mode
 from camapp.store import EventStore
-from camapp.types import Detections, EventMessage, Frame, FrameResult, MotionResult, TrackedObject
+from camapp.types import CameraName, Detections, EventMessage, Frame, FrameResult, MotionResult, TrackedObject
 
 Observe = Callable[[Any, Path], Hashable]
 
@@ -654,7 +654,7 @@ def overlay(flag: str) -> Observe:
 def log_sink(level: str, tmp: Path) -> tuple[int, ...]:
     """The level the console event log writes an event line at."""
     control = Controller(ApplianceState())
-    context = SinkContext(AppConfig(), control.state, control.bus, control, tmp)
+    context = SinkContext("dev", CameraName("cam"), control.state, control.bus, control, tmp)
     cfg = parse_config({"sinks": [{"type": "log", "level": level}]}).sinks[0]
     with logged("camapp.sinks", logging.DEBUG) as records, build_sink(cfg, context) as sink:
         sink.handle(frame_result(1.0, (event(),), (1,)))

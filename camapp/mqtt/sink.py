@@ -31,7 +31,7 @@ from camapp.mqtt.topics import Topics
 from camapp.mqtt.worker import CLOSE_GRACE_S, Worker
 from camapp.sinks import ResultSink
 from camapp.state import ApplianceState, Mode
-from camapp.types import FrameResult
+from camapp.types import CameraName, FrameResult
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +63,7 @@ class MqttSink(ResultSink):
         cfg: MqttConfig,
         *,
         device_id: str,
-        camera_id: str,
+        camera_id: CameraName,
         model_name: str | Callable[[], str],
         state: ApplianceState,
         bus: Bus,

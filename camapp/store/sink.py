@@ -35,7 +35,7 @@ from camapp.store.retention import (
 )
 from camapp.store.snapshots import SnapshotCandidate
 from camapp.store.writer import DBWriter, Op, Tx
-from camapp.types import EventMessage, Frame, FrameResult, Image
+from camapp.types import CameraName, EventMessage, Frame, FrameResult, Image
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +79,7 @@ class EventStore(StoreReader, ResultSink):
         self,
         cfg: StorageConfig,
         *,
-        camera_id: str,
+        camera_id: CameraName,
         fps: float,
         bus: Bus | None = None,
         annotate_fn: AnnotateFn | None = None,

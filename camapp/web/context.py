@@ -2,19 +2,52 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
+from camapp.annotate import Overlay
+from camapp.commands import Commander
 from camapp.config import AppConfig
-from camapp.control import Controller
-from camapp.health import PipelineStats
-from camapp.state import ApplianceState
-from camapp.stream import FrameHub
+from camapp.types import FrameResult
 
 MediaKind = Literal["snapshot", "snapshot_clean", "thumbnail", "clip"]
 MEDIA_KINDS: tuple[MediaKind, ...] = ("snapshot", "snapshot_clean", "thumbnail", "clip")
+
+
+class Control(Commander, Protocol):
+    """Runs the UI's commands (camapp.control.Controller)."""
+
+    @property
+    def can_switch_model(self) -> bool: ...
+
+
+class StateReader(Protocol):
+    """The appliance state as the UI shows it (camapp.state.ApplianceState)."""
+
+    def as_dict(self) -> dict[str, str | bool]: ...
+
+
+class Stream(Protocol):
+    """One camera's latest frame, JPEG-encoded once per overlay for every viewer (camapp.stream.FrameHub)."""
+
+    encodes: int
+
+    @property
+    def viewers(self) -> int: ...
+
+    def latest(self) -> FrameResult | None: ...
+
+    def jpeg(self, overlay: Overlay = ...) -> tuple[int, bytes] | None: ...
+
+    def frames(self, overlay: Overlay = ..., timeout: float = ...) -> Iterator[bytes]: ...
+
+
+class StatsReader(Protocol):
+    """Pipeline counters (camapp.health.PipelineStats)."""
+
+    def as_dict(self) -> Mapping[str, object]: ...
 
 
 class EventStoreLike(Protocol):
@@ -52,10 +85,10 @@ class WebContext:
     """Everything the UI reads or controls; callables keep the web layer ignorant of the wiring."""
 
     get_config: Callable[[], AppConfig]
-    control: Controller  # every change (arming, config, model switch) goes through its typed commands
-    state: ApplianceState
-    hub: FrameHub
-    stats: PipelineStats
+    control: Control  # every change (arming, config, model switch) goes through its typed commands
+    state: StateReader
+    hub: Stream
+    stats: StatsReader
     data_dir: Path  # users file, secret key, TLS certificate, uploaded models
     config_path: Path | None = None
     store: EventStoreLike | None = None
