@@ -69,7 +69,8 @@ def _key() -> Any:
     return ec.generate_private_key(ec.SECP256R1())
 
 
-def _cert(subject_cn: str, key: Any, issuer: tuple[str, Any] | None, *, ca: bool, server: bool = False) -> Any:
+def _cert(subject_cn: str, key: Any, issuer: tuple[str, Any] | None, *, ca: bool, server: bool = False,
+          names: tuple[str, ...] = ()) -> Any:
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes
     from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
@@ -96,7 +97,8 @@ def _cert(subject_cn: str, key: Any, issuer: tuple[str, Any] | None, *, ca: bool
         builder = builder.add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
     if server:
         builder = builder.add_extension(
-            x509.SubjectAlternativeName([x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address(HOST))]),
+            x509.SubjectAlternativeName([x509.DNSName(n) for n in names] if names else
+                                        [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address(HOST))]),
             critical=False)
     return builder.sign(issuer_key, hashes.SHA256())
 
@@ -112,8 +114,9 @@ def _write(path: Path, cert: Any = None, key: Any = None) -> Path:
     return path
 
 
-def make_certs(directory: Path) -> Certs:
-    """A test CA, a server cert for 127.0.0.1/localhost and client certs (one from a foreign CA)."""
+def make_certs(directory: Path, server_names: tuple[str, ...] = ()) -> Certs:
+    """A test CA, a server cert for 127.0.0.1/localhost (or only for `server_names`: a name mismatch) and client
+    certs (one from a foreign CA)."""
     directory.mkdir(parents=True, exist_ok=True)
     ca_key, other_ca_key = _key(), _key()
     ca = _cert("camapp test CA", ca_key, None, ca=True)
@@ -121,7 +124,7 @@ def make_certs(directory: Path) -> Certs:
     return Certs(
         ca=_write(directory / "ca.pem", cert=ca),
         server_cert=_write(directory / "server.pem", cert=_cert(HOST, server_key, ("camapp test CA", ca_key),
-                                                                  ca=False, server=True)),
+                                                                  ca=False, server=True, names=server_names)),
         server_key=_write(directory / "server.key", key=server_key),
         client_cert=_write(directory / "client.pem", cert=_cert("camapp-device", client_key,
                                                                   ("camapp test CA", ca_key), ca=False)),

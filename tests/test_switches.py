@@ -46,9 +46,7 @@ from camapp.detect.factory import build_detector
 from camapp.detect.trust import ModelTrust
 from camapp.errors import CamappError
 from camapp.motion.improved import ImprovedMotionDetector
-from camapp.mqtt.client import build_client
 from camapp.mqtt.commands import CommandHandler
-from camapp.mqtt.jobs import Thumbnail
 from camapp.mqtt.sink import MqttSink
 from camapp.parts import pipeline_factory
 from camapp.sinks import SinkContext, build_sink
@@ -227,16 +225,46 @@ def camera_reads(field: str) -> Observe:
     return observe
 
 
-def camera_source(source: str, tmp: Path) -> str:
-    """What building the source says: each kind of source is a different thing to open."""
+class _Pipelines:
+    """Stands in for cv2.VideoCapture on a machine without GStreamer: records the pipeline it is asked to open."""
+
+    opened: list[str] = []
+
+    def __init__(self, pipeline: str, api: int = 0) -> None:
+        self.opened.append(pipeline)
+
+    def isOpened(self) -> bool:
+        return False
+
+    def release(self) -> None:
+        pass
+
+
+# What each source reaches for, in what it does or in the error naming what it tried (no camera here).
+SOURCE_EVIDENCE = {"v4l2": "/dev/video-none", "rtsp": "rtsp://127.0.0.1:9/none: [Errno 111] Connection refused",
+                   "picamera2": "picamera2 is not installed"}
+
+
+def camera_source(source: str, tmp: Path) -> tuple[str, str]:
+    """What the configured source actually reads from: the file's frames, the device node, the RTSP server it
+    connects to, the GStreamer pipeline it hands to OpenCV (recorded at cv2.VideoCapture), the library it needs."""
+    from camapp.capture import gstreamer
+
     fields = {"file": {"path": clip(tmp)}, "rtsp": {"url": "rtsp://127.0.0.1:9/none"},
               "gstreamer": {"pipeline": "videotestsrc ! appsink"}, "v4l2": {"device": "/dev/video-none"}}
-    try:
-        make = source_factory(camera_config(source=source, **fields.get(source, {})), threading.Event())
-        with make() as opened:
-            return type(opened).__name__
-    except CamappError as err:
-        return f"{type(err).__name__}: {str(err)[:60]}"
+    _Pipelines.opened = []
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(gstreamer, "has_gstreamer", lambda: True)
+        mp.setattr(gstreamer.cv2, "VideoCapture", _Pipelines)
+        try:
+            make = source_factory(camera_config(source=source, **fields.get(source, {})), threading.Event())
+            with make() as opened:
+                return "frames", str(opened.read().image.shape)
+        except CamappError as err:
+            if _Pipelines.opened:
+                return "gstreamer pipeline", _Pipelines.opened[0].split("!")[0].split()[0]
+            assert SOURCE_EVIDENCE[source] in str(err), err
+            return "tried", SOURCE_EVIDENCE[source]
 
 
 def detector_calls(motion_enabled: bool, tmp: Path) -> int:
@@ -248,6 +276,43 @@ def detector_calls(motion_enabled: bool, tmp: Path) -> int:
         for i in range(10):
             calls.append(pipeline.process(Frame(IMAGE.copy(), float(i) / 10, i)).detector_ran)
     return sum(calls)
+
+
+def detection_rate(fps: float, _: Path) -> int:
+    """Detector calls over 3 s of frames at 10 fps with motion gating off: detect.fps paces the detector."""
+    cfg = parse_config({"motion": {"enabled": False}, "detect": {"fps": fps}})
+    with build_detector(cfg.model) as detector:
+        pipeline = pipeline_factory(cfg, detector)(320, 240)
+        return sum(pipeline.process(Frame(IMAGE.copy(), i / 10, i)).detector_ran for i in range(30))
+
+
+def min_score(score: float, _: Path) -> int:
+    """How many objects the model reports in a photo of a person holding things: fewer at a higher bar."""
+    from skimage.data import astronaut
+
+    with build_detector(parse_config({"model": {"min_score": score}}).model) as detector:
+        return len(detector.detect(cv2.cvtColor(astronaut(), cv2.COLOR_RGB2BGR)).labels)
+
+
+def stream_jpeg(field: str) -> Observe:
+    """The live view's JPEG for one frame (FrameHub, built from web.*): its width and its size in kB."""
+
+    def observe(value: Any, _: Path) -> tuple[int, int]:
+        from skimage.data import astronaut
+
+        from camapp.stream import FrameHub
+
+        web = parse_config({"web": {field: value}}).web
+        hub = FrameHub(web.stream_width, web.jpeg_quality, web.stream_fps)
+        image = cv2.cvtColor(astronaut(), cv2.COLOR_RGB2BGR)
+        hub.publish(replace(frame_result(1.0), frame=Frame(image, 1.0, 1)))
+        got = hub.jpeg(Overlay(boxes=False, motion=False, zones=False))
+        hub.close()
+        assert got is not None
+        jpeg = got[1]
+        return int(cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR).shape[1]), len(jpeg) // 1000
+
+    return observe
 
 
 class PlanRecorder(Detector):
@@ -325,9 +390,23 @@ def edgetpu(mode: str, _: Path) -> str:
         return type(err).__name__
 
 
-def model_type(value: str, _: Path) -> str:
-    with build_detector(parse_config({"model": {"type": value}}).model) as detector:
-        return type(detector).__name__
+def model_type(value: str, _: Path) -> tuple[tuple[str, ...], tuple[int, ...]]:
+    """What the configured backend finds in a photo of a person: its labels and where its first box is. `centre`
+    is the test backend of tests/fake_parts.py (registered for this row only)."""
+    import importlib
+    import sys
+
+    from skimage.data import astronaut
+
+    fakes = importlib.import_module("fake_parts") if value == "centre" else None
+    try:
+        with build_detector(parse_config({"model": {"type": value}}).model) as detector:
+            found = detector.detect(cv2.cvtColor(astronaut(), cv2.COLOR_RGB2BGR))
+        return tuple(found.labels), tuple(int(v) // 20 for v in found.boxes[0])
+    finally:
+        if fakes is not None:
+            fakes.unregister()
+            sys.modules.pop("fake_parts", None)
 
 
 def signed_policy(required: bool, tmp: Path) -> str:
@@ -423,20 +502,77 @@ def mqtt_sink(tmp: Path, **fields: Any) -> MqttSink:
 
 
 def thumbnails(enabled: bool, tmp: Path) -> int:
-    sink = mqtt_sink(tmp, snapshots=enabled)
-    sink.handle(frame_result(100.0, (event(),), (1,)))
-    jobs = sink._worker.take(0.0)
-    sink.close()
-    return sum(isinstance(j, Thumbnail) for j in jobs)
+    """JPEG thumbnails a subscriber on the broker receives for one `new` event."""
+    from mqtt_broker import Broker, Collector
+
+    with Broker(tmp / f"broker-thumbs-{enabled}") as broker:
+        cfg = MqttConfig.model_validate(broker.mqtt_config(snapshots=enabled, discovery=False))
+        sink = MqttSink(cfg, device_id="dev", camera_id=CameraName("cam"), model_name="m", **wired(), stats=dict,
+                        data_dir=tmp / f"thumbs-{enabled}", labels=["person"])
+        with Collector(broker, [sink.topics.thumbnail("person")]) as col:
+            sink.start()
+            assert connected(sink, 10)  # thumbnails are live pictures: not kept for a broker that is not there
+            sink.handle(frame_result(100.0, (event(),), (1,)))
+            sink.flush(10)
+            time.sleep(0.3)
+            sink.close()
+            return sum(m.payload[:2] == b"\xff\xd8" for m in col.messages)
 
 
-def client_setting(field: str, read: Callable[[Any], Any]) -> Observe:
-    def observe(value: Any, tmp: Path) -> Any:
-        extra = {"tls": {"insecure": value}} if field == "insecure" else {field: value}
-        cfg = MqttConfig.model_validate({"host": "127.0.0.1", **extra})
-        return read(build_client(cfg, "c", "camapp/dev/available"))
+def connected(sink: MqttSink, within_s: float) -> bool:
+    deadline = time.monotonic() + within_s
+    while time.monotonic() < deadline:
+        if sink.status()["connected"]:
+            return True
+        time.sleep(0.05)
+    return False
 
-    return observe
+
+def clean_session(clean: bool, tmp: Path) -> str:
+    """A command sent while the appliance is offline: a persistent session (clean_session false) has the broker
+    keep it and deliver it on reconnect; a clean one loses it. Returns the mode after the reconnect."""
+    from mqtt_broker import Broker, Collector
+    from test_mqtt_sink import need_mosquitto
+
+    need_mosquitto("clean_session switch")
+    with Broker(tmp / f"broker-session-{clean}") as broker:
+        cfg = MqttConfig.model_validate(broker.mqtt_config(clean_session=clean, client_id="camapp-session",
+                                                           allowed_commands=["mode"], discovery=False))
+        first = MqttSink(cfg, device_id="dev", camera_id=CameraName("cam"), model_name="m", **wired(), stats=dict,
+                         data_dir=tmp / f"session-{clean}", labels=["person"])
+        first.start()
+        assert connected(first, 10) and first.flush(5)
+        time.sleep(0.3)  # the SUBSCRIBE is acknowledged
+        first.close()
+        with Collector(broker, ["camapp/dev/#"]) as col:
+            col.publish(first.topics.command("mode"), "home")
+        control = Controller(ApplianceState())
+        second = MqttSink(cfg, device_id="dev", camera_id=CameraName("cam"), model_name="m", **wired(control),
+                          stats=dict, data_dir=tmp / f"session-{clean}", labels=["person"])
+        second.start()
+        assert connected(second, 10)
+        time.sleep(1.0)
+        second.close()
+        return control.state.mode
+
+
+def tls_insecure(insecure: bool, tmp: Path) -> bool:
+    """A broker whose certificate names another host: refused unless tls.insecure skips the hostname check."""
+    from mqtt_broker import Broker, make_certs
+    from test_mqtt_sink import need_mosquitto
+
+    need_mosquitto("tls.insecure switch")
+    certs = make_certs(tmp / f"certs-{insecure}", server_names=("elsewhere.invalid",))
+    with Broker(tmp / f"broker-tls-{insecure}", certs=certs) as broker:
+        cfg = broker.mqtt_config(discovery=False)
+        cfg["tls"]["insecure"] = insecure
+        sink = MqttSink(MqttConfig.model_validate(cfg), device_id="dev", camera_id=CameraName("cam"), model_name="m",
+                        **wired(), stats=dict, data_dir=tmp / f"tls-{insecure}", labels=["person"])
+        sink.start()
+        try:
+            return connected(sink, 3)
+        finally:
+            sink.close()
 
 
 def mqtt_preset(preset: str, _: Path) -> bool:
@@ -674,8 +810,12 @@ SWITCHES = [
     Switch("motion.improve_contrast", (False, True), dim_motion),
     Switch("detect.mosaic", (False, True), mosaic),
     Switch("detect.verify", (False, True), verification_looks),
-    Switch("model.type", ("tflite",), model_type),
+    Switch("model.type", ("tflite", "centre"), model_type),
     Switch("model.edgetpu", ("on", "off"), edgetpu),
+    Switch("model.min_score", (0.2, 0.9), min_score),
+    Switch("detect.fps", (0, 2), detection_rate),
+    Switch("web.stream_width", (320, 960), stream_jpeg("stream_width")),
+    Switch("web.jpeg_quality", (30, 95), stream_jpeg("jpeg_quality")),
     Switch("rules.arming", ("disarmed", "home", "away"), arming),
     Switch("rules.rules.enabled", (False, True), rule_field(lambda v: {"enabled": v})),
     Switch("rules.rules.modes", ("home", "away"), rule_field(lambda v: {"modes": [v]})),
@@ -712,9 +852,9 @@ SWITCHES = [
         {"recording": {"mode": "continuous", "preset": v, "passthrough": False}}, tmp)),
     Switch("storage.recording.passthrough", (False, True), lambda v, tmp: stored(
         {"recording": {"mode": "events", "passthrough": v}}, tmp)),
-    Switch("mqtt.tls.insecure", (False, True), client_setting("insecure", lambda c: c._ssl_context.check_hostname)),
+    Switch("mqtt.tls.insecure", (False, True), tls_insecure),
     Switch("mqtt.preset", ("none", "aws_iot_core"), mqtt_preset),
-    Switch("mqtt.clean_session", (False, True), client_setting("clean_session", lambda c: c._clean_session)),
+    Switch("mqtt.clean_session", (False, True), clean_session),
     Switch("mqtt.snapshots", (False, True), thumbnails),
     Switch("mqtt.allowed_commands", ("mode", "armed", "detection", "silence", "snapshot"), allowed),
     Switch("mqtt.arm_mode", ("home", "away"), command("arm_mode")),
