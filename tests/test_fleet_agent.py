@@ -187,3 +187,10 @@ def test_every_document_matches_its_json_schema(device: Device) -> None:
     assert docs[REPORTED]["refused"]["errors"][0]["field"] == "detect.fps"
     for schema, doc in docs.items():
         jsonschema_rs.validator_for(json.loads(SCHEMA_FILES[schema].read_text())).validate(doc)
+
+
+def test_a_model_command_without_its_files_is_refused_and_reported(device: Device) -> None:
+    device.take(command(40, "model", "ab" * 32), TOPICS.command, False)
+    reported = device.reports[-1]["command"]
+    assert (reported["result"], reported["version"]) == ("refused", 40)
+    assert "malformed: `model` needs model_url" in reported["error"]

@@ -142,6 +142,32 @@ def api(page: Any, base: str, path: str) -> Any:
     return resp.json()
 
 
+def model_rollout(page: Any, base: str, csrf: str, fleet: Fleet) -> None:
+    """The console serves a model over HTTPS: the canary switches first, the others once it stayed healthy."""
+    model_dir = fleet.model.parent
+    upload = page.request.post(base + "/api/models", headers={"X-CSRF-Token": csrf}, multipart={
+        "model": {"name": "m.tflite", "mimeType": "application/octet-stream",
+                  "buffer": (model_dir / "mobilenet_ssd_v2_coco_quant_postprocess.tflite").read_bytes()},
+        "labels": {"name": "labels.txt", "mimeType": "text/plain",
+                   "buffer": (model_dir / "coco_labels.txt").read_bytes()},
+        "name": "ssd v2 again"})
+    assert upload.status == 201, upload.text()
+    model = upload.json()
+    started = page.request.post(base + "/api/rollouts", headers={"X-CSRF-Token": csrf},
+                                data={"target": "tag:site=north", "model": model["id"], "canary_s": 2})
+    assert started.status == 201, started.text()
+    assert started.json()["canary"] == "door-1"
+    done = wait(lambda: next((r for r in api(page, base, "/api/rollouts") if r["state"] in ("done", "failed")), None),
+                90, "rollout finished")
+    assert (done["state"], done.get("results")) == ("done", {d: "done" for d in DEVICES}), done
+    sent = done["sent"]
+    assert sent["door-1"] < sent["door-2"] and sent["door-1"] < sent["door-3"]  # the canary went first
+    for device in DEVICES:
+        history = json.loads((fleet.tmp / device / "data" / "models" / "history.json").read_text())
+        assert history[0]["sha256"] == model["sha256"] and history[0]["active"]
+        assert fleet.procs[device].poll() is None
+
+
 def test_the_fleet_console_sees_changes_and_protects_three_real_appliances(
         fleet: Fleet, browser: Any) -> None:
     base = fleet.start_console()
@@ -228,6 +254,7 @@ def test_the_fleet_console_sees_changes_and_protects_three_real_appliances(
         rogue.publish("camapp/door-2/fleet/desired", genuine["door-2"], retain=True)
     wait(lambda: stale_log in fleet.log("door-2").read_text(), 10, "stale refused")
     assert yaml.safe_load(fleet.config_path("door-2").read_text())["detect"]["fps"] == 3
+    model_rollout(page, base, csrf, fleet)
     assert errors == []
     print(f"\nfleet drill: offline shown {offline_s:.2f} s after SIGKILL (keep-alive {KEEPALIVE_S} s; the page "
           "polls every 2 s)")

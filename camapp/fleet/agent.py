@@ -26,13 +26,13 @@ from pydantic import ValidationError
 
 from camapp import __version__
 from camapp.atomic import write_atomic
-from camapp.commands import ApplyConfig, Commander
+from camapp.commands import ApplyConfig, Commander, SwitchModel
 from camapp.config import AppConfig, _line_of, error_items
 from camapp.config.loader import LineIndex, parse_yaml
 from camapp.errors import CamappError, CommandError
 from camapp.fleet.protocol import (
-    FLEET_COMMANDS,
     REPORTED,
+    STATE_COMMANDS,
     Document,
     FleetTopics,
     config_hash,
@@ -51,6 +51,7 @@ STATE_FILE = "fleet-state.json"
 LOCKED = ("device_id", "mqtt")
 _WHERE = re.compile(r"^(?P<src>[^:\n]*):(?P<line>\d+): (?P<msg>.*)$", re.S)
 Publish = Callable[[str, str], None]
+MODEL_FIELDS = ("model_url", "model_sha256", "labels_url", "labels_sha256", "tls_sha256")
 
 
 class Refused(CamappError, ValueError):
@@ -145,7 +146,8 @@ class FleetAgent:
                  model_name: Callable[[], str] = lambda: "") -> None:
         self._key, self.device_id, self.topics = public_key, device_id, topics
         self._control, self._get_config, self._model = control, get_config, model_name
-        self._commands = FleetCommands(control, FLEET_COMMANDS, arm_mode)
+        self._commands = FleetCommands(control, STATE_COMMANDS, arm_mode)
+        self._data_dir = data_dir
         self._state_path = data_dir / STATE_FILE
         self.state = AgentState.load(self._state_path)
         self._queue: queue.Queue[tuple[str, bytes, bool] | None] = queue.Queue(maxsize=64)
@@ -260,7 +262,10 @@ class FleetAgent:
         st.save(self._state_path)  # taken, done or not: the same document never runs twice
         result: dict[str, Any] = {"version": doc.version, "command": name[:40], "value": value[:40]}
         try:
-            self._commands.apply(name, value.encode())
+            if name == "model":
+                self._install_model(doc.body.get("model"))
+            else:
+                self._commands.apply(name, value.encode())
             result["result"] = "done"
             log.info("fleet: command %s %r (version %d): done", name, value, doc.version)
         except CamappError as err:
@@ -268,6 +273,27 @@ class FleetAgent:
             log.warning("fleet: refused command version %d: %s", doc.version, err)
         st.last_command = result
         self._report()
+
+    def _install_model(self, spec: Any) -> None:
+        """Download the model the console serves (pinned certificate, sha256 checked), then install it as an upload
+        would be: format, labels and signature policy checked, probed, validated on the live frame, switched (the
+        previous model takes over if the new one fails), kept for rollback."""
+        from camapp.detect.modelfile import model_file_backend
+        from camapp.fleet.download import fetch
+        from camapp.web.modelmgr import ModelManager
+
+        if not isinstance(spec, dict) or not all(isinstance(spec.get(k), str) for k in MODEL_FIELDS):
+            raise CommandError(f"malformed: `model` needs {', '.join(MODEL_FIELDS)}")
+        web = self._get_config().web
+        limit, pin = int(web.max_upload_mb * 1024 * 1024), spec["tls_sha256"]
+        model = fetch(spec["model_url"], spec["model_sha256"], pin, limit)
+        labels = fetch(spec["labels_url"], spec["labels_sha256"], pin, 1 << 20)
+        signature = None
+        if isinstance(spec.get("signature_url"), str) and isinstance(spec.get("signature_sha256"), str):
+            signature = fetch(spec["signature_url"], spec["signature_sha256"], pin, 4096)
+        manager = ModelManager(self._data_dir, lambda m, lb: self._control.execute(SwitchModel(m, lb, source="fleet")),
+                               lambda: model_file_backend(self._get_config().model))
+        manager.install_upload(web, model, labels, signature)
 
     def report(self) -> dict[str, Any]:
         """The reported document: what runs now (version, config hash, the overlay's values) or the refusal."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import queue
 import signal
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -22,8 +23,10 @@ from camapp.errors import CommandError, ConfigError
 from camapp.fleet import keys
 from camapp.fleet.client import FleetClient
 from camapp.fleet.config import TAG, FleetConfig
+from camapp.fleet.protocol import STATE_COMMANDS
 from camapp.fleet.publisher import Publisher, Versions
 from camapp.fleet.registry import Registry
+from camapp.fleet.rollout import ModelStore, Rollouts
 from camapp.fleet.updates import DesiredSent, TagsSet, Update
 
 log = logging.getLogger(__name__)
@@ -105,6 +108,24 @@ class Fleet:
     def __init__(self, cfg: FleetConfig, registry: Registry, publisher: Publisher,
                  record: Callable[[Update], None]) -> None:
         self.cfg, self.registry, self._publisher, self._record = cfg, registry, publisher, record
+        self.models = ModelStore(cfg.data_dir / "models", int(cfg.web.max_upload_mb * 1024 * 1024))
+        self.rollouts = Rollouts(cfg.data_dir / "rollouts.json", registry.devices, self._send_model)
+        self.served: tuple[str, str] | None = None  # (base URL, certificate fingerprint) once serving HTTPS
+
+    def _send_model(self, device: dict[str, Any], spec: dict[str, Any]) -> int:
+        doc = self._publisher.command(device["id"], device["prefix"], "model", spec["model_sha256"], model=spec)
+        return int(doc["version"])
+
+    def rollout(self, target: str, model_id: str, canary_s: float) -> dict[str, Any]:
+        """Start a canary rollout of a model the console holds to the members of `target`."""
+        if not 0 <= canary_s <= 86400:
+            raise CommandError("canary_s: 0 to 86400 seconds")
+        if self.served is None:
+            raise CommandError("model rollout needs the console on HTTPS (web.https: true): devices fetch the model "
+                               "from it and pin its certificate")
+        model = self.models.get(model_id)
+        spec = self.models.spec(model, *self.served)
+        return self.rollouts.start(self._members(target), spec, model, canary_s)
 
     def _members(self, target: str) -> list[dict[str, Any]]:
         members = Target.parse(target).members(self.registry.devices())
@@ -114,6 +135,9 @@ class Fleet:
 
     def command(self, target: str, name: str, value: str) -> list[dict[str, Any]]:
         """Arm/disarm or detection for every member: one signed command each."""
+        if name not in STATE_COMMANDS:
+            raise CommandError(f"unknown fleet command {name[:40]!r}; known: {', '.join(STATE_COMMANDS)} (models "
+                               "go through a rollout)")
         out = []
         for d in self._members(target):
             doc = self._publisher.command(d["id"], d["prefix"], name, value)
@@ -177,6 +201,7 @@ class Console(Closing):
         self.client = FleetClient(self.cfg.mqtt, self.cfg.prefixes, self.writer.put)
         self.publisher = Publisher(self.key, self.client.publish, Versions(self.registry.last_version()))
         self.fleet = Fleet(self.cfg, self.registry, self.publisher, self.writer.put)
+        self._closing.append(self.fleet.rollouts.close)
         self.client.connect()
         self._closing.append(self.client.close)
         log.info("fleet: signing key %s; put its public half in each appliance's mqtt.fleet_public_key: %s",
@@ -200,6 +225,12 @@ class Console(Closing):
             close_app(app)
             raise ConfigError(f"web.port: cannot listen on {web.host}:{web.port}: {err.strerror or err}") from None
         log.info("fleet console: %s://%s:%d/", "https" if web.https else "http", web.host, server.port)
+        if web.https:
+            from camapp.web.tls import ensure_certificate, fingerprint
+
+            host = web.host if web.host not in ("0.0.0.0", "::") else socket.getfqdn()
+            base = self.cfg.public_url or f"https://{host}:{server.port}"
+            self.fleet.served = (base, fingerprint(ensure_certificate(self.data_dir)[0]))
         try:
             self.stop_event.wait()
         finally:

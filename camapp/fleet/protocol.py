@@ -25,7 +25,8 @@ REPORTED = "camapp.fleet.reported/1"
 Kind = Literal["desired", "command"]
 SCHEMAS: dict[str, Kind] = {DESIRED: "desired", COMMAND: "command"}
 MAX_DOCUMENT = 256 * 1024  # a desired config is a YAML overlay of a few KB; the config loader's own cap
-FLEET_COMMANDS = ("mode", "armed", "detection")
+STATE_COMMANDS = ("mode", "armed", "detection")
+FLEET_COMMANDS = (*STATE_COMMANDS, "model")  # model: install and switch to the model the document names
 SCHEMA_DIR = Path(__file__).parent / "schema"
 SCHEMA_FILES = {DESIRED: SCHEMA_DIR / "desired.v1.json", COMMAND: SCHEMA_DIR / "command.v1.json",
                 REPORTED: SCHEMA_DIR / "reported.v1.json"}

@@ -43,11 +43,15 @@ class Publisher:
         self._send(FleetTopics(prefix).desired, json.dumps(doc), True)
         return doc
 
-    def command(self, device_id: str, prefix: str, name: str, value: str) -> dict[str, Any]:
+    def command(self, device_id: str, prefix: str, name: str, value: str,
+                model: dict[str, Any] | None = None) -> dict[str, Any]:
+        """`model` (the files' URLs, sha256s and the console's certificate fingerprint) goes with command `model`."""
         if name not in FLEET_COMMANDS:
             raise CommandError(f"unknown fleet command {name[:40]!r}; known: {', '.join(FLEET_COMMANDS)}")
-        body = {"schema": COMMAND, "device_id": device_id, "version": self.versions.next(),
-                "issued": round(time.time(), 3), "command": name, "value": value}
+        body: dict[str, Any] = {"schema": COMMAND, "device_id": device_id, "version": self.versions.next(),
+                                "issued": round(time.time(), 3), "command": name, "value": value}
+        if model is not None:
+            body["model"] = model
         doc = sign(self._key, body)
         self._send(FleetTopics(prefix).command, json.dumps(doc), False)
         return doc

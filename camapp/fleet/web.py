@@ -9,7 +9,19 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import jinja2
-from flask import Blueprint, Flask, current_app, flash, jsonify, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    Flask,
+    abort,
+    current_app,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    send_file,
+    url_for,
+)
 
 from camapp.errors import CommandError
 from camapp.fleet.agent import leaves
@@ -18,6 +30,7 @@ from camapp.fleet.problems import sync_of
 from camapp.redact import get_path
 from camapp.web import entry
 from camapp.web.app import WEB_DIR, base_app
+from camapp.web.guard import PUBLIC_CONFIG
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -132,7 +145,8 @@ def fleet() -> Any:
     devices = listing(args)
     groups = sorted({f"{k}={v}" for d in console().registry.devices() for k, v in d["tags"].items()})
     return render_template("fleet.html", devices=devices, problems=problem_list(devices), args=args, now=time.time(),
-                           sorts=list(SORTS), online=sum(1 for d in devices if d["online"]), groups=groups)
+                           sorts=list(SORTS), online=sum(1 for d in devices if d["online"]), groups=groups,
+                           models=console().fleet.models.entries(), rollouts=console().fleet.rollouts.all()[::-1][:10])
 
 
 @pages.get("/devices/<device_id>")
@@ -246,6 +260,71 @@ def api_desired() -> Any:
     return jsonify(console().fleet.desire(_text(b, "target"), _text(b, "config")))
 
 
+@api.get("/models")
+def api_models() -> Any:
+    return jsonify(console().fleet.models.entries())
+
+
+def _upload() -> dict[str, Any]:
+    """multipart: model (.tflite), labels (text, one per line), signature (optional, <model>.sig), name."""
+    files = request.files
+    if not files.get("model") or not files.get("labels"):
+        raise CommandError("send the files `model` and `labels` (and `signature` if the model is signed)")
+    sig = files.get("signature")
+    signature = (sig.read() or None) if sig is not None else None
+    return console().fleet.models.add(files["model"].read(), files["labels"].read(), signature,
+                                      request.form.get("name") or files["model"].filename or "")
+
+
+@api.post("/models")
+def api_model_upload() -> Any:
+    return jsonify(_upload()), 201
+
+
+@pages.post("/models")
+def model_upload() -> Any:
+    try:
+        flash(f"Model {_upload()['id']} kept on the console; roll it out below")
+    except CommandError as err:
+        flash(f"Not kept: {err}")
+    return redirect(url_for("pages.fleet"))
+
+
+@pages.post("/rollout")
+def rollout() -> Any:
+    try:
+        r = console().fleet.rollout(request.form.get("target", ""), request.form.get("model", ""),
+                                    float(request.form.get("canary_s") or 60))
+        flash(f"Rollout {r['id']}: canary {r['canary']} first")
+    except (CommandError, ValueError) as err:
+        flash(f"Not started: {err}")
+    return redirect(url_for("pages.fleet"))
+
+
+@api.get("/rollouts")
+def api_rollouts() -> Any:
+    return jsonify(console().fleet.rollouts.all())
+
+
+@api.post("/rollouts")
+def api_rollout() -> Any:
+    b = _body()
+    canary_s = b.get("canary_s", 60)
+    if not isinstance(canary_s, int | float) or isinstance(canary_s, bool):
+        raise CommandError("`canary_s` must be a number of seconds")
+    return jsonify(console().fleet.rollout(_text(b, "target"), _text(b, "model"), float(canary_s))), 201
+
+
+@pages.get("/fleet-models/<model_id>/<name>")
+def model_file(model_id: str, name: str) -> Any:
+    """The files devices fetch during a rollout (no login: devices have none; they check the sha256 and the
+    certificate from the signed command)."""
+    path = console().fleet.models.path(model_id, name)
+    if path is None:
+        abort(404)
+    return send_file(path, mimetype="application/octet-stream", max_age=0)
+
+
 @api.put("/devices/<device_id>/tags")
 def api_tags(device_id: str) -> Any:
     b = _body()
@@ -259,6 +338,7 @@ def create_fleet_app(con: Console) -> Flask:
     # The console's own pages first; login.html and setup.html are the appliance's, extending the console's base.
     app.jinja_loader = jinja2.ChoiceLoader([jinja2.FileSystemLoader(str(WEB_DIR / "fleet")),
                                             jinja2.FileSystemLoader(str(WEB_DIR / "templates"))])
+    app.config[PUBLIC_CONFIG] = ("pages.model_file",)
     app.register_blueprint(pages)
     app.register_blueprint(api)
 

@@ -25,6 +25,7 @@ from camapp.web.sessions import SessionStore
 from camapp.web.throttle import Attempt, LoginThrottle
 
 PUBLIC_ENDPOINTS = frozenset({"healthz", "static", "pages.login", "pages.setup"})
+PUBLIC_CONFIG = "CAMAPP_PUBLIC_ENDPOINTS"  # an app's own additions (the fleet console's model downloads)
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 VIEWER_WRITES = frozenset({
     "pages.logout", "admin_api.change_password", "admin_api.create_token", "admin_api.revoke_token",
@@ -194,7 +195,7 @@ def _check(users: UserStore) -> BaseResponse | None:
     if (refused := _transport()) is not None:
         return refused
     endpoint = request.endpoint or ""
-    if endpoint in PUBLIC_ENDPOINTS:
+    if endpoint in PUBLIC_ENDPOINTS or endpoint in current_app.config.get(PUBLIC_CONFIG, ()):
         if request.method not in SAFE_METHODS and endpoint != "static" and not _csrf_ok():
             return _deny(400, "the form expired (missing or wrong CSRF token); reload the page and try again")
         return None
