@@ -143,7 +143,7 @@ def test_target_parsing() -> None:
 @pytest.mark.parametrize(("text", "fragment"), [
     ("prefixes: [camapp]\n", "fleet.yaml:1: prefixes: Value error, 'camapp': a prefix needs exactly one `+`"),
     ("mqtt:\n  port: 1883\n", "fleet.yaml:1: mqtt: Value error, mqtt.host is required"),
-    ("mqtt: {host: h}\ntags:\n  a: {'site one': x}\n", "fleet.yaml:2: tags: Value error"),
+    ("mqtt: {host: h}\ntags:\n  a: {'site one': x}\n", "fleet.yaml:3: tags.a: Value error"),
     ("mqtt: {host: h}\nweb:\n  port: 99999\n", "fleet.yaml:3: web.port"),
 ])
 def test_fleet_yaml_errors_name_field_and_line(tmp_path: Path, text: str, fragment: str) -> None:
