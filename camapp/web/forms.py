@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Literal, Union, get_args, get_origin
 
 import annotated_types as at
-from pydantic import BaseModel
+from pydantic import BaseModel, TypeAdapter
 from pydantic.fields import FieldInfo
 from werkzeug.datastructures import MultiDict
 
@@ -35,6 +35,7 @@ class FieldSpec:
     max: float | None = None
     step: str = "any"
     digits_are_int: bool = False
+    schema: dict[str, Any] | None = None  # a structured value (rules, outputs, zones): settings.js edits it as a form
 
     def render_value(self, value: Any) -> str:
         if value is None:
@@ -80,9 +81,20 @@ def _is_section(ann: Any) -> bool:
     return isinstance(ann, type) and issubclass(ann, BaseModel)
 
 
+# Words in key names a reader should not have to decode.
+_WORDS = {"s": "(seconds)", "px": "(pixels)", "mb": "(MB)", "pct": "(%)", "ms": "(ms)", "fps": "frames per second",
+          "min": "minimum", "max": "maximum", "iou": "overlap", "id": "ID", "mqtt": "MQTT", "gpio": "GPIO",
+          "url": "URL", "tls": "TLS", "jpeg": "JPEG", "ha": "Home Assistant", "num": "number", "cfg": "config"}
+
+
+def human_label(key: str) -> str:
+    """`min_object_px` -> "Minimum object (pixels)": the key in words, units spelled out, capitalised."""
+    words = " ".join(_WORDS.get(w, w) for w in key.split("_"))
+    return words[:1].upper() + words[1:]
+
+
 def _scalar_spec(name: str, key: str, info: FieldInfo, ann: Any, nullable: bool) -> FieldSpec:
-    label = key.replace("_", " ")
-    spec = FieldSpec(name, label, info.description or "", "json", nullable)
+    spec = FieldSpec(name, human_label(key), info.description or "", "json", nullable)
     if ann is bool:
         spec.kind = "checkbox"
     elif ann in (int, float):
@@ -98,7 +110,34 @@ def _scalar_spec(name: str, key: str, info: FieldInfo, ann: Any, nullable: bool)
         spec.kind, spec.digits_are_int = "text", True
     elif get_origin(ann) is list and get_args(ann) == (str,):
         spec.kind = "list"
+    if spec.kind == "json":
+        spec.schema = _schema(info.annotation)
     return spec
+
+
+def _schema(ann: Any) -> dict[str, Any]:
+    """The JSON Schema the settings editor builds its fields from, with the defaults pydantic leaves out (fields
+    made by a default_factory), so a new rule starts with the modes and pattern it would get in YAML."""
+    schema = TypeAdapter(ann).json_schema()
+    defs = schema.get("$defs", {})
+    for model in _models(ann, set()):
+        props = defs.get(model.__name__, {}).get("properties", {})
+        for key, info in model.model_fields.items():
+            if key in props and info.default_factory is not None and "default" not in props[key]:
+                made = info.default_factory()  # type: ignore[call-arg]
+                props[key]["default"] = TypeAdapter(Any).dump_python(made, mode="json")
+    return schema
+
+
+def _models(ann: Any, seen: set[type[BaseModel]]) -> set[type[BaseModel]]:
+    """Every model class reachable from an annotation (list items, optional and union members, nested fields)."""
+    if _is_section(ann) and ann not in seen:
+        seen.add(ann)
+        for info in ann.model_fields.values():
+            _models(info.annotation, seen)
+    for arg in get_args(ann):
+        _models(arg, seen)
+    return seen
 
 
 def _title(key: str) -> str:
