@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import ROOT
 from mqtt_broker import Broker, Collector
 
 from camapp.errors import ConfigError
@@ -145,6 +146,9 @@ def test_target_parsing() -> None:
     ("mqtt:\n  port: 1883\n", "fleet.yaml:1: mqtt: Value error, mqtt.host is required"),
     ("mqtt: {host: h}\ntags:\n  a: {'site one': x}\n", "fleet.yaml:3: tags.a: Value error"),
     ("mqtt: {host: h}\nweb:\n  port: 99999\n", "fleet.yaml:3: web.port"),
+    ("mqtt: {host: h, snapshots: true}\nweb: {metrics: true}\n",
+     "mqtt.snapshots, web.metrics: appliance options the console does not use"),
+    ("mqtt: {host: h}\nweb: {public_url: 'http://fleet.lan'}\n", "over https:// only"),
 ])
 def test_fleet_yaml_errors_name_field_and_line(tmp_path: Path, text: str, fragment: str) -> None:
     path = tmp_path / "fleet.yaml"
@@ -162,3 +166,13 @@ def test_simulated_appliances_appear_and_their_last_will_shows_them_offline(runn
         sim.kill("sim-3")
         settle(con, lambda ds: ds["sim-3"]["online"] is False)
     assert con.registry.device("sim-0")["reported"]["schema"] == "camapp.fleet.reported/1"  # type: ignore[index]
+
+
+def test_the_fleet_yaml_in_the_docs_is_valid(tmp_path: Path) -> None:
+    text = (ROOT / "docs" / "fleet.md").read_text()
+    block = re.search(r"```yaml\n(   mqtt:.*?)   ```", text, re.S)
+    assert block is not None
+    path = tmp_path / "fleet.yaml"
+    path.write_text("\n".join(line[3:] for line in block.group(1).splitlines()))
+    cfg = load_fleet_config(path)
+    assert (cfg.web.public_url, cfg.tags["shed-1"]) == ("https://fleet.lan:8443", {"site": "farm"})

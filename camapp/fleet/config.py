@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from camapp.config import format_validation_error
 from camapp.config.base import Section
@@ -15,6 +15,12 @@ from camapp.config.web import WebConfig
 from camapp.errors import ConfigError
 
 TAG = r"^[A-Za-z0-9_.-]{1,64}$"
+# The parts of the appliance's mqtt and web sections that the console reads; setting any other is an error.
+MQTT_USED = frozenset({"host", "port", "client_id", "username", "password", "tls", "preset", "keepalive_s",
+                       "clean_session", "reconnect_min_s", "reconnect_max_s"})
+WEB_USED = frozenset({"host", "port", "https", "max_connections", "idle_timeout_s", "request_timeout_s",
+                      "allowed_hosts", "public_url", "session_hours", "login_max_failures", "login_window_s",
+                      "login_lockout_s", "login_global_max_failures", "max_upload_mb"})
 
 
 class ProblemsConfig(Section):
@@ -32,19 +38,18 @@ class ProblemsConfig(Section):
 class FleetConfig(Section):
     """The whole console configuration (`camapp fleet -c fleet.yaml`)."""
 
-    mqtt: MqttConfig = Field(description="Broker connection (host, port, TLS, credentials) of the console's one "
-                                         "MQTT client; the device-only options are not used.")
+    mqtt: MqttConfig = Field(description="Broker connection (host, port, TLS, credentials, keep-alive, reconnect) "
+                                         "of the console's one MQTT client; the appliance-only options are refused.")
     prefixes: list[str] = Field(
         default_factory=lambda: ["camapp/+"], min_length=1, max_length=64,
         description="Topic prefixes of the appliances, `+` standing for the device level (the appliances' "
                     "mqtt.topic_prefix with {device_id} replaced by +).")
     web: WebConfig = Field(default_factory=lambda: WebConfig(port=8443),
-                           description="The console's web UI: the appliance's web options (HTTPS, sessions, hosts).")
+                           description="The console's web UI: the appliance's web options for the server, HTTPS, "
+                                       "sessions, logins and hosts (the stream, model and metrics ones are refused); "
+                                       "public_url is how appliances reach it for model downloads.")
     data_dir: Path = Field(Path("/var/lib/camapp-fleet"),
                            description="Users, sessions, TLS certificate, the fleet signing key and the device SQLite.")
-    public_url: str | None = Field(
-        None, pattern=r"^https://[^\s/]+(:\d+)?/?$",
-        description="How the appliances reach this console over HTTPS (model downloads), e.g. https://fleet.lan:8443.")
     appliance_url: str = Field(
         "https://{device_id}.local:8080/", min_length=1,
         description="Link to each appliance's own UI (live view, clips); {device_id} is substituted.")
@@ -53,7 +58,18 @@ class FleetConfig(Section):
                                           "Tags set in the UI are kept in the console's database.")
     history_hours: float = Field(24.0, gt=0, le=24 * 90, description="Health history kept per device, in hours.")
     events_per_device: int = Field(100, ge=1, le=100_000, description="Recent event messages kept per device.")
-    problems: ProblemsConfig = Field(default_factory=ProblemsConfig)
+    problems: ProblemsConfig = Field(default_factory=ProblemsConfig, description="When a device is listed as a "
+                                     "problem (disk low, outbox growing, stalled).")
+
+    @model_validator(mode="after")
+    def _only_what_the_console_reads(self) -> FleetConfig:
+        unused = [f"mqtt.{k}" for k in sorted(self.mqtt.model_fields_set - MQTT_USED)]
+        unused += [f"web.{k}" for k in sorted(self.web.model_fields_set - WEB_USED)]
+        if unused:
+            raise ValueError(f"{', '.join(unused)}: appliance options the console does not use; remove them")
+        if self.web.public_url is not None and not self.web.public_url.startswith("https://"):
+            raise ValueError("web.public_url: the appliances fetch models from the console over https:// only")
+        return self
 
     @field_validator("prefixes")
     @classmethod

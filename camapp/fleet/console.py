@@ -229,7 +229,7 @@ class Console(Closing):
             from camapp.web.tls import ensure_certificate, fingerprint
 
             host = web.host if web.host not in ("0.0.0.0", "::") else socket.getfqdn()
-            base = self.cfg.public_url or f"https://{host}:{server.port}"
+            base = web.public_url or f"https://{host}:{server.port}"
             self.fleet.served = (base, fingerprint(ensure_certificate(self.data_dir)[0]))
         try:
             self.stop_event.wait()
