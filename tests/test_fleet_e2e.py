@@ -142,6 +142,21 @@ def api(page: Any, base: str, path: str) -> Any:
     return resp.json()
 
 
+def fleet_actions(page: Any, base: str) -> None:
+    """Arm all from the fleet view, then detection off for one device from its page: signed commands, reported."""
+    page.goto(base + "/")
+    page.select_option("#action-target", "all")
+    page.click("#fleet-actions >> text=Arm (away)")
+    page.wait_for_selector("text=Sent mode away to 3 device(s)")
+    wait(lambda: all(api(page, base, f"/api/devices/{d}")["mode"] == "away" for d in DEVICES), 10, "all armed")
+    page.goto(base + "/devices/door-2")
+    page.click("text=Detection off")
+    page.wait_for_selector("text=Sent detection OFF to 1 device(s)")
+    wait(lambda: [api(page, base, f"/api/devices/{d}")["detection"] for d in DEVICES] == ["ON", "OFF", "ON"], 10,
+         "door-2 detection off")
+    assert api(page, base, "/api/devices/door-2")["reported"]["command"]["result"] == "done"
+
+
 def model_rollout(page: Any, base: str, csrf: str, fleet: Fleet) -> None:
     """The console serves a model over HTTPS: the canary switches first, the others once it stayed healthy."""
     model_dir = fleet.model.parent
@@ -254,6 +269,7 @@ def test_the_fleet_console_sees_changes_and_protects_three_real_appliances(
         rogue.publish("camapp/door-2/fleet/desired", genuine["door-2"], retain=True)
     wait(lambda: stale_log in fleet.log("door-2").read_text(), 10, "stale refused")
     assert yaml.safe_load(fleet.config_path("door-2").read_text())["detect"]["fps"] == 3
+    fleet_actions(page, base)
     model_rollout(page, base, csrf, fleet)
     assert errors == []
     print(f"\nfleet drill: offline shown {offline_s:.2f} s after SIGKILL (keep-alive {KEEPALIVE_S} s; the page "
