@@ -17,7 +17,7 @@ from camapp.commands import SwitchModel
 from camapp.detect.modelfile import model_file_backend
 from camapp.errors import AuthError, CommandError, ConfigError, ModelError, StorageError
 from camapp.store import InvalidIdError, QueryError
-from camapp.web import api, api_admin, guard, pages, setupcode, system
+from camapp.web import api, api_admin, guard, pages, setupcode, system, twofactor
 from camapp.web.auth import UserStore
 from camapp.web.configio import ConfigInvalid
 from camapp.web.context import WebContext
@@ -132,6 +132,7 @@ def create_app(ctx: WebContext, history_period_s: float = 10.0) -> Flask:
     app.register_blueprint(api.bp)
     app.register_blueprint(api_admin.bp)
     app.register_blueprint(pages.bp)
+    app.register_blueprint(twofactor.bp)
 
     @app.get("/healthz")
     def healthz() -> Any:

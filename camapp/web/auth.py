@@ -92,10 +92,10 @@ class UserStore:
         with self._lock:
             return bool(self._load()["users"])
 
-    def users(self) -> list[dict[str, str]]:
+    def users(self) -> list[dict[str, Any]]:
         with self._lock:
             users = self._load()["users"]
-        return [{"username": name, "role": u["role"]} for name, u in sorted(users.items())]
+        return [{"username": name, "role": u["role"], "totp": bool(u.get("totp"))} for name, u in sorted(users.items())]
 
     def get(self, username: str) -> dict[str, Any] | None:
         with self._lock:
@@ -109,9 +109,36 @@ class UserStore:
             raise AuthError(f"role must be one of {', '.join(ROLES)}, got {role!r}")
         with self._lock:
             data = self._load()
-            old = data["users"].get(username, {})
-            data["users"][username] = {"hash": hash_password(password), "role": role or old.get("role", "viewer")}
+            old = data["users"].get(username, {})  # kept: a second factor outlives a password change
+            data["users"][username] = {**old, "hash": hash_password(password),
+                                       "role": role or old.get("role", "viewer")}
             self._save(data)
+
+    def set_totp(self, username: str, field: str, secret: str | None) -> None:
+        """Set (or with None remove) a user's TOTP secret: `totp` in use, `totp_pending` until its first code."""
+        with self._lock:
+            data = self._load()
+            user = data["users"].get(username)
+            if user is None:
+                raise AuthError(f"no user {username!r}")
+            user.pop(field, None)
+            if secret is not None:
+                user[field] = secret
+            if field == "totp":
+                user.pop("totp_step", None)
+            self._save(data)
+
+    def use_totp_step(self, username: str, step: int) -> bool:
+        """Record that the code of time step `step` was used; False when it (or a later one) already was, so a
+        code seen over someone's shoulder cannot be replayed."""
+        with self._lock:
+            data = self._load()
+            user = data["users"].get(username)
+            if user is None or step <= int(user.get("totp_step", -1)):
+                return False
+            user["totp_step"] = step
+            self._save(data)
+            return True
 
     def delete(self, username: str) -> bool:
         """Remove a user and their tokens; the last admin cannot be removed."""

@@ -13,7 +13,7 @@ from urllib.parse import urlsplit, urlunsplit
 from flask import current_app, redirect, render_template, request, url_for
 
 from camapp.errors import AuthError
-from camapp.web import guard, setupcode
+from camapp.web import guard, setupcode, totp
 from camapp.web.auth import UserStore
 from camapp.web.guard import end_session, start_session
 
@@ -49,15 +49,19 @@ def login(home: str) -> Any:
         if wait:
             error, status = (f"Too many failed logins ({what}). Try again in {math.ceil(wait)} seconds. A browser "
                              "that has logged in to this account before is not held up by other people's guesses."), 429
-        elif (user := users().authenticate(name, request.form.get("password", ""))) is not None:
+        elif (user := users().authenticate(name, request.form.get("password", ""))) is None:
+            guard.throttle().failed(attempt)
+            error, status = "Wrong username or password.", 401
+        elif user.get("totp") and not totp.code_ok(users(), user, request.form.get("code", "")):
+            guard.throttle().failed(attempt)  # codes are guessed like passwords, and limited like them
+            error, status = ("This account has two-factor sign-in: enter the current 6-digit code from your "
+                             "authenticator app (each code works once)."), 401
+        else:
             guard.throttle().succeeded(attempt)
             start_session(user)
             resp = redirect(safe_next(request.args.get("next"), home))
             guard.remember_browser(resp, attempt)
             return resp
-        else:
-            guard.throttle().failed(attempt)
-            error, status = "Wrong username or password.", 401
     return render_template("login.html", error=error), status
 
 

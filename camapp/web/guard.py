@@ -29,7 +29,7 @@ PUBLIC_CONFIG = "CAMAPP_PUBLIC_ENDPOINTS"  # an app's own additions (the fleet c
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 VIEWER_WRITES = frozenset({
     "pages.logout", "admin_api.change_password", "admin_api.create_token", "admin_api.revoke_token",
-    "admin_api.end_session",
+    "admin_api.end_session", "totp_api.setup", "totp_api.enable", "totp_api.disable",
 })  # state changes a read-only viewer may still make
 CSRF_HEADER = "X-CSRF-Token"
 BROWSER_COOKIE = "camapp_browser"  # "this browser has logged in as <user>": see camapp.web.throttle

@@ -1,4 +1,4 @@
-"""Security notices every admin is shown: API tokens made, login lockouts.
+"""Security notices every admin is shown: API tokens made, login lockouts, two-factor sign-in turned on or off.
 
 Kept in SQLite in the data directory so a restart does not hide them, and bounded (the newest KEEP rows), so a
 flood of lockouts cannot fill the disk. Each is also logged by whoever adds it.
@@ -18,7 +18,7 @@ from camapp.errors import StorageError
 
 NOTICES_DB = "notices.db"
 KEEP = 500
-NoticeKind = Literal["token", "lockout"]
+NoticeKind = Literal["token", "lockout", "totp"]
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS notices (
     id INTEGER PRIMARY KEY AUTOINCREMENT, time REAL NOT NULL, kind TEXT NOT NULL, message TEXT NOT NULL

@@ -116,6 +116,14 @@ def _paths() -> dict[str, Any]:
                                 body=_json_body({"name": {"type": "string"}}, []), codes=(400, 401, 403, 429))},
         "/tokens/{token_id}": {"delete": _op("Revoke a token", params=[_p("token_id", "path", {"type": "string"})],
                                              codes=(400, 401, 403, 404))},
+        "/totp": {"get": _op("Whether your two-factor sign-in (TOTP) is on")},
+        "/totp/setup": {"post": _op("A new TOTP key for your authenticator app (needs X-Camapp-Password); on only "
+                                    "after /totp/enable", codes=(401, 403, 429))},
+        "/totp/enable": {"post": _op("Turn two-factor sign-in on with a code for the new key",
+                                     body=_json_body({"code": {"type": "string"}}, ["code"]), codes=(400, 401, 403))},
+        "/totp/disable": {"post": _op("Turn two-factor sign-in off (needs X-Camapp-Password and a current code)",
+                                      body=_json_body({"code": {"type": "string"}}, ["code"]),
+                                      codes=(400, 401, 403, 429))},
         "/security": {"get": _op("Security notices (tokens made, login lockouts) and lockouts in force (admin)")},
         "/openapi.json": {"get": _op("This document")},
     }

@@ -56,7 +56,8 @@ async function loadUsers() {
   const { users } = await api("GET", "/api/users");
   const admins = users.filter((u) => u.role === "admin").length;
   // The only admin cannot be removed (nobody could manage the camera after): say so instead of offering it.
-  list.replaceChildren(...users.map((u) => el("li", {}, el("span", { text: u.username + " · " + u.role }),
+  list.replaceChildren(...users.map((u) => el("li", {}, el("span", { text: u.username + " · " + u.role +
+    (u.totp ? " · two-factor" : "") }),
     u.role === "admin" && admins === 1 ? el("span", { class: "muted small", text: "the only admin" }) : removeUserButton(u.username))));
 }
 
@@ -81,4 +82,27 @@ onSubmit("userform", async (d) => {
   await api("POST", "/api/users", { username: d.username, password: d.password, role: d.role }, { [REAUTH]: d.confirm });
   toast("User added"); loadUsers();
 });
-loadTokens(); loadUsers(); loadSessions();
+async function loadTotp() {
+  const t = await api("GET", "/api/totp");
+  document.getElementById("totpstate").textContent = t.enabled
+    ? "On: logging in needs your password and the code from your authenticator app."
+    : "Off: logging in needs only your password. Set it up to also ask for a code from an authenticator app.";
+  document.getElementById("totpsetup").hidden = t.enabled;
+  document.getElementById("totpoff").hidden = !t.enabled;
+  if (t.enabled) document.getElementById("totpnew").hidden = true;
+}
+onSubmit("totpsetup", async (d) => {
+  const r = await api("POST", "/api/totp/setup", {}, { [REAUTH]: d.confirm });
+  document.getElementById("totpsecret").textContent = r.secret;
+  document.getElementById("totpuri").textContent = r.uri;
+  document.getElementById("totpnew").hidden = false;
+});
+onSubmit("totpenable", async (d) => {
+  await api("POST", "/api/totp/enable", { code: d.code });
+  toast("Two-factor sign-in is on"); loadTotp(); loadUsers();
+});
+onSubmit("totpoff", async (d) => {
+  await api("POST", "/api/totp/disable", { code: d.code }, { [REAUTH]: d.confirm });
+  toast("Two-factor sign-in is off"); loadTotp(); loadUsers();
+});
+loadTokens(); loadUsers(); loadSessions(); loadTotp();
