@@ -397,3 +397,28 @@ def test_recordings_timeline_and_segment_range_requests(admin, appliance: Applia
     assert wide.status_code == 400 and "at most 86400" in wide.json["error"]
     page = client.get("/recordings").get_data(as_text=True)
     assert 'id="rec-track"' in page and "recordings.js" in page
+
+
+def test_store_rows_are_the_typed_records_the_schema_documents(admin, appliance: Appliance) -> None:  # type: ignore[no-untyped-def]
+    """/api/events, /api/events/<id> and /api/recordings answer with camapp.store.records' types, and
+    /api/openapi.json documents exactly their keys (generated from the same types)."""
+    from pydantic import TypeAdapter
+
+    from camapp.store.records import EventDetail, EventRecord, SegmentRecord
+
+    client, _ = admin
+    events = client.get("/api/events").json["events"]
+    assert events, "the seeded store has events"
+    detail = client.get(f"/api/events/{events[0]['id']}").json
+    newest = max(e["start_time"] for e in events)
+    recordings = client.get("/api/recordings", query_string={"since": newest - 3600, "until": newest + 60}).json
+    TypeAdapter(list[EventRecord]).validate_python(events, strict=True)
+    TypeAdapter(EventDetail).validate_python(detail, strict=True)
+    TypeAdapter(list[SegmentRecord]).validate_python(recordings["segments"], strict=True)
+    schemas = spec()["components"]["schemas"]
+    for name, row in (("EventRecord", events[0]), ("EventDetail", detail)):
+        assert set(schemas[name]["properties"]) == set(row) == set(schemas[name]["required"]), name
+    assert schemas["EventDetail"]["properties"]["end_time"] == {"type": "number", "nullable": True}
+    ops = spec()["paths"]
+    assert ops["/events/{event_id}"]["get"]["responses"]["200"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/EventDetail"}

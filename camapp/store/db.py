@@ -18,6 +18,7 @@ from camapp.store.chain import (
     row_to_state,
     state_to_row,
 )
+from camapp.store.records import EventDetail, EventRecord
 
 SCHEMA_VERSION = 3  # 2: event_details, 3: segments
 MEDIA_KINDS = ("snapshot", "snapshot_clean", "thumbnail", "clip", "manual", "segment")
@@ -151,19 +152,19 @@ def media_relpath(conn: sqlite3.Connection, owner: str, kind: str) -> str | None
     return None if row is None else str(row[0])
 
 
-def _event_dict(conn: sqlite3.Connection, row: sqlite3.Row) -> dict[str, Any]:
-    event = row_to_state(dict(row))
-    kinds = {r[0] for r in conn.execute("SELECT kind FROM media WHERE owner = ?", (event["id"],))}
-    event["zones"] = event["current_zones"]
-    event["ongoing"] = event["end_time"] is None
-    event["has_snapshot"] = "snapshot" in kinds
-    event["has_snapshot_clean"] = "snapshot_clean" in kinds
-    event["has_thumbnail"] = "thumbnail" in kinds
-    event["has_clip"] = "clip" in kinds
-    return event
+def _event_dict(conn: sqlite3.Connection, row: sqlite3.Row) -> EventRecord:
+    e = row_to_state(dict(row))
+    kinds = {r[0] for r in conn.execute("SELECT kind FROM media WHERE owner = ?", (e["id"],))}
+    return EventRecord(
+        id=e["id"], camera=e["camera"], label=e["label"], track_id=e["track_id"], start_time=e["start_time"],
+        end_time=e["end_time"], score=e["score"], top_score=e["top_score"], box=e["box"],
+        current_zones=e["current_zones"], entered_zones=e["entered_zones"], stationary=e["stationary"],
+        zones=e["current_zones"], ongoing=e["end_time"] is None, has_snapshot="snapshot" in kinds,
+        has_snapshot_clean="snapshot_clean" in kinds, has_thumbnail="thumbnail" in kinds, has_clip="clip" in kinds,
+    )
 
 
-def query_events(conn: sqlite3.Connection, where: list[str], args: list[Any], limit: int) -> list[dict[str, Any]]:
+def query_events(conn: sqlite3.Connection, where: list[str], args: list[Any], limit: int) -> list[EventRecord]:
     """Newest-first events matching every clause in `where`."""
     sql = "SELECT * FROM events"
     if where:
@@ -173,7 +174,7 @@ def query_events(conn: sqlite3.Connection, where: list[str], args: list[Any], li
     return [_event_dict(conn, r) for r in rows]
 
 
-def fetch_event(conn: sqlite3.Connection, event_id: str) -> dict[str, Any] | None:
+def fetch_event(conn: sqlite3.Connection, event_id: str) -> EventDetail | None:
     """One event with its details: path [[t, x, y], ...] (bottom-centre, frame pixels), frame size, clip codec."""
     row = conn.execute("SELECT * FROM events WHERE id = ?", (event_id,)).fetchone()
     if row is None:
@@ -182,7 +183,7 @@ def fetch_event(conn: sqlite3.Connection, event_id: str) -> dict[str, Any] | Non
     extra = conn.execute(
         "SELECT frame_width, frame_height, path, clip_codec FROM event_details WHERE event_id = ?", (event_id,)
     ).fetchone()
-    event["path"] = json.loads(extra["path"]) if extra is not None else []
-    for name in ("frame_width", "frame_height", "clip_codec"):
-        event[name] = extra[name] if extra is not None else None
-    return event
+    if extra is None:
+        return EventDetail(**event, path=[], frame_width=None, frame_height=None, clip_codec=None)
+    return EventDetail(**event, path=json.loads(extra["path"]), frame_width=extra["frame_width"],
+                       frame_height=extra["frame_height"], clip_codec=extra["clip_codec"])

@@ -11,6 +11,7 @@ from typing import Any, Literal, get_args
 from camapp.errors import StorageError
 from camapp.store import db, segdb
 from camapp.store.chain import check_id
+from camapp.store.records import EventDetail, EventRecord, SegmentRecord, StoreUsage
 from camapp.store.segdb import segment_id, segment_relpath
 from camapp.store.verify import DB_NAME
 
@@ -63,7 +64,7 @@ class StoreReader:
         zone: str | None = None,
         since: float | None = None,
         until: float | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[EventRecord]:
         """Newest first. before: start_time < before (paging); since/until: events overlapping that time range."""
         _check_query(limit, {"before": before, "label": label, "zone": zone, "since": since, "until": until})
         where: list[str] = []
@@ -87,7 +88,7 @@ class StoreReader:
         with self._read() as conn:
             return db.query_events(conn, where, args, limit)
 
-    def get_event(self, event_id: str) -> dict[str, Any] | None:
+    def get_event(self, event_id: str) -> EventDetail | None:
         """One event as a dict, or None; raises InvalidIdError for an id with path characters."""
         check_id(event_id)
         with self._read() as conn:
@@ -118,13 +119,13 @@ class StoreReader:
         with self._read() as conn:
             return self._resolve(db.media_relpath(conn, snap_id, "manual"))
 
-    def list_segments(self, since: float, until: float, limit: int = 2000) -> list[dict[str, Any]]:
+    def list_segments(self, since: float, until: float, limit: int = 2000) -> list[SegmentRecord]:
         """Recorded segments overlapping [since, until], oldest first: id, start, end, frames, bytes, kept."""
         _check_query(min(limit, MAX_LIMIT), {"since": since, "until": until})
         with self._read() as conn:
             rows = segdb.list_segments(conn, since, until, limit)
-        return [{"id": segment_id(r["relpath"]), "start": r["start_time"], "end": r["end_time"],
-                 "frames": r["frames"], "bytes": r["bytes"], "kept": bool(r["keep"])} for r in rows]
+        return [SegmentRecord(id=segment_id(r["relpath"]), start=r["start_time"], end=r["end_time"],
+                              frames=r["frames"], bytes=r["bytes"], kept=bool(r["keep"])) for r in rows]
 
     def segment_path(self, seg_id: str) -> Path | None:
         """Absolute path of a recorded segment by the id list_segments gave, or None."""
@@ -133,8 +134,8 @@ class StoreReader:
             known = conn.execute("SELECT 1 FROM segments WHERE relpath = ?", (relpath,)).fetchone()
         return self._resolve(relpath) if known else None
 
-    def usage(self) -> dict[str, Any]:
+    def usage(self) -> StoreUsage:
         """Disk and event counts; `degraded` and quota come from the running store (see EventStore.usage)."""
         with self._read() as conn:
             count, oldest = conn.execute("SELECT COUNT(*), MIN(start_time) FROM events").fetchone()
-            return {"media_bytes": db.media_bytes(conn), "event_count": int(count), "oldest_event_time": oldest}
+            return StoreUsage(media_bytes=db.media_bytes(conn), event_count=int(count), oldest_event_time=oldest)

@@ -24,6 +24,7 @@ from camapp.store.paths import PathBook, TrackPath
 from camapp.store.queries import StoreReader
 from camapp.store.recorder import AnnotateFn, MediaRecorder, MediaWorker
 from camapp.store.recording import CLIP_CODEC, StoreRecording
+from camapp.store.records import StoreUsage
 from camapp.store.retention import (
     RetentionResult,
     free_oldest,
@@ -338,17 +339,17 @@ class EventStore(StoreReader, ResultSink):
         """For the health check: why rows are not being written (and whether a restart would help), or None."""
         return self._writer.problem()
 
-    def usage(self) -> dict[str, Any]:
-        """media_bytes, quota_bytes, event_count, oldest_event_time, degraded, free_bytes, clip_codec, recording,
-        and the budget's inflight_bytes, db_bytes, outbox_bytes, refused_writes."""
+    def usage(self) -> StoreUsage:
+        """The reader's counts plus quota_bytes, degraded, free_bytes, clip_codec, recording and the budget's
+        inflight_bytes, db_bytes, outbox_bytes, refused_writes (camapp.store.records.StoreUsage)."""
         out = super().usage()
         budget = self.budget.usage()
-        out.update(
-            quota_bytes=budget["quota_bytes"], degraded=self._degraded, free_bytes=budget["free_bytes"],
-            clip_codec=CLIP_CODEC if self._recording is not None and self.cfg.clips else None,
-            recording=self.recording_status(), inflight_bytes=budget["inflight_bytes"],
-            db_bytes=budget["db_bytes"], outbox_bytes=budget["outbox_bytes"], refused_writes=budget["refused_writes"],
-        )
+        out["quota_bytes"], out["degraded"], out["free_bytes"] = budget["quota_bytes"], self._degraded, \
+            budget["free_bytes"]
+        out["clip_codec"] = CLIP_CODEC if self._recording is not None and self.cfg.clips else None
+        out["recording"] = self.recording_status()
+        out["inflight_bytes"], out["db_bytes"] = budget["inflight_bytes"], budget["db_bytes"]
+        out["outbox_bytes"], out["refused_writes"] = budget["outbox_bytes"], budget["refused_writes"]
         return out
 
     def flush(self, timeout: float = 60.0) -> None:

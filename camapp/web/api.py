@@ -200,9 +200,9 @@ def list_recordings() -> Any:
         raise CommandError(f"until - since must be more than 0 and at most {RECORDINGS_SPAN_S:g} seconds")
     segments = store().list_segments(since, until)
     events = store().list_events(limit=500, since=since, until=until)
-    keep = ("id", "label", "start_time", "end_time", "has_clip")
-    return jsonify({"since": since, "until": until, "segments": segments,
-                    "events": [{k: e[k] for k in keep} for e in events]})
+    marks = [{"id": e["id"], "label": e["label"], "start_time": e["start_time"], "end_time": e["end_time"],
+              "has_clip": e["has_clip"]} for e in events]
+    return jsonify({"since": since, "until": until, "segments": segments, "events": marks})
 
 
 @bp.get("/recordings/<seg_id>")

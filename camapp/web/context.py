@@ -10,6 +10,7 @@ from typing import Any, Literal, Protocol
 from camapp.annotate import Overlay
 from camapp.commands import Commander
 from camapp.config import AppConfig
+from camapp.store.records import EventDetail, EventRecord, SegmentRecord, StoreUsage
 from camapp.types import FrameResult
 
 MediaKind = Literal["snapshot", "snapshot_clean", "thumbnail", "clip"]
@@ -51,21 +52,15 @@ class StatsReader(Protocol):
 
 
 class EventStoreLike(Protocol):
-    """The read/delete side of the event store that the UI uses.
-
-    Event dicts carry id, camera, label, track_id, start_time, end_time, score, top_score, box, current_zones,
-    entered_zones, has_snapshot, has_clip; get_event adds path (list of [t, x, y], the object's bottom centre in
-    frame pixels), frame_width, frame_height and clip_codec ("avc1" or None). usage() may report
-    clip_codec, the codec new clips are written with, and recording, the recorder's state. Segments of the
-    recording have id, start, end, frames, bytes, kept.
-    """
+    """The read/delete side of the event store that the UI uses; its rows are the typed records of
+    camapp.store.records (their JSON Schema is in /api/openapi.json)."""
 
     def list_events(
         self, *, limit: int = 50, before: float | None = None, label: str | None = None,
         zone: str | None = None, since: float | None = None, until: float | None = None,
-    ) -> list[dict[str, Any]]: ...
+    ) -> list[EventRecord]: ...
 
-    def get_event(self, event_id: str) -> dict[str, Any] | None: ...
+    def get_event(self, event_id: str) -> EventDetail | None: ...
 
     def delete_event(self, event_id: str) -> bool: ...
 
@@ -73,9 +68,9 @@ class EventStoreLike(Protocol):
 
     def snapshot_path(self, snap_id: str) -> Path | None: ...
 
-    def usage(self) -> dict[str, Any]: ...
+    def usage(self) -> StoreUsage: ...
 
-    def list_segments(self, since: float, until: float, limit: int = 2000) -> list[dict[str, Any]]: ...
+    def list_segments(self, since: float, until: float, limit: int = 2000) -> list[SegmentRecord]: ...
 
     def segment_path(self, seg_id: str) -> Path | None: ...
 

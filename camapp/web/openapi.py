@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from camapp.store.records import json_schemas
+
 OBJ: dict[str, Any] = {"type": "object"}
 JSON_OBJ = {"application/json": {"schema": OBJ}}
 ERR = {"description": "Error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
@@ -12,14 +14,36 @@ IDS = {"type": "string", "pattern": "^[A-Za-z0-9._-]{1,80}$"}
 FLAG = {"type": "string", "enum": ["0", "1"]}
 
 
+def openapi30(schema: Any) -> Any:
+    """A JSON Schema (pydantic's, draft 2020-12) as OpenAPI 3.0 says it: `nullable` instead of a null member of
+    anyOf, no titles."""
+    if isinstance(schema, list):
+        return [openapi30(s) for s in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out = {k: openapi30(v) for k, v in schema.items() if k != "title"}
+    members = out.get("anyOf")
+    if isinstance(members, list) and {"type": "null"} in members:
+        rest = [m for m in members if m != {"type": "null"}]
+        del out["anyOf"]
+        out.update(rest[0] if len(rest) == 1 else {"anyOf": rest})
+        out["nullable"] = True
+    return out
+
+
 def _p(name: str, where: str, schema: dict[str, Any], required: bool = False) -> dict[str, Any]:
     return {"name": name, "in": where, "required": required or where == "path", "schema": schema}
 
 
+def _ref(name: str) -> dict[str, Any]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
 def _op(summary: str, ok: str = "application/json", params: list[dict[str, Any]] | None = None,
-        body: dict[str, Any] | None = None, codes: tuple[int, ...] = (400, 401, 403)) -> dict[str, Any]:
-    responses: dict[str, Any] = {"200": {"description": "OK", "content": {ok: {"schema": OBJ if ok.endswith(
-        "json") else {"type": "string", "format": "binary"}}}}}
+        body: dict[str, Any] | None = None, codes: tuple[int, ...] = (400, 401, 403),
+        schema: dict[str, Any] | None = None) -> dict[str, Any]:
+    shape = schema or (OBJ if ok.endswith("json") else {"type": "string", "format": "binary"})
+    responses: dict[str, Any] = {"200": {"description": "OK", "content": {ok: {"schema": shape}}}}
     responses.update({str(c): ERR for c in codes})
     op: dict[str, Any] = {"summary": summary, "responses": responses}
     if params:
@@ -58,16 +82,23 @@ def _paths() -> dict[str, Any]:
         "/detection": {"post": _op("Turn detection on or off",
                                    body=_json_body({"enabled": {"type": "boolean"}}, ["enabled"]))},
         "/silence": {"post": _op("Silence active alarms")},
-        "/events": {"get": _op("Events, newest first", params=EVENT_FILTERS, codes=(400, 401, 404))},
+        "/events": {"get": _op("Events, newest first", params=EVENT_FILTERS, codes=(400, 401, 404), schema={
+            "type": "object", "required": ["events"],
+            "properties": {"events": {"type": "array", "items": _ref("EventRecord")}}})},
         "/events/{event_id}": {"get": _op("One event, with its path [[t, x, y], ...] in frame pixels, frame_width, "
-                                          "frame_height and clip_codec", params=eid, codes=(400, 401, 404)),
+                                          "frame_height and clip_codec", params=eid, codes=(400, 401, 404),
+                                          schema=_ref("EventDetail")),
                                "delete": _op("Delete an event and its media", params=eid, codes=(400, 401, 403, 404))},
         "/events/{event_id}/{kind}": {"get": _op("Event media (JPEG or video)", "application/octet-stream",
                                                  [*eid, _p("kind", "path", MEDIA)], codes=(400, 401, 404))},
         "/recordings": {"get": _op("Recorded segments and events in a window (default the last hour, at most a "
                                    "day): segments [{id, start, end, frames, bytes, kept}], events", params=[
             _p("since", "query", {"type": "number", "minimum": 0}),
-            _p("until", "query", {"type": "number", "minimum": 0})], codes=(400, 401, 404))},
+            _p("until", "query", {"type": "number", "minimum": 0})], codes=(400, 401, 404), schema={
+                "type": "object", "required": ["since", "until", "segments", "events"], "properties": {
+                    "since": {"type": "number"}, "until": {"type": "number"},
+                    "segments": {"type": "array", "items": _ref("SegmentRecord")},
+                    "events": {"type": "array", "items": {"type": "object"}}}})},
         "/recordings/{seg_id}": {"get": _op("One recorded segment (MP4, H.264; Range requests supported)",
                                             "video/mp4", [_p("seg_id", "path", IDS)], codes=(400, 401, 404))},
         "/config": {"get": _op("The configuration, secrets masked (admins only: 403 for viewers)"),
@@ -145,6 +176,7 @@ def spec() -> dict[str, Any]:
                            "description": "Browser session; state changes also need the X-CSRF-Token header"},
             },
             "schemas": {"Error": {"type": "object", "required": ["error", "status"], "properties": {
-                "error": {"type": "string"}, "status": {"type": "integer"}, "errors": OBJ}}},
+                "error": {"type": "string"}, "status": {"type": "integer"}, "errors": OBJ}},
+                        **{name: openapi30(s) for name, s in json_schemas().items()}},
         },
     }
