@@ -5,13 +5,10 @@ and not in a docstring. They are TypedDicts: the rows stay plain JSON-ready mapp
 
 from __future__ import annotations
 
-from typing import (
-    Any,
-    NotRequired,  # pydantic needs these on Python < 3.12
-)
+from typing import NotRequired
 
 from pydantic import TypeAdapter
-from typing_extensions import TypedDict
+from typing_extensions import TypedDict  # pydantic describes only this one on Python < 3.12
 
 
 class EventRecord(TypedDict):
@@ -77,6 +74,6 @@ class StoreUsage(TypedDict):
 RECORDS: tuple[type, ...] = (EventRecord, EventDetail, SegmentRecord, StoreUsage)
 
 
-def json_schemas() -> dict[str, dict[str, Any]]:
+def json_schemas() -> dict[str, object]:
     """The JSON Schema of each record by name (pydantic's, from the annotations above)."""
     return {record.__name__: TypeAdapter(record).json_schema(mode="serialization") for record in RECORDS}

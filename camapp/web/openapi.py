@@ -14,19 +14,22 @@ IDS = {"type": "string", "pattern": "^[A-Za-z0-9._-]{1,80}$"}
 FLAG = {"type": "string", "enum": ["0", "1"]}
 
 
-def openapi30(schema: Any) -> Any:
+def openapi30(schema: object) -> object:
     """A JSON Schema (pydantic's, draft 2020-12) as OpenAPI 3.0 says it: `nullable` instead of a null member of
     anyOf, no titles."""
     if isinstance(schema, list):
         return [openapi30(s) for s in schema]
     if not isinstance(schema, dict):
         return schema
-    out = {k: openapi30(v) for k, v in schema.items() if k != "title"}
+    out: dict[str, object] = {str(k): openapi30(v) for k, v in schema.items() if k != "title"}
     members = out.get("anyOf")
     if isinstance(members, list) and {"type": "null"} in members:
         rest = [m for m in members if m != {"type": "null"}]
         del out["anyOf"]
-        out.update(rest[0] if len(rest) == 1 else {"anyOf": rest})
+        if len(rest) == 1 and isinstance(rest[0], dict):
+            out.update(rest[0])
+        else:
+            out["anyOf"] = rest
         out["nullable"] = True
     return out
 
