@@ -336,3 +336,24 @@ def test_rule_action_clip_keeps_the_recording_around_the_event(tmp_path: Path, f
         assert around and all(k == 2 for (k,) in around)
     else:
         assert around == [] and total >= 1  # the recording goes on; only what no one needs was dropped
+
+
+def test_the_snapshot_shows_the_events_own_object_only(tmp_path: Path, frames: tuple[Frame, ...]) -> None:
+    """With two people in the frame, event 1's picture has a box on person 1 alone (issue 23: "this" person)."""
+    drawn: list[tuple[int, ...]] = []
+
+    def record(res: Any) -> np.ndarray:
+        drawn.append(tuple(o.track_id for o in res.objects))
+        return res.frame.image
+
+    with EventStore(storage(tmp_path, clips=False), camera_id="cam", fps=FPS, annotate_fn=record,
+                    lossless=True) as store:
+        t0 = frames[0].timestamp
+        for k, frame in enumerate(frames[:6]):
+            t = frame.timestamp
+            objs = (tracked(1, 0.6 + 0.05 * k, (100.0, 100.0, 200.0, 300.0), t),
+                    tracked(2, 0.9, (400.0, 100.0, 480.0, 300.0), t))
+            events = (message("new", "one", t0),) if k == 0 else (message("end", "one", t0, end=t),) if k == 5 else ()
+            store.handle(result(frame, events, objs if k < 5 else ()))
+        store.flush()
+    assert drawn and all(ids == (1,) for ids in drawn)

@@ -150,7 +150,12 @@ def test_event_has_the_recorded_path_and_clip_codec(admin, appliance: Appliance)
     page = client.get("/events/ev0").get_data(as_text=True)
     fmt = {"mp4v": "MPEG-4 Part 2", "avc1": "H.264"}[event["clip_codec"]]
     assert f'data-format="{fmt}"' in page and f"Download clip ({fmt})" in page
-    assert 'data-frame-width="768"' in page and "Timeline" in page
+    assert 'data-frame-width="768"' in page and "Where it went" in page and "first seen:" in page
+    assert "of the picture" in page and "(" + str(int(path[0][1])) not in page  # in words, not pixel coordinates
+    # the clip's window explained; its poster is the event's clean picture
+    roll = appliance.ctx.get_config().storage  # the store the appliance builds from this same section
+    assert f"{roll.pre_roll_s:g} s before the person was first seen to {roll.post_roll_s:g} s after" in page
+    assert 'poster="/api/events/ev0/snapshot_clean"' in page
 
 
 def test_events_page_grid_and_filters(admin) -> None:  # type: ignore[no-untyped-def]

@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 from camapp.closing import QueueThread
@@ -105,8 +106,10 @@ class MediaRecorder:
             return
         result, box = waiting
         cfg, image = self.cfg, result.frame.image
+        # The event's own object only: with every box drawn, "this" person is found only by reading the path.
+        own = tuple(o for o in result.objects if o.box == box)
         parts: list[tuple[str, Image, int]] = [
-            ("snapshot", self.annotate_fn(result), cfg.snapshot_width),
+            ("snapshot", self.annotate_fn(replace(result, objects=own) if own else result), cfg.snapshot_width),
             ("snapshot_clean", image, cfg.snapshot_width),
             ("thumbnail", media.thumbnail(image, box, cfg.thumbnail_size), 0),
         ]

@@ -86,7 +86,26 @@ def event(event_id: str) -> Any:
                                message=f"There is no event {event_id!r}; it may have been deleted."), 404
     codec = item.get("clip_codec") or (store.usage().get("clip_codec") if store is not None else None)
     clip_type, clip_format = CLIP_TYPES.get(str(codec), ("video/mp4", "MP4"))
-    return render_template("event.html", event=item, clip_type=clip_type, clip_format=clip_format)
+    storage = ctx().get_config().storage
+    return render_template("event.html", event=item, clip_type=clip_type, clip_format=clip_format,
+                           pre_roll=storage.pre_roll_s, post_roll=storage.post_roll_s, moves=describe_path(item))
+
+
+def describe_path(event: dict[str, Any]) -> list[tuple[float, str]]:
+    """The object's path in words (seconds from its start, where it was in the picture), about eight steps."""
+    path, w, h = event.get("path") or [], event.get("frame_width"), event.get("frame_height")
+    if not path or not w or not h:
+        return []
+    step = max(len(path) // 8, 1)
+    picked = [p for i, p in enumerate(path) if i % step == 0 or i == len(path) - 1]
+    out: list[tuple[float, str]] = []
+    for t, x, y in picked:
+        where = ("top", "middle", "bottom")[min(int(3 * y / h), 2)] + " " + \
+            ("left", "centre", "right")[min(int(3 * x / w), 2)]
+        where = "centre" if where == "middle centre" else where
+        if not out or out[-1][1] != where or (t, x, y) == tuple(path[-1]):
+            out.append((t - path[0][0], where))
+    return out
 
 
 @bp.get("/recordings")
