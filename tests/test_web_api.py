@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import io
 import re
 import shutil
@@ -389,6 +390,11 @@ def test_recordings_timeline_and_segment_range_requests(admin, appliance: Applia
     assert segments and all(s["start"] < s["end"] and s["frames"] > 0 and s["bytes"] > 0 for s in segments)
     last = max(events, key=lambda e: e["start_time"])
     assert any(s["start"] - 0.01 <= last["start_time"] < s["end"] for s in segments)  # the latest event's footage
+    # ISO 8601 (UTC) beside every Unix time, for scripts and spreadsheets
+    iso = dt.datetime.fromisoformat
+    assert iso(data["since_iso"]).timestamp() == pytest.approx(since, abs=0.001)
+    assert all(iso(s["start_iso"]).timestamp() == pytest.approx(s["start"], abs=0.001) for s in segments)
+    assert all(iso(e["start"]).timestamp() == pytest.approx(e["start_time"], abs=0.001) for e in data["events"])
     url = f"/api/recordings/{segments[-1]['id']}"
     whole = client.get(url)
     assert whole.status_code == 200 and whole.mimetype == "video/mp4" and whole.headers["Accept-Ranges"] == "bytes"

@@ -88,3 +88,24 @@ def test_every_page_is_checked(site: tuple[Appliance, str]) -> None:
 
     appl, _ = site
     assert set(page_urls(appl)) - {"/login"} <= set(PAGES.values())  # /login: before any of these
+
+
+def test_recordings_day_timeline_zooms_and_pages(browser: Any, site: tuple[Appliance, str]) -> None:
+    """The day at a glance: a range in words, markers coloured by label with a legend, zoom, the list paged."""
+    _, base = site
+    context, page = logged_in(browser, base, {"width": 1280, "height": 800}, False)
+    page.goto(base + "/recordings")
+    page.wait_for_selector("#rec-track .recevent")
+    assert page.locator("#rec-span").input_value() == "86400"
+    assert page.locator("#rec-range").inner_text().count(":") == 2  # "Wed, Dec 2, 01:13 PM to Thu, Dec 3, 01:13 PM"
+    legend = page.locator("#rec-legend").inner_text()
+    assert "person (2)" in legend and "car (1)" in legend and "nothing recorded" in legend
+    colours = {page.locator(f'#rec-track .recevent[data-event="{e}"]').evaluate("m => m.style.background")
+               for e in ("ev0", "ev1", "ev2")}
+    assert len(colours) == 2  # one colour per label
+    assert page.locator("#rec-events li").count() == 3 and page.locator("#rec-page").inner_text() == "1\u20133 of 3"
+    assert page.locator("#rec-ticks span").count() >= 4
+    page.click("#rec-zoomin")
+    page.wait_for_selector("#rec-span option[value='43200']", state="attached")
+    assert page.locator("#rec-span").input_value() == "43200"
+    context.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import time
 from collections.abc import Generator, Iterator
@@ -201,8 +202,17 @@ def list_recordings() -> Any:
     segments = store().list_segments(since, until)
     events = store().list_events(limit=500, since=since, until=until)
     marks = [{"id": e["id"], "label": e["label"], "start_time": e["start_time"], "end_time": e["end_time"],
-              "has_clip": e["has_clip"]} for e in events]
-    return jsonify({"since": since, "until": until, "segments": segments, "events": marks})
+              "start": iso(e["start_time"]), "end": iso(e["end_time"]), "has_clip": e["has_clip"]} for e in events]
+    segs = [{**s, "start_iso": iso(s["start"]), "end_iso": iso(s["end"])} for s in segments]
+    return jsonify({"since": since, "until": until, "since_iso": iso(since), "until_iso": iso(until),
+                    "segments": segs, "events": marks})
+
+
+def iso(t: float | None) -> str | None:
+    """Unix seconds as ISO 8601 in UTC (what scripts and spreadsheets read), next to the number the UI computes with."""
+    if t is None:
+        return None
+    return dt.datetime.fromtimestamp(t, dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 @bp.get("/recordings/<seg_id>")
