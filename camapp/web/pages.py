@@ -9,6 +9,7 @@ from flask import Blueprint, flash, g, redirect, render_template, request, url_f
 
 from camapp.errors import AuthError
 from camapp.redact import get_path
+from camapp.store.records import EventDetail
 from camapp.web import configio, entry, forms
 from camapp.web.api import ID_RE, ctx
 from camapp.web.api_admin import password_confirmed
@@ -91,9 +92,9 @@ def event(event_id: str) -> Any:
                            pre_roll=storage.pre_roll_s, post_roll=storage.post_roll_s, moves=describe_path(item))
 
 
-def describe_path(event: dict[str, Any]) -> list[tuple[float, str]]:
+def describe_path(event: EventDetail) -> list[tuple[float, str]]:
     """The object's path in words (seconds from its start, where it was in the picture), about eight steps."""
-    path, w, h = event.get("path") or [], event.get("frame_width"), event.get("frame_height")
+    path, w, h = event["path"] or [], event["frame_width"], event["frame_height"]
     if not path or not w or not h:
         return []
     step = max(len(path) // 8, 1)
