@@ -40,6 +40,7 @@ SECRET_PATHS = frozenset(f.path for f in SECRET_FIELDS)
 # Field names that look secret and are not, with the reason (a test keeps the config models and these lists in step).
 NOT_SECRET: dict[str, str] = {
     "web.model_public_key": "a public key: it verifies signatures and cannot make them",
+    "mqtt.fleet_public_key": "the fleet console's public key: it verifies signatures and cannot make them",
     "mqtt.tls.key": "a file path; the private key stays in the file (mode 0600), never in config or output",
 }
 SECRET_NAME = re.compile(r"(pass(word|wd)?|secret|token|(^|_)key|credential)s?$", re.IGNORECASE)
