@@ -12,6 +12,7 @@ from pathlib import Path
 
 from camapp.capture import FrameSource
 from camapp.capture.factory import frame_rate, open_source
+from camapp.capture.file import FileSource
 from camapp.closing import Closing
 from camapp.config import AppConfig
 from camapp.control import Controller
@@ -65,7 +66,12 @@ class CameraUnit(Closing):
         self._runner: Runner | None = None
 
     def open_source(self) -> FrameSource:
-        return open_source(self.cfg.camera, self.stop_event, self.stats.set_camera)
+        source = open_source(self.cfg.camera, self.stop_event, self.stats.set_camera)
+        store = self.sinks.store
+        floor = store.clock_floor() if store is not None else None
+        if floor is not None and isinstance(source, FileSource):  # a file, not a live camera: never overlap
+            source.start_after(floor)
+        return source
 
     def start(self, heartbeat: Callable[[], None]) -> FrameSource:
         """Open the camera and start its threads; returns the source (for its description)."""

@@ -86,3 +86,16 @@ def kill_when(proc: subprocess.Popen[Any], db: Path, sql: str, count: int, timeo
         proc.kill()
         proc.communicate()
     assert proc.returncode == -signal.SIGKILL
+
+
+def served_clip(reader: Any, event_id: str) -> Path | None:
+    """The clip the store serves for an event (remuxed from the segments it holds), saved beside the data dir so
+    decoders can open it; None when it has none."""
+    clip = reader.clip(event_id)
+    if clip is None:
+        return None
+    if clip.path is not None:
+        return Path(clip.path)
+    out = Path(reader.data_dir).parent / f"served-{event_id}.mp4"
+    out.write_bytes(clip.data)
+    return out

@@ -15,6 +15,7 @@ import cv2
 import numpy as np
 import pytest
 from conftest import ROOT
+from store_helpers import served_clip
 from test_web_support import SETUP_CODE
 
 from camapp.app import Appliance
@@ -99,7 +100,7 @@ def running(tmp_path: Path, demo_video: Path, model_manifest: Path) -> Iterator[
     events = StoreReader(tmp_path / "data").list_events(limit=1000)
     assert events and all(e["end_time"] is not None for e in events)
     assert all(e["has_clip"] for e in events), [e["id"] for e in events if not e["has_clip"]]
-    clip = StoreReader(tmp_path / "data").media_path(events[-1]["id"], "clip")
+    clip = served_clip(StoreReader(tmp_path / "data"), events[-1]["id"])  # remuxed from the segments it holds
     assert clip is not None
     cap = cv2.VideoCapture(str(clip))
     ok, image = cap.read()

@@ -17,7 +17,7 @@ from camapp.capture.picam import Picamera2Source
 from camapp.capture.stream import StreamSource
 from camapp.config.recording import RecordingConfig
 from camapp.errors import CaptureError
-from camapp.record.book import KEEP_HELD, KEEP_NONE, SegmentBook, SegRef
+from camapp.record.book import KEEP_NONE, SegmentBook, SegRef
 from camapp.record.codec import HARDWARE, SOFTWARE, H264Encoder, RecordingError, choose_encoder
 from camapp.record.recorder import Recorder
 from camapp.record.segments import ClipCut, Segment, cut_clip
@@ -163,13 +163,33 @@ def test_book_keeps_what_clips_need_and_drops_the_rest() -> None:
     (job,) = book.ready()
     assert job.event_id == "a" and [s.relpath for s in job.segments] == ["s12", "s13"]
     assert (job.cut.start, job.cut.latest_start, job.cut.end) == (48.0, 50.0, 56.0) and job.held
-    assert all(s.keep == KEEP_HELD for s in job.segments)
     book.done(job)
-    assert {s.relpath for s in book.expendable()} == {"s14", "s15"}  # held ones stay
+    # The book no longer protects them: the store deletes only those no event holds (holds table).
+    assert {s.relpath for s in book.expendable()} == {"s12", "s13", "s14", "s15"}
     continuous = SegmentBook(continuous=True, pre_s=2.0, post_s=1.0, max_s=30.0)
     continuous.add(SegRef("x", 0.0, 4.0, KEEP_NONE))
     continuous.add(SegRef("y", 100.0, 104.0))
     assert continuous.expendable() == []
+
+
+def test_book_windows_cover_only_their_own_runs_footage() -> None:
+    """Run 1 (an earlier replay) and run 2 (now) overlap in time: an event of run 2 gets only run 2's segments, and
+    run 1's event, found waiting at start, is final at once (run 1 records nothing more)."""
+    book = SegmentBook(continuous=False, pre_s=2.0, post_s=1.0, max_s=30.0, run=2)
+    for k in range(10):
+        book.add(SegRef(f"old{k}", 4.0 * k, 4.0 * k + 4, run=1))
+    book.started("late", 30.0, run=1)
+    book.ended("late", 60.0)  # past the end of run 1's footage
+    (old,) = book.ready()
+    assert old.run == 1 and old.cut.end == 40.0 and [s.relpath for s in old.segments] == ["old7", "old8", "old9"]
+    book.done(old)
+    book.started("a", 10.0, run=2)
+    book.ended("a", 12.0)
+    assert book.ready() == []  # run 2 has recorded nothing yet, whatever run 1 holds
+    for k in range(5):
+        book.add(SegRef(f"new{k}", 4.0 * k, 4.0 * k + 4, run=2))
+    (job,) = book.ready()
+    assert [s.relpath for s in job.segments] == ["new2", "new3"] and job.run == 2
 
 
 # --- cameras that deliver H.264 ------------------------------------------------------------------------------

@@ -62,17 +62,19 @@ def test_sigkill_mid_write_leaves_a_consistent_store(tmp_path: Path, demo_video:
     child = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     db = storage(tmp_path).path / "events.db"  # type: ignore[operator]
     assert child.stdout is not None and child.stdout.readline().strip() == b"started"
-    kill_when(child, db, "SELECT COUNT(*) FROM media WHERE kind = 'clip'", kill_after_clips, 60)
+    kill_when(child, db, "SELECT COUNT(DISTINCT event_id) FROM holds", kill_after_clips, 60)
 
     conn = sqlite3.connect(db)
     assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     media = [(r[0], r[1]) for r in conn.execute("SELECT relpath, owner FROM media")]
+    held = [r[0] for r in conn.execute("SELECT relpath FROM holds")]
     events = {r[0] for r in conn.execute("SELECT id FROM events")}
     open_events = conn.execute("SELECT COUNT(*) FROM events WHERE end_time IS NULL").fetchone()[0]
     conn.close()
     assert media and events and open_events > 0  # the kill interrupted live events
     data_dir = db.parent
     assert any(owner == "recording" for _, owner in media)  # recorded segments
+    assert held and set(held) <= {rel for rel, _ in media}  # every held segment is a complete, counted file
     for relpath, owner in media:
         assert owner in events or owner == "recording", f"{relpath} belongs to no event"
         assert _complete(data_dir / relpath), f"{relpath} is referenced but incomplete"
@@ -81,6 +83,15 @@ def test_sigkill_mid_write_leaves_a_consistent_store(tmp_path: Path, demo_video:
 
     # Reopening sweeps what the crash left half-written and closes the events that were open.
     with EventStore(storage(tmp_path), camera_id="cam", fps=FPS, lossless=True) as store:
-        assert all(e["end_time"] is not None for e in store.list_events(limit=1000))
+        events_after = store.list_events(limit=1000)
+        assert all(e["end_time"] is not None for e in events_after)
+        for event in events_after:  # an event that says it has a clip serves one
+            assert not event["has_clip"] or store.clip(event["id"]) is not None, event["id"]
+    conn = sqlite3.connect(db)
+    assert conn.execute("SELECT COUNT(*) FROM holds WHERE relpath NOT IN (SELECT relpath FROM segments)"
+                        ).fetchone()[0] == 0
+    assert conn.execute("SELECT COUNT(*) FROM segments WHERE relpath NOT IN (SELECT relpath FROM media)"
+                        ).fetchone()[0] == 0
+    conn.close()
     assert not [p for p in data_dir.rglob("*") if is_temp(p)]
     assert verify_log(db).ok

@@ -10,7 +10,7 @@ from typing import Any
 import cv2
 import numpy as np
 import pytest
-from store_helpers import FPS, message, result, storage, tracked, video_frames
+from store_helpers import FPS, message, result, served_clip, storage, tracked, video_frames
 
 from camapp.commands import KeepClip, TakeSnapshot
 from camapp.control import Controller
@@ -85,8 +85,9 @@ def test_clip_has_pre_roll_and_post_roll_frames(tmp_path: Path, frames: tuple[Fr
     ) as store:
         _play(store, frames)
         store.flush()
-        clip = store.media_path("walk1", "clip")
-        assert clip is not None and clip.suffix == ".mp4" and clip.is_relative_to(store.data_dir)
+        assert store.media_path("walk1", "clip") is None  # no clip file: the segments are the only copy
+        clip = served_clip(store, "walk1")
+        assert clip is not None
         decoded = _clip_frames(clip)
     pre, post = round(pre_s * FPS), round(post_s * FPS)
     expected = list(range(NEW_AT - pre, END_AT + post))
@@ -102,7 +103,7 @@ def test_clip_is_cut_at_max_length(tmp_path: Path, frames: tuple[Frame, ...]) ->
     with EventStore(cfg, camera_id="cam", fps=FPS, lossless=True) as store:
         _play(store, frames)
         store.flush()
-        clip = store.media_path("walk1", "clip")
+        clip = served_clip(store, "walk1")
         assert clip is not None
         assert len(_clip_frames(clip)) == 20
 
@@ -112,7 +113,7 @@ def test_clip_of_an_event_still_open_at_close_is_flushed(tmp_path: Path, frames:
     _play(store, frames, end_at=None)
     store.close()
     store.close()  # idempotent
-    clip = StoreReader(store.data_dir).media_path("walk1", "clip")
+    clip = served_clip(StoreReader(store.data_dir), "walk1")
     assert clip is not None and len(_clip_frames(clip)) == N_FRAMES - NEW_AT + 10
 
 
@@ -201,9 +202,10 @@ def test_delete_event_removes_its_media(tmp_path: Path, frames: tuple[Frame, ...
     ) as store:
         _play(store, frames)
         store.flush()
-        files = [store.media_path("walk1", k) for k in ("snapshot", "snapshot_clean", "thumbnail", "clip")]
-        assert all(p is not None and p.is_file() for p in files)
+        files = [store.media_path("walk1", k) for k in ("snapshot", "snapshot_clean", "thumbnail")]
+        assert all(p is not None and p.is_file() for p in files) and store.clip("walk1") is not None
         assert store.delete_event("walk1")
+        assert store.clip("walk1") is None
         assert not any(p is not None and p.exists() for p in files)
         segments = sum(p.stat().st_size for p in (store.data_dir / "media" / "rec").rglob("*.mp4") if not is_temp(p))
         assert store.usage()["media_bytes"] == segments  # what is left is the recording, owned by no event
@@ -276,8 +278,8 @@ def test_no_temp_files_left_behind(tmp_path: Path, frames: tuple[Frame, ...]) ->
     assert leftovers == []
 
 
-def test_the_log_vouches_for_each_clip_and_verify_log_catches_a_swapped_one(tmp_path: Path,
-                                                                           frames: tuple[Frame, ...]) -> None:
+def test_the_log_vouches_for_held_footage_and_verify_log_catches_a_swapped_segment(tmp_path: Path,
+                                                                                  frames: tuple[Frame, ...]) -> None:
     import hashlib
     import json
     import sqlite3
@@ -286,20 +288,22 @@ def test_the_log_vouches_for_each_clip_and_verify_log_catches_a_swapped_one(tmp_
                     lossless=True) as store:
         _play(store, frames)
         store.flush()
-        clip = store.media_path("walk1", "clip")
         event = store.get_event("walk1")
-    assert clip is not None and event is not None
+    assert event is not None and event["clip"] == "ready"
     conn = sqlite3.connect(store.db_path)
-    rows = [json.loads(r[0]) for r in conn.execute("SELECT payload FROM event_log WHERE type = 'clip'")]
+    rows = [json.loads(r[0]) for r in conn.execute("SELECT payload FROM event_log WHERE type = 'hold'")]
+    held = [r[0] for r in conn.execute("SELECT relpath FROM holds WHERE event_id = 'walk1' ORDER BY relpath")]
     conn.close()
-    assert len(rows) == 1 and rows[0]["path"] == clip.relative_to(store.data_dir).as_posix()
-    assert rows[0]["sha256"] == hashlib.sha256(clip.read_bytes()).hexdigest() and rows[0]["codec"] == "h264"
+    assert len(rows) == 1 and sorted(f["path"] for f in rows[0]["segments"]) == held and held
+    for logged in rows[0]["segments"]:
+        assert logged["sha256"] == hashlib.sha256((store.data_dir / logged["path"]).read_bytes()).hexdigest()
     assert store.get_event("walk1") == event  # a file row leaves the event as it was
     result = verify_log(store.data_dir)
-    assert result.ok and "1 clip(s) logged" in result.message
-    data = bytearray(clip.read_bytes())
+    assert result.ok and "1 clip/footage row(s) logged" in result.message
+    segment = store.data_dir / held[0]
+    data = bytearray(segment.read_bytes())
     data[len(data) // 2] ^= 0xFF  # one flipped byte in the middle of the video
-    clip.write_bytes(bytes(data))
+    segment.write_bytes(bytes(data))
     result = verify_log(store.data_dir)
     assert not result.ok and "walk1" in result.message and "sha256 differs" in result.message
 
@@ -307,12 +311,13 @@ def test_the_log_vouches_for_each_clip_and_verify_log_catches_a_swapped_one(tmp_
 @pytest.mark.parametrize("held", [False, True])
 def test_rule_action_clip_keeps_the_recording_around_the_event(tmp_path: Path, frames: tuple[Frame, ...],
                                                                held: bool) -> None:
-    """Events-only mode drops segments once no clip needs them, unless a rule's `clip` action held them."""
+    """With storage.clips off, events-only mode drops segments once no event needs them, unless a rule's `clip`
+    action asked the event to hold them."""
     import dataclasses
     import sqlite3
 
     control = Controller(ApplianceState())
-    cfg = storage(tmp_path, pre_roll_s=0.5, post_roll_s=0.5, recording={"segment_s": 1.0})
+    cfg = storage(tmp_path, clips=False, pre_roll_s=0.5, post_roll_s=0.5, recording={"segment_s": 1.0})
     t0 = frames[0].timestamp
     with EventStore(cfg, camera_id="cam", fps=FPS, bus=control.bus, lossless=True) as store:
         for i in range(180):  # 18 s: the event at 2-3 s, then long enough for its segments to leave the window
@@ -326,14 +331,13 @@ def test_rule_action_clip_keeps_the_recording_around_the_event(tmp_path: Path, f
             if i == 20 and held:  # the alarm sink, after the store, runs the rule's action
                 control.execute(KeepClip("ev", "driveway", source="rule:driveway"))
         store.flush()
-        assert store.get_event("ev")["has_clip"]  # type: ignore[index]
+        assert store.get_event("ev")["has_clip"] is held  # type: ignore[index]
+        around = [s for s in store.list_segments(t0 + 1.5, t0 + 3.5) if s["end"] > t0 + 1.5]
         conn = sqlite3.connect(store.db_path)
-        around = conn.execute("SELECT keep FROM segments WHERE end_time > ? AND start_time < ?",
-                              (t0 + 1.5, t0 + 3.5)).fetchall()
         total = conn.execute("SELECT COUNT(*) FROM segments").fetchone()[0]
         conn.close()
     if held:
-        assert around and all(k == 2 for (k,) in around)
+        assert around and all(s["kept"] for s in around)
     else:
         assert around == [] and total >= 1  # the recording goes on; only what no one needs was dropped
 

@@ -1,4 +1,4 @@
-"""Retention: a tiny media quota deletes the oldest media first, old events expire, the log prunes to a checkpoint."""
+"""Retention: a tiny quota prunes the oldest events' media whole, old events expire, the log prunes to a checkpoint."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
-from store_helpers import FPS, T0, message, result, storage, tracked, video_frames
+from store_helpers import FPS, T0, message, result, served_clip, storage, tracked, video_frames
 
 from camapp.store import EventStore, verify_log
 from camapp.store.media import is_temp, temp_path
@@ -50,7 +50,8 @@ def frames(demo_video: Path) -> tuple[Frame, ...]:
     return video_frames(demo_video, 15)
 
 
-def test_tiny_quota_deletes_oldest_media_first_and_keeps_metadata(tmp_path: Path, frames: tuple[Frame, ...]) -> None:
+def test_tiny_quota_prunes_whole_events_media_oldest_first_and_keeps_metadata(tmp_path: Path,
+                                                                            frames: tuple[Frame, ...]) -> None:
     cfg = storage(tmp_path, max_media_mb=1, pre_roll_s=0.5, post_roll_s=0.4)
     with EventStore(cfg, camera_id="cam", fps=FPS, lossless=True) as store:
         ids = []
@@ -61,18 +62,37 @@ def test_tiny_quota_deletes_oldest_media_first_and_keeps_metadata(tmp_path: Path
         report = store.run_retention()
         usage = store.usage()
         events = {e["id"]: e for e in store.list_events()}
+        clips = {i: served_clip(store, i) for i in events}
         # The segment being recorded is the one file not counted yet (it is counted once complete).
         files = [p for p in (store.data_dir / "media").rglob("*") if p.is_file() and not is_temp(p)]
         on_disk = sum(p.stat().st_size for p in files)
     assert report.expired_events == 0
     assert 0 < usage["media_bytes"] <= 1024 * 1024
     assert sorted(events) == ids  # metadata of every event survives
-    kept = [any(events[i][f] for f in ("has_snapshot", "has_clip", "has_thumbnail")) for i in ids]
-    assert kept == sorted(kept), f"media must go oldest first, kept={kept}"
-    assert kept[-1] and events[ids[-1]]["has_clip"]
-    assert not kept[0]
+    pruned = [i for i in ids if events[i]["clip"] == "pruned"]
+    assert pruned and pruned == ids[:len(pruned)] and len(pruned) < len(ids)  # oldest first
+    for event_id in ids:  # an event has all of its media or none: never a snapshot without its clip or the reverse
+        event = events[event_id]
+        if event_id in pruned:
+            assert not event["has_clip"] and not event["has_snapshot"] and clips[event_id] is None, event_id
+        else:
+            assert event["has_clip"] and event["has_snapshot"], event_id
+            assert clips[event_id] is not None and av_frames(clips[event_id]) > 0  # it plays
+    conn = sqlite3.connect(store.db_path)
+    logged = {r[0]: r[1] for r in conn.execute("SELECT event_id, payload FROM event_log WHERE type = 'pruned'")}
+    dangling = conn.execute("SELECT COUNT(*) FROM holds WHERE relpath NOT IN (SELECT relpath FROM segments)")
+    assert dangling.fetchone()[0] == 0
+    conn.close()
+    assert sorted(logged) == pruned and all('"reason":"quota"' in r for r in logged.values())
     assert on_disk == usage["media_bytes"]
     assert verify_log(store.db_path).ok
+
+
+def av_frames(path: Path) -> int:
+    import av
+
+    with av.open(str(path)) as container:
+        return sum(1 for _ in container.decode(video=0))
 
 
 def test_old_events_expire_with_their_media_and_the_log_records_it(tmp_path: Path, frames: tuple[Frame, ...]) -> None:
@@ -125,21 +145,33 @@ def test_log_pruned_behind_a_checkpoint_still_verifies(tmp_path: Path, frames: t
 def test_start_sweeps_temp_files_and_orphans(tmp_path: Path, frames: tuple[Frame, ...]) -> None:
     cfg = storage(tmp_path, pre_roll_s=0.5, post_roll_s=0.4)
     with EventStore(cfg, camera_id="cam", fps=FPS, lossless=True) as store:
-        _record_events(store, frames, 1)
-        _settle(store, frames, T0 + 60)
-        clip = store.media_path("ev0", "clip")
+        _record_events(store, frames, 2)
+        _settle(store, frames, T0 + 120)
         snap = store.media_path("ev0", "snapshot")
-    assert clip is not None and snap is not None
-    half = temp_path(clip.with_name("ev9-clip.mp4"))
-    half.write_bytes(b"\x00" * 100)  # what a crash mid-encode leaves
-    orphan = clip.with_name("ev8-snapshot.jpg")
+        assert store.clip("ev0") is not None and store.clip("ev1") is not None
+    assert snap is not None
+    half = temp_path(snap.with_name("ev9-clip.mp4"))
+    half.write_bytes(b"\x00" * 100)  # what a crash mid-write leaves
+    orphan = snap.with_name("ev8-snapshot.jpg")
     orphan.write_bytes(b"jpeg")
     snap.unlink()  # and a referenced file that vanished
+    conn = sqlite3.connect(store.db_path)
+    held = [store.data_dir / r[0] for r in conn.execute("SELECT relpath FROM holds WHERE event_id = 'ev1'")]
+    conn.close()
+    for path in held:
+        path.unlink()  # footage lost (e.g. a card error): no row may keep pointing at it
     with EventStore(cfg, camera_id="cam", fps=FPS, lossless=True) as store:
         event = store.get_event("ev0")
         assert event is not None and event["has_clip"] and not event["has_snapshot"]
         assert store.media_path("ev0", "snapshot") is None
-    assert clip.exists() and not half.exists() and not orphan.exists()
+        lost = store.get_event("ev1")
+        assert lost is not None and lost["clip"] == "pruned" and not lost["has_clip"] and store.clip("ev1") is None
+    assert not half.exists() and not orphan.exists()
+    conn = sqlite3.connect(store.db_path)
+    assert conn.execute("SELECT COUNT(*) FROM holds WHERE event_id = 'ev1'").fetchone()[0] == 0
+    assert conn.execute("SELECT COUNT(*) FROM event_log WHERE type = 'pruned' AND event_id = 'ev1'").fetchone()[0]
+    conn.close()
+    assert verify_log(store.db_path).ok
 
 
 @pytest.mark.parametrize(

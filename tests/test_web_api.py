@@ -126,15 +126,28 @@ def test_event_detail_media_and_delete(admin, appliance: Appliance) -> None:  # 
     assert max(thumb.shape[:2]) == 160  # storage.thumbnail_size: a crop around the object
     snap = decode_jpeg(client.get("/api/events/ev1/snapshot").data)
     assert snap.shape == (576, 768, 3)
-    clip = client.get("/api/events/ev1/clip", headers={"Range": "bytes=0-99"})
+    whole = client.get("/api/events/ev1/clip.mp4")  # remuxed from the segments the event holds, on request
+    size = int(whole.headers["Content-Length"])
+    assert whole.status_code == 200 and size == len(whole.data) > 1000 and whole.mimetype == "video/mp4"
+    assert whole.headers["Accept-Ranges"] == "bytes" and whole.headers.get("ETag")
+    assert whole.headers["Content-Disposition"].endswith("_car.mp4")  # a download name: camera, time, label
+    clip = client.get("/api/events/ev1/clip.mp4", headers={"Range": "bytes=0-99"})
     assert clip.status_code == 206 and len(clip.data) == 100 and clip.data[4:8] == b"ftyp"  # an MP4
+    assert clip.data[:100] == whole.data[:100] and clip.headers["Content-Range"] == f"bytes 0-99/{size}"
+    assert b"moov" in whole.data[:4096]  # the index comes first: the player starts before the end arrives
+    tail = client.get("/api/events/ev1/clip.mp4", headers={"Range": f"bytes={size - 10}-"})
+    assert tail.status_code == 206 and tail.data == whole.data[-10:]
+    old_url = client.get("/api/events/ev1/clip", headers={"Range": "bytes=0-99"})  # the URL of schema 3
+    assert old_url.status_code == 206 and old_url.data == clip.data
     assert client.get("/api/events/ev1/secrets").status_code == 404
     page = client.get("/events/ev1").get_data(as_text=True)
-    assert "<video" in page and "/api/events/ev1/clip" in page and "data-path=" in page
-    files = [appliance.store.media_path("ev1", k) for k in ("snapshot", "snapshot_clean", "thumbnail", "clip")]
+    assert "<video" in page and "/api/events/ev1/clip.mp4" in page and "data-path=" in page
+    files = [appliance.store.media_path("ev1", k) for k in ("snapshot", "snapshot_clean", "thumbnail")]
     assert all(f is not None and f.is_file() for f in files)
+    assert appliance.store.media_path("ev1", "clip") is None  # no second copy of the video
     assert client.delete("/api/events/ev1", headers={"X-CSRF-Token": csrf}).json == {"deleted": "ev1"}
     assert client.get("/api/events/ev1").status_code == 404
+    assert client.get("/api/events/ev1/clip.mp4").status_code == 404
     assert client.get("/events/ev1").status_code == 404
     assert not any(f.exists() for f in files if f is not None)
 

@@ -117,6 +117,13 @@ class FileSource(FrameSource):
     def path(self) -> Path:
         return self._path
 
+    def start_after(self, when: float) -> None:
+        """Before the first frame: stamp frames from `when` on if that is later than now. A replay into a data
+        directory that already holds recordings of this camera then continues its timeline instead of overlapping
+        it (a replay runs faster than real time, so its clock gets ahead of the wall clock)."""
+        if self._index == 0:
+            self._start_wall = max(self._start_wall, when)
+
     @property
     def generation(self) -> int:
         """Completed passes: each loop jumps from the last frame back to the first."""

@@ -102,6 +102,7 @@ class Recorder(Closing):
         self._source = "waiting for frames"
         self._blocked: str | None = None
         self.offered = self.dropped = self.encoded = self.segments = 0
+        self.stream_bytes = self.segment_bytes = 0  # H.264 packets written; finished segment files (with index)
         self._encode_ms: deque[float] = deque(maxlen=100)
         self._thread = threading.Thread(target=self._run, name="recorder", daemon=True)
         self._thread.start()
@@ -213,6 +214,7 @@ class Recorder(Closing):
             self._start(packet)
             return
         writer.write(packet)
+        self.stream_bytes += len(packet.data)
         self._last_write = time.monotonic()
         if self._room is not None and not self._room.report(writer.size):
             self._finish()  # the budget has no more room: keep what this segment has
@@ -248,6 +250,7 @@ class Recorder(Closing):
             room.close()
             raise
         self.segments += 1
+        self.segment_bytes += segment.size
         self._next_size = max(segment.size, SEGMENT_GUESS // 4)
         room.report(segment.size)
         try:
@@ -288,6 +291,7 @@ class Recorder(Closing):
         return {
             "mode": self.cfg.mode, "state": state, "encoder": self._source, "frames_offered": self.offered,
             "frames_encoded": self.encoded, "frames_dropped": self.dropped, "segments": self.segments,
+            "stream_bytes": self.stream_bytes, "segment_bytes": self.segment_bytes,
             "encode_ms": round(statistics.mean(ms), 2) if ms else None,
         }
 

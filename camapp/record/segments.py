@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
+import struct
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,7 @@ log = logging.getLogger(__name__)
 
 MP4_OPTIONS = {"movflags": "+faststart"}
 
+Target = Path | io.BytesIO  # where a clip is written: a (temp) file, or memory
 Grow = Callable[[int], bool]  # told the bytes a file holds so far; False: it may not grow further (storage budget)
 
 
@@ -156,8 +158,10 @@ class ClipCut:
 class _ClipOut:
     """The output MP4 of a cut, opened on the first packet (its stream is the template)."""
 
-    def __init__(self, tmp: Path, template: av.VideoStream, origin: float, grow: Grow | None) -> None:
-        self.out = av.open(str(tmp), "w", format="mp4", options=MP4_OPTIONS)
+    def __init__(self, target: Target, template: av.VideoStream, origin: float, grow: Grow | None) -> None:
+        # In memory the index cannot be moved to the front by FFmpeg (it reopens the file by name): moov_first does.
+        self.out = (av.open(target, "w", format="mp4") if isinstance(target, io.BytesIO)
+                    else av.open(str(target), "w", format="mp4", options=MP4_OPTIONS))
         self._grow, self.bytes, self.full = grow, 0, False
         self.stream = self.out.add_stream_from_template(template)
         self.stream.time_base = TIME_BASE
@@ -198,7 +202,7 @@ def _pick_start(candidate: list[_Demuxed], key: _Demuxed, cut: ClipCut) -> bool:
     return key.time <= cut.latest_start and key.time - cut.start < cut.start - candidate[0].time
 
 
-def _write_gop(tmp: Path, gop: list[_Demuxed], cut: ClipCut, frame_s: float, grow: Grow | None) -> _ClipOut:
+def _write_gop(tmp: Target, gop: list[_Demuxed], cut: ClipCut, frame_s: float, grow: Grow | None) -> _ClipOut:
     """Open the clip (its stream copied from the segment the first packet came from) and write the buffer."""
     with av.open(str(gop[0].path)) as inp:  # reopened: the demuxer may already have closed that segment
         clip = _ClipOut(tmp, inp.streams.video[0], gop[0].time, grow)
@@ -208,7 +212,7 @@ def _write_gop(tmp: Path, gop: list[_Demuxed], cut: ClipCut, frame_s: float, gro
     return clip
 
 
-def _copy(segments: Sequence[tuple[Path, float]], cut: ClipCut, tmp: Path, frame_s: float,
+def _copy(segments: Sequence[tuple[Path, float]], cut: ClipCut, tmp: Target, frame_s: float,
           grow: Grow | None) -> _ClipOut | None:
     """Find the start keyframe holding at most one group of pictures, then copy packets until cut.end (or until
     `grow` refuses more bytes: the clip then ends early)."""
@@ -234,13 +238,96 @@ def _copy(segments: Sequence[tuple[Path, float]], cut: ClipCut, tmp: Path, frame
     return clip
 
 
+def _one_run(segments: Sequence[tuple[Path, float]], runs: Sequence[int] | None) -> None:
+    """Segments of different recording runs have unrelated clocks (a replay, a restart): never joined."""
+    if runs is None:
+        return
+    if len(runs) != len(segments):
+        raise RecordingError(f"{len(segments)} segments but {len(runs)} run ids")
+    if len(set(runs)) > 1:
+        raise RecordingError(f"refusing to join segments of different recording runs {sorted(set(runs))} "
+                             "into one clip")
+    starts = [start for _, start in segments]
+    if starts != sorted(starts):
+        raise RecordingError("segments are not in time order; refusing to cut a clip that would run backwards")
+
+
+def remux_clip(segments: Sequence[tuple[Path, float]], cut: ClipCut, frame_s: float,
+               runs: Sequence[int] | None = None) -> tuple[bytes, Segment] | None:
+    """Like cut_clip, into memory: the MP4 bytes (index first, so it plays while it downloads) and what it
+    holds (its path is the first segment's). None when no footage covers the window."""
+    _one_run(segments, runs)
+    buf = io.BytesIO()
+    clip: _ClipOut | None = None
+    try:
+        clip = _copy(segments, cut, buf, frame_s, None)
+        if clip is None:
+            return None
+        clip.close()
+    except av.FFmpegError as err:
+        raise RecordingError(f"cannot remux clip: {err}") from None
+    finally:
+        if clip is not None:
+            clip.close()
+    data = moov_first(buf.getvalue())
+    return data, Segment(segments[0][0], clip.origin, clip.last, clip.frames, len(data))
+
+
+def _boxes(data: bytes | bytearray, start: int, end: int) -> Iterator[tuple[bytes, int, int, int]]:
+    """(type, offset, size, header size) of the MP4 boxes in data[start:end]."""
+    off = start
+    while off + 8 <= end:
+        size, kind = struct.unpack(">I4s", data[off:off + 8])
+        head = 8
+        if size == 1:
+            size, head = struct.unpack(">Q", data[off + 8:off + 16])[0], 16
+        elif size == 0:
+            size = end - off
+        if size < head or off + size > end:
+            raise RecordingError(f"damaged MP4: box {kind!r} at {off} has size {size}")
+        yield kind, off, size, head
+        off += size
+
+
+_CONTAINERS = (b"moov", b"trak", b"mdia", b"minf", b"stbl", b"edts", b"dinf")
+
+
+def _shift_offsets(moov: bytearray, start: int, end: int, shift: int) -> None:
+    """Add `shift` to every chunk offset (stco, co64) inside moov[start:end]."""
+    for kind, off, size, head in list(_boxes(moov, start, end)):
+        if kind in _CONTAINERS:
+            _shift_offsets(moov, off + head, off + size, shift)
+        elif kind in (b"stco", b"co64"):
+            count = struct.unpack(">I", moov[off + head + 4:off + head + 8])[0]
+            width, fmt = (4, ">I") if kind == b"stco" else (8, ">Q")
+            for n in range(count):
+                at = off + head + 8 + n * width
+                struct.pack_into(fmt, moov, at, struct.unpack(fmt, moov[at:at + width])[0] + shift)
+
+
+def moov_first(data: bytes) -> bytes:
+    """The MP4 with its index (moov) moved in front of the media (what FFmpeg's +faststart does on a file)."""
+    boxes = list(_boxes(data, 0, len(data)))
+    kinds = [kind for kind, *_ in boxes]
+    if b"moov" not in kinds or b"mdat" not in kinds or kinds.index(b"moov") < kinds.index(b"mdat"):
+        return data
+    _, moov_off, moov_size, moov_head = boxes[kinds.index(b"moov")]
+    moov = bytearray(data[moov_off:moov_off + moov_size])
+    _shift_offsets(moov, moov_head, moov_size, moov_size)
+    mdat_off = boxes[kinds.index(b"mdat")][1]
+    rest = b"".join(data[off:off + size] for kind, off, size, _ in boxes[kinds.index(b"mdat"):] if kind != b"moov")
+    return data[:mdat_off] + bytes(moov) + rest
+
+
 def cut_clip(segments: Sequence[tuple[Path, float]], cut: ClipCut, path: Path, frame_s: float,
-             grow: Grow | None = None) -> Segment | None:
+             grow: Grow | None = None, runs: Sequence[int] | None = None) -> Segment | None:
     """Copy the packets of `segments` (path, start time; in order) covering `cut` into one MP4 at `path`.
 
     No re-encoding; returns None when no footage covers the window. Stops early if the camera changed
-    resolution between segments, or when `grow` (told the bytes copied so far) refuses more.
+    resolution between segments, or when `grow` (told the bytes copied so far) refuses more. With `runs` (the
+    recording run of each segment), segments of different runs are refused (RecordingError).
     """
+    _one_run(segments, runs)
     tmp = temp_path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     clip: _ClipOut | None = None

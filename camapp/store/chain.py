@@ -13,10 +13,12 @@ from typing import Any
 from camapp.errors import StorageError
 
 GENESIS = "0" * 64
-LOG_TYPES = ("new", "update", "end", "deleted", "clip")
-# Rows that record a file of the event (its path, size and sha256), not a change of its state: the log vouches for
-# the clip as it does for the metadata, and verify-log checks the file against it.
-FILE_TYPES = ("clip",)
+LOG_TYPES = ("new", "update", "end", "deleted", "clip", "hold", "pruned")
+# Rows that record files of the event, not a change of its state: `clip` (a clip file of schema 3: path, size,
+# sha256), `hold` (the recording segments its clip is made of, each with path, size and sha256) and `pruned` (its
+# footage was deleted while the event was kept). The log vouches for the files as it does for the metadata, and
+# verify-log checks each file still stored against it.
+FILE_TYPES = ("clip", "hold", "pruned")
 ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 # Columns of the `events` table that come straight from an EventMessage payload, in table order.
 EVENT_FIELDS = (

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from camapp.errors import StorageError
 from camapp.store.chain import (
@@ -20,8 +20,9 @@ from camapp.store.chain import (
 )
 from camapp.store.records import EventDetail, EventRecord
 
-SCHEMA_VERSION = 3  # 2: event_details, 3: segments
+SCHEMA_VERSION = 4  # 2: event_details, 3: segments, 4: runs, windows, holds (clips are views of segments)
 MEDIA_KINDS = ("snapshot", "snapshot_clean", "thumbnail", "clip", "manual", "segment")
+ClipState = Literal["recording", "ready", "none", "pruned"]
 SEGMENT_OWNER = "recording"  # media.owner of recorded segments (no event owns them)
 
 _SCHEMA = f"""
@@ -47,9 +48,26 @@ CREATE TABLE IF NOT EXISTS event_details (
     event_id TEXT PRIMARY KEY, frame_width INTEGER, frame_height INTEGER, path TEXT NOT NULL, clip_codec TEXT);
 CREATE TABLE IF NOT EXISTS segments (
     relpath TEXT PRIMARY KEY, start_time REAL NOT NULL, end_time REAL NOT NULL, frames INTEGER NOT NULL,
-    keep INTEGER NOT NULL DEFAULT 0);
-CREATE INDEX IF NOT EXISTS segments_start ON segments(start_time);
+    keep INTEGER NOT NULL DEFAULT 0, camera TEXT NOT NULL DEFAULT '', run INTEGER NOT NULL DEFAULT 0,
+    sha256 TEXT);
+CREATE TABLE IF NOT EXISTS runs (
+    id INTEGER PRIMARY KEY, camera TEXT NOT NULL, started REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS windows (
+    event_id TEXT PRIMARY KEY, camera TEXT NOT NULL, run INTEGER NOT NULL, start_time REAL NOT NULL,
+    latest_start REAL NOT NULL, end_time REAL, state TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS holds (
+    event_id TEXT NOT NULL, relpath TEXT NOT NULL, camera TEXT NOT NULL, run INTEGER NOT NULL,
+    PRIMARY KEY (event_id, relpath));
 """
+# Created after the columns a schema-3 database lacks are added (an index on a missing column would fail).
+_INDEXES = """
+CREATE INDEX IF NOT EXISTS segments_start ON segments(start_time);
+CREATE INDEX IF NOT EXISTS segments_camera_end ON segments(camera, end_time);
+CREATE INDEX IF NOT EXISTS holds_relpath ON holds(relpath);
+"""
+# Schema 3 -> 4: columns segments gained (old segments: run 0, camera filled in by the store that opens them).
+_SEGMENT_COLUMNS = (("camera", "TEXT NOT NULL DEFAULT ''"), ("run", "INTEGER NOT NULL DEFAULT 0"),
+                    ("sha256", "TEXT"))
 
 
 WRITER_CACHE_KIB = 512  # the writer connection's page cache
@@ -81,6 +99,11 @@ def init_schema(conn: sqlite3.Connection) -> None:
     if version > SCHEMA_VERSION:
         raise StorageError(f"event database schema {version} is newer than this camapp supports ({SCHEMA_VERSION})")
     conn.executescript(_SCHEMA)
+    have = {r[1] for r in conn.execute("PRAGMA table_info(segments)")}
+    for name, decl in _SEGMENT_COLUMNS:
+        if name not in have:
+            conn.execute(f"ALTER TABLE segments ADD COLUMN {name} {decl}")
+    conn.executescript(_INDEXES)
     conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
 
@@ -100,6 +123,9 @@ def append_log(conn: sqlite3.Connection, event_id: str, type_: str, payload: dic
     if state is None:
         conn.execute("DELETE FROM events WHERE id = ?", (event_id,))
         conn.execute("DELETE FROM event_details WHERE event_id = ?", (event_id,))
+        # Its footage is no longer held by it; the caller deletes segments nothing else holds.
+        conn.execute("DELETE FROM holds WHERE event_id = ?", (event_id,))
+        conn.execute("DELETE FROM windows WHERE event_id = ?", (event_id,))
     else:
         cols = ", ".join(EVENT_FIELDS)
         marks = ", ".join("?" * (len(EVENT_FIELDS) + 1))
@@ -155,13 +181,30 @@ def media_relpath(conn: sqlite3.Connection, owner: str, kind: str) -> str | None
 def _event_dict(conn: sqlite3.Connection, row: sqlite3.Row) -> EventRecord:
     e = row_to_state(dict(row))
     kinds = {r[0] for r in conn.execute("SELECT kind FROM media WHERE owner = ?", (e["id"],))}
+    clip = clip_state(conn, e["id"], "clip" in kinds)
     return EventRecord(
         id=e["id"], camera=e["camera"], label=e["label"], track_id=e["track_id"], start_time=e["start_time"],
         end_time=e["end_time"], score=e["score"], top_score=e["top_score"], box=e["box"],
         current_zones=e["current_zones"], entered_zones=e["entered_zones"], stationary=e["stationary"],
         zones=e["current_zones"], ongoing=e["end_time"] is None, has_snapshot="snapshot" in kinds,
-        has_snapshot_clean="snapshot_clean" in kinds, has_thumbnail="thumbnail" in kinds, has_clip="clip" in kinds,
+        has_snapshot_clean="snapshot_clean" in kinds, has_thumbnail="thumbnail" in kinds,
+        has_clip=clip == "ready", clip=clip,
     )
+
+
+def clip_state(conn: sqlite3.Connection, event_id: str, has_clip_file: bool) -> ClipState:
+    """What the API says of an event's clip: `ready` (it plays), `recording` (its window is not all on disk yet),
+    `pruned` (its footage was deleted, the event kept) or `none` (nothing was recorded for it)."""
+    if has_clip_file:  # a clip file of schema 3
+        return "ready"
+    row = conn.execute("SELECT state, EXISTS (SELECT 1 FROM holds WHERE event_id = ?) FROM windows "
+                       "WHERE event_id = ?", (event_id, event_id)).fetchone()
+    if row is not None:
+        state: ClipState = row[0]
+        return "pruned" if state == "ready" and not row[1] else state
+    # A schema-3 event whose clip file the quota removed still has its `clip` log row.
+    logged = conn.execute("SELECT 1 FROM event_log WHERE event_id = ? AND type = 'clip' LIMIT 1", (event_id,))
+    return "pruned" if logged.fetchone() else "none"
 
 
 def query_events(conn: sqlite3.Connection, where: list[str], args: list[Any], limit: int) -> list[EventRecord]:

@@ -11,6 +11,7 @@ from typing import Any, Literal, get_args
 from camapp.errors import StorageError
 from camapp.store import db, segdb
 from camapp.store.chain import check_id
+from camapp.store.clips import Clip, ClipCache, build_clip
 from camapp.store.records import EventDetail, EventRecord, SegmentRecord, StoreUsage
 from camapp.store.segdb import segment_id, segment_relpath
 from camapp.store.verify import DB_NAME
@@ -42,6 +43,7 @@ class StoreReader:
     def __init__(self, data_dir: Path) -> None:
         self.data_dir = data_dir.resolve()
         self.db_path = self.data_dir / DB_NAME
+        self.clip_cache = ClipCache()
 
     @contextmanager
     def _read(self) -> Iterator[sqlite3.Connection]:
@@ -112,6 +114,13 @@ class StoreReader:
             raise QueryError(f"media kind must be one of {', '.join(get_args(MediaKind))}, got {kind!r}")
         with self._read() as conn:
             return self._resolve(db.media_relpath(conn, event_id, kind))
+
+    def clip(self, event_id: str) -> Clip | None:
+        """The event's clip, remuxed from the segments it holds (or its schema-3 clip file); None if it has none
+        (its `clip` field says why: recording, pruned or none)."""
+        check_id(event_id)
+        with self._read() as conn:
+            return build_clip(conn, self.data_dir, event_id, self.clip_cache)
 
     def snapshot_path(self, snap_id: str) -> Path | None:
         """Path of a manual snapshot saved under the id a TakeSnapshot command returned."""

@@ -64,6 +64,7 @@ class MediaRecorder:
         self.writer = writer
         self.annotate_fn = annotate_fn
         self.budget = budget
+        self.bytes_written = 0  # snapshot and thumbnail files written (the SD-card wear bench)
 
     def record(self, owner: str, files: list[tuple[str, str]], need_event: bool, grant: Grant) -> None:
         """Queue the DB rows for files already complete on disk; drop them if their event was deleted meanwhile.
@@ -97,6 +98,7 @@ class MediaRecorder:
             grant.close()
             return
         grant.report(sum(len(data) for _, _, data in blobs))
+        self.bytes_written += sum(len(data) for _, _, data in blobs)
         self.record(owner, [(rel, kind) for rel, kind, _ in blobs], need_event, grant)
 
     def render(self, candidate: SnapshotCandidate) -> None:

@@ -1,27 +1,26 @@
-"""The store's side of recording: segments into the database, events-only pruning, event clips cut from segments.
+"""The store's side of recording: segments into the database, events-only pruning, and each event's window:
+the segments covering it, which the event then holds (its clip is remuxed from them on request, camapp/store/clips.py).
 
-Threads: the pipeline thread reports frames and events; the recorder thread reports finished segments; clips are
-cut on the store's media worker. The SegmentBook is shared between them under one lock.
+Threads: the pipeline thread reports frames and events; the recorder thread reports finished segments; holds are
+written by the writer thread. The SegmentBook is shared between them under one lock.
 """
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import logging
 import threading
 import time
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
 from camapp.config.storage import StorageConfig
 from camapp.record.book import KEEP_CONTINUOUS, KEEP_HELD, KEEP_NONE, ClipJob, SegmentBook, SegRef
-from camapp.record.codec import RecordingError
 from camapp.record.recorder import Recorder, Room
-from camapp.record.segments import Segment, cut_clip
-from camapp.store import db, segdb
+from camapp.record.segments import Segment
+from camapp.store import db, holds, segdb
 from camapp.store.budget import Grant, StorageBudget
-from camapp.store.recorder import MediaRecorder, MediaWorker, media_relpath
 from camapp.store.retention import MEDIA_DIR, free_bytes, note_media, unlink_later
 from camapp.store.verify import file_digest
 from camapp.store.writer import DBWriter, Tx
@@ -31,7 +30,8 @@ log = logging.getLogger(__name__)
 
 MB = 1024 * 1024
 REC_DIR = "rec"  # segments live under media/rec/YYYY-MM-DD/
-CLIP_CODEC = "avc1"  # what event_details.clip_codec says of clips cut from the H.264 recording
+CLIP_CODEC = "avc1"  # what event_details.clip_codec says of clips made from the H.264 recording
+RUN_GAP_S = 1.0  # a replay's clock starts this long after the last segment kept for its camera
 
 
 class BudgetSpace:
@@ -53,23 +53,21 @@ class BudgetSpace:
 
 
 class StoreRecording:
-    """Owns the Recorder and the SegmentBook for one EventStore."""
+    """Owns the Recorder and the SegmentBook for one EventStore (one camera, one recording run per open)."""
 
     def __init__(  # noqa: PLR0913 - the store hands over its parts
-        self, cfg: StorageConfig, data_dir: Path, writer: DBWriter, worker: MediaWorker, media: MediaRecorder, *,
-        fps: float, lossless: bool = False,
+        self, cfg: StorageConfig, data_dir: Path, writer: DBWriter, budget: StorageBudget, *,
+        fps: float, camera: str, lossless: bool = False,
     ) -> None:
-        self.cfg, self.data_dir, self._writer, self._worker, self._media = cfg, data_dir, writer, worker, media
-        self.budget = media.budget
-        self._frame_s = 1.0 / fps
+        self.cfg, self.data_dir, self._writer, self.budget, self.camera = cfg, data_dir, writer, budget, camera
         rec = cfg.recording
         self.book = SegmentBook(continuous=rec.mode == "continuous", pre_s=cfg.pre_roll_s, post_s=cfg.post_roll_s,
                                 max_s=cfg.clip_max_s)
         self._lock = threading.Lock()
-        self._writer.call(self._load_op)
+        self.holds_written = 0
+        self.run: int = self._writer.call(self._load_op)
         self.recorder = Recorder(rec, data_dir / MEDIA_DIR / REC_DIR, fps=fps, on_segment=self._on_segment,
                                  space=BudgetSpace(self.budget, cfg.min_free_mb), lossless=lossless)
-        self.clips_cut = 0
 
     @property
     def clips(self) -> bool:
@@ -78,19 +76,31 @@ class StoreRecording:
 
     # --- start-up ------------------------------------------------------------------------------------------
 
-    def _load_op(self, tx: Tx) -> None:
-        """Segments left by the last run go back into the book; events a crash left without a clip get one."""
-        segdb.drop_orphans(tx.conn)
-        rows = tx.conn.execute("SELECT relpath, start_time, end_time, keep FROM segments ORDER BY start_time")
-        for relpath, start, end, keep in rows.fetchall():
-            self.book.add(SegRef(relpath, start, end, keep))
-        if not self.book.segments or not self.cfg.clips:
-            return
-        for event_id, start, end in segdb.clipless_events(tx.conn, self.book.segments[0].start - self.cfg.post_roll_s):
-            self.book.started(event_id, start)
-            self.book.ended(event_id, end if end is not None else self.book.recorded_until)
-        for job in self.book.ready():
-            self._worker.put(functools.partial(self._cut, job))
+    def _load_op(self, tx: Tx) -> int:
+        """A new run; this camera's segments go back into the book; windows a crash left open get their holds
+        from the footage of their own run."""
+        conn, now = tx.conn, time.time()
+        holds.adopt_legacy(conn, self.camera)
+        segdb.drop_orphans(conn)
+        holds.drop_dangling(conn, now)
+        run = self.book.run = holds.new_run(conn, self.camera)
+        rows = conn.execute("SELECT relpath, start_time, end_time, keep, run FROM segments WHERE camera = ? "
+                            "ORDER BY start_time", (self.camera,))
+        for relpath, start, end, keep, seg_run in rows.fetchall():
+            self.book.add(SegRef(relpath, start, end, keep, seg_run))
+        for event_id, old_run, _, start, end in holds.recording_windows(conn, self.camera):
+            self.book.started(event_id, start, old_run)
+            self.book.ended(event_id, end if end is not None else start)
+        for job in self.book.ready():  # earlier runs' windows: final now
+            self._hold_op(job, tx)
+            self.book.done(job)
+        return run
+
+    def recorded_until(self) -> float | None:
+        """End of the last segment kept for this camera (a replay's clock starts after it), or None."""
+        with self._lock:
+            ends = [s.end for s in self.book.segments]
+        return max(ends) if ends else None
 
     # --- pipeline thread -----------------------------------------------------------------------------------
 
@@ -98,110 +108,82 @@ class StoreRecording:
         self.recorder.offer(frame)
 
     def event_started(self, event_id: str, start: float) -> None:
+        """Follow the event's window (in case a rule's `clip` action asks to keep it, when clips are off)."""
+        with self._lock:
+            self.book.started(event_id, start, self.run, held=self.cfg.clips)
         if self.cfg.clips:
-            with self._lock:
-                self.book.started(event_id, start)
+            self._open_window(event_id, start)
+
+    def _open_window(self, event_id: str, start: float) -> None:
+        camera, run, begin = self.camera, self.run, start - self.cfg.pre_roll_s
+        self._writer.submit(lambda tx: holds.open_window(tx.conn, event_id, camera, run, begin, start))
 
     def event_ended(self, event_id: str, end: float) -> None:
         with self._lock:
             self.book.ended(event_id, end)
 
     def hold(self, event_id: str) -> bool:
-        """Rule action `clip`: keep the recording around this event, even in events-only mode."""
+        """Rule action `clip`: keep the recording around this event, even when storage.clips is off."""
         with self._lock:
-            return self.book.hold(event_id)
+            pending = self.book.pending.get(event_id)
+            if pending is None or not self.book.hold(event_id):
+                return False
+        self._open_window(event_id, pending.start)
+        return True
 
     # --- recorder thread -----------------------------------------------------------------------------------
 
     def _on_segment(self, seg: Segment, room: Room) -> None:
         rel = seg.path.relative_to(self.data_dir).as_posix()
-        ref = SegRef(rel, seg.start, seg.end)
+        ref = SegRef(rel, seg.start, seg.end, run=self.run)
+        digest = file_digest(seg.path)  # just written: read back from the page cache
         with self._lock:
             self.book.add(ref)
             jobs, doomed = self.book.ready(), self.book.expendable()
+        row = segdb.SegmentRow(rel, seg.start, seg.end, seg.frames, seg.size, ref.keep, self.camera, self.run, digest)
 
         def op(tx: Tx) -> None:
             if seg.path.is_file():  # retention may have freed it already to make room
-                segdb.add_segment(tx.conn, rel, (seg.start, seg.end), seg.frames, seg.size, ref.keep)
-            if doomed:
-                segdb.drop_segments(tx.conn, [s.relpath for s in doomed])
-                unlink_later(tx, self.data_dir, [s.relpath for s in doomed])
+                segdb.add_segment(tx.conn, row)
+            gone = holds.unheld(tx.conn, [s.relpath for s in doomed])
+            if gone:
+                segdb.drop_segments(tx.conn, gone)
+                unlink_later(tx, self.data_dir, gone)
             note_media(tx, self.budget)
 
         self._writer.submit(op).add_done_callback(lambda _: room.close())
         for job in jobs:
-            self._worker.put(functools.partial(self._cut, job))
+            self._submit_hold(job)
 
-    # --- media worker --------------------------------------------------------------------------------------
+    def _submit_hold(self, job: ClipJob) -> Future[Any]:
+        future = self._writer.submit(functools.partial(self._hold_op, job))
+        future.add_done_callback(lambda _: self._done(job))
+        return future
 
-    def _cut(self, job: ClipJob) -> None:
-        try:
-            self._cut_clip(job)
-        finally:
-            with self._lock:
-                self.book.done(job)
-
-    def _cut_clip(self, job: ClipJob) -> None:
-        if job.held:
-            held = [s.relpath for s in job.segments]
-            self._writer.submit(lambda tx: segdb.set_keep(tx.conn, held, KEEP_HELD))
-        if not job.segments:
-            log.info("no recording covers event %s; no clip", job.event_id)
-            return
-        # Room for the whole clip before it is written: at most the segments it is copied from.
-        grant = self.budget.reserve(self._size_of(job.segments), f"clip {job.event_id}")
-        if grant is None:
-            log.info("no room for the clip of event %s", job.event_id)
-            return
-        rel = media_relpath(job.event_id, "clip", job.cut.latest_start)
-        sources = [(self.data_dir / s.relpath, s.start) for s in job.segments]
-        try:
-            clip = cut_clip(sources, job.cut, self.data_dir / rel, self._frame_s, grow=grant.report)
-        except RecordingError as err:  # e.g. the quota took a segment meanwhile
-            grant.close()
-            log.warning("no clip for event %s: %s", job.event_id, err)
-            return
-        except BaseException:
-            grant.close()
-            raise
-        if clip is None:
-            grant.close()
-            log.info("the recording has no footage of event %s; no clip", job.event_id)
-            return
-        grant.report(clip.size)
-        self.clips_cut += 1
-        self._record_clip(job.event_id, rel, clip, grant)
-
-    def _size_of(self, segments: tuple[SegRef, ...]) -> int:
-        total = 0
-        for seg in segments:
-            with contextlib.suppress(OSError):
-                total += (self.data_dir / seg.relpath).stat().st_size
-        return total
-
-    def _record_clip(self, event_id: str, rel: str, clip: Segment, grant: Grant) -> None:
-        """The clip's media row and a `clip` row in the hash-chained log (path, size, sha256: verify-log checks
-        the file against it), in one transaction; dropped if the event was deleted meanwhile."""
-        payload = {"id": event_id, "path": rel, "bytes": clip.size, "sha256": file_digest(clip.path),
-                   "codec": "h264", "start": round(clip.start, 3), "end": round(clip.end, 3), "frames": clip.frames}
-
-        def op(tx: Tx) -> None:
-            if not db.event_exists(tx.conn, event_id):
-                unlink_later(tx, self.data_dir, [rel])
-                return
-            if not (self.data_dir / rel).is_file():  # freed for room meanwhile
-                return
-            now = time.time()
-            db.add_media(tx.conn, rel, event_id, "clip", clip.size, now)
-            db.append_log(tx.conn, event_id, "clip", payload, now)
-            note_media(tx, self.budget)
-
-        self._writer.submit(op).add_done_callback(lambda _: grant.close())
+    def _done(self, job: ClipJob) -> None:
+        with self._lock:
+            self.book.done(job)
 
     # --- writer thread -------------------------------------------------------------------------------------
 
+    def _hold_op(self, job: ClipJob, tx: Tx) -> None:
+        """The event's window is recorded: it holds the segments of its run covering it, and the log says which
+        (with their sha256, so verify-log checks the footage as it checks the metadata)."""
+        if not job.held or not db.event_exists(tx.conn, job.event_id):
+            return
+        cut = job.cut
+        files = holds.add_holds(tx.conn, job.event_id, self.camera, job.run, cut.end, [s.relpath for s in job.segments])
+        if not files:
+            log.info("no recording covers event %s; no clip", job.event_id)
+            return
+        payload = {"id": job.event_id, "camera": self.camera, "run": job.run, "start": round(cut.start, 3),
+                   "end": round(cut.end, 3), "segments": files}
+        db.append_log(tx.conn, job.event_id, "hold", payload, time.time())
+        self.holds_written += 1
+
     def retention_op(self, tx: Tx, now: float) -> None:
-        """Expire continuous segments after recording.retain_days, the others after storage.retain_days."""
+        """Expire segments no event holds: continuous ones after recording.retain_days, the rest after
+        storage.retain_days; forget holds whose segment is gone."""
         rec, cutoff = self.cfg.recording, now - self.cfg.retain_days * 86400
         doomed = segdb.expired(tx.conn, KEEP_CONTINUOUS, now - rec.retain_days * 86400)
         doomed += segdb.expired(tx.conn, KEEP_HELD, cutoff) + segdb.expired(tx.conn, KEEP_NONE, cutoff)
@@ -209,23 +191,29 @@ class StoreRecording:
         unlink_later(tx, self.data_dir, doomed)
         note_media(tx, self.budget)
         gone = segdb.drop_orphans(tx.conn)  # the quota took their files
+        holds.drop_dangling(tx.conn, now)
         with self._lock:
             self.book.forget(set(doomed) | set(gone))
+
+    def forget(self, relpaths: set[str]) -> None:
+        """Segments retention deleted (writer thread, any time)."""
+        with self._lock:
+            self.book.forget(relpaths)
 
     # --- any thread ----------------------------------------------------------------------------------------
 
     def needed(self) -> set[str]:
-        """Segments a clip being cut or an event still waiting for its clip needs: the quota frees them last."""
+        """Segments an event still waiting for its window needs: the quota frees them last."""
         with self._lock:
             return self.book.needed()
 
     def status(self) -> dict[str, Any]:
-        return {**self.recorder.status(), "clips_cut": self.clips_cut}
+        return {**self.recorder.status(), "clips_held": self.holds_written}
 
     def close(self) -> None:
-        """Finish the last segment, then cut the clips of events still waiting (the media worker runs them)."""
+        """Finish the last segment, then write the holds of events still waiting (what was recorded of them)."""
         self.recorder.close()
         with self._lock:
             jobs = self.book.ready(closing=True)
         for job in jobs:
-            self._worker.put(functools.partial(self._cut, job))
+            self._submit_hold(job)

@@ -5,7 +5,7 @@ and not in a docstring. They are TypedDicts: the rows stay plain JSON-ready mapp
 
 from __future__ import annotations
 
-from typing import NotRequired
+from typing import Literal, NotRequired
 
 from pydantic import TypeAdapter
 from typing_extensions import TypedDict  # pydantic describes only this one on Python < 3.12
@@ -31,7 +31,8 @@ class EventRecord(TypedDict):
     has_snapshot: bool
     has_snapshot_clean: bool
     has_thumbnail: bool
-    has_clip: bool
+    has_clip: bool  # clip == "ready": GET /api/events/<id>/clip.mp4 plays
+    clip: Literal["ready", "recording", "pruned", "none"]  # pruned: its footage was deleted, the event kept
 
 
 class EventDetail(EventRecord):
@@ -69,6 +70,7 @@ class StoreUsage(TypedDict):
     db_bytes: NotRequired[int]
     outbox_bytes: NotRequired[int]
     refused_writes: NotRequired[int]
+    snapshot_bytes_written: NotRequired[int]
 
 
 RECORDS: tuple[type, ...] = (EventRecord, EventDetail, SegmentRecord, StoreUsage)

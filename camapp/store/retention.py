@@ -5,11 +5,12 @@ from __future__ import annotations
 import contextlib
 import logging
 import sqlite3
+import time
 from collections.abc import Set
 from dataclasses import dataclass
 from pathlib import Path
 
-from camapp.store import db
+from camapp.store import db, holds, segdb
 from camapp.store.budget import StorageBudget, disk_free
 from camapp.store.media import is_temp
 from camapp.store.writer import Tx
@@ -17,6 +18,7 @@ from camapp.store.writer import Tx
 log = logging.getLogger(__name__)
 
 MEDIA_DIR = "media"
+KEEP_EVENTS = 0  # segments.keep of events-only footage (camapp.record.book.KEEP_NONE)
 
 
 @dataclass(frozen=True)
@@ -50,18 +52,61 @@ def _remove_empty_parent(folder: Path, root: Path) -> None:
             folder.rmdir()
 
 
+def _media_of(conn: sqlite3.Connection, owner: str) -> tuple[list[str], int]:
+    rows = conn.execute("SELECT relpath, bytes FROM media WHERE owner = ?", (owner,)).fetchall()
+    conn.execute("DELETE FROM media WHERE owner = ?", (owner,))
+    return [str(r[0]) for r in rows], sum(int(r[1]) for r in rows)
+
+
+def _free_segments(tx: Tx, data_dir: Path, relpaths: list[str], needed: Set[str], *, all_: bool = False) -> int:
+    """Delete those of `relpaths` no event holds (events-only ones, or all of them with `all_`); returns bytes."""
+    conn = tx.conn
+    doomed, size = [], 0
+    for rel in holds.unheld(conn, relpaths):
+        row = conn.execute("SELECT s.keep, m.bytes FROM segments s JOIN media m ON m.relpath = s.relpath "
+                           "WHERE s.relpath = ?", (rel,)).fetchone()
+        if row is None or rel in needed or (row[0] != KEEP_EVENTS and not all_):
+            continue  # continuous footage stays for its own retention (or the quota, by its age)
+        doomed.append(rel)
+        size += int(row[1])
+    segdb.drop_segments(conn, doomed)
+    unlink_later(tx, data_dir, doomed)
+    return size
+
+
+def drop_event(tx: Tx, data_dir: Path, event_id: str, reason: str, needed: Set[str] = frozenset()) -> int:
+    """Delete an event whole: its row (a `deleted` log row with `reason`), its files, and the segments it held that
+    no other event holds (events-only ones; continuous footage keeps its own retention). Returns bytes freed."""
+    conn = tx.conn
+    held = [str(r[0]) for r in conn.execute("SELECT relpath FROM holds WHERE event_id = ?", (event_id,))]
+    paths, size = _media_of(conn, event_id)
+    db.append_log(conn, event_id, "deleted", {"id": event_id, "reason": reason}, time.time())  # drops its holds
+    unlink_later(tx, data_dir, paths)
+    return size + _free_segments(tx, data_dir, held, needed)
+
+
+def prune_event(tx: Tx, data_dir: Path, event_id: str, reason: str, needed: Set[str] = frozenset()) -> int:
+    """Delete an event's files and footage but keep its row: its clip says `pruned` (a `pruned` log row)."""
+    conn = tx.conn
+    held = [str(r[0]) for r in conn.execute("SELECT relpath FROM holds WHERE event_id = ?", (event_id,))]
+    paths, size = _media_of(conn, event_id)
+    conn.execute("DELETE FROM holds WHERE event_id = ?", (event_id,))
+    conn.execute("UPDATE windows SET state = 'pruned' WHERE event_id = ?", (event_id,))
+    holds.mark_pruned(conn, event_id, held, reason, time.time())
+    unlink_later(tx, data_dir, paths)
+    return size + _free_segments(tx, data_dir, held, needed, all_=True)
+
+
 def expire_events(tx: Tx, data_dir: Path, cutoff: float, now: float) -> int:
-    """Delete events (and their media) that ended before `cutoff`; each deletion is logged."""
+    """Delete events (their files and the footage only they hold) that ended before `cutoff`; each is logged."""
     conn = tx.conn
     ids = [r[0] for r in conn.execute("SELECT id FROM events WHERE COALESCE(end_time, start_time) < ?", (cutoff,))]
-    paths: list[str] = []
     for event_id in ids:
-        paths += db.take_media(conn, event_id)
-        db.append_log(conn, event_id, "deleted", {"id": event_id, "reason": "retention"}, now)
+        drop_event(tx, data_dir, event_id, "retention")
     sql = "SELECT relpath FROM media WHERE kind = 'manual' AND created < ?"
     old_manual = [r[0] for r in conn.execute(sql, (cutoff,))]
     conn.executemany("DELETE FROM media WHERE relpath = ?", [(p,) for p in old_manual])
-    unlink_later(tx, data_dir, paths + old_manual)
+    unlink_later(tx, data_dir, old_manual)
     return len(ids)
 
 
@@ -91,13 +136,59 @@ def oldest_media(conn: sqlite3.Connection, need_bytes: int, exclude: Set[str] = 
     return picked
 
 
-def free_oldest(tx: Tx, data_dir: Path, need_bytes: int, needed: Set[str] = frozenset()) -> tuple[int, int]:
-    """Delete the oldest media until `need_bytes` are freed (`needed` segments last); event rows stay.
-    Returns (files, bytes)."""
-    doomed = oldest_media(tx.conn, need_bytes, last=needed)
-    tx.conn.executemany("DELETE FROM media WHERE relpath = ?", [(p,) for p, _ in doomed])
-    unlink_later(tx, data_dir, [p for p, _ in doomed])
-    return len(doomed), sum(size for _, size in doomed)
+# The oldest thing of each kind the quota may delete: (time, kind, key, bytes) or None.
+_OLDEST_EVENT = ("SELECT start_time, id FROM events WHERE id IN (SELECT owner FROM media) "
+                 "OR id IN (SELECT event_id FROM holds) ORDER BY start_time, id LIMIT 1")
+_OLDEST_FILE = ("SELECT created, relpath, bytes FROM media WHERE kind != 'segment' "
+                "AND owner NOT IN (SELECT id FROM events) ORDER BY created, relpath LIMIT 1")
+_UNHELD_SEGMENTS = ("SELECT s.start_time, s.relpath, m.bytes FROM segments s JOIN media m ON m.relpath = s.relpath "
+                    "WHERE NOT EXISTS (SELECT 1 FROM holds h WHERE h.relpath = s.relpath) ORDER BY s.start_time")
+
+
+def _oldest(conn: sqlite3.Connection, spare: Set[str]) -> tuple[float, str, str] | None:
+    """The oldest unit the quota may delete: a whole event, a file of no event (manual snapshot) or footage no
+    event holds (not in `spare`)."""
+    found: list[tuple[float, str, str]] = []
+    row = conn.execute(_OLDEST_EVENT).fetchone()
+    if row is not None:
+        found.append((float(row[0]), "event", str(row[1])))
+    row = conn.execute(_OLDEST_FILE).fetchone()
+    if row is not None:
+        found.append((float(row[0]), "file", str(row[1])))
+    for start, rel, _ in conn.execute(_UNHELD_SEGMENTS):
+        if rel not in spare:
+            found.append((float(start), "segment", str(rel)))
+            break
+    return min(found) if found else None
+
+
+def free_oldest(tx: Tx, data_dir: Path, need_bytes: int, needed: Set[str] = frozenset(), *,
+                keep_rows: bool = True, reason: str = "quota") -> tuple[int, int]:
+    """Free at least `need_bytes` (or all there is), oldest first: an event's media as a whole (its snapshots and
+    the footage no newer event holds; the row stays and its clip says `pruned`, or with keep_rows=False the event
+    goes too), files of no event, footage no event holds. Segments a waiting event needs go last. Each segment
+    counts once however many events hold it. Returns (units deleted, bytes freed)."""
+    conn, units, freed = tx.conn, 0, 0
+    spare = set(needed)
+    while freed < need_bytes:
+        unit = _oldest(conn, spare)
+        if unit is None:
+            if not spare:
+                break
+            spare = set()  # nothing else is left: a waiting event's footage goes too
+            continue
+        _, kind, key = unit
+        if kind == "event":
+            freed += (prune_event if keep_rows else drop_event)(tx, data_dir, key, reason, spare)
+        elif kind == "file":
+            size = int(conn.execute("SELECT bytes FROM media WHERE relpath = ?", (key,)).fetchone()[0])
+            conn.execute("DELETE FROM media WHERE relpath = ?", (key,))
+            unlink_later(tx, data_dir, [key])
+            freed += size
+        else:
+            freed += _free_segments(tx, data_dir, [key], spare, all_=True)
+        units += 1
+    return units, freed
 
 
 def note_media(tx: Tx, budget: StorageBudget) -> None:
@@ -107,7 +198,7 @@ def note_media(tx: Tx, budget: StorageBudget) -> None:
 
 
 def enforce_quota(tx: Tx, data_dir: Path, quota_bytes: int, needed: Set[str] = frozenset()) -> int:
-    """Delete the oldest media files until their total is within the quota; event rows stay."""
+    """Delete the oldest events' media (whole) and unheld footage until media are within the quota."""
     return free_oldest(tx, data_dir, db.media_bytes(tx.conn) - quota_bytes, needed)[0]
 
 
@@ -147,7 +238,8 @@ def run_retention(tx: Tx, data_dir: Path, *, retain_s: float, quota_bytes: int, 
     free = free_bytes(data_dir)
     if free < min_free_bytes:
         # Aim a little above the floor so one pass does not leave the next write short again.
-        files, freed = free_oldest(tx, data_dir, min_free_bytes - free + min_free_bytes // 10, needed)
+        files, freed = free_oldest(tx, data_dir, min_free_bytes - free + min_free_bytes // 10, needed,
+                                   reason="low disk")
         deleted, free = deleted + files, free + freed
     pruned = prune_log(tx.conn, cutoff)
     if expired or deleted or pruned:

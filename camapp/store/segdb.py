@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from camapp.store.db import SEGMENT_OWNER, add_media
@@ -22,13 +23,29 @@ def segment_relpath(seg_id: str) -> str:
     return f"{SEGMENT_ROOT}{day}/{name}.mp4"
 
 
-def add_segment(conn: sqlite3.Connection, relpath: str, times: tuple[float, float], frames: int, size: int,
-                keep: int) -> None:
-    """Record a finished segment file: its media row (counted in the quota) and its time range."""
-    # `created` is when it was stored, like every other media file: retention deletes in that order.
-    add_media(conn, relpath, SEGMENT_OWNER, "segment", size, time.time())
-    conn.execute("INSERT OR REPLACE INTO segments (relpath, start_time, end_time, frames, keep) VALUES (?, ?, ?, ?, ?)",
-                 (relpath, times[0], times[1], frames, keep))
+@dataclass(frozen=True)
+class SegmentRow:
+    """What the segments table says of one finished segment file."""
+
+    relpath: str
+    start: float
+    end: float
+    frames: int
+    size: int
+    keep: int
+    camera: str
+    run: int
+    sha256: str
+
+
+def add_segment(conn: sqlite3.Connection, seg: SegmentRow) -> None:
+    """Record a finished segment file: its media row (counted in the quota), its time range, camera and run."""
+    # `created` is when it was stored, like every other media file.
+    add_media(conn, seg.relpath, SEGMENT_OWNER, "segment", seg.size, time.time())
+    conn.execute(
+        "INSERT OR REPLACE INTO segments (relpath, start_time, end_time, frames, keep, camera, run, sha256) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (seg.relpath, seg.start, seg.end, seg.frames, seg.keep, seg.camera, seg.run, seg.sha256))
 
 
 def drop_segments(conn: sqlite3.Connection, relpaths: list[str]) -> None:
@@ -51,25 +68,18 @@ def drop_orphans(conn: sqlite3.Connection) -> list[str]:
 
 
 def expired(conn: sqlite3.Connection, keep: int, cutoff: float) -> list[str]:
-    """Segments kept for reason `keep` that ended before `cutoff`."""
-    sql = "SELECT relpath FROM segments WHERE keep = ? AND end_time < ?"
+    """Segments kept for reason `keep` that ended before `cutoff` and that no event holds."""
+    sql = ("SELECT relpath FROM segments WHERE keep = ? AND end_time < ? "
+           "AND relpath NOT IN (SELECT relpath FROM holds)")
     return [r[0] for r in conn.execute(sql, (keep, cutoff))]
 
 
 def list_segments(conn: sqlite3.Connection, since: float, until: float, limit: int) -> list[dict[str, Any]]:
     """Segments overlapping [since, until], oldest first, with their size."""
     rows = conn.execute(
-        "SELECT s.relpath, s.start_time, s.end_time, s.frames, s.keep, m.bytes FROM segments s "
+        "SELECT s.relpath, s.start_time, s.end_time, s.frames, "
+        "s.keep OR EXISTS (SELECT 1 FROM holds h WHERE h.relpath = s.relpath) AS keep, m.bytes FROM segments s "
         "JOIN media m ON m.relpath = s.relpath WHERE s.end_time > ? AND s.start_time < ? "
         "ORDER BY s.start_time LIMIT ?", (since, until, limit),
     ).fetchall()
     return [dict(r) for r in rows]
-
-
-def clipless_events(conn: sqlite3.Connection, since: float) -> list[tuple[str, float, float | None]]:
-    """Events ending after `since` without a clip (a crash interrupted them): id, start, end."""
-    rows = conn.execute(
-        "SELECT id, start_time, end_time FROM events WHERE COALESCE(end_time, 1e18) >= ? AND id NOT IN "
-        "(SELECT owner FROM media WHERE kind = 'clip')", (since,),
-    ).fetchall()
-    return [(str(r[0]), float(r[1]), None if r[2] is None else float(r[2])) for r in rows]

@@ -16,23 +16,23 @@ from camapp.config.storage import StorageConfig
 from camapp.errors import StorageError
 from camapp.geometry import Box
 from camapp.sinks import ResultSink
-from camapp.store import db
+from camapp.store import db, holds, segdb
 from camapp.store.budget import StorageBudget
 from camapp.store.chain import InvalidIdError, check_id
 from camapp.store.closing import close_stale, end_event
 from camapp.store.paths import PathBook, TrackPath
 from camapp.store.queries import StoreReader
 from camapp.store.recorder import AnnotateFn, MediaRecorder, MediaWorker
-from camapp.store.recording import CLIP_CODEC, StoreRecording
+from camapp.store.recording import CLIP_CODEC, RUN_GAP_S, StoreRecording
 from camapp.store.records import StoreUsage
 from camapp.store.retention import (
     RetentionResult,
+    drop_event,
     free_oldest,
     note_media,
     oldest_media,
     run_retention,
     sweep,
-    unlink_later,
 )
 from camapp.store.snapshots import SnapshotCandidate
 from camapp.store.writer import DBWriter, Op, Tx
@@ -113,8 +113,8 @@ class EventStore(StoreReader, ResultSink):
         self._recorder = MediaRecorder(cfg, self.data_dir, self._writer, annotate_fn or _default_annotate,
                                        self.budget)
         if cfg.recording.mode != "off":
-            self._recording = StoreRecording(cfg, self.data_dir, self._writer, self._worker, self._recorder,
-                                             fps=fps, lossless=lossless)
+            self._recording = StoreRecording(cfg, self.data_dir, self._writer, self.budget, fps=fps,
+                                             camera=camera_id, lossless=lossless)
         self._open: dict[str, _OpenEvent] = {}
         self._paths = PathBook()
         self._deleted: set[str] = set()
@@ -131,6 +131,8 @@ class EventStore(StoreReader, ResultSink):
     def _startup_op(self, tx: Tx) -> None:
         removed, closed = sweep(tx, self.data_dir), close_stale(tx)
         db.drop_orphan_details(tx.conn)
+        segdb.drop_orphans(tx.conn)  # segments whose file the sweep found gone
+        holds.drop_dangling(tx.conn, time.time())  # so no event holds footage that is not there
         note_media(tx, self.budget)
         if removed or closed:
             log.info("event store: removed %d leftover file(s), closed %d stale event(s)", removed, closed)
@@ -180,6 +182,10 @@ class EventStore(StoreReader, ResultSink):
 
         def forget(tx: Tx) -> None:
             tx.conn.executemany("DELETE FROM media WHERE relpath = ?", [(p,) for p in doomed])
+            gone = segdb.drop_orphans(tx.conn)
+            holds.drop_dangling(tx.conn, time.time())  # the events that held them say what they lost
+            if self._recording is not None:
+                self._recording.forget(set(gone))
             note_media(tx, self.budget)
             tx.after_commit.append(lambda: self._unlinked.difference_update(doomed))
 
@@ -225,9 +231,9 @@ class EventStore(StoreReader, ResultSink):
             event = _OpenEvent(msg.track_id, msg.start_time, msg.score, (frame.width, frame.height),
                                self._paths.take(msg.track_id))
             self._open[msg.id] = event
-            if self._recording is not None and self.cfg.clips:
+            if self._recording is not None:
                 self._recording.event_started(msg.id, msg.start_time)
-                event.clip_codec = CLIP_CODEC
+                event.clip_codec = CLIP_CODEC if self.cfg.clips else None
             self._better(event, msg.score, result, msg.box, render=False)  # saved right below
             self._save_snapshot(msg.id, event)
         elif event is not None:
@@ -306,6 +312,12 @@ class EventStore(StoreReader, ResultSink):
         elif not self._recording.hold(event_id):
             log.info("rule %s: the clip of %s was already cut; its recording is not held", rule, event_id)
 
+    def clock_floor(self) -> float | None:
+        """The earliest time a new run's frames may carry: just after the last segment kept for this camera (a
+        replay's clock starts there, so runs never overlap), or None when nothing is recorded."""
+        until = None if self._recording is None else self._recording.recorded_until()
+        return None if until is None else until + RUN_GAP_S
+
     def recording_status(self) -> dict[str, Any] | None:
         """The recorder's state (System page, MQTT stats), or None when recording is off."""
         return None if self._recording is None else self._recording.status()
@@ -320,9 +332,8 @@ class EventStore(StoreReader, ResultSink):
         def op(tx: Tx) -> bool:
             if not db.event_exists(tx.conn, event_id):
                 return False
-            unlink_later(tx, self.data_dir, db.take_media(tx.conn, event_id))
+            drop_event(tx, self.data_dir, event_id, "user", self._needed())
             note_media(tx, self.budget)
-            db.append_log(tx.conn, event_id, "deleted", {"id": event_id, "reason": "user"}, time.time())
             return True
 
         deleted = bool(self._writer.call(op))
@@ -350,6 +361,7 @@ class EventStore(StoreReader, ResultSink):
         out["recording"] = self.recording_status()
         out["inflight_bytes"], out["db_bytes"] = budget["inflight_bytes"], budget["db_bytes"]
         out["outbox_bytes"], out["refused_writes"] = budget["outbox_bytes"], budget["refused_writes"]
+        out["snapshot_bytes_written"] = self._recorder.bytes_written
         return out
 
     def flush(self, timeout: float = 60.0) -> None:

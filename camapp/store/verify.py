@@ -108,21 +108,32 @@ def file_digest(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _logged_files(row: sqlite3.Row) -> list[dict[str, Any]]:
+    """The files a log row vouches for: a clip's own file, or each segment an event holds."""
+    payload = json.loads(row["payload"])
+    if row["type"] == "hold":
+        return [f for f in payload.get("segments", []) if isinstance(f, dict)]
+    return [payload] if row["type"] == "clip" else []
+
+
 def _check_files(conn: sqlite3.Connection, data_dir: Path, rows: list[sqlite3.Row]) -> None:
-    """Each logged clip still in the store must be the file the log vouches for (retention may remove files)."""
+    """Each logged clip or held segment still in the store must be the file the log vouches for (retention may
+    remove files); each segment is hashed once however many events hold it."""
     stored = {r[0] for r in conn.execute("SELECT relpath FROM media")}
+    hashed: dict[str, str] = {}
     for row in rows:
-        payload = json.loads(row["payload"])
-        rel = payload.get("path")
-        if rel not in stored:
-            continue
-        where = f"{row['type']} {rel} of event {row['event_id']!r} (log row {row['seq']})"
-        try:
-            actual = file_digest(data_dir / rel)
-        except OSError:
-            raise _Broken(f"{where} is missing from disk") from None
-        if actual != payload.get("sha256"):
-            raise _Broken(f"{where} was altered or replaced: its sha256 differs from the log")
+        for logged in _logged_files(row):
+            rel = logged.get("path")
+            if not isinstance(rel, str) or rel not in stored:
+                continue
+            where = f"{row['type']} {rel} of event {row['event_id']!r} (log row {row['seq']})"
+            try:
+                actual = hashed[rel] if rel in hashed else file_digest(data_dir / rel)
+            except OSError:
+                raise _Broken(f"{where} is missing from disk") from None
+            hashed[rel] = actual
+            if actual != logged.get("sha256"):
+                raise _Broken(f"{where} was altered or replaced: its sha256 differs from the log")
 
 
 def verify_log(db_path: Path) -> VerifyResult:
@@ -147,4 +158,4 @@ def verify_log(db_path: Path) -> VerifyResult:
     finally:
         conn.close()
     return VerifyResult(True, checked, f"event log intact: {checked} rows verified, {len(derived)} events match, "
-                                       f"{len(files)} clip(s) logged")
+                                       f"{len(files)} clip/footage row(s) logged")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import io
 import re
 import time
 from collections.abc import Generator, Iterator
@@ -202,7 +203,8 @@ def list_recordings() -> Any:
     segments = store().list_segments(since, until)
     events = store().list_events(limit=500, since=since, until=until)
     marks = [{"id": e["id"], "label": e["label"], "start_time": e["start_time"], "end_time": e["end_time"],
-              "start": iso(e["start_time"]), "end": iso(e["end_time"]), "has_clip": e["has_clip"]} for e in events]
+              "start": iso(e["start_time"]), "end": iso(e["end_time"]), "has_clip": e["has_clip"],
+              "clip": e["clip"]} for e in events]
     segs = [{**s, "start_iso": iso(s["start"]), "end_iso": iso(s["end"])} for s in segments]
     return jsonify({"since": since, "until": until, "since_iso": iso(since), "until_iso": iso(until),
                     "segments": segs, "events": marks})
@@ -224,8 +226,30 @@ def recording_segment(seg_id: str) -> Any:
     return send_file(path, mimetype="video/mp4", conditional=True, max_age=3600)
 
 
+CLIP_MAX_AGE_S = 300  # a clip's content changes only if its footage is pruned (then its ETag changes too)
+
+
+@bp.get("/events/<event_id>/clip.mp4")
+def event_clip(event_id: str) -> Any:
+    """The event's clip, remuxed from the recording on request: Content-Length, Range requests, a download name."""
+    checked = checked_id(event_id, "event id")
+    clip = store().clip(checked)
+    if clip is None:
+        event = store().get_event(checked)
+        if event is None:
+            return api_error(404, f"no event {event_id!r}")
+        return api_error(404, f"event {event_id!r} has no clip (clip: {event.get('clip', 'none')})")
+    if clip.path is not None:
+        return send_file(clip.path, mimetype="video/mp4", conditional=True, max_age=CLIP_MAX_AGE_S,
+                         download_name=clip.name)
+    return send_file(io.BytesIO(clip.data or b""), mimetype="video/mp4", conditional=True, etag=clip.etag,
+                     max_age=CLIP_MAX_AGE_S, download_name=clip.name)
+
+
 @bp.get("/events/<event_id>/<kind>")
 def event_media(event_id: str, kind: str) -> Any:
+    if kind == "clip":  # the older URL of the same clip
+        return event_clip(event_id)
     if kind not in MEDIA_KINDS:
         return api_error(404, f"unknown media {kind!r}; use one of {', '.join(MEDIA_KINDS)}")
     path = store().media_path(checked_id(event_id, "event id"), kind)

@@ -51,6 +51,23 @@ class StatsReader(Protocol):
     def as_dict(self) -> Mapping[str, object]: ...
 
 
+class ClipLike(Protocol):
+    """An event's clip: MP4 bytes made from the recording (`data`) or a clip file (`path`), a download name and an
+    ETag (camapp.store.clips.Clip)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def etag(self) -> str: ...
+
+    @property
+    def data(self) -> bytes | None: ...
+
+    @property
+    def path(self) -> Path | None: ...
+
+
 class EventStoreLike(Protocol):
     """The read/delete side of the event store that the UI uses; its rows are the typed records of
     camapp.store.records (their JSON Schema is in /api/openapi.json)."""
@@ -67,6 +84,8 @@ class EventStoreLike(Protocol):
     def media_path(self, event_id: str, kind: str) -> Path | None: ...
 
     def snapshot_path(self, snap_id: str) -> Path | None: ...
+
+    def clip(self, event_id: str) -> ClipLike | None: ...
 
     def usage(self) -> StoreUsage: ...
 

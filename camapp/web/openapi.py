@@ -89,9 +89,13 @@ def _paths() -> dict[str, Any]:
             "type": "object", "required": ["events"],
             "properties": {"events": {"type": "array", "items": _ref("EventRecord")}}})},
         "/events/{event_id}": {"get": _op("One event, with its path [[t, x, y], ...] in frame pixels, frame_width, "
-                                          "frame_height and clip_codec", params=eid, codes=(400, 401, 404),
-                                          schema=_ref("EventDetail")),
+                                          "frame_height, clip_codec and clip (ready, recording, pruned or none)",
+                                          params=eid, codes=(400, 401, 404), schema=_ref("EventDetail")),
                                "delete": _op("Delete an event and its media", params=eid, codes=(400, 401, 403, 404))},
+        "/events/{event_id}/clip.mp4": {"get": _op(
+            "The event's clip (H.264 MP4), remuxed on request from the recording segments the event holds: "
+            "Content-Length, Range requests and a download name; 404 says why there is none (clip: pruned, "
+            "recording or none)", "video/mp4", eid, codes=(400, 401, 404))},
         "/events/{event_id}/{kind}": {"get": _op("Event media (JPEG or video)", "application/octet-stream",
                                                  [*eid, _p("kind", "path", MEDIA)], codes=(400, 401, 404))},
         "/recordings": {"get": _op("Recorded segments and events in a window (default the last hour, at most a "

@@ -49,7 +49,7 @@
     const pages = Math.max(1, Math.ceil(newest.length / PAGE));
     page = Math.min(page, pages - 1);
     list.replaceChildren(...newest.slice(page * PAGE, (page + 1) * PAGE).map((e) => {
-      const a = el("a", { href: "/events/" + encodeURIComponent(e.id), text: e.label + " · " + fmt(e.start_time) + (e.has_clip ? " · clip" : "") });
+      const a = el("a", { href: "/events/" + encodeURIComponent(e.id), text: e.label + " · " + fmt(e.start_time) + (e.has_clip ? " · clip" : e.clip === "pruned" ? " · clip pruned" : "") });
       const play = el("button", { type: "button", class: "secondary", text: "Play here" });
       play.addEventListener("click", () => playAt(e.start_time - 3));
       return el("li", {}, dot(colour(e.label)), a, play);
