@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
@@ -10,15 +11,29 @@ from camapp.store.chain import row_to_state
 from camapp.store.writer import Tx
 
 
+def _last_seen(path_json: str | None) -> float | None:
+    """Frame time of the last point of an event's saved path (event_details), or None."""
+    try:
+        points = json.loads(path_json) if path_json else []
+    except ValueError:
+        return None
+    return float(points[-1][0]) if points and isinstance(points[-1], list) and points[-1] else None
+
+
 def close_stale(tx: Tx) -> int:
-    """Events left open by a crash or hard stop get an `end` at their last logged time."""
+    """Events left open by a crash or hard stop get an `end`: when their object was last seen (the frame clock of
+    their saved path), else at their last logged time. The log's times are the wall clock, which a replay's frame
+    clock runs ahead of: ending there gave replayed events a length of zero and their clips next to nothing."""
     rows = tx.conn.execute(
-        "SELECT e.*, (SELECT MAX(ts) FROM event_log l WHERE l.event_id = e.id) AS last_ts "
+        "SELECT e.*, (SELECT MAX(ts) FROM event_log l WHERE l.event_id = e.id) AS last_ts, "
+        "(SELECT d.path FROM event_details d WHERE d.event_id = e.id) AS seen_path "
         "FROM events e WHERE e.end_time IS NULL"
     ).fetchall()
     for row in rows:
         state = row_to_state(dict(row))
-        _append_end(tx, state, max(state["start_time"], row["last_ts"] or 0.0), "restart")
+        seen = _last_seen(row["seen_path"])
+        end = seen if seen is not None else (row["last_ts"] or 0.0)
+        _append_end(tx, state, max(state["start_time"], end), "restart")
     return len(rows)
 
 

@@ -74,8 +74,8 @@ def segment_hashes(conn: sqlite3.Connection, relpaths: list[str]) -> list[dict[s
     return out
 
 
-def add_holds(conn: sqlite3.Connection, event_id: str, camera: str, run: int, end: float,
-              relpaths: list[str]) -> list[dict[str, Any]]:
+def add_holds(conn: sqlite3.Connection, event_id: str, camera: str, run: int,
+              window: tuple[float, float], relpaths: list[str]) -> list[dict[str, Any]]:
     """The event's window is recorded: it holds these segments (those of its camera and run still stored).
     Returns what it holds (path, bytes, sha256) for the `hold` log row; the window is `ready`, or `none`."""
     files = segment_hashes(conn, relpaths)
@@ -84,8 +84,8 @@ def add_holds(conn: sqlite3.Connection, event_id: str, camera: str, run: int, en
     files = [f for f in files if f["path"] in ok]
     conn.executemany("INSERT OR IGNORE INTO holds (event_id, relpath, camera, run) VALUES (?, ?, ?, ?)",
                      [(event_id, rel, camera, run) for rel in ok])
-    conn.execute("UPDATE windows SET end_time = ?, state = ? WHERE event_id = ?",
-                 (end, "ready" if ok else "none", event_id))
+    conn.execute("UPDATE windows SET start_time = ?, end_time = ?, state = ? WHERE event_id = ?",
+                 (*window, "ready" if ok else "none", event_id))
     return files
 
 

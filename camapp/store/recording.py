@@ -172,7 +172,9 @@ class StoreRecording:
         if not job.held or not db.event_exists(tx.conn, job.event_id):
             return
         cut = job.cut
-        files = holds.add_holds(tx.conn, job.event_id, self.camera, job.run, cut.end, [s.relpath for s in job.segments])
+        # Footage of the event itself, not only its pre-roll (a crash may have lost the segment it began in).
+        covering = [s.relpath for s in job.segments] if any(s.end > cut.latest_start for s in job.segments) else []
+        files = holds.add_holds(tx.conn, job.event_id, self.camera, job.run, (cut.start, cut.end), covering)
         if not files:
             log.info("no recording covers event %s; no clip", job.event_id)
             return
