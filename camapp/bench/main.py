@@ -19,6 +19,7 @@ import numpy as np
 from camapp.assets import ROOT, demo_video
 from camapp.bench.recording import bench_recording
 from camapp.bench.speed import bench_detection
+from camapp.bench.storage import bench_storage
 from camapp.bench.tracking import TrackLog, report_idle_people
 from camapp.bench.tracking import report as report_tracking
 from camapp.capture import FrameSource
@@ -212,6 +213,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         report_idle_people(idle_tracks, gt_path, offset=200, frames=200)
         watched = run_pipeline(busy, cfg, detector, viewers=20)
         bench_recording(busy, cfg, detector, run_pipeline, fps=10.0)
+        bench_storage(busy, cfg, detector, run_pipeline)
         bench_detection(busy, cfg, detector, gt_path)
     ratio = watched["fps"] / gated["fps"]
     print(f"\n20 stream viewers (busy)     {watched['fps']:.1f} frames/s ({ratio:.2f}x of 0 viewers), "

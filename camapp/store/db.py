@@ -54,15 +54,14 @@ CREATE TABLE IF NOT EXISTS runs (
     id INTEGER PRIMARY KEY, camera TEXT NOT NULL, started REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS windows (
     event_id TEXT PRIMARY KEY, camera TEXT NOT NULL, run INTEGER NOT NULL, start_time REAL NOT NULL,
-    latest_start REAL NOT NULL, end_time REAL, state TEXT NOT NULL);
+    latest_start REAL NOT NULL, end_time REAL, state TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS holds (
     event_id TEXT NOT NULL, relpath TEXT NOT NULL, camera TEXT NOT NULL, run INTEGER NOT NULL,
-    PRIMARY KEY (event_id, relpath));
+    PRIMARY KEY (event_id, relpath)) WITHOUT ROWID;
 """
 # Created after the columns a schema-3 database lacks are added (an index on a missing column would fail).
 _INDEXES = """
 CREATE INDEX IF NOT EXISTS segments_start ON segments(start_time);
-CREATE INDEX IF NOT EXISTS segments_camera_end ON segments(camera, end_time);
 CREATE INDEX IF NOT EXISTS holds_relpath ON holds(relpath);
 """
 # Schema 3 -> 4: columns segments gained (old segments: run 0, camera filled in by the store that opens them).

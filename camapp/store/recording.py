@@ -92,7 +92,7 @@ class StoreRecording:
             self.book.started(event_id, start, old_run)
             self.book.ended(event_id, end if end is not None else start)
         for job in self.book.ready():  # earlier runs' windows: final now
-            self._hold_op(job, tx)
+            self._write_holds(job, tx)
             self.book.done(job)
         return run
 
@@ -139,12 +139,14 @@ class StoreRecording:
         digest = file_digest(seg.path)  # just written: read back from the page cache
         with self._lock:
             self.book.add(ref)
-            jobs, doomed = self.book.ready(), self.book.expendable()
+            jobs = self.book.ready()
         row = segdb.SegmentRow(rel, seg.start, seg.end, seg.frames, seg.size, ref.keep, self.camera, self.run, digest)
 
         def op(tx: Tx) -> None:
             if seg.path.is_file():  # retention may have freed it already to make room
                 segdb.add_segment(tx.conn, row)
+            with self._lock:  # here, not on the recorder thread: the holds queued before this have been written
+                doomed = self.book.expendable()
             gone = holds.unheld(tx.conn, [s.relpath for s in doomed])
             if gone:
                 segdb.drop_segments(tx.conn, gone)
@@ -156,9 +158,7 @@ class StoreRecording:
             self._submit_hold(job)
 
     def _submit_hold(self, job: ClipJob) -> Future[Any]:
-        future = self._writer.submit(functools.partial(self._hold_op, job))
-        future.add_done_callback(lambda _: self._done(job))
-        return future
+        return self._writer.submit(functools.partial(self._hold_op, job))
 
     def _done(self, job: ClipJob) -> None:
         with self._lock:
@@ -168,7 +168,14 @@ class StoreRecording:
 
     def _hold_op(self, job: ClipJob, tx: Tx) -> None:
         """The event's window is recorded: it holds the segments of its run covering it, and the log says which
-        (with their sha256, so verify-log checks the footage as it checks the metadata)."""
+        (with their sha256, so verify-log checks the footage as it checks the metadata). Its segments are free
+        to go (when nothing holds them) from the next operation on: later ones see these holds."""
+        try:
+            self._write_holds(job, tx)
+        finally:
+            self._done(job)
+
+    def _write_holds(self, job: ClipJob, tx: Tx) -> None:
         if not job.held or not db.event_exists(tx.conn, job.event_id):
             return
         cut = job.cut

@@ -224,7 +224,8 @@ class EventStore(StoreReader, ResultSink):
             log.warning("event store: ignoring an event message: %s", err)
             return None
         payload, ts, event_id, type_ = msg.to_dict(), time.time(), msg.id, msg.type
-        self._writer.submit(lambda tx: db.append_log(tx.conn, event_id, type_, payload, ts))
+        # A new event is committed at once (a crash must not lose it; one left open is ended at the next start).
+        self._writer.submit(lambda tx: db.append_log(tx.conn, event_id, type_, payload, ts), urgent=type_ == "new")
         event = self._open.get(msg.id)
         if event is None and msg.type != "end":
             frame = result.frame

@@ -50,6 +50,14 @@ class Tx:
 
 Op = Callable[[Tx], Any]
 _Item = tuple[Op, "Future[Any]"]
+# Rows trickle in every frame; committing each trickle would write the same few WAL pages (the log's last leaf,
+# the events row, log_state, indexes) over and over: on an SD card, bytes written are its life. So the writer
+# gathers what comes for up to this long into one transaction, unless someone waits for the result (call, flush).
+GATHER_S = 5.0
+
+
+class _Urgent(Future):  # type: ignore[type-arg]
+    """The future of an urgent operation: its batch commits without gathering more."""
 
 
 class DBWriter(QueueThread[_Item]):
@@ -57,12 +65,12 @@ class DBWriter(QueueThread[_Item]):
 
     def __init__(
         self, path: Path, *, periodic: Op | None = None, interval_s: float = 60.0, name: str = "store-writer",
-        on_full: RescueFn | None = None,
+        on_full: RescueFn | None = None, gather_s: float = GATHER_S,
     ) -> None:
         """`on_full(conn)` runs when a batch hits a full disk: it frees space (unlinking files) and returns an op
         that forgets what it removed, run first in the retried batch; None when it could free nothing."""
         super().__init__(name)
-        self.path, self.name = path, name
+        self.path, self.name, self.gather_s = path, name, gather_s
         conn = db.connect(path)  # create the schema now so readers work before the thread starts
         try:
             db.init_schema(conn)
@@ -78,16 +86,17 @@ class DBWriter(QueueThread[_Item]):
         self.failing: tuple[float, str] | None = None  # (time.monotonic() of the first failure, error) while retrying
         self._thread.start()
 
-    def submit(self, op: Op) -> Future[Any]:
-        """Queue an operation; it runs in the writer thread inside a transaction."""
-        fut: Future[Any] = Future()
+    def submit(self, op: Op, *, urgent: bool = False) -> Future[Any]:
+        """Queue an operation; it runs in the writer thread inside a transaction, committed within GATHER_S (at
+        once when `urgent`)."""
+        fut: Future[Any] = _Urgent() if urgent else Future()
         if not self._offer((op, fut)):
             fut.set_exception(StorageError("the event store is closed"))
         return fut
 
     def call(self, op: Op, timeout: float = 30.0) -> Any:
         """Run an operation and wait for its committed result."""
-        return self.submit(op).result(timeout)
+        return self.submit(op, urgent=True).result(timeout)
 
     def flush(self, timeout: float = 30.0) -> None:
         """Wait until everything queued so far is committed."""
@@ -117,12 +126,17 @@ class DBWriter(QueueThread[_Item]):
             return [], False
         items: list[_Item] = []
         item: _Item | None = first
+        until = time.monotonic() + self.gather_s
         while item is not None:
             items.append(item)
+            if isinstance(item[1], _Urgent):
+                until = 0.0  # commit what is here now
             if len(items) >= _BATCH:
                 return items, False
+            left = until - time.monotonic()
             try:
-                item = self._queue.get_nowait()
+                item = (self._queue.get(timeout=left) if left > 0 and not self._stop.is_set()
+                        else self._queue.get_nowait())
             except queue.Empty:
                 return items, False
         return items, True
