@@ -24,7 +24,7 @@ from camapp.config import AppConfig
 from camapp.config.storage import StorageConfig
 from camapp.sinks import ResultSink
 from camapp.store import EventStore
-from camapp.types import Frame
+from camapp.types import CameraName, Frame
 
 RunPipeline = Callable[..., dict[str, Any]]  # camapp.bench.main.run_pipeline(frames, cfg, detector, extra=[...])
 THREADS = {"recorder": "segments", "store-media": "snapshots", "store-writer": "sqlite"}
@@ -78,7 +78,7 @@ def time_clip(store: EventStore) -> dict[str, Any]:
     if not events:
         return {}
     pre, post = store.cfg.pre_roll_s, store.cfg.post_roll_s
-    event = min(events, key=lambda e: abs(e["end_time"] - e["start_time"] + pre + post - CLIP_S))
+    event = min(events, key=lambda e: abs((e["end_time"] or e["start_time"]) - e["start_time"] + pre + post - CLIP_S))
     store.clip_cache = type(store.clip_cache)()
     t0 = time.perf_counter()
     clip = store.clip(event["id"])
@@ -98,7 +98,7 @@ def measure(frames: Sequence[Frame], cfg: AppConfig, detector: Any, run_pipeline
     with tempfile.TemporaryDirectory(prefix="camapp-bench-storage-") as tmp:
         store_cfg = StorageConfig.model_validate({**cfg.storage.model_dump(exclude_unset=True), "path": tmp,
                                                   "min_free_mb": 0, **(storage or {})})
-        store = EventStore(store_cfg, camera_id="bench", fps=fps, lossless=True)
+        store = EventStore(store_cfg, camera_id=CameraName("bench"), fps=fps, lossless=True)
         try:
             # Opening (schema, first retention pass) and closing are once per start, not per hour: kept apart.
             store.flush()
@@ -116,7 +116,7 @@ def measure(frames: Sequence[Frame], cfg: AppConfig, detector: Any, run_pipeline
             store.close()
         at_close = write_bytes() - before - total
         files = _files(Path(tmp))
-    rec = usage["recording"] or {}
+    rec = {k: float(v) for k, v in (usage.get("recording") or {}).items() if isinstance(v, int | float)}
     per_hour = 3600.0 / span_s
     written = {**threads, "else": max(0, total - sum(threads.values())), "total": total}
     return {
