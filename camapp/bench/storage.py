@@ -11,8 +11,10 @@ files' own sizes are printed beside them. `python -m camapp.bench.storage --json
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
+import sqlite3
 import tempfile
 import threading
 import time
@@ -72,6 +74,14 @@ def _files(data: Path) -> dict[str, int]:
     return sizes
 
 
+def _quota_passes(store: EventStore) -> int:
+    """How many times the quota freed space: runs of `pruned` log rows (reason quota) with other rows between."""
+    with sqlite3.connect(f"file:{store.db_path}?mode=ro", uri=True) as conn:
+        kinds = [r[0] == "pruned" and '"reason":"quota"' in r[1]
+                 for r in conn.execute("SELECT type, payload FROM event_log ORDER BY seq")]
+    return sum(1 for prev, cur in zip([False, *kinds], kinds, strict=False) if cur and not prev)
+
+
 def time_clip(store: EventStore) -> dict[str, Any]:
     """First byte and total time of the clip of the event whose window is nearest 30 s (cache cleared first)."""
     events = [e for e in store.list_events(limit=1000) if e["has_clip"] and e["end_time"] is not None]
@@ -92,10 +102,14 @@ def time_clip(store: EventStore) -> dict[str, Any]:
 
 
 def measure(frames: Sequence[Frame], cfg: AppConfig, detector: Any, run_pipeline: RunPipeline, *,  # noqa: PLR0913
-            span_s: float = 120.0, fps: float = 10.0, storage: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Replay `span_s` seconds of the demo through the pipeline into a fresh store; what it wrote, per hour."""
+            span_s: float = 120.0, fps: float = 10.0, storage: dict[str, Any] | None = None,
+            data: Path | None = None) -> dict[str, Any]:
+    """Replay `span_s` seconds of the demo through the pipeline into a fresh store (in `data`, kept, or a
+    temporary directory); what it wrote, per hour."""
     replay = restamped(frames, span_s, fps)
-    with tempfile.TemporaryDirectory(prefix="camapp-bench-storage-") as tmp:
+    with contextlib.ExitStack() as stack:
+        tmp = str(data) if data is not None else stack.enter_context(
+            tempfile.TemporaryDirectory(prefix="camapp-bench-storage-"))
         store_cfg = StorageConfig.model_validate({**cfg.storage.model_dump(exclude_unset=True), "path": tmp,
                                                   "min_free_mb": 0, **(storage or {})})
         store = EventStore(store_cfg, camera_id=CameraName("bench"), fps=fps, lossless=True)
@@ -112,6 +126,7 @@ def measure(frames: Sequence[Frame], cfg: AppConfig, detector: Any, run_pipeline
             clip = time_clip(store)
             usage = store.usage()
             pruned = sum(e["clip"] == "pruned" for e in store.list_events(limit=1000))
+            passes = _quota_passes(store)
         finally:
             store.close()
         at_close = write_bytes() - before - total
@@ -125,8 +140,8 @@ def measure(frames: Sequence[Frame], cfg: AppConfig, detector: Any, run_pipeline
         "stream_bytes_per_hour": round(rec.get("stream_bytes", 0) * per_hour),
         "segment_files_per_hour": round(rec.get("segment_bytes", 0) * per_hour),
         "snapshot_files_per_hour": round(usage.get("snapshot_bytes_written", 0) * per_hour),
-        "files_left": files, "events": usage["event_count"], "pruned_events": pruned, "clip": clip,
-        "quota_bytes": usage["quota_bytes"], "at_close_bytes": at_close,
+        "files_left": files, "events": usage["event_count"], "pruned_events": pruned, "quota_passes": passes,
+        "clip": clip, "quota_bytes": usage["quota_bytes"], "at_close_bytes": at_close,
     }
 
 
@@ -194,13 +209,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--span-s", type=float, default=120.0, help="seconds of video to replay (the demo loops)")
     parser.add_argument("--max-media-mb", type=float, default=None, help="storage.max_media_mb for the run")
     parser.add_argument("--json", action="store_true", help="print the figures as one JSON object")
+    parser.add_argument("--data", type=Path, default=None, help="storage.path to use and keep (default: a temporary "
+                        "directory, deleted)")
     args = parser.parse_args(argv)
     video = demo_video()
     cfg = bench_config(video)
     frames = list(frames_of(video))
     storage = {"max_media_mb": args.max_media_mb} if args.max_media_mb else None
     with build_detector(cfg.model, ModelTrust.from_config(cfg.web)) as detector:
-        m = measure(frames, cfg, detector, run_pipeline, span_s=args.span_s, storage=storage)
+        m = measure(frames, cfg, detector, run_pipeline, span_s=args.span_s, storage=storage, data=args.data)
     if args.json:
         print(json.dumps(m))
     else:

@@ -42,6 +42,7 @@ log = logging.getLogger(__name__)
 
 MB = 1024 * 1024
 FREE_TIMEOUT_S = 10.0  # a media writer waits this long for retention to free space, then skips its file
+FREE_AHEAD = 0.10  # share of the quota freed at once when a media writer finds it full
 RESCUE_MIN_BYTES = 1024 * 1024  # a write stuck on a full disk frees at least this much media at a time
 DETAILS_EVERY_S = 1.0  # how often a running event's path is saved, so its page shows where the object went so far
 
@@ -158,6 +159,9 @@ class EventStore(StoreReader, ResultSink):
         if threading.current_thread().name == self._writer.name:
             return 0  # the writer frees space itself (retention, _rescue); waiting on itself would deadlock
         needed = self._needed()
+        # A little more than asked (10 % of the quota): else every segment would prune one old event in a commit
+        # of its own (the quota full, each new file freeing just its size).
+        need = max(need, int(self.cfg.max_media_mb * MB * FREE_AHEAD))
 
         def op(tx: Tx) -> int:
             freed = free_oldest(tx, self.data_dir, need, needed)[1]
