@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from gpiozero import Device
-from test_web_readable import logged_in
+from test_web_readable import ARTIFACTS, logged_in
 from test_web_support import Appliance, appliance, with_users  # noqa: F401 (fixture)
 
 from camapp.alarm.sink import AlarmSink
@@ -68,6 +68,8 @@ def test_zone_rule_and_output_made_in_the_form_raise_the_pin(browser: Any, appli
         page.on("pageerror", lambda e: errors.append(str(e)))
         page.goto(base + "/settings")
         build_in_the_form(page)
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        editor(page, "rules.rules").screenshot(path=str(ARTIFACTS / "settings-rule-form.png"))
         page.click("text=Save and apply")
         page.wait_for_load_state("load")
         problems = page.locator(".flash.err, .field-error").all_inner_texts()
