@@ -51,6 +51,8 @@ def build_in_the_form(page: Any) -> None:
     page.select_option("#f-rules\\.arming", "away")
     rules = editor(page, "rules.rules")
     rules.get_by_role("button", name="Add rule").click()
+    first = rules.locator(".item .sub > label").first.inner_text()
+    assert first == "Name", f"a rule's fields come in the model's order, its name first (got {first!r})"
     rules.locator('input[data-path="0.name"]').fill("porch-siren")
     rules.locator('input[data-path="0.labels"]').fill("person")
     rules.locator('[data-path="0.zones"] label:has-text("porch") input').check()

@@ -37,6 +37,11 @@ class FieldSpec:
     digits_are_int: bool = False
     schema: dict[str, Any] | None = None  # a structured value (rules, outputs, zones): settings.js edits it as a form
 
+    @property
+    def schema_json(self) -> str:
+        """The schema with the models' field order kept (Flask's tojson sorts keys: name would come last)."""
+        return json.dumps(self.schema)
+
     def render_value(self, value: Any) -> str:
         if value is None:
             return ""
