@@ -12,6 +12,7 @@ import pytest
 from store_helpers import FPS, T0, message, result, storage, video_frames
 
 from camapp.store import DB_NAME, EventStore, InvalidIdError, QueryError, StoreReader, verify_log
+from camapp.types import CameraName
 
 # (id, label, start offset s, duration s, entered zones)
 EVENTS = [
@@ -258,3 +259,27 @@ def test_the_writer_connection_keeps_a_small_page_cache(tmp_path: Path) -> None:
     conn.executemany("INSERT INTO blobs (data) VALUES (?)", ((bytes(4096),) for _ in range(1000)))  # 4 MB > cache
     assert tuple(conn.execute("SELECT COUNT(*), SUM(LENGTH(data)) FROM blobs").fetchone()) == (1000, 4096 * 1000)
     conn.close()
+
+
+def test_queries_filter_by_camera(tmp_path: Path, demo_video: Path) -> None:
+    """Events of two cameras in one store: each camera's listing and counts hold its own events only."""
+    store = EventStore(storage(tmp_path, clips=False, snapshots=False), camera_id="front", fps=FPS, lossless=True)
+    frame = video_frames(demo_video, 1)[0]
+    for event_id, camera, offset in (("f0", "front", 0), ("g0", "garden", 5), ("f1", "front", 10)):
+        start = T0 + offset
+        store.handle(result(frame, (message("new", event_id, start, camera=camera),)))
+        store.handle(result(frame, (message("end", event_id, start, end=start + 2, camera=camera),)))
+    store.flush()
+    try:
+        assert [e["id"] for e in store.list_events(camera=CameraName("front"))] == ["f1", "f0"]
+        assert [(e["id"], e["camera"]) for e in store.list_events(camera=CameraName("garden"))] == [("g0", "garden")]
+        assert store.list_events(camera=CameraName("drive")) == []
+        assert [e["id"] for e in store.list_events()] == ["f1", "g0", "f0"]
+        assert store.usage(CameraName("garden"))["event_count"] == 1
+        assert store.usage(CameraName("garden"))["oldest_event_time"] == T0 + 5
+        assert store.usage()["event_count"] == 3
+        assert store.list_segments(T0 - 60, T0 + 60, camera=CameraName("garden")) == []
+        with pytest.raises(QueryError, match="camera"):
+            store.list_events(camera=CameraName(""))
+    finally:
+        store.close()

@@ -17,7 +17,7 @@ from camapp.control import Controller
 from camapp.state import ApplianceState
 from camapp.store import EventStore, StoreReader, verify_log
 from camapp.store.media import is_temp
-from camapp.types import Frame
+from camapp.types import CameraName, Frame
 
 N_FRAMES = 90
 NEW_AT, END_AT = 40, 60
@@ -333,6 +333,9 @@ def test_rule_action_clip_keeps_the_recording_around_the_event(tmp_path: Path, f
         store.flush()
         assert store.get_event("ev")["has_clip"] is held  # type: ignore[index]
         around = [s for s in store.list_segments(t0 + 1.5, t0 + 3.5) if s["end"] > t0 + 1.5]
+        assert {s["camera"] for s in store.list_segments(t0, t0 + 18)} == {"cam"}  # the camera that recorded it
+        assert store.list_segments(t0, t0 + 18, camera=CameraName("cam")) == store.list_segments(t0, t0 + 18)
+        assert store.list_segments(t0, t0 + 18, camera=CameraName("garden")) == []
         conn = sqlite3.connect(store.db_path)
         total = conn.execute("SELECT COUNT(*) FROM segments").fetchone()[0]
         conn.close()

@@ -172,6 +172,14 @@ def media_bytes(conn: sqlite3.Connection) -> int:
     return int(conn.execute("SELECT COALESCE(SUM(bytes), 0) FROM media").fetchone()[0])
 
 
+def camera_media_bytes(conn: sqlite3.Connection, camera: str) -> int:
+    """Bytes of one camera's media: its events' files and its recording segments (each counted once)."""
+    row = conn.execute(
+        "SELECT COALESCE(SUM(m.bytes), 0) FROM media m WHERE m.owner IN (SELECT id FROM events WHERE camera = ?) "
+        "OR m.relpath IN (SELECT relpath FROM segments WHERE camera = ?)", (camera, camera)).fetchone()
+    return int(row[0])
+
+
 def media_relpath(conn: sqlite3.Connection, owner: str, kind: str) -> str | None:
     row = conn.execute("SELECT relpath FROM media WHERE owner = ? AND kind = ?", (owner, kind)).fetchone()
     return None if row is None else str(row[0])

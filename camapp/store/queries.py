@@ -15,6 +15,7 @@ from camapp.store.clips import Clip, ClipCache, build_clip
 from camapp.store.records import EventDetail, EventRecord, SegmentRecord, StoreUsage
 from camapp.store.segdb import segment_id, segment_relpath
 from camapp.store.verify import DB_NAME
+from camapp.types import CameraName
 
 MediaKind = Literal["snapshot", "snapshot_clean", "thumbnail", "clip"]
 MAX_LIMIT = 1000
@@ -30,7 +31,7 @@ def _check_query(limit: int, values: dict[str, Any]) -> None:
     for name, value in values.items():
         if value is None:
             continue
-        if name in ("label", "zone"):
+        if name in ("label", "zone", "camera"):
             if not isinstance(value, str) or not 0 < len(value) <= 64:
                 raise QueryError(f"{name} must be a non-empty string of at most 64 characters, got {value!r}")
         elif isinstance(value, bool) or not isinstance(value, int | float):
@@ -57,7 +58,7 @@ class StoreReader:
         finally:
             conn.close()
 
-    def list_events(
+    def list_events(  # noqa: PLR0913 - keyword-only filters, each optional
         self,
         *,
         limit: int = 50,
@@ -66,14 +67,18 @@ class StoreReader:
         zone: str | None = None,
         since: float | None = None,
         until: float | None = None,
+        camera: CameraName | None = None,
     ) -> list[EventRecord]:
-        """Newest first. before: start_time < before (paging); since/until: events overlapping that time range."""
-        _check_query(limit, {"before": before, "label": label, "zone": zone, "since": since, "until": until})
+        """Newest first. before: start_time < before (paging); since/until: events overlapping that time range;
+        camera: that camera's events only (None: every camera's)."""
+        _check_query(limit, {"before": before, "label": label, "zone": zone, "since": since, "until": until,
+                             "camera": camera})
         where: list[str] = []
         args: list[Any] = []
         clauses = (
             (before, "start_time < ?"),
             (label, "label = ?"),
+            (camera, "camera = ?"),
             (since, "COALESCE(end_time, 1e18) >= ?"),
             (until, "start_time <= ?"),
         )
@@ -128,13 +133,16 @@ class StoreReader:
         with self._read() as conn:
             return self._resolve(db.media_relpath(conn, snap_id, "manual"))
 
-    def list_segments(self, since: float, until: float, limit: int = 2000) -> list[SegmentRecord]:
-        """Recorded segments overlapping [since, until], oldest first: id, start, end, frames, bytes, kept."""
-        _check_query(min(limit, MAX_LIMIT), {"since": since, "until": until})
+    def list_segments(self, since: float, until: float, limit: int = 2000,
+                      camera: CameraName | None = None) -> list[SegmentRecord]:
+        """Recorded segments overlapping [since, until], oldest first: id, camera, start, end, frames, bytes, kept;
+        camera: that camera's only (None: every camera's)."""
+        _check_query(min(limit, MAX_LIMIT), {"since": since, "until": until, "camera": camera})
         with self._read() as conn:
-            rows = segdb.list_segments(conn, since, until, limit)
-        return [SegmentRecord(id=segment_id(r["relpath"]), start=r["start_time"], end=r["end_time"],
-                              frames=r["frames"], bytes=r["bytes"], kept=bool(r["keep"])) for r in rows]
+            rows = segdb.list_segments(conn, since, until, limit, camera)
+        return [SegmentRecord(id=segment_id(r["relpath"]), camera=r["camera"], start=r["start_time"],
+                              end=r["end_time"], frames=r["frames"], bytes=r["bytes"], kept=bool(r["keep"]))
+                for r in rows]
 
     def segment_path(self, seg_id: str) -> Path | None:
         """Absolute path of a recorded segment by the id list_segments gave, or None."""
@@ -143,8 +151,15 @@ class StoreReader:
             known = conn.execute("SELECT 1 FROM segments WHERE relpath = ?", (relpath,)).fetchone()
         return self._resolve(relpath) if known else None
 
-    def usage(self) -> StoreUsage:
-        """Disk and event counts; `degraded` and quota come from the running store (see EventStore.usage)."""
+    def usage(self, camera: CameraName | None = None) -> StoreUsage:
+        """Disk and event counts (camera: of that camera's events and footage only); `degraded` and quota come from
+        the running store (see EventStore.usage)."""
+        _check_query(1, {"camera": camera})
         with self._read() as conn:
-            count, oldest = conn.execute("SELECT COUNT(*), MIN(start_time) FROM events").fetchone()
-            return StoreUsage(media_bytes=db.media_bytes(conn), event_count=int(count), oldest_event_time=oldest)
+            if camera is None:
+                count, oldest = conn.execute("SELECT COUNT(*), MIN(start_time) FROM events").fetchone()
+                return StoreUsage(media_bytes=db.media_bytes(conn), event_count=int(count), oldest_event_time=oldest)
+            count, oldest = conn.execute("SELECT COUNT(*), MIN(start_time) FROM events WHERE camera = ?",
+                                         (camera,)).fetchone()
+            return StoreUsage(media_bytes=db.camera_media_bytes(conn, camera), event_count=int(count),
+                              oldest_event_time=oldest)

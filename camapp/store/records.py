@@ -48,6 +48,7 @@ class SegmentRecord(TypedDict):
     """One segment of the continuous or event recording."""
 
     id: str
+    camera: str  # the camera that recorded it
     start: float
     end: float
     frames: int

@@ -74,12 +74,14 @@ def expired(conn: sqlite3.Connection, keep: int, cutoff: float) -> list[str]:
     return [r[0] for r in conn.execute(sql, (keep, cutoff))]
 
 
-def list_segments(conn: sqlite3.Connection, since: float, until: float, limit: int) -> list[dict[str, Any]]:
-    """Segments overlapping [since, until], oldest first, with their size."""
+def list_segments(conn: sqlite3.Connection, since: float, until: float, limit: int,
+                  camera: str | None = None) -> list[dict[str, Any]]:
+    """Segments overlapping [since, until] (of one camera, or all), oldest first, with their size."""
+    only = "" if camera is None else " AND s.camera = ?"
     rows = conn.execute(
-        "SELECT s.relpath, s.start_time, s.end_time, s.frames, "
+        "SELECT s.relpath, s.camera, s.start_time, s.end_time, s.frames, "
         "s.keep OR EXISTS (SELECT 1 FROM holds h WHERE h.relpath = s.relpath) AS keep, m.bytes FROM segments s "
-        "JOIN media m ON m.relpath = s.relpath WHERE s.end_time > ? AND s.start_time < ? "
-        "ORDER BY s.start_time LIMIT ?", (since, until, limit),
+        f"JOIN media m ON m.relpath = s.relpath WHERE s.end_time > ? AND s.start_time < ?{only} "
+        "ORDER BY s.start_time LIMIT ?", (since, until, *(() if camera is None else (camera,)), limit),
     ).fetchall()
     return [dict(r) for r in rows]

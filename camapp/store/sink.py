@@ -355,10 +355,10 @@ class EventStore(StoreReader, ResultSink):
         """For the health check: why rows are not being written (and whether a restart would help), or None."""
         return self._writer.problem()
 
-    def usage(self) -> StoreUsage:
+    def usage(self, camera: CameraName | None = None) -> StoreUsage:
         """The reader's counts plus quota_bytes, degraded, free_bytes, clip_codec, recording and the budget's
         inflight_bytes, db_bytes, outbox_bytes, refused_writes (camapp.store.records.StoreUsage)."""
-        out = super().usage()
+        out = super().usage(camera)
         budget = self.budget.usage()
         out["quota_bytes"], out["degraded"], out["free_bytes"] = budget["quota_bytes"], self._degraded, \
             budget["free_bytes"]

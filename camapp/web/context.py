@@ -11,7 +11,7 @@ from camapp.annotate import Overlay
 from camapp.commands import Commander
 from camapp.config import AppConfig
 from camapp.store.records import EventDetail, EventRecord, SegmentRecord, StoreUsage
-from camapp.types import FrameResult
+from camapp.types import CameraName, FrameResult
 
 MediaKind = Literal["snapshot", "snapshot_clean", "thumbnail", "clip"]
 MEDIA_KINDS: tuple[MediaKind, ...] = ("snapshot", "snapshot_clean", "thumbnail", "clip")
@@ -70,11 +70,13 @@ class ClipLike(Protocol):
 
 class EventStoreLike(Protocol):
     """The read/delete side of the event store that the UI uses; its rows are the typed records of
-    camapp.store.records (their JSON Schema is in /api/openapi.json)."""
+    camapp.store.records (their JSON Schema is in /api/openapi.json). `camera` narrows a listing to one camera's
+    events, footage and counts (None: the whole appliance's)."""
 
-    def list_events(
+    def list_events(  # noqa: PLR0913 - keyword-only filters, each optional
         self, *, limit: int = 50, before: float | None = None, label: str | None = None,
         zone: str | None = None, since: float | None = None, until: float | None = None,
+        camera: CameraName | None = None,
     ) -> list[EventRecord]: ...
 
     def get_event(self, event_id: str) -> EventDetail | None: ...
@@ -87,9 +89,10 @@ class EventStoreLike(Protocol):
 
     def clip(self, event_id: str) -> ClipLike | None: ...
 
-    def usage(self) -> StoreUsage: ...
+    def usage(self, camera: CameraName | None = None) -> StoreUsage: ...
 
-    def list_segments(self, since: float, until: float, limit: int = 2000) -> list[SegmentRecord]: ...
+    def list_segments(self, since: float, until: float, limit: int = 2000,
+                      camera: CameraName | None = None) -> list[SegmentRecord]: ...
 
     def segment_path(self, seg_id: str) -> Path | None: ...
 
