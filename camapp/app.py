@@ -25,11 +25,16 @@ from camapp.state import ApplianceState
 from camapp.systemd import Notifier
 from camapp.types import CameraName
 from camapp.unit import CameraUnit, check_several, health_monitor, live_pipeline
-from camapp.web import WebContext
+from camapp.web import CameraFeed, WebContext
 from camapp.web.addresses import ui_urls
 from camapp.webstart import start_web
 
 log = logging.getLogger(__name__)
+
+
+def _feed(unit: CameraUnit) -> CameraFeed:
+    """One camera as the web UI shows it."""
+    return CameraFeed(unit.hub, unit.stats, lambda: unit.description, unit.fps)
 
 
 class Appliance(Closing):
@@ -143,7 +148,7 @@ class Appliance(Closing):
             data_dir=data_dir(self.cfg), config_path=self.config_path, store=self.sinks.store,
             mqtt_status=self.sinks.mqtt.status if self.sinks.mqtt is not None else None,
             log_tail=self.logs.tail, model_name=lambda: self.model_name, health=self.health.report,
-            urls=self.ui_urls,
+            urls=self.ui_urls, cameras={u.name: _feed(u) for u in self.units},
         )
 
     def ui_urls(self) -> list[str]:

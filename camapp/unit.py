@@ -22,6 +22,7 @@ from camapp.health import PipelineStats
 from camapp.healthcheck import HealthMonitor
 from camapp.live import LivePipeline
 from camapp.parts import Sinks, pipelines_for
+from camapp.redact import redact_text
 from camapp.runner import PipelineHolder, Runner, replay
 from camapp.sinks import ResultSink
 from camapp.stream import FrameHub, HubSink
@@ -84,6 +85,12 @@ class CameraUnit(Closing):
     def problem(self) -> str | None:
         """Why this camera's pipeline is not working (see Runner.problem), None when it is."""
         return "not running" if self._runner is None else self._runner.problem()
+
+    @property
+    def description(self) -> str:
+        """Where its pictures come from, in the source's words once open (an RTSP URL's password masked)."""
+        return redact_text(self._source.description if self._source is not None else f"{self.cfg.camera.source} "
+                           "camera (not open yet)")
 
     @property
     def error(self) -> BaseException | None:

@@ -30,7 +30,7 @@ from camapp.web.auth import UserStore, check_password, hash_password, set_admin_
 from camapp.web.guard import PUBLIC_ENDPOINTS
 
 SAMPLE_ARGS = {"event_id": "ev0", "kind": "snapshot", "snap_id": "x1", "username": "nobody", "token_id": "abcd",
-               "ref": "0a1b", "seg_id": "2026-01-01_000000-000",
+               "ref": "0a1b", "seg_id": "2026-01-01_000000-000", "name": "camera",
                "filename": "app.css"}
 
 

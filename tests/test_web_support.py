@@ -26,11 +26,12 @@ from camapp.config import AppConfig, load_config
 from camapp.config.storage import StorageConfig
 from camapp.control import Controller
 from camapp.health import PipelineStats
+from camapp.healthcheck import HealthMonitor
 from camapp.state import ApplianceState
 from camapp.store import EventStore
 from camapp.stream import FrameHub
 from camapp.types import Detections, EventMessage, Frame, FrameResult, MotionResult, TrackedObject
-from camapp.web import WebContext, close_app, create_app, setupcode
+from camapp.web import CameraFeed, WebContext, close_app, create_app, setupcode
 from camapp.web.auth import UserStore
 
 ADMIN, ADMIN_PW = "admin", "correct horse battery"
@@ -93,6 +94,7 @@ class Feeder:
         while not self.stop.is_set():
             r = self.results[i % len(self.results)]
             self.hub.publish(r)
+            self.stats.record_capture()
             self.stats.record_frame(r.motion.has_motion, False, {"motion": 1.0})
             i += 1
             self.stop.wait(self.dt)
@@ -210,6 +212,64 @@ def make_appliance(
     app = create_app(ctx, history_period_s=0.5)
     app.config["TESTING"] = True
     return Appliance(ctx, app, store, applied, switched, results), feeder
+
+
+@dataclass
+class Cameras:
+    """A web UI over several cameras: each its own real FrameHub fed real frames (the second camera's mirrored, so
+    the pictures differ), its own stats, and the real HealthMonitor judging each by name."""
+
+    appl: Appliance
+    feeders: dict[str, Feeder]
+
+    def close(self) -> None:
+        for name, feeder in self.feeders.items():
+            feeder.close()
+            self.appl.ctx.cameras[name].hub.close()
+        self.appl.close()
+
+
+def two_camera_config(video: Path, copy: Path) -> dict[str, Any]:
+    return {"cameras": {"front": {"source": "file", "path": str(video)},
+                        "garden": {"source": "file", "path": str(copy), "fps": 8}}}
+
+
+def make_cameras(tmp: Path, video: Path, seed: Path, config: dict[str, Any] | None = None) -> Cameras:
+    """The web app of an appliance with the cameras of `config` (default: front and garden, two file cameras)."""
+    copy = tmp / "garden.avi"
+    shutil.copyfile(video, copy)
+    config = config or two_camera_config(video, copy)
+    appl, first = make_appliance(tmp, video, seed, config)
+    close_app(appl.app)  # rebuilt below around every camera
+    feeders = {}
+    health = HealthMonitor(appl.ctx.stats, 10.0)
+    cams: dict[str, CameraFeed] = {}
+    for i, (name, entry) in enumerate(config["cameras"].items()):
+        hub, stats = (appl.ctx.hub, appl.ctx.stats) if i == 0 else (FrameHub(width=640, max_fps=15), PipelineStats())
+        if i == 0:
+            feeder = first
+        else:
+            mirrored = tuple(cv2.flip(f, 1) for f in read_frames(video))
+            feeder = Feeder(hub, stats, build_results(mirrored))
+            feeder.thread.start()
+        stats.set_camera("open")
+        feeders[name] = feeder
+        cams[name] = CameraFeed(hub, stats, lambda e=entry: f"file {e['path']}", float(entry.get("fps", 10)))
+        health.add_camera(name, stats, float(entry.get("fps", 10)))
+        health.watch_pipeline(lambda: None, name)
+    appl.ctx.cameras, appl.ctx.health = cams, health.report
+    appl.app = create_app(appl.ctx, history_period_s=0.5)
+    appl.app.config["TESTING"] = True
+    return Cameras(appl, feeders)
+
+
+@pytest.fixture
+def cameras(tmp_path: Path, tmp_path_factory: pytest.TempPathFactory, demo_video: Path) -> Iterator[Cameras]:
+    two = make_cameras(tmp_path, demo_video, seeded_store(tmp_path_factory, demo_video))
+    try:
+        yield two
+    finally:
+        two.close()
 
 
 @pytest.fixture

@@ -6,9 +6,9 @@ import ssl
 from pathlib import Path
 
 from camapp.web.app import close_app, create_app
-from camapp.web.context import EventStoreLike, WebContext
+from camapp.web.context import CameraFeed, EventStoreLike, WebContext
 
-__all__ = ["EventStoreLike", "WebContext", "close_app", "create_app", "ssl_context"]
+__all__ = ["CameraFeed", "EventStoreLike", "WebContext", "close_app", "create_app", "ssl_context"]
 
 
 def ssl_context(data_dir: Path) -> ssl.SSLContext:

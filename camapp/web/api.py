@@ -1,4 +1,5 @@
-"""JSON API, part 1: status, live stream and snapshots, arming, events and their media."""
+"""JSON API, part 1: arming, snapshots, events and their media (the cameras, their status and live streams:
+camapp/web/cameras.py, on this blueprint)."""
 
 from __future__ import annotations
 
@@ -6,16 +7,14 @@ import datetime as dt
 import io
 import re
 import time
-from collections.abc import Generator, Iterator
 from typing import Any
 
-from flask import Blueprint, Response, abort, current_app, jsonify, request, send_file
+from flask import Blueprint, abort, current_app, jsonify, request, send_file
 
 from camapp.annotate import Overlay
 from camapp.commands import SetDetection, SetMode, Silence, TakeSnapshot
 from camapp.errors import CommandError
 from camapp.state import parse_mode
-from camapp.web import system
 from camapp.web.context import MEDIA_KINDS, EventStoreLike, WebContext
 from camapp.web.guard import api_error
 
@@ -74,49 +73,9 @@ def overlay_from_args() -> Overlay:
     return Overlay(boxes=flag("boxes"), motion=flag("motion", "0"), zones=flag("zones"))
 
 
-@bp.get("/status")
-def get_status() -> Any:
-    return jsonify(system.status(ctx()))
-
-
 @bp.get("/history")
 def get_history() -> Any:
     return jsonify({"points": current_app.extensions["camapp_history"].points()})
-
-
-@bp.get("/snapshot.jpg")
-def snapshot_jpg() -> Any:
-    got = ctx().hub.jpeg(overlay_from_args())
-    if got is None:
-        return api_error(503, "no frame yet: the camera has not delivered a frame")
-    resp = Response(got[1], mimetype="image/jpeg")
-    if request.args.get("download"):
-        resp.headers["Content-Disposition"] = "attachment; filename=snapshot.jpg"
-    return resp
-
-
-@bp.get("/stream.mjpeg")
-def stream() -> Any:
-    """multipart/x-mixed-replace MJPEG; each viewer gets the latest frame and skips what it cannot keep up with."""
-    limit = int(query_number("max_frames", 0, 0, 1_000_000) or 0)
-    most = ctx().get_config().web.max_viewers
-    if ctx().hub.viewers >= most:  # each stream holds a server thread; the rest are kept for the API
-        return api_error(503, f"too many live viewers (web.max_viewers is {most}); close another stream")
-    frames = ctx().hub.frames(overlay_from_args())
-
-    def generate() -> Iterator[bytes]:
-        try:
-            for n, jpg in enumerate(frames, start=1):
-                head = f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {len(jpg)}\r\n\r\n"
-                yield head.encode() + jpg + b"\r\n"
-                if limit and n >= limit:
-                    return
-        finally:
-            if isinstance(frames, Generator):
-                frames.close()  # the hub's viewer count drops as soon as the client goes
-
-    return Response(generate(), mimetype=f"multipart/x-mixed-replace; boundary={BOUNDARY}",
-                    headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
 
 
 @bp.post("/snapshot")

@@ -18,6 +18,7 @@ from camapp.detect.modelfile import model_file_backend
 from camapp.errors import AuthError, CommandError, ConfigError, ModelError, StorageError
 from camapp.store import InvalidIdError, QueryError
 from camapp.web import api, api_admin, guard, pages, setupcode, system, twofactor
+from camapp.web import cameras as _cameras  # noqa: F401 - registers the camera routes on api.bp
 from camapp.web.auth import UserStore
 from camapp.web.configio import ConfigInvalid
 from camapp.web.context import WebContext
@@ -129,7 +130,7 @@ def create_app(ctx: WebContext, history_period_s: float = 10.0) -> Flask:
     app.extensions.update(camapp_history=history,
                           camapp_models=ModelManager(ctx.data_dir, _switcher(ctx),
                                                      lambda: model_file_backend(ctx.get_config().model)))
-    app.register_blueprint(api.bp)
+    app.register_blueprint(api.bp)  # with the camera routes of camapp.web.cameras
     app.register_blueprint(api_admin.bp)
     app.register_blueprint(pages.bp)
     app.register_blueprint(twofactor.bp)

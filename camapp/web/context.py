@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
@@ -97,9 +97,23 @@ class EventStoreLike(Protocol):
     def segment_path(self, seg_id: str) -> Path | None: ...
 
 
+@dataclass(frozen=True)
+class CameraFeed:
+    """One running camera as the UI shows it: its live stream, its counters, where its pictures come from (the
+    source's description, secrets masked) and the frame rate it is configured for."""
+
+    hub: Stream
+    stats: StatsReader
+    source: Callable[[], str] = lambda: ""
+    fps: float | None = None
+
+
 @dataclass
 class WebContext:
-    """Everything the UI reads or controls; callables keep the web layer ignorant of the wiring."""
+    """Everything the UI reads or controls; callables keep the web layer ignorant of the wiring.
+
+    `cameras` holds every running camera by name, in the config's order; `hub` and `stats` are the first one's
+    (what the single-camera routes and pages show). Left empty, it is that one camera, named by camera.id."""
 
     get_config: Callable[[], AppConfig]
     control: Control  # every change (arming, config, model switch) goes through its typed commands
@@ -114,3 +128,9 @@ class WebContext:
     model_name: Callable[[], str] | None = None  # the model detecting now (after a switch or a rollback)
     health: Callable[[], dict[str, Any]] | None = None  # camapp.healthcheck.HealthMonitor.report
     urls: Callable[[], list[str]] | None = None  # where other devices open the UI (camapp.web.addresses.ui_urls)
+    cameras: Mapping[str, CameraFeed] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.cameras:
+            cfg = self.get_config()
+            self.cameras = {next(iter(cfg.cameras), cfg.camera.id): CameraFeed(self.hub, self.stats)}

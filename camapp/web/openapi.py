@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import TypeAdapter
+
 from camapp.store.records import json_schemas
+from camapp.web.system import CameraInfo
 
 OBJ: dict[str, Any] = {"type": "object"}
 JSON_OBJ = {"application/json": {"schema": OBJ}}
@@ -12,6 +15,8 @@ ERR = {"description": "Error", "content": {"application/json": {"schema": {"$ref
 MODE = {"type": "string", "enum": ["disarmed", "home", "away"]}
 IDS = {"type": "string", "pattern": "^[A-Za-z0-9._-]{1,80}$"}
 FLAG = {"type": "string", "enum": ["0", "1"]}
+CAMERA = {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"}
+UNKNOWN = " An unknown camera is a 404 naming it."
 
 
 def openapi30(schema: object) -> object:
@@ -67,17 +72,42 @@ EVENT_FILTERS = [
     _p("since", "query", {"type": "number", "minimum": 0}), _p("until", "query", {"type": "number", "minimum": 0}),
 ]
 MEDIA = {"type": "string", "enum": ["snapshot", "snapshot_clean", "thumbnail", "clip"]}
+WHICH = _p("camera", "query", CAMERA)  # which camera; none: the first (with `camera:`, the only) one
+NAMED = _p("name", "path", CAMERA)
+STREAM = [*OVERLAY, _p("max_frames", "query", {"type": "integer", "minimum": 0})]
+
+
+def _cameras() -> dict[str, Any]:
+    """The cameras and each one's live view (the routes of camapp/web/cameras.py)."""
+    return {
+        "/cameras": {"get": _op("Every camera in the config's order: name, source, fps, ok/starting/stalled with "
+                                "the reasons /healthz gives, viewers, and the URLs of its page, stream and latest "
+                                "frame", schema={"type": "object", "required": ["cameras"], "properties": {
+                                    "cameras": {"type": "array", "items": _ref("CameraInfo")}}})},
+        "/cameras/{name}": {"get": _op("One camera (as listed by /cameras)." + UNKNOWN, params=[NAMED],
+                                       codes=(401, 404), schema=_ref("CameraInfo"))},
+        "/cameras/{name}/stream.mjpeg": {"get": _op(
+            "The camera's live MJPEG stream; each frame is encoded once for every viewer, and not at all while "
+            "nobody watches; web.max_viewers counts the streams of all cameras together." + UNKNOWN,
+            "multipart/x-mixed-replace", [NAMED, *STREAM], codes=(400, 401, 404, 503))},
+        "/cameras/{name}/snapshot.jpg": {"get": _op("The camera's latest annotated frame." + UNKNOWN, "image/jpeg",
+                                                    [NAMED, *OVERLAY], codes=(401, 404, 503))},
+    }
 
 
 def _paths() -> dict[str, Any]:
     eid = [_p("event_id", "path", IDS)]
     return {
-        "/status": {"get": _op("Pipeline, state, health, objects, MQTT and storage status")},
+        "/status": {"get": _op("State, health, MQTT and storage status, every camera's health (cameras), and the "
+                               "pipeline, stream and objects of one camera (?camera=, default the first)." + UNKNOWN,
+                               params=[WHICH], codes=(401, 404))},
+        **_cameras(),
         "/history": {"get": _op("Health samples of the last hour")},
         "/state": {"get": _op("Arming mode, detection and alarm")},
-        "/snapshot.jpg": {"get": _op("Latest annotated frame", "image/jpeg", OVERLAY, codes=(401, 503))},
-        "/stream.mjpeg": {"get": _op("Live MJPEG stream", "multipart/x-mixed-replace", [
-            *OVERLAY, _p("max_frames", "query", {"type": "integer", "minimum": 0})])},
+        "/snapshot.jpg": {"get": _op("Latest annotated frame of a camera (?camera=, default the first)." + UNKNOWN,
+                                     "image/jpeg", [WHICH, *OVERLAY], codes=(401, 404, 503))},
+        "/stream.mjpeg": {"get": _op("Live MJPEG stream of a camera (?camera=, default the first)." + UNKNOWN,
+                                     "multipart/x-mixed-replace", [WHICH, *STREAM], codes=(400, 401, 404, 503))},
         "/snapshot": {"post": _op("Ask the store to save the current frame; returns its id")},
         "/snapshots/{snap_id}": {"get": _op("A saved snapshot", "image/jpeg", [_p("snap_id", "path", IDS)],
                                             codes=(400, 401, 404))},
@@ -167,6 +197,13 @@ def _paths() -> dict[str, Any]:
     }
 
 
+def _schemas() -> dict[str, Any]:
+    """The web layer's own records (the camera list), in OpenAPI form; nested types under components too."""
+    schema = TypeAdapter(CameraInfo).json_schema(mode="serialization", ref_template="#/components/schemas/{model}")
+    nested = schema.pop("$defs", {})
+    return {name: openapi30(s) for name, s in {**nested, "CameraInfo": schema}.items()}
+
+
 def spec() -> dict[str, Any]:
     """The OpenAPI document; every operation needs a session cookie or a bearer token."""
     return {
@@ -184,6 +221,7 @@ def spec() -> dict[str, Any]:
             },
             "schemas": {"Error": {"type": "object", "required": ["error", "status"], "properties": {
                 "error": {"type": "string"}, "status": {"type": "integer"}, "errors": OBJ}},
-                        **{name: openapi30(s) for name, s in json_schemas().items()}},
+                        **{name: openapi30(s) for name, s in json_schemas().items()},
+                        **_schemas()},
         },
     }

@@ -9,41 +9,116 @@ import threading
 import time
 import zipfile
 from collections import deque
+from collections.abc import Mapping
 from importlib import metadata
-from typing import Any
+from typing import Any, Literal
 
 import yaml
+from typing_extensions import TypedDict  # pydantic describes only this one on Python < 3.12
 
 from camapp.health import system_health
 from camapp.redact import redact_text
 from camapp.web.configio import config_dict, redact
-from camapp.web.context import WebContext
+from camapp.web.context import Stream, WebContext
 
 
-def _objects(ctx: WebContext) -> tuple[list[dict[str, Any]], dict[str, int] | None]:
-    latest = ctx.hub.latest()
+class FrameSize(TypedDict):
+    width: int
+    height: int
+
+
+class CameraInfo(TypedDict):
+    """One camera as GET /api/cameras lists it."""
+
+    name: str  # its key under `cameras:` (with `camera:`, camera.id)
+    source: str  # where its pictures come from, in the source's words (an RTSP URL's password masked)
+    fps: float  # frames a second its pipeline handles now (over the last seconds; 0 when none arrive)
+    configured_fps: float | None  # the rate it is configured (or its file is recorded) at
+    status: Literal["ok", "starting", "stalled"]  # stalled: the health checks fail for it (see reasons)
+    ok: bool
+    reasons: list[str]  # why it is not ok, as /healthz says
+    viewers: int  # live streams of it open now
+    encodes: int  # JPEG encodes of its frames so far (one per frame shown, however many watch)
+    frame: FrameSize | None  # the size of its latest frame, None before the first
+    page: str  # its page in the UI
+    stream: str  # its MJPEG stream
+    snapshot: str  # its latest frame as JPEG
+
+
+def _objects(hub: Stream) -> tuple[list[dict[str, Any]], FrameSize | None]:
+    latest = hub.latest()
     if latest is None:
         return [], None
     objs = [{"track_id": o.track_id, "label": o.label, "score": round(o.score, 3),
              "box": [round(v, 1) for v in o.box], "stationary": o.stationary} for o in latest.objects]
-    return objs, {"width": latest.frame.width, "height": latest.frame.height}
+    return objs, FrameSize(width=latest.frame.width, height=latest.frame.height)
 
 
-def status(ctx: WebContext) -> dict[str, Any]:
-    """Everything the Live and System pages show, in one JSON document."""
-    objects, frame = _objects(ctx)
+Health = Literal["ok", "starting", "stalled"]
+
+
+def _camera_health(name: str, report: dict[str, Any] | None, stats: Mapping[str, Any]) -> tuple[Health, list[str]]:
+    """("ok" | "starting" | "stalled", the reasons) of one camera: the health report's verdict on it (by name with
+    several cameras, the camera and pipeline checks with one); without a report, its capture status."""
+    camera = stats["camera"]
+    if report is None:
+        reasons = [] if camera["status"] == "open" else [f"camera {camera['status']}" + (
+            f": {camera['error']}" if camera["error"] else "")]
+    elif "cameras" in report:
+        reasons = list(report["cameras"].get(name, {}).get("reasons", []))
+    else:
+        reasons = [str(c["reason"]) for key, c in report.get("checks", {}).items()
+                   if key in ("camera", "pipeline") and not c["ok"]]
+    if not reasons:
+        return "ok", []
+    return ("starting" if camera["status"] == "starting" and not stats["frames"] else "stalled"), reasons
+
+
+def cameras(ctx: WebContext, only: str | None = None, report: dict[str, Any] | None = None) -> list[CameraInfo]:
+    """Each camera (or `only` that one) as /api/cameras lists it: its source, measured and configured fps, ok or
+    stalled with the reasons, its viewers and encodes, its frame size and where its page and stream are."""
+    if report is None and ctx.health is not None:
+        report = ctx.health()
+    cfg = ctx.get_config()
+    out = []
+    for name, feed in ctx.cameras.items():
+        if only is not None and name != only:
+            continue
+        stats: Mapping[str, Any] = feed.stats.as_dict()
+        status, reasons = _camera_health(name, report, stats)
+        _, frame = _objects(feed.hub)
+        own = cfg.cameras.get(name)
+        out.append(CameraInfo(
+            name=name, source=feed.source() or f"{(own or cfg.camera).source} camera",
+            fps=stats["fps"], configured_fps=feed.fps, status=status, ok=status == "ok",
+            reasons=reasons, viewers=feed.hub.viewers, encodes=feed.hub.encodes, frame=frame,
+            page=f"/cameras/{name}", stream=f"/api/cameras/{name}/stream.mjpeg",
+            snapshot=f"/api/cameras/{name}/snapshot.jpg",
+        ))
+    return out
+
+
+def status(ctx: WebContext, camera: str | None = None) -> dict[str, Any]:
+    """Everything the Live and System pages show, in one JSON document: the pipeline, stream and objects are those
+    of `camera` (None: the first camera); `cameras` lists every camera with its health."""
+    name = camera if camera is not None else next(iter(ctx.cameras))
+    feed = ctx.cameras[name]
+    objects, frame = _objects(feed.hub)
+    checks = ctx.health() if ctx.health is not None else None  # what /healthz answers, with the reasons
     return {
         "device_id": ctx.get_config().device_id,
         "time": time.time(),
+        "camera": name,
         "state": ctx.state.as_dict(),
-        "pipeline": ctx.stats.as_dict(),
-        "stream": {"viewers": ctx.hub.viewers, "encodes": ctx.hub.encodes},
+        "pipeline": feed.stats.as_dict(),
+        "stream": {"viewers": feed.hub.viewers, "encodes": feed.hub.encodes},
         "frame": frame,
         "objects": objects,
+        "cameras": cameras(ctx, report=checks),
         "health": system_health(ctx.data_dir),
         "mqtt": ctx.mqtt_status() if ctx.mqtt_status else None,
         "storage": ctx.store.usage() if ctx.store is not None else None,
-        "checks": ctx.health() if ctx.health is not None else None,  # what /healthz answers, with the reasons
+        "checks": checks,
     }
 
 
