@@ -14,6 +14,10 @@ from camapp.geometry import Point
 FloatArray = npt.NDArray[np.float32]
 IntArray = npt.NDArray[np.int32]
 Image = npt.NDArray[np.uint8]
+# JSON whose shape is not ours to know (a signed document as received, a config dump, a report from a device):
+# exactly what json.loads can return, so a reader narrows with isinstance instead of trusting an Any.
+JsonValue = str | int | float | bool | None | list["JsonValue"] | dict[str, "JsonValue"]
+JsonObject = dict[str, JsonValue]
 
 EventType = Literal["new", "update", "end"]
 # The one camera a part serves (config `camera.id`, or a name under `cameras:`). Parts that assume a single camera

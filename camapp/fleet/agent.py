@@ -20,7 +20,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from pydantic import ValidationError
 
@@ -33,9 +32,14 @@ from camapp.errors import CamappError, CommandError
 from camapp.fleet.protocol import (
     REPORTED,
     STATE_COMMANDS,
+    CommandResult,
     Document,
+    FieldError,
     FleetTopics,
+    Refusal,
+    ReportedDoc,
     config_hash,
+    model_spec,
     text_hash,
     verify,
 )
@@ -43,6 +47,7 @@ from camapp.mqtt.authority import LogBudget
 from camapp.mqtt.commands import CommandHandler
 from camapp.redact import get_path, mask_config
 from camapp.state import Mode
+from camapp.types import JsonObject, JsonValue
 
 log = logging.getLogger(__name__)
 STATE_FILE = "fleet-state.json"
@@ -51,13 +56,12 @@ STATE_FILE = "fleet-state.json"
 LOCKED = ("device_id", "mqtt")
 _WHERE = re.compile(r"^(?P<src>[^:\n]*):(?P<line>\d+): (?P<msg>.*)$", re.S)
 Publish = Callable[[str, str], None]
-MODEL_FIELDS = ("model_url", "model_sha256", "labels_url", "labels_sha256", "tls_sha256")
 
 
 class Refused(CamappError, ValueError):
     """A signed, well-formed desired config that cannot run; `errors` are {field, line, message}."""
 
-    def __init__(self, errors: list[dict[str, Any]]) -> None:
+    def __init__(self, errors: list[FieldError]) -> None:
         super().__init__("; ".join(f"{e['field'] or 'config'} (line {e['line']}): {e['message']}" for e in errors))
         self.errors = errors
 
@@ -74,8 +78,8 @@ class AgentState:
     command_version: int = 0
     desired_config: str = ""
     refused_version: int = 0  # not saved: after a restart a refused document is tried once more
-    last_refusal: dict[str, Any] | None = None
-    last_command: dict[str, Any] | None = None
+    last_refusal: Refusal | None = None
+    last_command: CommandResult | None = None
     restart: list[str] = field(default_factory=list)
 
     @classmethod
@@ -94,7 +98,7 @@ class AgentState:
                                        self.command_version, "desired_config": self.desired_config}), 0o600)
 
 
-def merge(base: dict[str, Any], overlay: dict[str, Any]) -> dict[str, Any]:
+def merge(base: JsonObject, overlay: JsonObject) -> JsonObject:
     """`overlay` on `base`: mappings merge key by key, anything else (lists included) replaces."""
     out = dict(base)
     for key, value in overlay.items():
@@ -103,14 +107,14 @@ def merge(base: dict[str, Any], overlay: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def leaves(data: Any, path: str = "") -> list[str]:
+def leaves(data: JsonValue, path: str = "") -> list[str]:
     """Dotted paths of the values an overlay sets (a list is one value)."""
     if isinstance(data, dict) and data:
         return [p for k, v in data.items() for p in leaves(v, f"{path}.{k}" if path else str(k))]
     return [path] if path else []
 
 
-def overlay_config(current: AppConfig, text: str, source: str) -> tuple[AppConfig, dict[str, Any]]:
+def overlay_config(current: AppConfig, text: str, source: str) -> tuple[AppConfig, JsonObject]:
     """The running config with the YAML overlay `text` on it, validated; Refused naming each field and line."""
     try:
         data, lines = parse_yaml(text, source)
@@ -130,8 +134,8 @@ def overlay_config(current: AppConfig, text: str, source: str) -> tuple[AppConfi
         raise Refused(_errors(err, lines)) from None
 
 
-def _errors(err: ValidationError, lines: LineIndex) -> list[dict[str, Any]]:
-    out = []
+def _errors(err: ValidationError, lines: LineIndex) -> list[FieldError]:
+    out: list[FieldError] = []
     for path, msg in error_items(err):
         text = msg.removeprefix("Value error, ")
         out.append({"field": ".".join(path) or None, "line": _line_of(path, text, lines), "message": text})
@@ -243,7 +247,7 @@ class FleetAgent:
                  f"; restart needed for {', '.join(restart)}" if restart else "")
         self._report()
 
-    def _refused(self, doc: Document, errors: list[dict[str, Any]], text: str) -> None:
+    def _refused(self, doc: Document, errors: list[FieldError], text: str) -> None:
         self.state.refused_version = doc.version
         self.state.last_refusal = {"version": doc.version, "errors": errors, "time": round(time.time(), 3)}
         log.warning("fleet: refused desired config version %d: %s", doc.version, text)
@@ -260,21 +264,20 @@ class FleetAgent:
             raise CommandError("malformed: `command` and `value` must be strings")
         st.command_version = doc.version
         st.save(self._state_path)  # taken, done or not: the same document never runs twice
-        result: dict[str, Any] = {"version": doc.version, "command": name[:40], "value": value[:40]}
+        result = CommandResult(version=doc.version, command=name[:40], value=value[:40], result="done")
         try:
             if name == "model":
                 self._install_model(doc.body.get("model"))
             else:
                 self._commands.apply(name, value.encode())
-            result["result"] = "done"
             log.info("fleet: command %s %r (version %d): done", name, value, doc.version)
         except CamappError as err:
-            result.update(result="refused", error=str(err))
+            result["result"], result["error"] = "refused", str(err)
             log.warning("fleet: refused command version %d: %s", doc.version, err)
         st.last_command = result
         self._report()
 
-    def _install_model(self, spec: Any) -> None:
+    def _install_model(self, given: JsonValue) -> None:
         """Download the model the console serves (pinned certificate, sha256 checked), then install it as an upload
         would be: format, labels and signature policy checked, probed, validated on the live frame, switched (the
         previous model takes over if the new one fails), kept for rollback."""
@@ -282,24 +285,23 @@ class FleetAgent:
         from camapp.fleet.download import fetch
         from camapp.web.modelmgr import ModelManager
 
-        if not isinstance(spec, dict) or not all(isinstance(spec.get(k), str) for k in MODEL_FIELDS):
-            raise CommandError(f"malformed: `model` needs {', '.join(MODEL_FIELDS)}")
+        spec = model_spec(given)
         web = self._get_config().web
         limit, pin = int(web.max_upload_mb * 1024 * 1024), spec["tls_sha256"]
         model = fetch(spec["model_url"], spec["model_sha256"], pin, limit)
         labels = fetch(spec["labels_url"], spec["labels_sha256"], pin, 1 << 20)
         signature = None
-        if isinstance(spec.get("signature_url"), str) and isinstance(spec.get("signature_sha256"), str):
+        if spec["signature_url"] is not None and spec["signature_sha256"] is not None:
             signature = fetch(spec["signature_url"], spec["signature_sha256"], pin, 4096)
         manager = ModelManager(self._data_dir, lambda m, lb: self._control.execute(SwitchModel(m, lb, source="fleet")),
                                lambda: model_file_backend(self._get_config().model))
         manager.install_upload(web, model, labels, signature)
 
-    def report(self) -> dict[str, Any]:
+    def report(self) -> ReportedDoc:
         """The reported document: what runs now (version, config hash, the overlay's values) or the refusal."""
         st, running = self.state, self._get_config().model_dump(mode="json")
         try:
-            overlay = parse_yaml(st.desired_config)[0] if st.desired_config else {}
+            overlay: JsonValue = parse_yaml(st.desired_config)[0] if st.desired_config else {}
         except CamappError:
             overlay = {}
         masked = mask_config(running)

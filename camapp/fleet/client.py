@@ -8,13 +8,16 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
 
 import paho.mqtt.client as mqtt
+from paho.mqtt.client import ConnectFlags
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
 
 from camapp.config.mqtt import MqttConfig
 from camapp.fleet.updates import Availability, Event, Reported, State, Stats, Update
 from camapp.mqtt.client import ONLINE, build_client
+from camapp.types import JsonValue
 
 log = logging.getLogger(__name__)
 # Appliance-wide topics, and the per-camera ones (<prefix>/<camera>/events) of appliances with several cameras.
@@ -45,7 +48,7 @@ def to_update(device: str, prefix: str, rest: str, payload: bytes, now: float) -
         return State(device, prefix, rest, payload.decode("utf-8", "replace").strip())
     if name in ("stats", "events") or rest == "fleet/reported":
         try:
-            body: Any = json.loads(payload)
+            body: JsonValue = json.loads(payload)
         except ValueError:
             log.warning("fleet: %s/%s: not JSON; ignored", prefix, rest)
             return None
@@ -88,7 +91,8 @@ class FleetClient:
         self._client.disconnect()
         self._client.loop_stop()
 
-    def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
+    def _on_connect(self, client: mqtt.Client, userdata: object, flags: ConnectFlags, reason: ReasonCode,
+                    props: Properties | None) -> None:
         if reason.is_failure:
             log.warning("fleet: the broker refused the connection: %s", reason)
             return
@@ -97,7 +101,7 @@ class FleetClient:
         log.info("fleet: connected to %s:%d, watching %s", self._cfg.host, self._cfg.port, ", ".join(self._prefixes))
         self.connected.set()
 
-    def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
+    def _on_message(self, client: mqtt.Client, userdata: object, message: mqtt.MQTTMessage) -> None:
         self.messages += 1
         if len(message.payload) > MAX_PAYLOAD:
             return

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 
@@ -106,7 +105,7 @@ def load_fleet_config(path: str | Path) -> FleetConfig:
     return parse_fleet_config(data, str(path), lines)
 
 
-def parse_fleet_config(data: dict[str, Any], source: str = "fleet.yaml",
+def parse_fleet_config(data: dict[str, object], source: str = "fleet.yaml",
                        lines: dict[tuple[str, ...], int] | None = None) -> FleetConfig:
     try:
         return FleetConfig.model_validate(data)

@@ -15,7 +15,6 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from camapp.closing import Closing, QueueThread
 from camapp.config.loader import parse_yaml
@@ -23,8 +22,9 @@ from camapp.errors import CommandError, ConfigError
 from camapp.fleet import keys
 from camapp.fleet.client import FleetClient
 from camapp.fleet.config import TAG, FleetConfig
-from camapp.fleet.protocol import STATE_COMMANDS
+from camapp.fleet.protocol import STATE_COMMANDS, ModelSpec
 from camapp.fleet.publisher import Publisher, Versions
+from camapp.fleet.records import Device, Rollout, Sent
 from camapp.fleet.registry import Registry
 from camapp.fleet.rollout import ModelStore, Rollouts
 from camapp.fleet.updates import DesiredSent, TagsSet, Update
@@ -93,7 +93,7 @@ class Target:
             return cls("tag", value)
         raise CommandError(f"target {text[:80]!r}: use device:<id>, tag:<name>=<value> or all")
 
-    def members(self, devices: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    def members(self, devices: list[Device]) -> list[Device]:
         if self.kind == "all":
             return devices
         if self.kind == "device":
@@ -112,11 +112,11 @@ class Fleet:
         self.rollouts = Rollouts(cfg.data_dir / "rollouts.json", registry.devices, self._send_model)
         self.served: tuple[str, str] | None = None  # (base URL, certificate fingerprint) once serving HTTPS
 
-    def _send_model(self, device: dict[str, Any], spec: dict[str, Any]) -> int:
+    def _send_model(self, device: Device, spec: ModelSpec) -> int:
         doc = self._publisher.command(device["id"], device["prefix"], "model", spec["model_sha256"], model=spec)
-        return int(doc["version"])
+        return doc["version"]
 
-    def rollout(self, target: str, model_id: str, canary_s: float) -> dict[str, Any]:
+    def rollout(self, target: str, model_id: str, canary_s: float) -> Rollout:
         """Start a canary rollout of a model the console holds to the members of `target`."""
         if not 0 <= canary_s <= 86400:
             raise CommandError("canary_s: 0 to 86400 seconds")
@@ -127,25 +127,25 @@ class Fleet:
         spec = self.models.spec(model, *self.served)
         return self.rollouts.start(self._members(target), spec, model, canary_s)
 
-    def _members(self, target: str) -> list[dict[str, Any]]:
+    def _members(self, target: str) -> list[Device]:
         members = Target.parse(target).members(self.registry.devices())
         if not members:
             raise CommandError(f"target {target[:80]!r}: no such device or group")
         return members
 
-    def command(self, target: str, name: str, value: str) -> list[dict[str, Any]]:
+    def command(self, target: str, name: str, value: str) -> list[Sent]:
         """Arm/disarm or detection for every member: one signed command each."""
         if name not in STATE_COMMANDS:
             raise CommandError(f"unknown fleet command {name[:40]!r}; known: {', '.join(STATE_COMMANDS)} (models "
                                "go through a rollout)")
-        out = []
+        out: list[Sent] = []
         for d in self._members(target):
             doc = self._publisher.command(d["id"], d["prefix"], name, value)
-            out.append({"device": d["id"], "version": doc["version"], "online": bool(d["online"])})
+            out.append(Sent(device=d["id"], version=doc["version"], online=bool(d["online"])))
         log.info("fleet: %s %s -> %s (%d devices)", name, value, target, len(out))
         return out
 
-    def desire(self, target: str, config_yaml: str) -> list[dict[str, Any]]:
+    def desire(self, target: str, config_yaml: str) -> list[Sent]:
         """A desired config (YAML overlay) for every member, retained. Only its form is checked here: each device
         validates it against its own config and reports the field and line of anything wrong."""
         try:
@@ -154,11 +154,11 @@ class Fleet:
             raise CommandError(str(err)) from None
         if not isinstance(data, dict) or not data:
             raise CommandError("desired config: a YAML mapping of sections, e.g. 'detect: {fps: 2}'")
-        out = []
+        out: list[Sent] = []
         for d in self._members(target):
             doc = self._publisher.desired(d["id"], d["prefix"], config_yaml)
             self._record(DesiredSent(d["id"], d["prefix"], doc, time.time()))
-            out.append({"device": d["id"], "version": doc["version"], "online": bool(d["online"])})
+            out.append(Sent(device=d["id"], version=doc["version"], online=bool(d["online"])))
         log.info("fleet: desired config version %s -> %s (%d devices)", out[0]["version"], target, len(out))
         return out
 

@@ -6,10 +6,21 @@ import json
 import threading
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from camapp.errors import CommandError
-from camapp.fleet.protocol import COMMAND, DESIRED, FLEET_COMMANDS, FleetTopics, sign
+from camapp.fleet.protocol import (
+    COMMAND,
+    DESIRED,
+    FLEET_COMMANDS,
+    CommandBody,
+    CommandDoc,
+    DesiredBody,
+    DesiredDoc,
+    FleetTopics,
+    ModelSpec,
+    signature,
+)
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -36,22 +47,22 @@ class Publisher:
     def __init__(self, key: Ed25519PrivateKey, send: Send, versions: Versions) -> None:
         self._key, self._send, self.versions = key, send, versions
 
-    def desired(self, device_id: str, prefix: str, config_yaml: str) -> dict[str, Any]:
-        body = {"schema": DESIRED, "device_id": device_id, "version": self.versions.next(),
-                "issued": round(time.time(), 3), "config": config_yaml}
-        doc = sign(self._key, body)
+    def desired(self, device_id: str, prefix: str, config_yaml: str) -> DesiredDoc:
+        body = DesiredBody(schema=DESIRED, device_id=device_id, version=self.versions.next(),
+                           issued=round(time.time(), 3), config=config_yaml)
+        doc: DesiredDoc = {**body, "sig": signature(self._key, body)}
         self._send(FleetTopics(prefix).desired, json.dumps(doc), True)
         return doc
 
     def command(self, device_id: str, prefix: str, name: str, value: str,
-                model: dict[str, Any] | None = None) -> dict[str, Any]:
+                model: ModelSpec | None = None) -> CommandDoc:
         """`model` (the files' URLs, sha256s and the console's certificate fingerprint) goes with command `model`."""
         if name not in FLEET_COMMANDS:
             raise CommandError(f"unknown fleet command {name[:40]!r}; known: {', '.join(FLEET_COMMANDS)}")
-        body: dict[str, Any] = {"schema": COMMAND, "device_id": device_id, "version": self.versions.next(),
-                                "issued": round(time.time(), 3), "command": name, "value": value}
+        body = CommandBody(schema=COMMAND, device_id=device_id, version=self.versions.next(),
+                           issued=round(time.time(), 3), command=name, value=value)
         if model is not None:
             body["model"] = model
-        doc = sign(self._key, body)
+        doc: CommandDoc = {**body, "sig": signature(self._key, body)}
         self._send(FleetTopics(prefix).command, json.dumps(doc), False)
         return doc

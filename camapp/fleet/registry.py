@@ -13,12 +13,13 @@ import threading
 import time
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
 
 from camapp.errors import StorageError
 from camapp.fleet.config import ProblemsConfig
 from camapp.fleet.problems import problems_of
+from camapp.fleet.records import Device, DeviceRow, HealthPoint, Problem
 from camapp.fleet.updates import Availability, DesiredSent, Event, Reported, State, Stats, TagsSet, Update
+from camapp.types import JsonObject, JsonValue
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS devices (
@@ -36,6 +37,7 @@ CREATE TABLE IF NOT EXISTS problems (device TEXT NOT NULL, kind TEXT NOT NULL, s
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
 """
 JSON_COLUMNS = ("stats", "reported", "desired", "tags", "last_event")
+SqlArg = str | int | float | None
 
 
 def _connect(path: Path) -> sqlite3.Connection:
@@ -50,13 +52,18 @@ def _connect(path: Path) -> sqlite3.Connection:
     return db
 
 
-def _row(row: sqlite3.Row) -> dict[str, Any]:
-    out = dict(row)
+def _row(row: sqlite3.Row) -> DeviceRow:
+    """A `devices` row with its JSON columns parsed (the console wrote them, from what it received or sent)."""
+    r = dict(row)
     for key in JSON_COLUMNS:
-        if out.get(key) is not None:
-            out[key] = json.loads(out[key])
-    out["online"] = None if out["online"] is None else bool(out["online"])
-    return out
+        if r[key] is not None:
+            r[key] = json.loads(r[key])
+    return DeviceRow(
+        id=r["id"], prefix=r["prefix"], online=None if r["online"] is None else bool(r["online"]), since=r["since"],
+        last_seen=r["last_seen"], stats=r["stats"], stats_time=r["stats_time"], mode=r["mode"],
+        detection=r["detection"], reported=r["reported"], reported_time=r["reported_time"], desired=r["desired"],
+        desired_time=r["desired_time"], tags=r["tags"], last_event=r["last_event"],
+        last_event_time=r["last_event_time"], prev_outbox=r["prev_outbox"])
 
 
 class Registry:
@@ -118,9 +125,9 @@ class Registry:
                        (json.dumps(u.body), u.time, u.device))
         elif isinstance(u, DesiredSent):
             db.execute("UPDATE devices SET desired = ?, desired_time = ? WHERE id = ?",
-                       (json.dumps(u.body), u.time, u.device))
+                       (json.dumps(u.doc), u.time, u.device))
             db.execute("INSERT INTO meta VALUES ('version', ?) ON CONFLICT (key) DO UPDATE SET value = "
-                       "max(CAST(value AS INTEGER), excluded.value)", (u.body["version"],))
+                       "max(CAST(value AS INTEGER), excluded.value)", (u.doc["version"],))
         elif isinstance(u, TagsSet):
             db.execute("UPDATE devices SET tags = ? WHERE id = ?", (json.dumps(u.tags), u.device))
 
@@ -152,34 +159,41 @@ class Registry:
 
     # ---- reading ----------------------------------------------------------------------------------------------
 
-    def _read(self, sql: str, args: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
+    def _read(self, sql: str, args: tuple[SqlArg, ...] = ()) -> list[sqlite3.Row]:
         with self._rlock:
             return self._r.execute(sql, args).fetchall()
 
-    def devices(self) -> list[dict[str, Any]]:
-        """Every device with its open problems ({kind: {since, detail}})."""
-        problems: dict[str, dict[str, Any]] = {}
-        for p in self._read("SELECT * FROM problems"):
-            problems.setdefault(p["device"], {})[p["kind"]] = {"since": p["since"], "detail": p["detail"]}
-        return [{**_row(r), "problems": problems.get(r["id"], {})} for r in self._read("SELECT * FROM devices")]
+    def _problems(self, device_id: str | None = None) -> dict[str, dict[str, Problem]]:
+        """Open problems per device: {device: {kind: {since, detail}}}."""
+        rows = (self._read("SELECT * FROM problems") if device_id is None else
+                self._read("SELECT * FROM problems WHERE device = ?", (device_id,)))
+        out: dict[str, dict[str, Problem]] = {}
+        for p in rows:
+            out.setdefault(p["device"], {})[p["kind"]] = Problem(since=p["since"], detail=p["detail"])
+        return out
 
-    def device(self, device_id: str) -> dict[str, Any] | None:
+    def devices(self) -> list[Device]:
+        """Every device with its open problems ({kind: {since, detail}})."""
+        problems = self._problems()
+        return [Device(**_row(r), problems=problems.get(r["id"], {})) for r in self._read("SELECT * FROM devices")]
+
+    def device(self, device_id: str) -> Device | None:
         rows = self._read("SELECT * FROM devices WHERE id = ?", (device_id,))
         if not rows:
             return None
-        problems = {p["kind"]: {"since": p["since"], "detail": p["detail"]}
-                    for p in self._read("SELECT * FROM problems WHERE device = ?", (device_id,))}
-        return {**_row(rows[0]), "problems": problems}
+        return Device(**_row(rows[0]), problems=self._problems(device_id).get(device_id, {}))
 
-    def events(self, device_id: str, limit: int = 50) -> list[dict[str, Any]]:
+    def events(self, device_id: str, limit: int = 50) -> list[JsonObject]:
+        """The device's latest event messages (as received), newest first, each with the time it arrived."""
         rows = self._read("SELECT time, body FROM events WHERE device = ? ORDER BY time DESC LIMIT ?",
                           (device_id, limit))
         return [{"time": r["time"], **json.loads(r["body"])} for r in rows]
 
-    def health(self, device_id: str, since: float) -> list[dict[str, Any]]:
+    def health(self, device_id: str, since: float) -> list[HealthPoint]:
         rows = self._read("SELECT time, fps, cpu_temp, disk_free, outbox FROM health WHERE device = ? AND time >= ? "
                           "ORDER BY time", (device_id, since))
-        return [dict(r) for r in rows]
+        return [HealthPoint(time=r["time"], fps=r["fps"], cpu_temp=r["cpu_temp"], disk_free=r["disk_free"],
+                            outbox=r["outbox"]) for r in rows]
 
     def last_version(self) -> int:
         rows = self._read("SELECT value FROM meta WHERE key = 'version'")
@@ -190,5 +204,5 @@ class Registry:
             db.close()
 
 
-def _num(value: Any) -> float | None:
+def _num(value: JsonValue) -> float | None:
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None

@@ -16,18 +16,20 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from camapp.atomic import write_atomic
 from camapp.closing import Closing
 from camapp.errors import CommandError
+from camapp.fleet.protocol import ModelSpec, as_object
+from camapp.fleet.records import Device, ModelMeta, Rollout
+from camapp.types import JsonObject
 from camapp.web.modelmgr import check_labels
 
 log = logging.getLogger(__name__)
 FILES = ("model.tflite", "labels.txt", "model.tflite.sig")
 TICK_S = 1.0
-Send = Callable[[dict[str, Any], dict[str, Any]], int]  # (device row, model spec) -> command version
-Devices = Callable[[], list[dict[str, Any]]]
+Send = Callable[[Device, ModelSpec], int]  # (device row, model spec) -> command version
+Devices = Callable[[], list[Device]]
 
 
 class ModelStore:
@@ -36,7 +38,7 @@ class ModelStore:
     def __init__(self, root: Path, max_bytes: int) -> None:
         self.root, self._max = root, max_bytes
 
-    def add(self, model: bytes, labels: bytes, signature: bytes | None, name: str) -> dict[str, Any]:
+    def add(self, model: bytes, labels: bytes, signature: bytes | None, name: str) -> ModelMeta:
         if not model or len(model) > self._max:
             raise CommandError(f"model: empty or larger than {self._max} bytes (web.max_upload_mb)")
         check_labels(labels)
@@ -51,22 +53,23 @@ class ModelStore:
             (staging / FILES[1]).write_bytes(labels)
             if signature:
                 (staging / FILES[2]).write_bytes(signature)
-            meta = {"id": digest[:12], "name": name[:100] or digest[:12], "sha256": digest, "size": len(model),
-                    "labels_sha256": hashlib.sha256(labels).hexdigest(), "added": round(time.time(), 1),
-                    "signature_sha256": hashlib.sha256(signature).hexdigest() if signature else None}
+            meta = ModelMeta(id=digest[:12], name=name[:100] or digest[:12], sha256=digest, size=len(model),
+                             labels_sha256=hashlib.sha256(labels).hexdigest(), added=round(time.time(), 1),
+                             signature_sha256=hashlib.sha256(signature).hexdigest() if signature else None)
             (staging / "meta.json").write_text(json.dumps(meta))
             os.replace(staging, dest)
         return self.get(digest[:12])
 
-    def get(self, model_id: str) -> dict[str, Any]:
+    def get(self, model_id: str) -> ModelMeta:
         if not (len(model_id) == 12 and all(c in "0123456789abcdef" for c in model_id)):
             raise CommandError(f"model {model_id[:40]!r}: not a model id (12 hex digits)")
         try:
-            return dict(json.loads((self.root / model_id / "meta.json").read_text()))
+            meta: ModelMeta = json.loads((self.root / model_id / "meta.json").read_text())  # written by add()
         except (OSError, ValueError):
             raise CommandError(f"no model {model_id!r} on the console; upload it first") from None
+        return meta
 
-    def entries(self) -> list[dict[str, Any]]:
+    def entries(self) -> list[ModelMeta]:
         return [self.get(p.name) for p in sorted(self.root.glob("*/meta.json")) if not p.parent.name.startswith(".")]
 
     def path(self, model_id: str, name: str) -> Path | None:
@@ -80,13 +83,13 @@ class ModelStore:
         path = self.root / model_id / name
         return path if path.is_file() else None
 
-    def spec(self, model: dict[str, Any], base_url: str, tls_sha256: str) -> dict[str, Any]:
+    def spec(self, model: ModelMeta, base_url: str, tls_sha256: str) -> ModelSpec:
         """What the signed command carries: where each file is, its sha256, the certificate to pin."""
         url = f"{base_url.rstrip('/')}/fleet-models/{model['id']}/"
-        signed = model.get("signature_sha256")
-        return {"model_url": url + FILES[0], "model_sha256": model["sha256"], "labels_url": url + FILES[1],
-                "labels_sha256": model["labels_sha256"], "signature_url": url + FILES[2] if signed else None,
-                "signature_sha256": signed, "tls_sha256": tls_sha256}
+        signed = model["signature_sha256"]
+        return ModelSpec(model_url=url + FILES[0], model_sha256=model["sha256"], labels_url=url + FILES[1],
+                         labels_sha256=model["labels_sha256"], signature_url=url + FILES[2] if signed else None,
+                         signature_sha256=signed, tls_sha256=tls_sha256)
 
 
 class Rollouts(Closing):
@@ -96,33 +99,32 @@ class Rollouts(Closing):
         self._path, self._devices, self._send = path, devices, send
         self._lock = threading.Lock()
         try:
-            self._items: list[dict[str, Any]] = json.loads(path.read_text())
+            self._items: list[Rollout] = json.loads(path.read_text())  # written by _save()
         except (OSError, ValueError):
             self._items = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="fleet-rollouts", daemon=True)
         self._thread.start()
 
-    def all(self) -> list[dict[str, Any]]:
+    def all(self) -> list[Rollout]:
         with self._lock:
-            return [dict(r) for r in self._items]
+            return [r.copy() for r in self._items]
 
-    def start(self, members: list[dict[str, Any]], spec: dict[str, Any], model: dict[str, Any],
-              canary_s: float) -> dict[str, Any]:
+    def start(self, members: list[Device], spec: ModelSpec, model: ModelMeta, canary_s: float) -> Rollout:
         online = sorted((d for d in members if d["online"]), key=lambda d: d["id"])
         if not online:
             raise CommandError("no member of the target is online to be the canary")
         canary = online[0]
-        rollout = {"id": f"r{int(time.time() * 1000)}", "model": model["id"], "name": model["name"], "spec": spec,
-                   "members": [d["id"] for d in members], "canary": canary["id"], "canary_s": canary_s,
-                   "state": "canary", "started": round(time.time(), 3), "detail": "", "sent": {}, "healthy_since": None,
-                   "problems_before": sorted(canary["problems"])}
+        rollout = Rollout(id=f"r{int(time.time() * 1000)}", model=model["id"], name=model["name"], spec=spec,
+                          members=[d["id"] for d in members], canary=canary["id"], canary_s=canary_s, state="canary",
+                          started=round(time.time(), 3), detail="", sent={}, healthy_since=None,
+                          problems_before=sorted(canary["problems"]))
         rollout["sent"][canary["id"]] = self._send(canary, spec)
         with self._lock:
             self._items.append(rollout)
             self._save()
         log.info("fleet: rollout %s of model %s: canary %s", rollout["id"], model["id"], canary["id"])
-        return dict(rollout)
+        return rollout.copy()
 
     def _save(self) -> None:
         write_atomic(self._path, json.dumps(self._items[-100:]))
@@ -145,7 +147,7 @@ class Rollouts(Closing):
                 self._step(r, devices, now)
             self._save()
 
-    def _step(self, r: dict[str, Any], devices: dict[str, dict[str, Any]], now: float) -> None:
+    def _step(self, r: Rollout, devices: dict[str, Device], now: float) -> None:
         if r["state"] == "rolling":
             results = {d: _result(devices.get(d), v) for d, v in r["sent"].items()}
             if all(x is not None for x in results.values()):
@@ -162,8 +164,8 @@ class Rollouts(Closing):
             r["detail"] = f"canary {r['canary']}: {why}; nobody else got it"
             log.warning("fleet: rollout %s failed: %s", r["id"], r["detail"])
         elif result == "done":
-            r["healthy_since"] = r["healthy_since"] or now
-            if now - r["healthy_since"] >= r["canary_s"]:
+            healthy_since = r["healthy_since"] = r["healthy_since"] or now
+            if now - healthy_since >= r["canary_s"]:
                 for device in r["members"]:
                     if device != r["canary"] and device in devices:
                         r["sent"][device] = self._send(devices[device], r["spec"])
@@ -176,12 +178,16 @@ class Rollouts(Closing):
         self._thread.join(timeout=5)
 
 
-def _result(device: dict[str, Any] | None, version: int) -> str | None:
+def _reported_command(device: Device | None) -> JsonObject:
+    """The `command` of what the device last reported (empty when none, or not an object)."""
+    return as_object(as_object(device["reported"] if device else None).get("command"))
+
+
+def _result(device: Device | None, version: int) -> str | None:
     """`done` / `refused` once the device reported the command of this version, else None."""
-    command = ((device or {}).get("reported") or {}).get("command") or {}
+    command = _reported_command(device)
     return str(command.get("result")) if command.get("version") == version else None
 
 
-def _error(device: dict[str, Any] | None) -> str:
-    command = ((device or {}).get("reported") or {}).get("command") or {}
-    return str(command.get("error") or "")
+def _error(device: Device | None) -> str:
+    return str(_reported_command(device).get("error") or "")

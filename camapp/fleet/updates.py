@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+
+from camapp.fleet.protocol import DesiredDoc
+from camapp.types import JsonObject
 
 
 @dataclass(frozen=True)
@@ -32,9 +34,9 @@ class State(About):
 
 @dataclass(frozen=True)
 class Message(About):
-    """A JSON message the device published, and when it arrived."""
+    """A JSON object the device published (as received: checked where it is read), and when it arrived."""
 
-    body: dict[str, Any]
+    body: JsonObject
     time: float
 
 
@@ -50,8 +52,12 @@ class Reported(Message):
     """<prefix>/fleet/reported (camapp/fleet/schema/reported.v1.json)."""
 
 
-class DesiredSent(Message):
-    """The signed desired document the console published (`body`): what the device should run."""
+@dataclass(frozen=True)
+class DesiredSent(About):
+    """The signed desired document the console published: what the device should run."""
+
+    doc: DesiredDoc
+    time: float
 
 
 @dataclass(frozen=True)

@@ -5,8 +5,9 @@ CSRF, roles, Host check) and served by the same server. No video passes through 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import jinja2
 from flask import (
@@ -22,12 +23,16 @@ from flask import (
     send_file,
     url_for,
 )
+from flask.typing import ResponseReturnValue
 
 from camapp.errors import CommandError
 from camapp.fleet.agent import leaves
 from camapp.fleet.config import FleetConfig
 from camapp.fleet.problems import sync_of
+from camapp.fleet.protocol import as_object
+from camapp.fleet.records import Chart, Device, DeviceView, FieldRow, HealthKey, HealthPoint, ModelMeta, ProblemRow
 from camapp.redact import get_path
+from camapp.types import JsonObject, JsonValue
 from camapp.web import entry
 from camapp.web.app import WEB_DIR, base_app
 from camapp.web.guard import PUBLIC_CONFIG
@@ -39,11 +44,14 @@ if TYPE_CHECKING:
 
 pages = Blueprint("pages", __name__)  # the name base_app's guard knows for login and setup
 api = Blueprint("fleet_api", __name__, url_prefix="/api")
-SORTS = {"id": lambda d: d["id"], "status": lambda d: (d["online"] is not False, d["id"]),
-         "since": lambda d: d.get("since") or 0.0, "problems": lambda d: (-len(d["problems"]), d["id"]),
-         "fps": lambda d: _stat(d, "fps") or 0.0, "disk": lambda d: _stat(d, "disk_free_pct") or 100.0,
-         "outbox": lambda d: -(_stat(d, "mqtt_outbox") or 0)}
-CHARTS = (("fps", "frames/s"), ("cpu_temp", "CPU °C"), ("disk_free", "disk free %"), ("outbox", "outbox"))
+SortKey = str | float | tuple[bool, str] | tuple[int, str]
+SORTS: dict[str, Callable[[DeviceView], SortKey]] = {
+    "id": lambda d: d["id"], "status": lambda d: (d["online"] is not False, d["id"]),
+    "since": lambda d: d["since"] or 0.0, "problems": lambda d: (-len(d["problems"]), d["id"]),
+    "fps": lambda d: _stat(d, "fps") or 0.0, "disk": lambda d: _stat(d, "disk_free_pct") or 100.0,
+    "outbox": lambda d: -(_stat(d, "mqtt_outbox") or 0)}
+CHARTS: tuple[tuple[HealthKey, str], ...] = (("fps", "frames/s"), ("cpu_temp", "CPU °C"),
+                                             ("disk_free", "disk free %"), ("outbox", "outbox"))
 
 
 @dataclass
@@ -61,17 +69,19 @@ def console() -> Console:
     return current_app.extensions["camapp"].console  # type: ignore[no-any-return]
 
 
-def _stat(device: dict[str, Any], key: str) -> Any:
-    return (device.get("stats") or {}).get(key)
+def _stat(device: Device, key: str) -> float | None:
+    """A number the device's stats carry (None when absent or not a number: it sorts as unknown)."""
+    value = (device["stats"] or {}).get(key)
+    return value if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
-def view(device: dict[str, Any]) -> dict[str, Any]:
+def view(device: Device) -> DeviceView:
     """A registry row as the pages and the API show it: with its config sync state and a link to its own UI."""
     url = console().cfg.appliance_url.replace("{device_id}", device["id"])
     return {**device, "sync": sync_of(device), "url": url}
 
 
-def listing(args: dict[str, str]) -> list[dict[str, Any]]:
+def listing(args: dict[str, str]) -> list[DeviceView]:
     """The fleet, filtered (q: id contains, tag: name=value, status: online/offline/problem) and sorted."""
     devices = [view(d) for d in console().registry.devices()]
     q, tag, status = args.get("q", "").strip(), args.get("tag", "").strip(), args.get("status", "")
@@ -87,30 +97,30 @@ def listing(args: dict[str, str]) -> list[dict[str, Any]]:
     return sorted(devices, key=SORTS.get(args.get("sort", ""), SORTS["id"]))
 
 
-def problem_list(devices: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    rows = [{"device": d["id"], "kind": k, **p} for d in devices for k, p in d["problems"].items()]
+def problem_list(devices: list[DeviceView]) -> list[ProblemRow]:
+    rows = [ProblemRow(device=d["id"], kind=k, **p) for d in devices for k, p in d["problems"].items()]
     return sorted(rows, key=lambda r: r["since"])
 
 
-def desired_vs_reported(device: dict[str, Any]) -> list[dict[str, Any]]:
+def desired_vs_reported(device: DeviceView) -> list[FieldRow]:
     """Per field the console asked for: the desired value and the one the device reports it runs."""
     from camapp.config.loader import parse_yaml
     from camapp.errors import ConfigError
 
-    desired = device.get("desired") or {}
+    desired = device["desired"]
     try:
-        overlay = parse_yaml(desired.get("config", ""))[0] or {}
+        overlay: JsonValue = (parse_yaml(desired["config"])[0] if desired else None) or {}
     except ConfigError:
         overlay = {}
-    reported = (device.get("reported") or {}).get("values") or {}
+    reported = as_object(as_object(device["reported"]).get("values"))
     applied = device["sync"]["state"] == "applied"
-    return [{"field": p, "desired": get_path(overlay, p), "reported": reported.get(p) if applied else None,
-             "known": applied and p in reported} for p in leaves(overlay)]
+    return [FieldRow(field=p, desired=get_path(overlay, p), reported=reported.get(p) if applied else None,
+                     known=applied and p in reported) for p in leaves(overlay)]
 
 
-def chart(points: list[dict[str, Any]], key: str, width: int = 300, height: int = 60) -> dict[str, Any]:
+def chart(points: list[HealthPoint], key: HealthKey, width: int = 300, height: int = 60) -> Chart:
     """An SVG polyline of one health series (no script, no library: the CSP allows neither inline)."""
-    values = [(p["time"], p[key]) for p in points if p.get(key) is not None]
+    values = [(p["time"], v) for p in points if (v := p[key]) is not None]
     if len(values) < 2:
         return {"points": "", "last": values[-1][1] if values else None, "low": None, "high": None}
     t0, t1 = values[0][0], values[-1][0]
@@ -125,22 +135,25 @@ def chart(points: list[dict[str, Any]], key: str, width: int = 300, height: int 
 
 
 @pages.route("/login", methods=["GET", "POST"])
-def login() -> Any:
-    return entry.login("pages.fleet")
+def login() -> ResponseReturnValue:
+    page: ResponseReturnValue = entry.login("pages.fleet")  # entry's views are typed Any
+    return page
 
 
 @pages.route("/setup", methods=["GET", "POST"])
-def setup() -> Any:
-    return entry.setup("pages.fleet")
+def setup() -> ResponseReturnValue:
+    page: ResponseReturnValue = entry.setup("pages.fleet")  # entry's views are typed Any
+    return page
 
 
 @pages.post("/logout")
-def logout() -> Any:
-    return entry.logout()
+def logout() -> ResponseReturnValue:
+    page: ResponseReturnValue = entry.logout()  # entry's views are typed Any
+    return page
 
 
 @pages.get("/")
-def fleet() -> Any:
+def fleet() -> ResponseReturnValue:
     args = request.args.to_dict()
     devices = listing(args)
     groups = sorted({f"{k}={v}" for d in console().registry.devices() for k, v in d["tags"].items()})
@@ -150,7 +163,7 @@ def fleet() -> Any:
 
 
 @pages.get("/devices/<device_id>")
-def device(device_id: str) -> Any:
+def device(device_id: str) -> ResponseReturnValue:
     row = console().registry.device(device_id)
     if row is None:
         return render_template("fleet_missing.html", device_id=device_id), 404
@@ -162,13 +175,13 @@ def device(device_id: str) -> Any:
                            fields=desired_vs_reported(d), charts=charts, now=time.time())
 
 
-def _back() -> Any:
+def _back() -> ResponseReturnValue:
     target = entry.safe_next(request.form.get("next"), "pages.fleet")
     return redirect(target)
 
 
 @pages.post("/act")
-def act() -> Any:
+def act() -> ResponseReturnValue:
     try:
         sent = console().fleet.command(request.form.get("target", ""), request.form.get("command", ""),
                                        request.form.get("value", ""))
@@ -179,7 +192,7 @@ def act() -> Any:
 
 
 @pages.post("/desire")
-def desire() -> Any:
+def desire() -> ResponseReturnValue:
     try:
         sent = console().fleet.desire(request.form.get("target", ""), request.form.get("config", ""))
         flash(f"Desired config version {sent[0]['version']} published to {len(sent)} device(s); each reports "
@@ -190,7 +203,7 @@ def desire() -> Any:
 
 
 @pages.post("/devices/<device_id>/tags")
-def tags(device_id: str) -> Any:
+def tags(device_id: str) -> ResponseReturnValue:
     text = request.form.get("tags", "")
     pairs = [p.strip() for p in text.split(",") if p.strip()]
     try:
@@ -206,14 +219,14 @@ def tags(device_id: str) -> Any:
 # ---- JSON API -------------------------------------------------------------------------------------------------
 
 
-def _body() -> dict[str, Any]:
-    body = request.get_json(silent=True)
+def _body() -> JsonObject:
+    body: JsonValue = request.get_json(silent=True)
     if not isinstance(body, dict):
         raise CommandError("send a JSON object")
     return body
 
 
-def _text(body: dict[str, Any], key: str) -> str:
+def _text(body: JsonObject, key: str) -> str:
     value = body.get(key)
     if not isinstance(value, str):
         raise CommandError(f"`{key}` must be a string")
@@ -221,12 +234,12 @@ def _text(body: dict[str, Any], key: str) -> str:
 
 
 @api.get("/devices")
-def api_devices() -> Any:
+def api_devices() -> ResponseReturnValue:
     return jsonify(listing(request.args.to_dict()))
 
 
 @api.get("/devices/<device_id>")
-def api_device(device_id: str) -> Any:
+def api_device(device_id: str) -> ResponseReturnValue:
     row = console().registry.device(device_id)
     if row is None:
         return jsonify({"error": f"no device {device_id[:64]!r}", "status": 404}), 404
@@ -235,12 +248,12 @@ def api_device(device_id: str) -> Any:
 
 
 @api.get("/problems")
-def api_problems() -> Any:
+def api_problems() -> ResponseReturnValue:
     return jsonify(problem_list([view(d) for d in console().registry.devices()]))
 
 
 @api.get("/status")
-def api_status() -> Any:
+def api_status() -> ResponseReturnValue:
     """The console itself: broker connection, messages received, updates written, devices known."""
     con = console()
     return jsonify({"broker": "connected" if con.client.connected.is_set() else "not connected",
@@ -249,23 +262,23 @@ def api_status() -> Any:
 
 
 @api.post("/commands")
-def api_commands() -> Any:
+def api_commands() -> ResponseReturnValue:
     b = _body()
     return jsonify(console().fleet.command(_text(b, "target"), _text(b, "command"), _text(b, "value")))
 
 
 @api.post("/desired")
-def api_desired() -> Any:
+def api_desired() -> ResponseReturnValue:
     b = _body()
     return jsonify(console().fleet.desire(_text(b, "target"), _text(b, "config")))
 
 
 @api.get("/models")
-def api_models() -> Any:
+def api_models() -> ResponseReturnValue:
     return jsonify(console().fleet.models.entries())
 
 
-def _upload() -> dict[str, Any]:
+def _upload() -> ModelMeta:
     """multipart: model (.tflite), labels (text, one per line), signature (optional, <model>.sig), name."""
     files = request.files
     if not files.get("model") or not files.get("labels"):
@@ -277,12 +290,12 @@ def _upload() -> dict[str, Any]:
 
 
 @api.post("/models")
-def api_model_upload() -> Any:
+def api_model_upload() -> ResponseReturnValue:
     return jsonify(_upload()), 201
 
 
 @pages.post("/models")
-def model_upload() -> Any:
+def model_upload() -> ResponseReturnValue:
     try:
         flash(f"Model {_upload()['id']} kept on the console; roll it out below")
     except CommandError as err:
@@ -291,7 +304,7 @@ def model_upload() -> Any:
 
 
 @pages.post("/rollout")
-def rollout() -> Any:
+def rollout() -> ResponseReturnValue:
     try:
         r = console().fleet.rollout(request.form.get("target", ""), request.form.get("model", ""),
                                     float(request.form.get("canary_s") or 60))
@@ -302,12 +315,12 @@ def rollout() -> Any:
 
 
 @api.get("/rollouts")
-def api_rollouts() -> Any:
+def api_rollouts() -> ResponseReturnValue:
     return jsonify(console().fleet.rollouts.all())
 
 
 @api.post("/rollouts")
-def api_rollout() -> Any:
+def api_rollout() -> ResponseReturnValue:
     b = _body()
     canary_s = b.get("canary_s", 60)
     if not isinstance(canary_s, int | float) or isinstance(canary_s, bool):
@@ -316,7 +329,7 @@ def api_rollout() -> Any:
 
 
 @pages.get("/fleet-models/<model_id>/<name>")
-def model_file(model_id: str, name: str) -> Any:
+def model_file(model_id: str, name: str) -> ResponseReturnValue:
     """The files devices fetch during a rollout (no login: devices have none; they check the sha256 and the
     certificate from the signed command)."""
     path = console().fleet.models.path(model_id, name)
@@ -326,7 +339,7 @@ def model_file(model_id: str, name: str) -> Any:
 
 
 @api.put("/devices/<device_id>/tags")
-def api_tags(device_id: str) -> Any:
+def api_tags(device_id: str) -> ResponseReturnValue:
     b = _body()
     console().fleet.set_tags(device_id, {str(k): str(v) for k, v in b.items()})
     return jsonify({"ok": True})
@@ -343,14 +356,14 @@ def create_fleet_app(con: Console) -> Flask:
     app.register_blueprint(api)
 
     @app.context_processor
-    def _globals() -> dict[str, Any]:
+    def _globals() -> dict[str, object]:
         from flask import g
 
         user = g.get("user")
         return {"user": user, "is_admin": bool(user and user["role"] == "admin"), "device_id": "fleet"}
 
     @app.get("/healthz")
-    def healthz() -> Any:
+    def healthz() -> ResponseReturnValue:
         ok = con.client.connected.is_set()
         return jsonify({"ok": ok, "broker": "connected" if ok else "not connected"}), 200 if ok else 503
 
