@@ -24,7 +24,7 @@ from camapp.sinks import ResultSink
 from camapp.state import ApplianceState
 from camapp.systemd import Notifier
 from camapp.types import CameraName
-from camapp.unit import CameraUnit, check_several, health_monitor, live_pipeline
+from camapp.unit import CameraUnit, Shared, check_several, health_monitor, live_pipeline
 from camapp.web import CameraFeed, WebContext
 from camapp.web.addresses import ui_urls
 from camapp.webstart import start_web
@@ -59,26 +59,27 @@ class Appliance(Closing):
     def _build(self, cfg: AppConfig) -> None:
         install_log_redaction()  # before anything can log a URL or an error quoting a secret
         use_config_secrets(cfg.model_dump(mode="json"))
-        self.state = ApplianceState(cfg.rules.arming)
+        self.state = ApplianceState(cfg.rules.arming, cameras=cfg.cameras)  # `cameras:`: a switch each
         self.logs = LogBuffer()
         logging.getLogger().addHandler(self.logs)
         self._closing.append(lambda: logging.getLogger().removeHandler(self.logs))
         self.bus = Bus()
-        self.live = live_pipeline(cfg, lambda: self.state.detection_enabled, data_dir(cfg), self.config_path)
+        self.live = live_pipeline(cfg, self.state.detecting, data_dir(cfg), self.config_path)
         self._closing.append(self.live.close)
         self.control = Controller(self.state, bus=self.bus, apply_config=self.live.apply_config,
                                   switch_model=self._switch_model, config_path=self.config_path)
+        self.shared = Shared(cfg, self.live, self.control, web_port=lambda: self.web_port)
+        self._closing.append(self.shared.close)  # after every camera
         self.units: list[CameraUnit] = []
         views = cfg.camera_configs()
         for name, view in views.items():  # a lone camera stops the appliance when it ends, as it always has
             own_stop = self.stop_event if len(views) == 1 else None
-            self.units.append(CameraUnit(view, self.live.holders[CameraName(name)], self.live, self.control, own_stop,
-                                         web_port=lambda: self.web_port))
+            self.units.append(CameraUnit(view, self.live.holders[CameraName(name)], self.control, self.shared,
+                                         own_stop))
             self._closing.append(self.units[-1].close)
         first = self.units[0]
         self.hub, self.stats, self.sinks = first.hub, first.stats, first.sinks  # the (first) camera's
-        if self.sinks.mqtt is not None:
-            self.sinks.mqtt.start()
+        self.shared.start()
         self.notifier = Notifier()
         self.health = health_monitor(self.units, data_dir(cfg), self.live.scheduler)
 

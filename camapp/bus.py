@@ -43,6 +43,14 @@ class DetectionToggled(BusEvent):
 
 
 @dataclass(frozen=True)
+class CameraDetectionToggled(BusEvent):
+    """One camera's own detection switch changed (several cameras)."""
+
+    camera: str
+    enabled: bool
+
+
+@dataclass(frozen=True)
 class AlarmChanged(BusEvent):
     """An alarm output started (the alarm is active) or the last one stopped."""
 
@@ -76,10 +84,13 @@ class Alert:
     zone: str | None = None
     source: str = "event"
     snapshot_id: str | None = None
+    camera: str | None = None  # the camera whose event fired the rule; None for a GPIO input (no camera)
 
     def as_json(self) -> dict[str, object]:
         body = asdict(self)
         body["zones"] = list(self.zones)
+        if self.camera is None:  # a lone camera's alert: the MQTT envelope names it
+            del body["camera"]
         return body
 
 

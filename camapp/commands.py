@@ -42,6 +42,15 @@ class SetDetection(Command[None]):
 
 
 @dataclass(frozen=True)
+class SetCameraDetection(Command[None]):
+    """One camera's own detection switch (several cameras); it detects while this and SetDetection's are on."""
+
+    camera: str
+    enabled: bool
+    source: str = "api"
+
+
+@dataclass(frozen=True)
 class Silence(Command[None]):
     """Every alarm output off now."""
 

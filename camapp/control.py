@@ -18,6 +18,7 @@ from camapp.bus import (
     AlarmChanged,
     AlertRaised,
     Bus,
+    CameraDetectionToggled,
     ClipKept,
     DetectionToggled,
     ModeChanged,
@@ -31,6 +32,7 @@ from camapp.commands import (
     KeepClip,
     SendAlert,
     SetAlarm,
+    SetCameraDetection,
     SetDetection,
     SetMode,
     Silence,
@@ -60,6 +62,7 @@ class Controller:
         self._handlers: dict[type[Any], Callable[[Any], Any]] = {
             SetMode: self._set_mode,
             SetDetection: self._set_detection,
+            SetCameraDetection: self._set_camera_detection,
             SetAlarm: self._set_alarm,
             Silence: lambda c: publish(SilenceRequested(source=c.source)),
             TakeSnapshot: self._take_snapshot,
@@ -89,6 +92,12 @@ class Controller:
     def _set_detection(self, command: SetDetection) -> None:
         if self.state.set_detection(command.enabled):
             self.bus.publish(DetectionToggled(command.enabled, source=command.source))
+
+    def _set_camera_detection(self, command: SetCameraDetection) -> None:
+        if self.state.set_camera_detection(command.camera, command.enabled):
+            log.info("camera %s: detection %s (from %s)", command.camera, "on" if command.enabled else "off",
+                     command.source)
+            self.bus.publish(CameraDetectionToggled(command.camera, command.enabled, source=command.source))
 
     def _set_alarm(self, command: SetAlarm) -> None:
         if self.state.set_alarm(command.active):

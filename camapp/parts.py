@@ -6,7 +6,7 @@ With camapp/app.py, the only code that knows concrete classes; everything else s
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import TypeVar
 
@@ -44,8 +44,8 @@ S = TypeVar("S", bound=ResultSink)
 def pipeline_factory(
     cfg: AppConfig, detector: Detector, enabled: Callable[[], bool] = lambda: True
 ) -> Callable[[int, int], Pipeline]:
-    """A function building a fresh pipeline (sharing the one detector) for a frame size; `enabled` is the
-    detection switch (ApplianceState.detection_enabled)."""
+    """A function building a fresh pipeline (sharing the one detector) for a frame size; `enabled` is the camera's
+    detection switch (ApplianceState.detecting)."""
     model_size = max(detector.input_size)
 
     budget = Budget(model_size, cfg.detect.max_invokes, cfg.detect.mosaic, cfg.detect.min_object_px,
@@ -95,32 +95,80 @@ def event_media(cfg: AppConfig, web_port: Callable[[], int]) -> EventMedia:
                       base_url=lambda: base_url(cfg.web, web_port()))
 
 
-def pipelines_for(enabled: Callable[[], bool]) -> Callable[[AppConfig, Detector], Callable[[int, int], Pipeline]]:
-    """How the live pipeline builds a camera's pipelines; `enabled` is the detection switch, read every frame."""
-    return lambda cfg, detector: pipeline_factory(cfg, detector, enabled)
+def pipelines_for(enabled: Callable[[str], bool]) -> Callable[[AppConfig, Detector], Callable[[int, int], Pipeline]]:
+    """How the live pipeline builds a camera's pipelines; `enabled(camera)` is that camera's detection switch (the
+    appliance's and, with several cameras, its own), read every frame."""
+    return lambda cfg, detector: pipeline_factory(cfg, detector, lambda: enabled(cfg.camera.id))
+
+
+class Shared:
+    """What an appliance has once, whatever its cameras: the broker connection (the fleet agent riding on it) and
+    the alarm's pins. Every camera's Sinks joins them; they are closed after the cameras, the pins first (their
+    last `alarm OFF` still reaches the broker)."""
+
+    def __init__(self, cfg: AppConfig, live: LivePipeline, control: Controller,
+                 web_port: Callable[[], int] | None = None) -> None:
+        state, self.several = control.state, bool(cfg.cameras)  # `cameras:`: per-camera topics, rules, switches
+        self.mqtt: MqttSink | None = None
+        if cfg.mqtt.enabled:
+            first = CameraName(next(iter(cfg.camera_configs().values())).camera.id)
+            self.mqtt = MqttSink(
+                cfg.mqtt, device_id=cfg.device_id, camera_id=first, model_name=lambda: live.detector.name,
+                state=state, bus=control.bus, control=control, data_dir=data_dir(cfg), labels=cfg.objects.track,
+                stats=lambda: {**system_health(cfg.storage.path), "recording": None},
+                fleet=fleet_agent(cfg, control, live), media=event_media(cfg, web_port or (lambda: cfg.web.port)),
+                several=self.several)
+        try:
+            self.alarm = AlarmSink(cfg.rules, cfg.gpio, state=state, bus=control.bus, control=control)
+        except BaseException:
+            self.close()
+            raise
+
+    def start(self) -> None:
+        """Connect to the broker, once every camera has joined."""
+        if self.mqtt is not None:
+            self.mqtt.start()
+
+    def mqtt_feed(self, cfg: AppConfig, stats: Callable[[], Mapping[str, object]]) -> ResultSink | None:
+        """Camera `cfg.camera.id`'s way onto the broker connection, None without MQTT."""
+        if self.mqtt is None:
+            return None
+        return self.mqtt.feed(CameraName(cfg.camera.id), cfg.objects.track, stats)
+
+    def alarm_for(self, cfg: AppConfig) -> ResultSink:
+        """Camera `cfg.camera.id`'s way to the pins: judged by its own rules (cfg.rules: its view's) when it is one
+        of `cameras:`, else it is the lone camera of the top-level rules."""
+        return self.alarm.camera(CameraName(cfg.camera.id), cfg.rules) if self.several else self.alarm.lone()
+
+    def close(self) -> None:
+        """The pins to their safe state, then the connection; idempotent."""
+        for sink in (getattr(self, "alarm", None), self.mqtt):
+            if sink is None:
+                continue
+            try:
+                sink.close()
+            except Exception:
+                log.exception("closing %s failed", type(sink).__name__)
 
 
 class Sinks:
     """The result sinks the config asks for, in the order they see each frame; closed in reverse."""
 
-    def __init__(self, cfg: AppConfig, hub: FrameHub, live: LivePipeline, control: Controller,
-                 stats: PipelineStats, web_port: Callable[[], int] | None = None) -> None:
+    def __init__(self, cfg: AppConfig, hub: FrameHub, control: Controller, stats: PipelineStats,
+                 shared: Shared) -> None:
         state, camera = control.state, CameraName(cfg.camera.id)  # cfg: this camera's view
         self.all: list[ResultSink] = [HubSink(hub)]
         self.store: EventStore | None = None
-        self.mqtt: MqttSink | None = None
+        self.mqtt, self.alarm = shared.mqtt, shared.alarm  # the appliance's, which this camera feeds
         try:  # each one joins `all` as soon as it exists, so a later failure still closes it
             if cfg.storage.path is not None:
                 replaying = isinstance(cfg.camera, FileCameraConfig) and not cfg.camera.realtime  # drop no frame
                 self.store = self._add(EventStore(cfg.storage, camera_id=camera, fps=frame_rate(cfg.camera),
                                                   bus=control.bus, lossless=replaying))
-            if cfg.mqtt.enabled:
-                self.mqtt = self._add(MqttSink(
-                    cfg.mqtt, device_id=cfg.device_id, camera_id=camera, model_name=lambda: live.detector.name,
-                    state=state, bus=control.bus, control=control, stats=lambda: self._stats(cfg, stats),
-                    data_dir=data_dir(cfg), labels=cfg.objects.track, fleet=fleet_agent(cfg, control, live),
-                    media=event_media(cfg, web_port or (lambda: cfg.web.port))))
-            self.alarm = self._add(AlarmSink(cfg.rules, cfg.gpio, state=state, bus=control.bus, control=control))
+            feed = shared.mqtt_feed(cfg, lambda: self._stats(cfg, stats))
+            if feed is not None:
+                self._add(feed)
+            self._add(shared.alarm_for(cfg))
             context = SinkContext(cfg.device_id, camera, state, control.bus, control, data_dir(cfg))
             for entry in cfg.sinks:
                 self._add(build_sink(entry, context))

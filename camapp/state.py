@@ -8,6 +8,7 @@ controller publishes a change once however many ask for it.
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal, get_args
 
@@ -34,24 +35,32 @@ class StateView:
     mode: Mode
     detection: bool
     alarm: bool
+    cameras: tuple[tuple[str, bool], ...] = ()  # several cameras: each one's own detection switch
+
 
     @property
     def armed(self) -> bool:
         return self.mode != "disarmed"
 
-    def as_json(self) -> dict[str, str | bool]:
-        return {"mode": self.mode, "armed": self.armed, "detection": self.detection, "alarm": self.alarm}
+    def as_json(self) -> dict[str, str | bool | dict[str, bool]]:
+        body: dict[str, str | bool | dict[str, bool]] = {"mode": self.mode, "armed": self.armed,
+                                                          "detection": self.detection, "alarm": self.alarm}
+        if self.cameras:
+            body["camera_detection"] = dict(self.cameras)
+        return body
 
 
 class ApplianceState:
-    """Thread-safe state of a one-camera appliance: the arming mode (an appliance's, whatever its cameras) and the
-    detection switch and alarm of its one camera."""
+    """Thread-safe state of the appliance: the arming mode, the appliance-wide detection switch and the alarm (one
+    each, whatever the number of cameras), and with several cameras each camera's own detection switch: a camera
+    detects while both its switch and the appliance's are on."""
 
-    def __init__(self, mode: Mode = "disarmed", detection: bool = True) -> None:
+    def __init__(self, mode: Mode = "disarmed", detection: bool = True, cameras: Iterable[str] = ()) -> None:
         self._lock = threading.Lock()
         self._mode: Mode = parse_mode(mode)
         self._detection = detection
         self._alarm = False
+        self._cameras: dict[str, bool] = dict.fromkeys(cameras, True)
 
     @property
     def mode(self) -> Mode:
@@ -86,6 +95,32 @@ class ApplianceState:
             changed, self._detection = enabled != self._detection, enabled
         return changed
 
+    @property
+    def cameras(self) -> tuple[str, ...]:
+        """The cameras with a switch of their own (none for a lone camera: the appliance's switch is its)."""
+        return tuple(self._cameras)
+
+    def camera_detection(self, camera: str) -> bool:
+        """This camera's own switch (True for a camera without one)."""
+        with self._lock:
+            return self._cameras.get(camera, True)
+
+    def detecting(self, camera: str) -> bool:
+        """Whether `camera` detects now: the appliance's switch and its own are both on."""
+        with self._lock:
+            return self._detection and self._cameras.get(camera, True)
+
+    def set_camera_detection(self, camera: str, enabled: bool) -> bool:
+        """One camera's switch; CommandError naming the cameras for a camera that has none; True when it changed."""
+        if not isinstance(enabled, bool):
+            raise CommandError(f"detection must be true or false, got {enabled!r}")
+        with self._lock:
+            if camera not in self._cameras:
+                known = ", ".join(self._cameras) or "none: this appliance has one camera, use its detection switch"
+                raise CommandError(f"no camera named {camera[:40]!r} (cameras: {known})")
+            changed, self._cameras[camera] = enabled != self._cameras[camera], enabled
+        return changed
+
     def set_alarm(self, active: bool) -> bool:
         """The alarm outputs started or all stopped; True when that changed."""
         with self._lock:
@@ -94,7 +129,7 @@ class ApplianceState:
 
     def view(self) -> StateView:
         with self._lock:
-            return StateView(self._mode, self._detection, self._alarm)
+            return StateView(self._mode, self._detection, self._alarm, tuple(self._cameras.items()))
 
-    def as_dict(self) -> dict[str, str | bool]:
+    def as_dict(self) -> dict[str, str | bool | dict[str, bool]]:
         return self.view().as_json()

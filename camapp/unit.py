@@ -21,47 +21,49 @@ from camapp.errors import ConfigError
 from camapp.health import PipelineStats
 from camapp.healthcheck import HealthMonitor
 from camapp.live import LivePipeline
-from camapp.parts import Sinks, pipelines_for
+from camapp.parts import Shared, Sinks, pipelines_for
 from camapp.redact import redact_text
 from camapp.runner import PipelineHolder, Runner, replay
 from camapp.sinks import ResultSink
 from camapp.stream import FrameHub, HubSink
 from camapp.types import CameraName
 
+# Shared: what the units share (the broker connection and the pins), built by the wiring beside them.
+__all__ = ["CameraUnit", "Shared", "check_several", "health_monitor", "live_pipeline"]
 log = logging.getLogger(__name__)
 
 
-def live_pipeline(cfg: AppConfig, enabled: Callable[[], bool], data_dir: Path,
+def live_pipeline(cfg: AppConfig, enabled: Callable[[str], bool], data_dir: Path,
                   config_path: Path | None) -> LivePipeline:
-    """The one detector and every camera's pipelines, which read the detection switch `enabled` every frame."""
+    """The one detector and every camera's pipelines, which read their camera's detection switch `enabled(name)`
+    every frame."""
     return LivePipeline(cfg, pipelines_for(enabled), data_dir, config_path)
 
 
 def check_several(cfg: AppConfig) -> None:
-    """What several cameras cannot share yet: the store, the MQTT connection and the GPIO pins are per appliance,
-    and their multi-camera forms are not built; refused by name instead of mixing the cameras' data."""
+    """What several cameras cannot share yet: the store is per appliance, and its multi-camera form is not built;
+    refused by name instead of mixing the cameras' data. (The broker connection and the pins are shared: Shared.)"""
     if len(cfg.cameras) < 2:
         return
-    shared = [name for name, on in (("storage.path", cfg.storage.path is not None), ("mqtt.enabled", cfg.mqtt.enabled),
-                                    ("gpio.enabled", cfg.gpio.enabled)) if on]
+    shared = [name for name, on in (("storage.path", cfg.storage.path is not None),) if on]
     if shared:
         raise ConfigError(f"cameras: {len(cfg.cameras)} cameras run with {', '.join(shared)} unset for now (one "
-                          "store, broker connection and set of pins serving several cameras is not built yet); "
-                          "unset them or run one camera")
+                          "store serving several cameras is not built yet); unset it or run one camera")
 
 
 class CameraUnit(Closing):
     """One camera: capture -> its pipelines -> its sinks (the live stream's hub first)."""
 
-    def __init__(self, cfg: AppConfig, pipelines: PipelineHolder, live: LivePipeline, control: Controller,
-                 stop_event: threading.Event | None = None, web_port: Callable[[], int] | None = None) -> None:
-        """`cfg` is this camera's config (AppConfig.camera_configs()); `stop_event` stops this camera alone unless
-        it is the appliance's (a lone camera: its file ending ends the appliance, as it always has)."""
+    def __init__(self, cfg: AppConfig, pipelines: PipelineHolder, control: Controller, shared: Shared,
+                 stop_event: threading.Event | None = None) -> None:
+        """`cfg` is this camera's config (AppConfig.camera_configs()); `shared` the appliance's broker connection
+        and pins it feeds; `stop_event` stops this camera alone unless it is the appliance's (a lone camera: its
+        file ending ends the appliance, as it always has)."""
         self.name, self.cfg, self.pipelines = CameraName(cfg.camera.id), cfg, pipelines
         self.stop_event = stop_event or threading.Event()
         self.stats = PipelineStats()
         self.hub = FrameHub(cfg.web.stream_width, cfg.web.jpeg_quality, cfg.web.stream_fps, camera=self.name)
-        self.sinks = Sinks(cfg, self.hub, live, control, self.stats, web_port=web_port)
+        self.sinks = Sinks(cfg, self.hub, control, self.stats, shared)
         self.fps = frame_rate(cfg.camera)
         self._source: FrameSource | None = None
         self._runner: Runner | None = None

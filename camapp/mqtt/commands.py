@@ -5,13 +5,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Collection
 
-from camapp.commands import Commander, SetDetection, SetMode, Silence, TakeSnapshot
+from camapp.commands import Commander, SetCameraDetection, SetDetection, SetMode, Silence, TakeSnapshot
 from camapp.errors import CommandError
 from camapp.state import Mode, parse_mode
 
 log = logging.getLogger(__name__)
 
 MAX_PAYLOAD = 256
+CAMERA_COMMANDS = ("detection",)  # what <prefix>/<camera>/set/<name> takes; the others are the appliance's
 _TRUE = {"on", "true", "1", "yes"}
 _FALSE = {"off", "false", "0", "no"}
 
@@ -56,6 +57,17 @@ class CommandHandler:
         if name not in self.allowed:
             raise CommandError(f"command set/{name} is not allowed by mqtt.allowed_commands")
         return handler(decode(payload, name))
+
+    def apply_camera(self, camera: str, name: str, payload: bytes) -> None:
+        """A command for one camera (`<prefix>/<camera>/set/<name>`); CommandError when refused."""
+        if name not in CAMERA_COMMANDS:
+            where = "appliance-wide: publish it to <prefix>/set/" + name[:40] if name in self._handlers else "unknown"
+            raise CommandError(f"{camera[:40]}/set/{name[:40]} is {where}; a camera takes only "
+                               f"{', '.join(CAMERA_COMMANDS)}")
+        if name not in self.allowed:
+            raise CommandError(f"command set/{name} is not allowed by mqtt.allowed_commands")
+        enabled = parse_bool(decode(payload, name), name)  # the log line names the whole topic
+        self.control.execute(SetCameraDetection(camera, enabled, source=self.SOURCE))
 
     def _mode(self, text: str) -> None:
         self.control.execute(SetMode(parse_mode(text.strip().lower(), "set/mode"), source=self.SOURCE))

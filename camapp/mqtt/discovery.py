@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from camapp.mqtt.topics import Topics, slug
@@ -42,22 +43,41 @@ def _stat(key: str, name: str, **extra: Any) -> tuple[str, str, dict[str, Any]]:
     return ("sensor", key, body)
 
 
-def _controls(topics: Topics, commands: Collection[str]) -> list[tuple[str, str, dict[str, Any] | None]]:
-    """The controls: a switch or select where Home Assistant may send the command, else a read-only sensor (and
-    an empty config that removes the control HA may still have from before)."""
-    out: list[tuple[str, str, dict[str, Any] | None]] = []
-    for name, icon, writable, readonly in (
-        ("armed", "mdi:shield-home", "switch", "binary_sensor"),
-        ("detection", "mdi:eye", "switch", "binary_sensor"),
-        ("mode", "mdi:shield-lock", "select", "sensor"),
-    ):
-        label = {"armed": "Armed", "detection": "Detection", "mode": "Arming mode"}[name]
-        body: dict[str, Any] = {"name": label, "state_topic": getattr(topics, name), "icon": icon}
-        if name in commands:
-            body["command_topic"] = topics.command(name)
-            body.update({"options": ["disarmed", "home", "away"]} if name == "mode" else {})
-        used, unused = (writable, readonly) if name in commands else (readonly, writable)
-        out += [(used, name, body), (unused, name, None)]
+Entity = tuple[str, str, dict[str, Any] | None]  # (component, object id, its fields; None removes it)
+_CONTROLS = {"armed": ("Armed", "mdi:shield-home", "switch", "binary_sensor"),
+             "detection": ("Detection", "mdi:eye", "switch", "binary_sensor"),
+             "mode": ("Arming mode", "mdi:shield-lock", "select", "sensor")}
+# Stats read from <prefix>/stats: the pipeline's (a camera's), then the system's (the appliance's).
+_PIPELINE_STATS = (("fps", "FPS", {"unit_of_measurement": "fps"}),
+                   ("detector_ms", "Detector time", {"unit_of_measurement": "ms", "device_class": "duration"}))
+_SYSTEM_STATS = (("cpu_temp_c", "CPU temperature", {"unit_of_measurement": "°C", "device_class": "temperature"}),
+                 ("disk_free_pct", "Disk free", {"unit_of_measurement": "%"}),
+                 ("mqtt_outbox", "MQTT outbox", {"entity_category": "diagnostic"}))
+
+
+@dataclass(frozen=True)
+class CameraEntities:
+    """One camera of a several-camera appliance: its name, its topics (`<prefix>/<camera>/...`) and its labels."""
+
+    name: str
+    topics: Topics
+    labels: tuple[str, ...]
+
+
+def _control(topics: Topics, name: str, commands: Collection[str]) -> list[Entity]:
+    """A switch or select where Home Assistant may send the command, else a read-only sensor (and an empty config
+    that removes the control HA may still have from before)."""
+    label, icon, writable, readonly = _CONTROLS[name]
+    body: dict[str, Any] = {"name": label, "state_topic": getattr(topics, name), "icon": icon}
+    if name in commands:
+        body["command_topic"] = topics.command(name)
+        body.update({"options": ["disarmed", "home", "away"]} if name == "mode" else {})
+    used, unused = (writable, readonly) if name in commands else (readonly, writable)
+    return [(used, name, body), (unused, name, None)]
+
+
+def _controls(topics: Topics, commands: Collection[str]) -> list[Entity]:
+    out = [e for name in _CONTROLS for e in _control(topics, name, commands)]
     for name, label, icon in (("silence", "Silence alarm", "mdi:volume-off"), ("snapshot", "Take snapshot",
                                                                               "mdi:camera")):
         button = {"name": label, "command_topic": topics.command(name), "payload_press": "PRESS", "icon": icon}
@@ -65,58 +85,90 @@ def _controls(topics: Topics, commands: Collection[str]) -> list[tuple[str, str,
     return out
 
 
-def _entities(topics: Topics, labels: Sequence[str],
-              commands: Collection[str]) -> list[tuple[str, str, dict[str, Any] | None]]:
-    """(component, object id, component-specific fields, None to remove it) for every entity."""
-    ents: list[tuple[str, str, dict[str, Any] | None]] = [
-        ("binary_sensor", "motion", {"name": "Motion", "state_topic": topics.motion, "device_class": "motion"}),
-        ("binary_sensor", "alarm", {"name": "Alarm", "state_topic": topics.alarm, "device_class": "safety"}),
-        *_controls(topics, commands),
-    ]
-    for topic, key, name, extra in (
-        (topics.stats, "fps", "FPS", {"unit_of_measurement": "fps"}),
-        (topics.stats, "detector_ms", "Detector time", {"unit_of_measurement": "ms", "device_class": "duration"}),
-        (topics.stats, "cpu_temp_c", "CPU temperature", {"unit_of_measurement": "°C", "device_class": "temperature"}),
-        (topics.stats, "disk_free_pct", "Disk free", {"unit_of_measurement": "%"}),
-        (topics.stats, "mqtt_outbox", "MQTT outbox", {"entity_category": "diagnostic"}),
-    ):
+def _stats(topics: Topics, stats: Sequence[tuple[str, str, dict[str, Any]]]) -> list[Entity]:
+    out: list[Entity] = []
+    for key, name, extra in stats:
         comp, obj, body = _stat(key, name, **extra)
-        ents.append((comp, obj, {"state_topic": topic, **body}))
+        out.append((comp, obj, {"state_topic": topics.stats, **body}))
+    return out
+
+
+def _labels(topics: Topics, labels: Sequence[str]) -> list[Entity]:
+    out: list[Entity] = []
     for label in dict.fromkeys(labels):
         s = slug(label)
         topic, name = topics.count(label), label.capitalize()
-        ents.append(("binary_sensor", f"{s}_detected", {"name": f"{name} detected", "state_topic": topic,
-                                                         "device_class": "occupancy", "value_template": ON_TEMPLATE}))
-        ents.append(("sensor", f"{s}_count", {"name": f"{name} count", "state_topic": topic,
-                                              "state_class": "measurement"}))
-    return ents
+        out.append(("binary_sensor", f"{s}_detected", {"name": f"{name} detected", "state_topic": topic,
+                                                        "device_class": "occupancy", "value_template": ON_TEMPLATE}))
+        out.append(("sensor", f"{s}_count", {"name": f"{name} count", "state_topic": topic,
+                                             "state_class": "measurement"}))
+    return out
 
 
-def discovery_messages(
+def _camera(topics: Topics, labels: Sequence[str]) -> list[Entity]:
+    """What one camera shows: motion, its pipeline's stats, the last event and a count per label."""
+    last = {"name": "Last event", "state_topic": topics.events, "icon": "mdi:cctv",
+            "value_template": "{{ value_json.label }} {{ value_json.type }}", "json_attributes_topic": topics.events}
+    return [("binary_sensor", "motion", {"name": "Motion", "state_topic": topics.motion, "device_class": "motion"}),
+            *_stats(topics, _PIPELINE_STATS), ("sensor", "last_event", last), *_labels(topics, labels)]
+
+
+def _entities(topics: Topics, labels: Sequence[str], commands: Collection[str]) -> list[Entity]:
+    """A lone camera's appliance: one device with everything."""
+    return [*_camera(topics, labels)[:1],
+            ("binary_sensor", "alarm", {"name": "Alarm", "state_topic": topics.alarm, "device_class": "safety"}),
+            *_controls(topics, commands), *_stats(topics, _SYSTEM_STATS), *_camera(topics, labels)[1:]]
+
+
+def _appliance(topics: Topics, commands: Collection[str], cameras: Sequence[CameraEntities]) -> list[Entity]:
+    """A several-camera appliance's own device: the alarm, arming, the appliance-wide detection switch, buttons and
+    the system's stats; the per-camera entities a lone camera had here are removed (they live on the cameras)."""
+    labels = [label for c in cameras for label in c.labels]
+    moved = [(comp, obj, None) for comp, obj, _ in _camera(topics, labels)]
+    return [("binary_sensor", "alarm", {"name": "Alarm", "state_topic": topics.alarm, "device_class": "safety"}),
+            *_controls(topics, commands), *_stats(topics, _SYSTEM_STATS), *moved]
+
+
+def discovery_messages(  # noqa: PLR0913 - keyword-only, one per part of the discovery round
     topics: Topics, *, device_id: str, labels: Sequence[str], model_name: str, sw_version: str,
-    commands: Collection[str] = (),
+    commands: Collection[str] = (), cameras: Sequence[CameraEntities] | None = None,
 ) -> list[tuple[str, dict[str, Any] | None]]:
     """(topic, payload) pairs to publish retained under <discovery_prefix>/<component>/<device_id>/<object>/config;
     a None payload is published empty, which removes that entity from Home Assistant.
 
     `commands` are those Home Assistant may send as they are (enabled, and no signing key), which become controls.
+    `cameras` (several cameras): each camera is its own HA device, linked to the appliance's by `via_device`, with
+    object ids `<camera>_<object>`; None: one device for the appliance and its lone camera (`labels`).
     """
     node = slug(device_id)
-    device = {"identifiers": [f"camapp_{node}"], "name": f"camapp {device_id}", "manufacturer": "camapp",
+    appliance = f"camapp_{node}"
+    device = {"identifiers": [appliance], "name": f"camapp {device_id}", "manufacturer": "camapp",
               "model": model_name, "sw_version": sw_version}
+    groups: list[tuple[str, dict[str, Any], list[Entity]]] = []
+    if cameras is None:
+        groups.append(("", device, _entities(topics, labels, commands)))
+    else:
+        groups.append(("", device, _appliance(topics, commands, cameras)))
+        for cam in cameras:
+            own = {"identifiers": [f"{appliance}_{slug(cam.name)}"], "name": f"camapp {device_id} {cam.name}",
+                   "manufacturer": "camapp", "model": model_name, "sw_version": sw_version, "via_device": appliance}
+            ents = [*_camera(cam.topics, cam.labels), *_control(cam.topics, "detection", commands)]
+            groups.append((f"{slug(cam.name)}_", own, ents))
     out: list[tuple[str, dict[str, Any] | None]] = []
-    for component, object_id, body in _entities(topics, labels, commands):
-        if body is None:
-            out.append((topics.discovery(component, node, object_id), None))
-            continue
-        payload = {
-            **body,
-            "unique_id": f"camapp_{node}_{object_id}",
-            "availability_topic": topics.available,
-            "payload_available": "online",
-            "payload_not_available": "offline",
-            "device": device,
-            "origin": {"name": "camapp", "sw_version": sw_version},
-        }
-        out.append((topics.discovery(component, node, object_id), payload))
+    for prefix, dev, entities in groups:
+        for component, obj, body in entities:
+            object_id = prefix + obj
+            if body is None:
+                out.append((topics.discovery(component, node, object_id), None))
+                continue
+            payload = {
+                **body,
+                "unique_id": f"camapp_{node}_{object_id}",
+                "availability_topic": topics.available,
+                "payload_available": "online",
+                "payload_not_available": "offline",
+                "device": dev,
+                "origin": {"name": "camapp", "sw_version": sw_version},
+            }
+            out.append((topics.discovery(component, node, object_id), payload))
     return out

@@ -33,10 +33,12 @@ class Retain:
 
 @dataclass(frozen=True)
 class Thumbnail:
-    """A best-effort JPEG of the object's crop on its label's thumbnail topic; never stored."""
+    """A best-effort JPEG of the object's crop on its label's thumbnail topic (`topic`: a camera's; None: the
+    appliance's); never stored."""
 
     label: str
     image: Image
+    topic: str | None = None
 
 
 @dataclass(frozen=True)

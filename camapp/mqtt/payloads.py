@@ -14,7 +14,11 @@ from camapp.types import EventMessage
 
 SCHEMA_VERSION = 1
 # Compatible additions within a version: 2 added has_snapshot, has_clip, url, snapshot_url and clip_url to events.
+# Several cameras publish the same event message on <prefix>/<camera>/events (its `camera` was always there).
 SCHEMA_REVISION = 2
+# Stats revision 2 (several cameras): `revision`, `camera` (null: the appliance's message; a camera's is on
+# <prefix>/<camera>/stats) and, on the appliance's message of a several-camera appliance, `cameras`.
+STATS_REVISION = 2
 SCHEMA_DIR = Path(__file__).resolve().parent / "schema"
 EVENT_SCHEMA = SCHEMA_DIR / f"event.v{SCHEMA_VERSION}.json"
 STATS_SCHEMA = SCHEMA_DIR / f"stats.v{SCHEMA_VERSION}.json"
@@ -30,7 +34,7 @@ def new_message_id() -> str:
     return uuid.uuid4().hex
 
 
-def envelope(device_id: str, camera_id: str) -> dict[str, Any]:
+def envelope(device_id: str, camera_id: str | None) -> dict[str, Any]:
     """Fields every event-like message carries."""
     return {"version": SCHEMA_VERSION, "message_id": new_message_id(), "device_id": device_id,
             "camera": camera_id, "time": round(time.time(), 3)}
@@ -67,7 +71,7 @@ def event_payload(
     return body
 
 
-def alert_payload(payload: Mapping[str, Any], *, device_id: str, camera_id: str) -> dict[str, Any]:
+def alert_payload(payload: Mapping[str, Any], *, device_id: str, camera_id: str | None) -> dict[str, Any]:
     """A rule's alert: the rule's own fields plus the envelope (envelope keys win)."""
     body = dict(payload)
     body.update(envelope(device_id, camera_id))
@@ -93,10 +97,13 @@ def _disk_free_pct(disk: Any) -> float | None:
     return round(100.0 * free / total, 1)
 
 
-def stats_payload(raw: Mapping[str, Any], *, device_id: str, outbox: int, connected: bool) -> dict[str, Any]:
-    """The periodic <prefix>/stats message (see stats.v1.json); missing readings are null."""
+def stats_payload(raw: Mapping[str, Any], *, device_id: str, outbox: int, connected: bool,
+                  camera: str | None = None) -> dict[str, Any]:
+    """The periodic <prefix>/stats message (see stats.v1.json), or with `camera` that camera's
+    <prefix>/<camera>/stats; missing readings are null."""
     flat = _flatten(raw)
-    body: dict[str, Any] = {"version": SCHEMA_VERSION, "device_id": device_id, "time": round(time.time(), 3)}
+    body: dict[str, Any] = {"version": SCHEMA_VERSION, "revision": STATS_REVISION, "device_id": device_id,
+                            "camera": camera, "time": round(time.time(), 3)}
     for key in _STATS_FIELDS:
         body[key] = flat.get(key)
     body["disk_free_pct"] = _disk_free_pct(flat.get("disk"))

@@ -1,6 +1,8 @@
-"""MqttSink: publishes events (through the durable outbox), state, stats and HA discovery; applies commands.
+"""MqttSink: the appliance's one MQTT connection. Publishes events (through the durable outbox), state, stats and
+HA discovery; applies commands. Every camera feeds it through its own CameraFeed (camapp/mqtt/feed.py): a lone
+`camera:` on the appliance's topics, each camera of `cameras:` on `<prefix>/<camera>/...`.
 
-Threads: the pipeline thread only enqueues typed jobs (handle() never blocks on I/O); one worker thread
+Threads: the pipeline threads only enqueue typed jobs (handle() never blocks on I/O); one worker thread
 (camapp/mqtt/worker.py) owns the outbox and does every publish; paho's network thread only flips flags and
 enqueues (PUBACKs, connects, commands).
 """
@@ -16,16 +18,16 @@ from typing import Any, Protocol
 
 import paho.mqtt.client as mqtt
 
-from camapp.bus import AlarmChanged, Alert, AlertRaised, Bus, DetectionToggled, ModeChanged
+from camapp.bus import AlarmChanged, Alert, AlertRaised, Bus, CameraDetectionToggled, DetectionToggled, ModeChanged
 from camapp.commands import Commander
 from camapp.config.mqtt import MqttConfig
 from camapp.errors import CommandError, ConfigError
-from camapp.mqtt import payloads, thumbs
+from camapp.mqtt import payloads
 from camapp.mqtt.authority import CommandGate, LogBudget
 from camapp.mqtt.client import build_client
 from camapp.mqtt.commands import CommandHandler
-from camapp.mqtt.frames import FrameStates
-from camapp.mqtt.jobs import Ack, Connected, Disconnected, Discovery, Flush, Reply, Retain, Stop, Store, Thumbnail
+from camapp.mqtt.feed import CameraChannel, CameraFeed
+from camapp.mqtt.jobs import Ack, Connected, Disconnected, Discovery, Flush, Job, Reply, Retain, Stop, Store
 from camapp.mqtt.outbox import NewMessage, Outbox
 from camapp.mqtt.topics import Topics
 from camapp.mqtt.worker import CLOSE_GRACE_S, Worker
@@ -73,7 +75,10 @@ class MqttSink(ResultSink):
         labels: Sequence[str],
         fleet: FleetLink | None = None,
         media: payloads.EventMedia | None = None,
+        several: bool = False,
     ) -> None:
+        """`camera_id`, `labels` and `stats` are the lone camera's; with `several` (a `cameras:` config) each camera
+        joins through feed() instead, and `stats` are the appliance's (system health, no pipeline)."""
         if not cfg.enabled:
             raise ConfigError("mqtt.host is not set, so MQTT is off; do not build an MqttSink")
         self.cfg = cfg
@@ -85,6 +90,12 @@ class MqttSink(ResultSink):
         self.labels = tuple(labels)
         self._media = media or payloads.EventMedia()  # has_snapshot / has_clip / links in event messages
         self.topics = Topics.build(cfg.topic_prefix, device_id, cfg.discovery_prefix)
+        self._stats = stats
+        self._feeds: dict[CameraName, CameraFeed] = {}
+        self._lone: CameraFeed | None = None
+        if not several:
+            self._lone = self._feeds[camera_id] = CameraFeed(self, camera_id, self.topics, labels, cfg.motion_off_s,
+                                                             lambda: self._stats())
         outbox = Outbox(data_dir / OUTBOX_FILE, cfg.outbox_max, int(cfg.outbox_max_mb * 1024 * 1024))
         self._client = build_client(cfg, cfg.client_id or f"camapp-{device_id}", self.topics.available)
         self._client.on_connect = self._on_connect
@@ -96,17 +107,52 @@ class MqttSink(ResultSink):
         self._commands = CommandHandler(control, cfg.allowed_commands, cfg.arm_mode)
         self._gate = CommandGate(cfg)  # who may command: enabled, signed when a key is set, not replayed, rate-limited
         self._refusals = LogBudget()
-        self._frames = FrameStates(self.topics, self.labels, cfg.motion_off_s)  # pipeline-thread state
         # Home Assistant cannot sign, so with a command key its controls would only be ignored: show sensors.
         self._worker = Worker(cfg, client=self._client, outbox=outbox, topics=self.topics, device_id=device_id,
-                              model_name=self._announced_model, stats=stats, labels=self._discovery_labels,
-                              controls=() if self._gate.signed else self._gate.enabled)
+                              model_name=self._announced_model, stats=lambda: self._stats(),
+                              labels=self._discovery_labels, controls=() if self._gate.signed else self._gate.enabled,
+                              cameras=None if self._lone is not None else self._channels)
         self._thread: threading.Thread | None = None
         self._unsubscribe: list[Callable[[], None]] = []
         self._closed = False
         # Read by status() from any thread; written by paho's thread or the worker.
         self._connected = False
         self._last_error: str | None = None
+
+    # ---- cameras -----------------------------------------------------------------------------------------------
+
+    def feed(self, camera: CameraName, labels: Sequence[str], stats: Callable[[], Mapping[str, object]]) -> CameraFeed:
+        """The ResultSink through which `camera` publishes; call before start(). A lone camera's feed is the one
+        built with the sink, now reading `stats`."""
+        if self._lone is not None:
+            self._lone.stats = stats
+            self._stats = stats
+            return self._lone
+        if camera in self._feeds:
+            raise ConfigError(f"MQTT: camera {camera} joined twice")
+        feed = self._feeds[camera] = CameraFeed(self, camera, self.topics.camera(camera), labels,
+                                                self.cfg.motion_off_s, stats)
+        return feed
+
+    def _channels(self) -> list[CameraChannel]:
+        return [f.channel() for f in self._feeds.values()]
+
+    # ---- what a feed uses (camapp.mqtt.feed.Link) ---------------------------------------------------------------
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    @property
+    def media(self) -> payloads.EventMedia:
+        return self._media
+
+    @property
+    def snapshots(self) -> bool:
+        return self.cfg.snapshots
+
+    def put(self, job: Job) -> None:
+        self._worker.put(job)
 
     # ---- lifecycle ---------------------------------------------------------------------------------------------
 
@@ -120,6 +166,7 @@ class MqttSink(ResultSink):
             bus.subscribe(AlertRaised, lambda e: self.publish_alert(e.alert)),
             bus.subscribe(ModeChanged, lambda e: self._put_mode(e.mode)),
             bus.subscribe(DetectionToggled, lambda e: self._put_state(self.topics.detection, on_off(e.enabled))),
+            bus.subscribe(CameraDetectionToggled, self._camera_detection),
             bus.subscribe(AlarmChanged, lambda e: self._put_state(self.topics.alarm, on_off(e.active))),
         ]
         if self._fleet is not None:
@@ -174,52 +221,37 @@ class MqttSink(ResultSink):
         return self._model_name()
 
     def _discovery_labels(self) -> tuple[str, ...]:
-        """The configured labels and any other label seen so far, for the count sensors."""
-        return tuple(dict.fromkeys((*self.labels, *tuple(self._frames.counts))))
+        """The lone camera's labels for its count sensors (with several cameras, each camera's are its own)."""
+        return self._lone.discovery_labels() if self._lone is not None else ()
 
     # ---- pipeline side (must return fast) ---------------------------------------------------------------------
 
     def handle(self, result: FrameResult) -> None:
-        if self._closed:
-            return
-        try:
-            self._check_model()
-            self._handle_events(result)
-            for topic, payload in self._frames.update(result):
-                self._put_state(topic, payload)
-        except Exception:
-            log.exception("MQTT: could not queue frame %d", result.frame.index)
+        """The lone camera's frame; with several cameras, each camera's feed takes its own."""
+        if self._lone is not None:
+            self._lone.handle(result)
 
     def publish_alert(self, alert: Alert) -> None:
         """An alarm rule with the MQTT flag fired: publish on <prefix>/alert through the outbox (never dropped)."""
         if self._closed:
             log.warning("MQTT: alert after close not sent: %s", alert)
             return
+        # An alert names its camera; a lone camera's is the appliance's, so GPIO-input alerts name it as always.
+        camera = alert.camera or (self.camera_id if self._lone is not None else None)
         try:
-            body = payloads.alert_payload(alert.as_json(), device_id=self.device_id, camera_id=self.camera_id)
+            body = payloads.alert_payload(alert.as_json(), device_id=self.device_id, camera_id=camera)
             text = payloads.dumps(body)
         except (TypeError, ValueError) as err:
             log.warning("MQTT: alert payload is not valid JSON (%s); not sent", err)
             return
         self._worker.put(Store(NewMessage(body["message_id"], "alert", self.topics.alert, text)))
 
-    def _check_model(self) -> None:
+    def check_model(self) -> None:
         """After a live model switch, announce the new model to Home Assistant again."""
         name = self.model_name
         if name != self._announced_model:
             self._announced_model = name
             self._worker.put(Discovery(model=name))
-
-    def _handle_events(self, result: FrameResult) -> None:
-        size = (result.frame.width, result.frame.height)
-        model = self.model_name
-        for msg in result.events:
-            body = payloads.event_payload(msg, device_id=self.device_id, camera_id=self.camera_id,
-                                          model_name=model, frame_size=size, media=self._media)
-            self._worker.put(Store(NewMessage(body["message_id"], msg.type, self.topics.events,
-                                              payloads.dumps(body), msg.id)))
-            if self.cfg.snapshots and msg.type in ("new", "update"):
-                self._worker.put(Thumbnail(msg.label, thumbs.crop(result.frame.image, msg.box)))
 
     def _put_state(self, topic: str, payload: str | bytes) -> None:
         self._worker.put(Retain(topic, payload))
@@ -229,8 +261,16 @@ class MqttSink(ResultSink):
         self._put_mode(s.mode)
         self._put_state(self.topics.detection, on_off(s.detection))
         self._put_state(self.topics.alarm, on_off(s.alarm))
-        for topic, payload in self._frames.initial():
-            self._put_state(topic, payload)
+        for feed in self._feeds.values():
+            for topic, payload in feed.initial():
+                self._put_state(topic, payload)
+            if self._lone is None:
+                self._put_state(feed.topics.detection, on_off(self.state.camera_detection(feed.name)))
+
+    def _camera_detection(self, event: CameraDetectionToggled) -> None:
+        feed = self._feeds.get(CameraName(event.camera))
+        if feed is not None and self._lone is None:
+            self._put_state(feed.topics.detection, on_off(event.enabled))
 
     def _put_mode(self, mode: Mode) -> None:
         self._put_state(self.topics.mode, mode)
@@ -247,6 +287,8 @@ class MqttSink(ResultSink):
         log.info("MQTT: connected to %s:%d", self.cfg.host, self.cfg.port)
         if self._gate.enabled:
             client.subscribe(self.topics.commands, qos=1)
+            if self._lone is None:
+                client.subscribe(self.topics.camera_commands, qos=1)
         if self.cfg.discovery:
             client.subscribe(self.topics.ha_status, qos=1)
         if self._fleet is not None:
@@ -284,19 +326,32 @@ class MqttSink(ResultSink):
         if self._fleet is not None and topic in self._fleet.subscriptions:
             self._fleet.handle(topic, bytes(message.payload), bool(message.retain))
             return
-        name = self.topics.command_name(topic)
+        self._command(topic, message)
+
+    def _command(self, topic: str, message: mqtt.MQTTMessage) -> None:
+        """`<prefix>/set/<name>`, or with several cameras `<prefix>/<camera>/set/<name>`: run, or log and ignore."""
+        name, camera = self.topics.command_name(topic), None
+        if name is None and self._lone is None:
+            camera, name = self.topics.camera_command(topic) or (None, None)
         try:
             if name is None:
                 raise CommandError("not a command topic")
+            if camera is not None and CameraName(camera) not in self._feeds:
+                raise CommandError(f"no camera named {camera[:40]!r} (cameras: {', '.join(self._feeds)})")
             value = self._gate.admit(topic, name, bytes(message.payload), retained=bool(message.retain))
-            snap_id = self._commands.apply(name, value)
+            if camera is not None:
+                self._commands.apply_camera(camera, name, value)
+                snap_id = None
+            else:
+                snap_id = self._commands.apply(name, value)
         except CommandError as err:
             skipped = self._refusals.take()
             if skipped is not None:
                 more = f" ({skipped} more refused commands not logged)" if skipped else ""
                 log.warning("MQTT: ignored command on %s: %s%s", topic[:200], err, more)
             return
-        log.info("MQTT: command set/%s %r%s: done%s", name, value.decode(errors="replace")[:40],
+        log.info("MQTT: command %sset/%s %r%s: done%s", f"{camera}/" if camera else "", name,
+                 value.decode(errors="replace")[:40],
                  " (signed)" if self._gate.signed else "", f", snapshot {snap_id}" if snap_id else "")
         if name == "snapshot" and snap_id is not None:
             reply = {"id": snap_id, "device_id": self.device_id, "camera": self.camera_id, "time": time.time()}

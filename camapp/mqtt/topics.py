@@ -89,6 +89,25 @@ class Topics:
         name = topic[len(head):]
         return name if name and "/" not in name else None
 
+    def camera(self, name: str) -> Topics:
+        """One camera's topics (several cameras): the same names one level down, `<prefix>/<camera>/events`."""
+        return Topics(self._t(name), self.discovery_prefix)
+
+    @property
+    def camera_commands(self) -> str:
+        """Wildcard subscription for every camera's commands, `<prefix>/<camera>/set/<name>`."""
+        return self._t("+", "set", "#")
+
+    def camera_command(self, topic: str) -> tuple[str, str] | None:
+        """`<prefix>/front/set/detection` -> (`front`, `detection`); None for anything else."""
+        head = self.prefix + "/"
+        if not topic.startswith(head):
+            return None
+        levels = topic[len(head):].split("/")
+        if len(levels) != 3 or levels[1] != "set" or not levels[0] or not levels[2]:
+            return None
+        return levels[0], levels[2]
+
     @property
     def ha_status(self) -> str:
         return f"{self.discovery_prefix}/status"

@@ -22,7 +22,8 @@ from camapp.config.mqtt import MqttConfig
 from camapp.errors import StorageError
 from camapp.mqtt import discovery, payloads, thumbs
 from camapp.mqtt.client import OFFLINE, ONLINE
-from camapp.mqtt.discovery import discovery_messages
+from camapp.mqtt.discovery import CameraEntities, discovery_messages
+from camapp.mqtt.feed import CameraChannel
 from camapp.mqtt.jobs import Ack, Connected, Disconnected, Discovery, Flush, Job, Reply, Retain, Stop, Store, Thumbnail
 from camapp.mqtt.outbox import NewMessage, Outbox
 from camapp.mqtt.topics import Topics
@@ -39,11 +40,14 @@ class Worker:
     def __init__(  # noqa: PLR0913 - the sink hands over its parts by keyword
         self, cfg: MqttConfig, *, client: mqtt.Client, outbox: Outbox, topics: Topics, device_id: str,
         model_name: str, labels: Callable[[], Sequence[str]], stats: Callable[[], Mapping[str, object]],
-        controls: Collection[str],
+        controls: Collection[str], cameras: Callable[[], Sequence[CameraChannel]] | None = None,
     ) -> None:
+        """`cameras`: with several cameras, each one's topics, labels and stats (its own discovery device and
+        stats message); None for a lone camera, whose readings are the appliance's."""
         self.cfg, self._client, self.outbox, self.topics = cfg, client, outbox, topics
         self.device_id, self._model, self._labels, self._stats = device_id, model_name, labels, stats
         self._controls = controls  # the commands Home Assistant gets controls for
+        self._cameras = cameras
         self._throttle = discovery.Throttle(discovery.INTERVAL_S)
         self._queue: queue.Queue[Job] = queue.Queue()
         self.changed = threading.Condition()  # notified when outbox_count changes
@@ -196,21 +200,30 @@ class Worker:
         if not (self.cfg.discovery and self._online):
             return
         self._throttle.served()
+        cameras = None if self._cameras is None else [
+            CameraEntities(c.name, c.topics, c.labels()) for c in self._cameras()]
         for topic, body in discovery_messages(self.topics, device_id=self.device_id, labels=tuple(self._labels()),
                                               model_name=self._model, sw_version=__version__,
-                                              commands=self._controls):
+                                              commands=self._controls, cameras=cameras):
             self._publish(topic, "" if body is None else payloads.dumps(body), qos=1, retain=True)
 
     def _publish_stats(self) -> None:
         if not self._online:
             return
-        try:
-            raw = self._stats()
-            body = payloads.stats_payload(raw, device_id=self.device_id, outbox=len(self.outbox), connected=True)
-            body.update(mqtt_outbox_bytes=self.outbox.bytes, mqtt_outbox_dropped=sum(self.outbox.dropped.values()))
-            self._publish(self.topics.stats, payloads.dumps(body), qos=0, retain=True)
-        except Exception:
-            log.exception("MQTT: stats() failed")
+        cameras = [] if self._cameras is None else list(self._cameras())
+        sources: list[tuple[str, str | None, Callable[[], Mapping[str, object]]]] = [
+            (self.topics.stats, None, self._stats), *((c.topics.stats, c.name, c.stats) for c in cameras)]
+        for topic, camera, stats in sources:
+            try:
+                body = payloads.stats_payload(stats(), device_id=self.device_id, outbox=len(self.outbox),
+                                              connected=True, camera=camera)
+                body.update(mqtt_outbox_bytes=self.outbox.bytes,
+                            mqtt_outbox_dropped=sum(self.outbox.dropped.values()))
+                if camera is None and cameras:
+                    body["cameras"] = [c.name for c in cameras]
+                self._publish(topic, payloads.dumps(body), qos=0, retain=True)
+            except Exception:
+                log.exception("MQTT: stats of %s failed", camera or "the appliance")
 
     def _thumbnail(self, job: Thumbnail) -> None:
         if not self._online:
@@ -219,7 +232,7 @@ class Worker:
         if jpeg is None or len(jpeg) > self.cfg.snapshot_max_bytes:
             log.warning("MQTT: thumbnail for %s is larger than mqtt.snapshot_max_bytes; not sent", job.label)
             return
-        self._publish(self.topics.thumbnail(job.label), jpeg, qos=0, retain=True)
+        self._publish(job.topic or self.topics.thumbnail(job.label), jpeg, qos=0, retain=True)
 
     def _finish(self) -> None:
         """On close: end events the pipeline left open, a short grace to deliver what is pending, then a clean

@@ -27,7 +27,7 @@ class Control(Commander, Protocol):
 class StateReader(Protocol):
     """The appliance state as the UI shows it (camapp.state.ApplianceState)."""
 
-    def as_dict(self) -> dict[str, str | bool]: ...
+    def as_dict(self) -> dict[str, str | bool | dict[str, bool]]: ...
 
 
 class Stream(Protocol):
