@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import re
 import uuid
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from typing import Any
 
+from camapp.config.cameras import CAMERA_NAME, NAME_RULE, RESERVED
 from camapp.errors import ConfigError
 
 SECRET_KEYS = frozenset({"wifi_password", "admin_password", "mqtt_password", "setup_code"})
@@ -19,6 +20,9 @@ TIMEZONE_RE = re.compile(r"^[A-Za-z0-9_+-]+(/[A-Za-z0-9_+-]+){0,2}$")
 USER_RE = re.compile(r"^[A-Za-z0-9_.-]{1,32}$")
 SSH_KEY_RE = re.compile(r"^(ssh-(ed25519|rsa|dss)|ecdsa-sha2-nistp\d+|sk-\S+) [A-Za-z0-9+/=]+( .*)?$")
 TRUE, FALSE = {"1", "yes", "true", "on"}, {"0", "no", "false", "off"}
+CAMERA_KEY = "camera."  # camera.<name> = <source>: one line per camera
+URL_RE = re.compile(r"^(rtsps?|https?)://\S+$")
+PASSWORD_IN_URL = re.compile(r"^[a-z]+://[^/@\s]*:[^/@\s]*@")
 
 @dataclass
 class FirstbootConf:
@@ -40,9 +44,40 @@ class FirstbootConf:
     mqtt_tls: bool = False
     ssh: bool | None = None
     ssh_authorized_key: str | None = None
+    find_cameras: bool | None = None  # None: on the first boot only
+    cameras: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> camera section, from camera.<name>
 
 
-KEYS = tuple(f.name for f in fields(FirstbootConf))
+KEYS = tuple(f.name for f in fields(FirstbootConf) if f.name != "cameras")
+
+
+def camera_section(value: str) -> dict[str, Any]:
+    """The camera section a `camera.<name> = ...` value stands for."""
+    if value in ("csi", "picamera2"):
+        return {"source": "picamera2"}
+    jetson = re.fullmatch(r"jetson_csi:?([0-7])", value)
+    if jetson:
+        return {"source": "jetson_csi", "sensor_id": int(jetson.group(1))}
+    if URL_RE.match(value):
+        return {"source": "rtsp", "url": value}
+    if re.fullmatch(r"/dev/video\d+|/dev/v4l/[\w./:+-]+", value):
+        return {"source": "v4l2", "device": value}
+    if value.startswith("/") and not value.startswith("/dev/"):
+        return {"source": "file", "path": value}
+    raise ValueError("use a V4L2 device (/dev/video0 or /dev/v4l/by-id/...), an rtsp:// or http(s):// URL, csi "
+                     "(the Raspberry Pi camera), jetson_csi:N, or a video file's path")
+
+
+def _camera(key: str, value: str) -> tuple[str, dict[str, Any]]:
+    name = key.removeprefix(CAMERA_KEY)
+    if not re.match(CAMERA_NAME, name):
+        raise ValueError(f"{key}: {NAME_RULE}")
+    if name in RESERVED:
+        raise ValueError(f"{key}: '{name}' is reserved (an appliance-wide MQTT topic level or page); choose another")
+    try:
+        return name, camera_section(value)
+    except ValueError as err:
+        raise ValueError(f"{key}: {err}") from None
 
 
 def _bool(value: str) -> bool:
@@ -103,6 +138,7 @@ CHECKS: dict[str, Any] = {
     "mqtt_tls": _bool,
     "ssh": _bool,
     "ssh_authorized_key": _pattern(SSH_KEY_RE, "paste one public key line, e.g. 'ssh-ed25519 AAAA... me@laptop'"),
+    "find_cameras": _bool,
 }
 
 
@@ -125,13 +161,15 @@ def _parse_line(line: str, seen: dict[str, int], n: int) -> tuple[str, Any] | No
     if item is None:
         return None
     key, value = item
-    if key not in CHECKS:
-        raise ValueError(f"unknown setting {key!r} (known: {', '.join(KEYS)})")
+    if key not in CHECKS and not key.startswith(CAMERA_KEY):
+        raise ValueError(f"unknown setting {key!r} (known: {', '.join(KEYS)}, camera.<name>)")
     if key in seen:
         raise ValueError(f"{key}: already set on line {seen[key]}")
     seen[key] = n
     if value == "":  # an empty value (e.g. a blanked secret) means 'not given'
         return None
+    if key.startswith(CAMERA_KEY):
+        return key, _camera(key, value)
     try:
         return key, CHECKS[key](value)
     except ValueError as err:
@@ -140,22 +178,40 @@ def _parse_line(line: str, seen: dict[str, int], n: int) -> tuple[str, Any] | No
 
 def parse_conf(text: str, source: str = "camapp.conf") -> FirstbootConf:
     """Parse camapp.conf; raise ConfigError naming every bad line (`source:LINE: key: problem`)."""
-    values: dict[str, Any] = {}
+    values: dict[str, Any] = {"cameras": {}}
     seen: dict[str, int] = {}
+    devices: dict[str, str] = {}  # V4L2 device -> the camera.<name> line that has it
     problems: list[str] = []
     for n, line in enumerate(text.lstrip("\ufeff").splitlines(), start=1):
         try:
             item = _parse_line(line, seen, n)
+            if item is not None and item[0].startswith(CAMERA_KEY):
+                _one_camera_per_device(item[1], devices, f"{item[0]} (line {n})")
         except ValueError as err:
             problems.append(f"{source}:{n}: {err}")
             continue
-        if item is not None:
+        if item is not None and item[0].startswith(CAMERA_KEY):
+            values["cameras"][item[1][0]] = item[1][1]
+        elif item is not None:
             values[item[0]] = item[1]
     conf = FirstbootConf(**values)
     problems += [f"{source}: {p}" for p in _cross_checks(conf)]
     if problems:
         raise ConfigError("\n".join(problems))
     return conf
+
+
+def _one_camera_per_device(camera: tuple[str, dict[str, Any]], devices: dict[str, str], where: str) -> None:
+    """The config refuses two cameras on one device; say so here, naming both lines."""
+    name, section = camera
+    device = {"v4l2": section.get("device"), "picamera2": "the Raspberry Pi camera",
+              "jetson_csi": f"Jetson CSI sensor {section.get('sensor_id')}"}.get(section["source"])
+    if device is None:
+        return
+    if device in devices:
+        raise ValueError(f"{CAMERA_KEY}{name}: {device} is already {devices[device]}; one device can be opened by one "
+                         "camera")
+    devices[device] = where
 
 
 def _cross_checks(conf: FirstbootConf) -> list[str]:
@@ -177,7 +233,9 @@ def blank_secrets(text: str) -> str:
             item = _split(line)
         except ValueError:
             item = None
-        if item and item[0] in SECRET_KEYS and item[1]:
+        secret = item is not None and (item[0] in SECRET_KEYS or (
+            item[0].startswith(CAMERA_KEY) and PASSWORD_IN_URL.match(item[1]) is not None))  # rtsp://user:pw@
+        if item and secret and item[1]:
             line = f"{line.split('=', 1)[0].rstrip()} ="
         out.append(line)
     return "\n".join(out) + "\n"

@@ -17,12 +17,15 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import yaml
 
 from camapp.atomic import write_atomic
 from camapp.bootconf import FirstbootConf, blank_secrets, nm_keyfile, parse_conf
+from camapp.camprobe import Query, probe, querycap
 from camapp.config import load_config, parse_config
+from camapp.config.camera import CAMERA_SOURCES
 from camapp.config.loader import read_config_data
 from camapp.errors import ConfigError
 
@@ -30,8 +33,7 @@ log = logging.getLogger("camapp.firstboot")
 
 WIFI_KEYFILE = "etc/NetworkManager/system-connections/camapp-wifi.nmconnection"
 CONFIG_FILE = "etc/camapp/config.yaml"
-
-
+CAMERAS_FOUND = "var/lib/camapp-firstboot/cameras-found"  # the probe ran once: later boots keep the user's cameras
 
 def _write(path: Path, text: str, mode: int = 0o644) -> None:
     write_atomic(path, text, mode)
@@ -50,6 +52,7 @@ class Target:
     root: Path
     live: bool = False  # also change the running system (hostname, start ssh)
     run_as: str | None = None  # the service user that owns camapp's data (None: the current user)
+    query: Query = querycap  # how a /dev/video node is asked what it is
 
     def path(self, rel: str) -> Path:
         return self.root / rel
@@ -147,6 +150,85 @@ def set_setup_code(t: Target, code: str) -> None:
         raise ConfigError(f"camapp.conf: setup_code: {proc.stderr.strip() or proc.stdout.strip()}")
 
 
+def _camera_data(data: dict[str, Any], cameras: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """`data` with these cameras instead of its own: one as `camera:` (as every single-camera config), several as
+    `cameras:`; each keeps the capture size and rate of the camera it replaces where its source has them."""
+    old: dict[str, Any] = data.get("camera") or {}
+    if not old and data.get("cameras"):
+        old = next(iter(data["cameras"].values()))
+    entries: dict[str, dict[str, Any]] = {}
+    for name, section in cameras.items():
+        model = CAMERA_SOURCES.config_for(section["source"])
+        fields = set(model.model_fields) if model is not None else set()
+        entries[name] = {**{k: old[k] for k in ("width", "height", "fps") if k in old and k in fields}, **section}
+    first = next(iter(entries))
+    chosen: dict[str, Any] = {"camera": {"id": first, **entries[first]}} if len(entries) == 1 else {"cameras": entries}
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        if key in ("camera", "cameras"):
+            out.update(chosen)  # where the old camera was
+        else:
+            out[key] = value
+    if not out.keys() & {"camera", "cameras"}:
+        out.update(chosen)
+    return out
+
+
+def camera_config(t: Target, cameras: dict[str, dict[str, Any]]) -> tuple[dict[str, Any], dict[str, Any], str]:
+    """camapp's config with these cameras, validated (ConfigError naming the field); the cameras left out and why:
+    all are written when the appliance can run them together (camapp.unit.check_several), else the first alone."""
+    from camapp.unit import check_several  # the wiring's own rule; imported late, it pulls in the whole pipeline
+
+    data, _ = read_config_data(t.config)
+    full = _camera_data(data, cameras)
+    cfg = parse_config(full, source=str(t.config))
+    try:
+        check_several(cfg)
+    except ConfigError as err:
+        first = next(iter(cameras))
+        return _camera_data(data, {first: cameras[first]}), {k: v for k, v in cameras.items() if k != first}, str(err)
+    return full, {}, ""
+
+
+def set_cameras(t: Target, cameras: dict[str, dict[str, Any]], origin: str) -> list[str]:
+    """Write the cameras into camapp's config (see camera_config); returns the names configured."""
+    data, left_out, why = camera_config(t, cameras)
+    header = f"# camapp config; cameras set on first boot from {origin} ({dt.date.today()}).\n"
+    if left_out:
+        log.warning("not configured: %s (%s)", ", ".join(left_out), why)
+        header += (f"# Also found, not configured ({why}).\n# To use one of these instead, put it under camera: "
+                   "(docs/config.md):\n")
+        header += "".join(f"#   {name}: {yaml.safe_dump(section, default_flow_style=True).strip()}\n"
+                          for name, section in left_out.items())
+    st = t.config.stat()
+    _write(t.config, header + yaml.safe_dump(data, sort_keys=False), mode=st.st_mode & 0o777)
+    _keep_owner(t.config, (st.st_mode & 0o777, st.st_uid, st.st_gid))
+    return [name for name in cameras if name not in left_out]
+
+
+def find_cameras(t: Target, conf: FirstbootConf, yaml_installed: bool) -> str | None:
+    """On the first boot (or with find_cameras = yes): configure every camera the probe finds, unless camapp.yaml
+    or camera.<name> lines chose them or find_cameras = no. Returns what was done, for the log."""
+    marker = t.path(CAMERAS_FOUND)
+    wanted = conf.find_cameras if conf.find_cameras is not None else not marker.exists()
+    if not wanted or not t.config.is_file():
+        return None
+    if yaml_installed or conf.cameras:  # the user chose the cameras; later boots must not look again either
+        _write(marker, "chosen in camapp.yaml or camapp.conf\n")
+        return None
+    found = probe(t.root, t.query)
+    for camera in found:
+        log.info("found %s: camera '%s'", camera.what, camera.name)
+    done = None
+    if found:
+        names = set_cameras(t, {c.name: c.section for c in found}, "the cameras found")
+        done = f"cameras {', '.join(names)} (found {len(found)})"
+    else:
+        log.info("no camera found; the config keeps its camera (plug one in and set it in the web UI's settings)")
+    _write(marker, "\n".join(c.what for c in found) + "\n")
+    return done
+
+
 def install_yaml(t: Target, boot: Path) -> bool:
     """A camapp.yaml on the boot partition replaces camapp's config (validated first); then it is removed."""
     src = boot / "camapp.yaml"
@@ -165,8 +247,11 @@ def check_target(t: Target, conf: FirstbootConf) -> None:
     """What can only be checked against the system, checked before anything changes."""
     if conf.timezone and not (t.path("usr/share/zoneinfo") / conf.timezone).is_file():
         raise ConfigError(f"camapp.conf: timezone: unknown zone {conf.timezone!r} (see /usr/share/zoneinfo)")
-    if (conf.hostname or conf.mqtt_host or conf.admin_password or conf.setup_code) and not t.config.is_file():
+    needs_config = conf.hostname or conf.mqtt_host or conf.admin_password or conf.setup_code or conf.cameras
+    if needs_config and not t.config.is_file():
         raise ConfigError(f"{t.config}: camapp's config is missing")
+    if conf.cameras:
+        camera_config(t, conf.cameras)  # the cameras named must make a valid config before anything changes
 
 
 def apply_conf(t: Target, conf: FirstbootConf) -> list[str]:
@@ -194,6 +279,8 @@ def apply_conf(t: Target, conf: FirstbootConf) -> list[str]:
     if conf.ssh is not None or conf.ssh_authorized_key:
         set_ssh(t, conf)
         done.append(f"ssh {'on' if conf.ssh else 'off'}")
+    if conf.cameras:  # after update_app_config, which rewrites the file without the comments this one may add
+        done.append(f"cameras {', '.join(set_cameras(t, conf.cameras, 'camapp.conf'))}")
     return done
 
 
@@ -214,25 +301,34 @@ def retire_conf(boot: Path, text: str, errors: str | None) -> Path:
 
 
 def apply(boot: Path, t: Target) -> int:
-    """The first-boot run: camapp.yaml, then camapp.conf; 0 when all went well."""
+    """The first-boot run: camapp.yaml, then camapp.conf, then the cameras found; 0 when all went well."""
     rc = 0
+    installed = False
     try:
-        install_yaml(t, boot)
+        installed = install_yaml(t, boot)
     except ConfigError as err:
         log.error("camapp.yaml not installed:\n%s", err)
         shutil.move(boot / "camapp.yaml", boot / "camapp.yaml.failed")
         rc = 1
     src = boot / "camapp.conf"
-    if not src.exists():
-        return rc
-    text = src.read_text(encoding="utf-8", errors="replace")
+    conf = FirstbootConf()
+    if src.exists():
+        text = src.read_text(encoding="utf-8", errors="replace")
+        try:
+            conf = parse_conf(text, str(src))
+            done = apply_conf(t, conf)
+        except ConfigError as err:
+            log.error("camapp.conf not (fully) applied:\n%s", err)
+            log.info("kept as %s", retire_conf(boot, text, str(err)))
+            return 1
+        log.info("applied %s; kept as %s", ", ".join(done) or "nothing", retire_conf(boot, text, None))
     try:
-        done = apply_conf(t, parse_conf(text, str(src)))
-    except ConfigError as err:
-        log.error("camapp.conf not (fully) applied:\n%s", err)
-        log.info("kept as %s", retire_conf(boot, text, str(err)))
+        found = find_cameras(t, conf, installed)
+    except (ConfigError, OSError) as err:  # the config stays as it was; camapp runs with its camera
+        log.error("cameras not configured: %s", err)
         return 1
-    log.info("applied %s; kept as %s", ", ".join(done) or "nothing", retire_conf(boot, text, None))
+    if found:
+        log.info("configured %s", found)
     return rc
 
 
