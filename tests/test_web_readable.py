@@ -21,7 +21,8 @@ pytestmark = pytest.mark.browser
 ARTIFACTS = ROOT / "test-artifacts" / "web" / "readable"
 VIEWPORTS = [("laptop", {"width": 1280, "height": 800}, False), ("phone", {"width": 390, "height": 844}, True)]
 PAGES = {"live": "/", "events": "/events", "event": "/events/ev0", "recordings": "/recordings", "zones": "/zones",
-         "settings": "/settings", "system": "/system", "model": "/model", "account": "/account"}
+         "settings": "/settings", "system": "/system", "model": "/model", "account": "/account",
+         "camera": "/cameras/camera"}
 EPOCH = re.compile(r"(?<![\d.])1[5-9]\d{8}(?:\.\d+)?(?![\d])")  # Unix seconds of 2017..2033
 BYTES = re.compile(r"(?<![\d.,])\d{7,}(?![\d])|\b\d{4,}\s*(?:bytes|B)\b")
 

@@ -170,7 +170,7 @@ def test_https_is_the_default_and_plain_http_is_redirected(appliance: Appliance,
 
 def page_urls(appl: Appliance) -> list[str]:
     """Every server-rendered page (GET routes outside /api and /static), with sample ids where the route has one."""
-    sample = {"event_id": "ev0"}
+    sample = {"event_id": "ev0", "name": "camera"}
     urls = []
     for rule in appl.app.url_map.iter_rules():
         if "GET" in (rule.methods or ()) and rule.endpoint.startswith("pages.") and rule.endpoint != "pages.setup":

@@ -44,9 +44,27 @@ def logout() -> Any:
     return entry.logout()
 
 
+GRID_STREAMS = 4  # live streams on the grid; a browser opens at most 6 connections to a host over HTTP/1.1
+
+
 @bp.get("/")
 def live() -> Any:
-    return render_template("live.html")
+    """One camera: its live view, as it always was; several: the grid of all of them."""
+    names = list(ctx().cameras)
+    if len(names) == 1:
+        return render_template("live.html", camera=None, several=False)
+    return render_template("grid.html", cameras=names, streams=GRID_STREAMS)
+
+
+@bp.get("/cameras/<name>")
+def camera_page(name: str) -> Any:
+    """One camera's live view with its own controls and links to its events, recordings, zones and settings."""
+    names = list(ctx().cameras)
+    if name not in names:
+        return render_template("message.html", title="Camera not found",
+                               message=f"There is no camera {name[:40]!r} here; the cameras are: "
+                               f"{', '.join(names)}.", back=url_for("pages.live"), back_label="All cameras"), 404
+    return render_template("live.html", camera=name, several=len(names) > 1)
 
 
 def _day_range(day: str) -> tuple[float | None, float | None]:

@@ -33,9 +33,29 @@ function storageLine(st) {
   return [true, used + oldest + (full ? ". Quota full: the oldest media are being deleted to make room." : ".")];
 }
 
+// Several cameras: a line per camera, named, saying which one is stalled and why (the health report's reasons).
+function cameraParts(cams) {
+  const first = document.querySelector('#parts [data-part="camera"]');
+  let prev = first;
+  first.hidden = true;
+  cams.forEach((c) => {
+    let li = document.querySelector(`#parts [data-camera="${CSS.escape(c.name)}"]`);
+    if (!li) {
+      li = el("li", { "data-camera": c.name }, el("b", {}, el("a", { href: c.page, text: "Camera " + c.name })), " ", el("span", { class: "state" }));
+      prev.after(li);
+    }
+    prev = li;
+    li.className = c.status === "ok" ? "ok" : c.status === "stalled" ? "bad" : "off";
+    li.querySelector(".state").textContent = c.status === "ok" ? "Working: " + c.fps.toFixed(1) + " frames a second (" + c.source + ")."
+      : c.status === "starting" ? "Starting: waiting for the first picture."
+      : "Stalled: " + c.reasons.join("; ") + ". Check its cable, network or file and its settings; the other cameras keep working.";
+  });
+}
+
 function parts(s) {
   const p = s.pipeline, cam = p.camera;
-  if (cam.status === "open") part("camera", true, "Working: " + p.fps.toFixed(1) + " frames a second.");
+  if (s.cameras && s.cameras.length > 1) cameraParts(s.cameras);
+  else if (cam.status === "open") part("camera", true, "Working: " + p.fps.toFixed(1) + " frames a second.");
   else if (cam.status === "starting") part("camera", null, "Starting: waiting for the first picture.");
   else part("camera", false, (cam.error ? "Not delivering pictures (" + cam.error + "). " : "Not delivering pictures. ") +
     "Check its cable or network and the camera settings; camapp keeps reconnecting" + (cam.reconnects ? " (" + cam.reconnects + " tries so far)." : "."));
@@ -93,8 +113,14 @@ async function refresh() {
       (r.encode_ms != null ? " · " + r.encode_ms + " ms a frame" : "") + " · " + r.segments + " pieces kept" : "");
     set("s-uptime", fmtDur(h.uptime_s));
     set("s-throttle", h.throttled == null ? "" : h.throttled ? "slowed down by heat or power (code 0x" + h.throttled.toString(16) + ")" : "running at full speed");
-    set("s-camera", p.camera.status);
-    set("s-camerr", p.camera.error || (p.camera.reconnects ? p.camera.reconnects + " reconnects" : ""));
+    const cams = s.cameras || [], down = cams.filter((c) => c.status === "stalled");
+    if (cams.length > 1) {
+      set("s-camera", (cams.length - down.length) + " of " + cams.length + " working");
+      set("s-camerr", down.length ? "stalled: " + down.map((c) => c.name).join(", ") : "");
+    } else {
+      set("s-camera", p.camera.status);
+      set("s-camerr", p.camera.error || (p.camera.reconnects ? p.camera.reconnects + " reconnects" : ""));
+    }
     set("s-mqtt", s.mqtt ? (s.mqtt.connected ? "connected" : "disconnected") : "off");
     set("s-outbox", s.mqtt && s.mqtt.outbox != null ? s.mqtt.outbox + " messages waiting" : "");
     set("s-health", s.checks ? (s.checks.ok ? "ok" : "failing") : "not checked");
