@@ -12,11 +12,21 @@ from gpiozero.pins.mock import MockFactory
 
 from camapp.alarm import AlarmSink
 from camapp.bus import AlarmChanged, Alert, AlertRaised, Bus, BusEvent, ClipKept, ModeChanged, SnapshotRequested
-from camapp.commands import Silence
+from camapp.commands import SetMode, Silence
 from camapp.config.alarm import GpioConfig, RulesConfig
 from camapp.control import Controller
 from camapp.state import ApplianceState
-from camapp.types import Detections, EventMessage, EventType, Frame, FrameResult, MotionResult, TrackedObject, ZoneState
+from camapp.types import (
+    CameraName,
+    Detections,
+    EventMessage,
+    EventType,
+    Frame,
+    FrameResult,
+    MotionResult,
+    TrackedObject,
+    ZoneState,
+)
 
 IMAGE = np.zeros((8, 8, 3), np.uint8)
 BUZZER, LED, RELAY, BUTTON, PIR = 17, 27, 5, 22, 23
@@ -218,3 +228,50 @@ def test_clip_requests_are_announced_as_commands(factory: MockFactory) -> None:
     sink.handle(frame(100.0, (event(),), (1,)))
     assert rec.kinds("clip") == [("ev1", "driveway")]
     sink.close()
+
+
+def rules(*rule: dict[str, Any]) -> RulesConfig:
+    return RulesConfig.model_validate({"rules": list(rule)})
+
+
+def test_each_camera_fires_the_shared_outputs_by_its_own_rules(factory: MockFactory,
+                                                               caplog: pytest.LogCaptureFixture) -> None:
+    """One set of pins, two cameras: the front's rule wants a car, the garden's a person in its driveway zone. A
+    person on the garden sounds the buzzer (its rule, its camera in the alert and the log); the same person on the
+    front does nothing; the same track id on both cameras is two people."""
+    car_only = {"name": "front-car", "labels": ["car"], "actions": {"outputs": ["led"], "mqtt_alert": True}}
+    sink, state, rec = sink_for(factory, [])  # the top-level rules: none
+    front = sink.camera(CameraName("front"), rules(car_only))
+    garden = sink.camera(CameraName("garden"), rules({**DRIVEWAY, "name": "garden-person",
+                                                      "actions": {"outputs": ["buzzer"], "mqtt_alert": True}}))
+    front.handle(frame(100.0, (event(),), (1,)))
+    assert not state.alarm_active and rec.alerts == [] and level(factory, BUZZER) == 0
+    garden.handle(frame(100.0, (event(),), (1,)))
+    assert state.alarm_active and level(factory, BUZZER) == 1 and level(factory, LED) == 0
+    [alert] = rec.alerts
+    assert (alert.rule, alert.camera, alert.as_json()["camera"]) == ("garden-person", "garden", "garden")
+    assert any("rule garden-person fired" in r.getMessage() and "camera garden" in r.getMessage()
+               for r in caplog.records)
+    front.handle(frame(101.0, (event(label="car", track=1),), (1,)))  # the front's track 1: a car, its own rule
+    assert [(a.rule, a.camera) for a in rec.alerts] == [("garden-person", "garden"), ("front-car", "front")]
+    assert level(factory, LED) == 1
+    garden.handle(frame(102.0, (event(kind="update"),), (1,)))  # the garden's person again: once per track
+    assert len(rec.alerts) == 2
+    front.close()  # a camera's view closes nothing: the pins stay the appliance's
+    assert level(factory, BUZZER) == 1
+    sink.close()
+    assert level(factory, BUZZER) == 0 and level(factory, LED) == 0 and not state.alarm_active
+
+
+def test_arming_and_silence_stay_appliance_wide(factory: MockFactory) -> None:
+    sink, state, _ = sink_for(factory, [])
+    garden = sink.camera(CameraName("garden"), rules({**DRIVEWAY, "actions": {"outputs": ["relay"]}}))
+    garden.handle(frame(100.0, (event(),), (1,)))
+    assert level(factory, RELAY) == 0  # active low: sounding
+    sink.control.execute(Silence(source="web"))  # from the web UI, for every camera's outputs
+    assert level(factory, RELAY) == 1 and not state.alarm_active
+    sink.control.execute(SetMode("disarmed", source="web"))
+    garden.handle(frame(101.0, (event(track=2),), (2,)))  # disarmed: the camera's rule does not apply
+    assert level(factory, RELAY) == 1
+    sink.close()
+

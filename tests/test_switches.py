@@ -48,7 +48,7 @@ from camapp.errors import CamappError
 from camapp.motion.improved import ImprovedMotionDetector
 from camapp.mqtt.commands import CommandHandler
 from camapp.mqtt.sink import MqttSink
-from camapp.parts import pipeline_factory
+from camapp.parts import pipeline_factory, pipelines_for
 from camapp.sinks import SinkContext, build_sink
 from camapp.state import ApplianceState, parse_mode
 from camapp.store import EventStore
@@ -773,6 +773,38 @@ def detection_api(enabled: bool, tmp: Path) -> int:
         return sum(pipeline.process(Frame(IMAGE.copy(), i / 10, i)).detector_ran for i in range(5))
 
 
+def camera_detection_command(value: str, tmp: Path) -> tuple[bytes, bytes, int, int]:
+    """What `<prefix>/garden/set/detection <value>` (several cameras) does: the garden's and the front's retained
+    switch on the broker, then detector calls on five frames of the garden's and the front's pipelines."""
+    from mqtt_broker import Broker, Collector
+
+    names = (CameraName("front"), CameraName("garden"))
+    control = Controller(ApplianceState(cameras=names))
+    p = f"camapp/dev-{value}"
+    with Broker(tmp / f"broker-{value}") as broker, Collector(broker, [p + "/#"]) as col:
+        cfg = MqttConfig.model_validate(broker.mqtt_config(allowed_commands=["detection"]))
+        sink = MqttSink(cfg, device_id=f"dev-{value}", camera_id=names[0], model_name="m", **wired(control),
+                        stats=dict, data_dir=tmp / f"d-{value}", labels=[], several=True)
+        for name in names:
+            sink.feed(name, ["person"], dict)
+        sink.start()
+        col.wait_for(lambda _: bool(col.on(p + "/available")))
+        for payload in ("OFF", value) if value == "ON" else (value,):  # ON is the default: switch it off first
+            col.publish(p + "/garden/set/detection", payload)
+            col.wait_for(lambda _, v=payload: [m.payload for m in col.on(p + "/garden/detection")][-1:]  # type: ignore[misc]
+                         == [v.encode()])
+        seen = (col.on(p + "/garden/detection")[-1].payload, col.on(p + "/front/detection")[-1].payload)
+        sink.close()
+    views = parse_config({"motion": {"enabled": False}, "cameras": {
+        n: {"source": "file", "path": "a.avi"} for n in names}}).camera_configs()
+    with build_detector(views["front"].model) as detector:
+        calls = []
+        for name in ("garden", "front"):
+            pipeline = pipelines_for(control.state.detecting)(views[name], detector)(320, 240)
+            calls.append(sum(pipeline.process(Frame(IMAGE.copy(), i / 10, i)).detector_ran for i in range(5)))
+    return (*seen, *calls)
+
+
 def overlay(flag: str) -> Observe:
     """The snapshot/stream overlay flags (?boxes=, ?motion=, ?zones=): the drawn picture changes."""
 
@@ -870,6 +902,7 @@ SWITCHES = [
     Switch("sinks.level", ("DEBUG", "INFO", "WARNING"), log_sink),
     Switch("api:/api/arm mode", ("disarmed", "home", "away"), mode_api),
     Switch("api:/api/detection enabled", (False, True), detection_api),
+    Switch("mqtt:<prefix>/<camera>/set/detection", ("OFF", "ON"), camera_detection_command),
     Switch("api:overlay boxes", (False, True), overlay("boxes")),
     Switch("api:overlay motion", (False, True), overlay("motion")),
     Switch("api:overlay zones", (False, True), overlay("zones")),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import logging
 import shutil
@@ -10,14 +11,16 @@ import sys
 import threading
 import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import av
 import pytest
 
 from camapp.app import Appliance
+from camapp.bus import AlertRaised
 from camapp.capture.file import VideoReader
 from camapp.config import parse_config
 from camapp.detect.factory import build_detector
@@ -204,3 +207,45 @@ def test_replay_plays_a_file_as_one_named_camera(tmp_path: Path, demo_video: Pat
     assert unnamed.returncode == 2 and "--camera NAME: this config has 2 cameras (front, garden)" in unnamed.stderr
     unknown = replay(str(clip), "-c", str(config), "--camera", "drive")
     assert unknown.returncode == 2 and "--camera drive: no such camera" in unknown.stderr
+
+
+@pytest.fixture
+def fakes() -> Iterator[ModuleType]:
+    """tests/fake_parts.py registered for one test (a countdown camera, a detector seeing a person in the middle)."""
+    module = importlib.import_module("fake_parts")
+    try:
+        yield module
+    finally:
+        module.unregister()
+        sys.modules.pop("fake_parts", None)
+
+
+def test_a_person_on_one_camera_sounds_the_shared_buzzer_by_that_cameras_rules(
+    fakes: ModuleType, factory: Any, caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Two cameras see a person; the front's rule wants a car, the garden's a person: the appliance's one buzzer
+    (gpiozero MockFactory) sounds for the garden, and its alert names the garden."""
+    def camera(rule: dict[str, Any]) -> dict[str, Any]:
+        return {"source": "countdown", "frames": 20, "width": 320, "rules": {"rules": [rule]}}
+
+    sound = {"outputs": ["buzzer"], "mqtt_alert": True}
+    cfg = parse_config({
+        "model": {"type": "centre", "score": 0.95}, "motion": {"enabled": False}, "detect": {"fps": 0},
+        "objects": {"track": ["person", "car"]}, "rules": {"arming": "away"},
+        "gpio": {"enabled": True, "pin_factory": "mock",
+                 "outputs": [{"name": "buzzer", "kind": "buzzer", "pin": 17, "pattern": {"duration_s": 60}}]},
+        "cameras": {"front": camera({"name": "front-car", "labels": ["car"], "actions": sound}),
+                    "garden": camera({"name": "garden-person", "labels": ["person"], "actions": sound})}})
+    with Appliance(cfg) as app:
+        alerts: list[AlertRaised] = []
+        app.bus.subscribe(AlertRaised, alerts.append)
+        pins = app.shared.alarm.hardware.pin_factory
+        assert app.units[0].sinks.alarm is app.units[1].sinks.alarm  # one set of pins
+        app.unit("front").replay([])
+        assert alerts == [] and float(pins.pin(17).state) == 0 and not app.state.alarm_active
+        app.unit("garden").replay([])
+        assert float(pins.pin(17).state) == 1 and app.state.alarm_active
+        assert [(a.alert.rule, a.alert.camera) for a in alerts] == [("garden-person", "garden")]
+    assert float(pins.pin(17).state) == 0  # closed: the buzzer off
+    assert any("rule garden-person fired" in r.getMessage() and "camera garden" in r.getMessage()
+               for r in caplog.records)

@@ -27,7 +27,7 @@ NAME_RULE = "a camera name is 1 to 32 of a-z, 0-9, _ and - (it becomes an MQTT t
 # Topic levels the appliance itself publishes or listens on under its prefix (camapp/mqtt/topics.py), and names the
 # web UI routes by: a camera named like one would make `<prefix>/<camera>/...` ambiguous.
 RESERVED = frozenset({
-    "alarm", "alert", "armed", "available", "cameras", "count", "detection", "events", "mode", "motion", "set",
+    "alarm", "alert", "armed", "available", "cameras", "count", "detection", "events", "fleet", "mode", "motion", "set",
     "snapshot", "stats", "status", "thumbnail", "all",
 })
 
