@@ -144,18 +144,38 @@ def test_bad_cameras_are_named_with_their_line(tmp_path: Path, text: str, expect
         assert fragment in str(info.value)
 
 
-@pytest.mark.parametrize("text", [
-    "cameras:\n  a:\n" + ENTRY + "  a:\n" + ENTRY,
-    "cameras:\n  'a/b':\n" + ENTRY,
-    "cameras:\n  'a#':\n" + ENTRY,
-    "cameras:\n  a:\n" + ENTRY + "    motoin: {}\n",
-    "cameras:\n  a:\n    source: v4l2\n    device: 1\n  b:\n    source: v4l2\n    device: '1'\n",
+V4L2 = "    source: v4l2\n    device: {}\n"
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    pytest.param("cameras:\n  a:\n" + ENTRY + "  a:\n" + ENTRY,
+                 "c.yaml:5: key 'a' appears twice in one mapping in cameras (lines 2 and 5)", id="duplicate name"),
+    pytest.param("cameras:\n  'a/b':\n" + ENTRY, "c.yaml:2: cameras.a/b: a camera name is 1 to 32 of a-z", id="slash"),
+    pytest.param("cameras:\n  'a#':\n" + ENTRY, "c.yaml:2: cameras.a#: a camera name is 1 to 32 of a-z", id="hash"),
+    pytest.param("cameras:\n  a:\n" + ENTRY + "    motoin: {}\n",
+                 "c.yaml:5: cameras.a.motoin: not a setting of source 'file'", id="override that does not exist"),
+    pytest.param("cameras:\n  a:\n" + ENTRY + "    detect:\n      fsp: 3\n",
+                 "c.yaml:6: cameras.a.detect.fsp: Extra inputs are not permitted", id="key an override lacks"),
+    pytest.param("cameras:\n  a:\n" + V4L2.format(1) + "  b:\n" + V4L2.format("'1'"),
+                 "c.yaml:7: cameras.b.device: V4L2 device /dev/video1 is already camera 'a'; one device can be "
+                 "opened by one camera", id="same v4l2 device"),
+    pytest.param("cameras:\n  a:\n" + V4L2.format(0) + "  b:\n" + V4L2.format("/dev/video0"),
+                 "c.yaml:7: cameras.b.device: V4L2 device /dev/video0 is already camera 'a'", id="index and path"),
+    pytest.param("cameras:\n  a:\n" + V4L2.format("{dir}/video7") + "  b:\n" + V4L2.format("{dir}/by-id-link"),
+                 "c.yaml:7: cameras.b.device: V4L2 device {dir}/video7 is already camera 'a'", id="a link to it"),
+    pytest.param("cameras:\n  a:\n    source: picamera2\n  b:\n    source: picamera2\n",
+                 "c.yaml:5: cameras.b.source: the Raspberry Pi camera is already camera 'a'", id="two pi cameras"),
 ])
-def test_check_config_exits_2_naming_the_field_and_line(tmp_path: Path, text: str) -> None:
-    proc = subprocess.run([sys.executable, "-m", "camapp.cli", "check-config", str(write(tmp_path, text))],
+def test_check_config_exits_2_naming_the_field_and_line(tmp_path: Path, text: str, expected: str) -> None:
+    """The issue's bad inputs through the real CLI: exit 2, `file:LINE: field: why` once, no traceback."""
+    (tmp_path / "video7").write_text("")
+    (tmp_path / "by-id-link").symlink_to(tmp_path / "video7")  # as /dev/v4l/by-id/... names /dev/videoN
+    config = write(tmp_path, text.replace("{dir}", str(tmp_path)))
+    proc = subprocess.run([sys.executable, "-m", "camapp.cli", "check-config", str(config)],
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2, proc.stderr
-    assert f"{tmp_path / 'c.yaml'}:" in proc.stderr and "cameras" in proc.stderr and "Traceback" not in proc.stderr
+    assert f"{tmp_path}/{expected.replace('{dir}', str(tmp_path))}" in proc.stderr, proc.stderr
+    assert "Traceback" not in proc.stderr and "Value error" not in proc.stderr
 
 
 def test_a_good_multi_camera_config_checks_ok(tmp_path: Path) -> None:

@@ -290,6 +290,9 @@ def format_validation_error(
     problems = error_items(err)
     for at, msg in problems[:MAX_PROBLEMS]:
         path = _named_field(at, msg, lines)
+        named = f"{'.'.join(path)}: "
+        if path != at and msg.startswith(_VALUE_ERROR + named):  # the check named its field: said once, up front
+            msg = msg.removeprefix(_VALUE_ERROR + named)
         line = _line_of(path, msg, lines)
         where = f"{source}:{line}" if line else source
         out.append(f"{where}: {'.'.join(path) or '(top level)'}: {msg}")
