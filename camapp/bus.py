@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass, field
 from typing import TypeVar
 
 from camapp.state import Mode
+from camapp.types import CameraName
 
 log = logging.getLogger(__name__)
 
@@ -64,9 +65,11 @@ class SilenceRequested(BusEvent):
 
 @dataclass(frozen=True)
 class SnapshotRequested(BusEvent):
-    """Save the current frame under `snapshot_id` (the id the requester was given)."""
+    """Save the current frame under `snapshot_id` (the id the requester was given), of `camera` (None: the
+    appliance's first camera)."""
 
     snapshot_id: str
+    camera: CameraName | None = None
 
 
 @dataclass(frozen=True)
@@ -103,10 +106,11 @@ class AlertRaised(BusEvent):
 
 @dataclass(frozen=True)
 class ClipKept(BusEvent):
-    """A rule asked to keep the recording around an event."""
+    """A rule asked to keep the recording around an event (of `camera`; None: whichever camera recorded it)."""
 
     event_id: str
     rule: str
+    camera: CameraName | None = None
 
 
 E = TypeVar("E", bound=BusEvent)

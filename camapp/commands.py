@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
 
 from camapp.bus import Alert
 from camapp.state import Mode
+from camapp.types import CameraName
 
 if TYPE_CHECKING:
     from camapp.config import AppConfig
@@ -59,9 +60,10 @@ class Silence(Command[None]):
 
 @dataclass(frozen=True)
 class TakeSnapshot(Command[str]):
-    """Save the current frame; the result is the id it is saved under."""
+    """Save the current frame (of `camera`; None: the first camera's); the result is the id it is saved under."""
 
     source: str = "api"
+    camera: CameraName | None = None
 
 
 @dataclass(frozen=True)
@@ -82,11 +84,12 @@ class SetAlarm(Command[None]):
 
 @dataclass(frozen=True)
 class KeepClip(Command[None]):
-    """Keep the recording around an event (rule action `clip`)."""
+    """Keep the recording around an event (rule action `clip`); `camera`: the camera that saw it, if known."""
 
     event_id: str
     rule: str
     source: str = "rules"
+    camera: CameraName | None = None
 
 
 @dataclass(frozen=True)

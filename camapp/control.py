@@ -67,7 +67,7 @@ class Controller:
             Silence: lambda c: publish(SilenceRequested(source=c.source)),
             TakeSnapshot: self._take_snapshot,
             SendAlert: lambda c: publish(AlertRaised(c.alert, source=c.source)),
-            KeepClip: lambda c: publish(ClipKept(c.event_id, c.rule, source=c.source)),
+            KeepClip: lambda c: publish(ClipKept(c.event_id, c.rule, c.camera, source=c.source)),
             ApplyConfig: self._apply_config,
             SwitchModel: self._switch_model,
         }
@@ -106,7 +106,7 @@ class Controller:
     def _take_snapshot(self, command: TakeSnapshot) -> str:
         """The id is handed out now; the store saves the frame under it when it hears the request."""
         snap_id = time.strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:8]
-        self.bus.publish(SnapshotRequested(snap_id, source=command.source))
+        self.bus.publish(SnapshotRequested(snap_id, command.camera, source=command.source))
         return snap_id
 
     def _apply_config(self, command: ApplyConfig) -> list[str]:

@@ -70,10 +70,11 @@ SegmentDone = Callable[[Segment, Room], None]  # called with the room, to be clo
 _Item = Frame | list[EncodedPacket] | threading.Event  # an Event is set once everything before it is written
 
 
-def segment_name(root: Path, when: float) -> Path:
-    """root/YYYY-MM-DD/HHMMSS-mmm.mp4 in local time: sorted by name is sorted by time."""
+def segment_name(root: Path, when: float, tag: str = "") -> Path:
+    """root/YYYY-MM-DD/HHMMSS-mmm.<tag>.mp4 in local time: sorted by name is sorted by time. The tag (the camera)
+    keeps two cameras' segments starting in the same millisecond apart (two replays of one file do)."""
     local = time.localtime(when)
-    name = f"{time.strftime('%H%M%S', local)}-{int(when * 1000) % 1000:03d}.mp4"
+    name = f"{time.strftime('%H%M%S', local)}-{int(when * 1000) % 1000:03d}{'.' + tag if tag else ''}.mp4"
     return root / time.strftime("%Y-%m-%d", local) / name
 
 
@@ -82,9 +83,9 @@ class Recorder(Closing):
 
     def __init__(  # noqa: PLR0913 - the recorder's collaborators are all needed
         self, cfg: RecordingConfig, root: Path, *, fps: float, on_segment: SegmentDone,
-        space: Space | None = None, encoder: str | None = None, lossless: bool = False,
+        space: Space | None = None, encoder: str | None = None, lossless: bool = False, tag: str = "",
     ) -> None:
-        self.cfg, self.root, self.fps, self.lossless = cfg, root, fps, lossless
+        self.cfg, self.root, self.fps, self.lossless, self.tag = cfg, root, fps, lossless, tag
         self._frame_s = 1.0 / fps
         self.encoder_name = encoder or choose_encoder(cfg.encoder, available_encoders())
         self._on_segment, self._space = on_segment, space or Unlimited()
@@ -232,7 +233,7 @@ class Recorder(Closing):
         if room is None:
             return
         try:
-            self._writer = SegmentWriter(segment_name(self.root, packet.timestamp), packet, self._frame_s)
+            self._writer = SegmentWriter(segment_name(self.root, packet.timestamp, self.tag), packet, self._frame_s)
         except BaseException:
             room.close()
             raise

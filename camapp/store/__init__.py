@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from camapp.store.chain import InvalidIdError
 from camapp.store.queries import QueryError, StoreReader
-from camapp.store.sink import EventStore
+from camapp.store.shared import EventStore, SharedStore
+from camapp.store.sink import CameraStore
 from camapp.store.verify import DB_NAME, VerifyResult, verify_log
 
-__all__ = ["DB_NAME", "EventStore", "InvalidIdError", "QueryError", "StoreReader", "VerifyResult", "verify_log"]
+__all__ = ["DB_NAME", "CameraStore", "EventStore", "InvalidIdError", "QueryError", "SharedStore", "StoreReader",
+           "VerifyResult", "verify_log"]

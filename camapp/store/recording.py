@@ -11,6 +11,7 @@ import functools
 import logging
 import threading
 import time
+from collections.abc import Mapping
 from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
@@ -53,7 +54,7 @@ class BudgetSpace:
 
 
 class StoreRecording:
-    """Owns the Recorder and the SegmentBook for one EventStore (one camera, one recording run per open)."""
+    """Owns the Recorder and the SegmentBook of one camera (camapp.store.sink.CameraStore; one run per open)."""
 
     def __init__(  # noqa: PLR0913 - the store hands over its parts
         self, cfg: StorageConfig, data_dir: Path, writer: DBWriter, budget: StorageBudget, *,
@@ -67,7 +68,7 @@ class StoreRecording:
         self.holds_written = 0
         self.run: int = self._writer.call(self._load_op)
         self.recorder = Recorder(rec, data_dir / MEDIA_DIR / REC_DIR, fps=fps, on_segment=self._on_segment,
-                                 space=BudgetSpace(self.budget, cfg.min_free_mb), lossless=lossless)
+                                 space=BudgetSpace(self.budget, cfg.min_free_mb), lossless=lossless, tag=camera)
 
     @property
     def clips(self) -> bool:
@@ -190,26 +191,17 @@ class StoreRecording:
         db.append_log(tx.conn, job.event_id, "hold", payload, time.time())
         self.holds_written += 1
 
-    def retention_op(self, tx: Tx, now: float) -> None:
-        """Expire segments no event holds: continuous ones after recording.retain_days, the rest after
-        storage.retain_days; forget holds whose segment is gone."""
-        rec, cutoff = self.cfg.recording, now - self.cfg.retain_days * 86400
-        doomed = segdb.expired(tx.conn, KEEP_CONTINUOUS, now - rec.retain_days * 86400)
-        doomed += segdb.expired(tx.conn, KEEP_HELD, cutoff) + segdb.expired(tx.conn, KEEP_NONE, cutoff)
-        segdb.drop_segments(tx.conn, doomed)
-        unlink_later(tx, self.data_dir, doomed)
-        note_media(tx, self.budget)
-        gone = segdb.drop_orphans(tx.conn)  # the quota took their files
-        holds.drop_dangling(tx.conn, now)
-        with self._lock:
-            self.book.forget(set(doomed) | set(gone))
-
     def forget(self, relpaths: set[str]) -> None:
         """Segments retention deleted (writer thread, any time)."""
         with self._lock:
             self.book.forget(relpaths)
 
     # --- any thread ----------------------------------------------------------------------------------------
+
+    def knows(self, event_id: str) -> bool:
+        """Whether the event is this camera's and its window is still being recorded."""
+        with self._lock:
+            return event_id in self.book.pending
 
     def needed(self) -> set[str]:
         """Segments an event still waiting for its window needs: the quota frees them last."""
@@ -226,3 +218,18 @@ class StoreRecording:
             jobs = self.book.ready(closing=True)
         for job in jobs:
             self._submit_hold(job)
+
+
+def expire_segments(tx: Tx, data_dir: Path, now: float, retain_s: float, continuous_s: Mapping[str, float],
+                    default_continuous_s: float) -> list[str]:
+    """Delete segments no event holds whose time is up: event footage after storage.retain_days (`retain_s`),
+    continuous footage after its camera's recording.retain_days (`continuous_s` by camera; a camera no longer
+    configured keeps the top-level one's). Returns their paths; the files go once the transaction commits."""
+    conn, cutoff = tx.conn, now - retain_s
+    doomed = segdb.expired(conn, KEEP_HELD, cutoff) + segdb.expired(conn, KEEP_NONE, cutoff)
+    for camera, keep_s in continuous_s.items():
+        doomed += segdb.expired(conn, KEEP_CONTINUOUS, now - keep_s, camera=camera)
+    doomed += segdb.expired(conn, KEEP_CONTINUOUS, now - default_continuous_s, not_cameras=tuple(continuous_s))
+    segdb.drop_segments(conn, doomed)
+    unlink_later(tx, data_dir, doomed)
+    return doomed

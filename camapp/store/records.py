@@ -66,7 +66,8 @@ class StoreUsage(TypedDict):
     degraded: NotRequired[bool]
     free_bytes: NotRequired[int | None]
     clip_codec: NotRequired[str | None]
-    recording: NotRequired[dict[str, object] | None]
+    recording: NotRequired[dict[str, object] | None]  # the camera's asked for, or the first camera's
+    recordings: NotRequired[dict[str, dict[str, object] | None]]  # each camera's recorder by name (None: off)
     inflight_bytes: NotRequired[int]
     db_bytes: NotRequired[int]
     outbox_bytes: NotRequired[int]

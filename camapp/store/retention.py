@@ -13,6 +13,7 @@ from pathlib import Path
 from camapp.store import db, holds, segdb
 from camapp.store.budget import StorageBudget, disk_free
 from camapp.store.media import is_temp
+from camapp.store.quota import FairShare
 from camapp.store.writer import Tx
 
 log = logging.getLogger(__name__)
@@ -136,57 +137,38 @@ def oldest_media(conn: sqlite3.Connection, need_bytes: int, exclude: Set[str] = 
     return picked
 
 
-# The oldest thing of each kind the quota may delete: (time, kind, key, bytes) or None.
-_OLDEST_EVENT = ("SELECT start_time, id FROM events WHERE id IN (SELECT owner FROM media) "
-                 "OR id IN (SELECT event_id FROM holds) ORDER BY start_time, id LIMIT 1")
-_OLDEST_FILE = ("SELECT created, relpath, bytes FROM media WHERE kind != 'segment' "
-                "AND owner NOT IN (SELECT id FROM events) ORDER BY created, relpath LIMIT 1")
-_UNHELD_SEGMENTS = ("SELECT s.start_time, s.relpath, m.bytes FROM segments s JOIN media m ON m.relpath = s.relpath "
-                    "WHERE NOT EXISTS (SELECT 1 FROM holds h WHERE h.relpath = s.relpath) ORDER BY s.start_time")
-
-
-def _oldest(conn: sqlite3.Connection, spare: Set[str]) -> tuple[float, str, str] | None:
-    """The oldest unit the quota may delete: a whole event, a file of no event (manual snapshot) or footage no
-    event holds (not in `spare`)."""
-    found: list[tuple[float, str, str]] = []
-    row = conn.execute(_OLDEST_EVENT).fetchone()
-    if row is not None:
-        found.append((float(row[0]), "event", str(row[1])))
-    row = conn.execute(_OLDEST_FILE).fetchone()
-    if row is not None:
-        found.append((float(row[0]), "file", str(row[1])))
-    for start, rel, _ in conn.execute(_UNHELD_SEGMENTS):
-        if rel not in spare:
-            found.append((float(start), "segment", str(rel)))
-            break
-    return min(found) if found else None
-
-
-def free_oldest(tx: Tx, data_dir: Path, need_bytes: int, needed: Set[str] = frozenset(), *,
-                keep_rows: bool = True, reason: str = "quota") -> tuple[int, int]:
+def free_oldest(tx: Tx, data_dir: Path, need_bytes: int, needed: Set[str] = frozenset(), *,  # noqa: PLR0913
+                keep_rows: bool = True, reason: str = "quota", must: int | None = None) -> tuple[int, int]:
     """Free at least `need_bytes` (or all there is), oldest first: an event's media as a whole (its snapshots and
     the footage no newer event holds; the row stays and its clip says `pruned`, or with keep_rows=False the event
     goes too), files of no event, footage no event holds. Segments a waiting event needs go last. Each segment
-    counts once however many events hold it. Returns (units deleted, bytes freed)."""
+    counts once however many events hold it. With several cameras, the camera holding the most media bytes gives
+    up its oldest first (camapp/store/quota.py); past `must` bytes (what has to go; the rest is freed ahead) only
+    the cameras that gave up something already give up more. Returns (units deleted, bytes freed)."""
     conn, units, freed = tx.conn, 0, 0
     spare = set(needed)
+    must = need_bytes if must is None else must
+    share = FairShare(conn)
     while freed < need_bytes:
-        unit = _oldest(conn, spare)
-        if unit is None:
+        turn = share.next(spare, ahead=freed >= must)
+        if turn is None and freed >= must:
+            break
+        if turn is None:
             if not spare:
                 break
             spare = set()  # nothing else is left: a waiting event's footage goes too
             continue
-        _, kind, key = unit
+        camera, (_, kind, key) = turn
         if kind == "event":
-            freed += (prune_event if keep_rows else drop_event)(tx, data_dir, key, reason, spare)
+            size = (prune_event if keep_rows else drop_event)(tx, data_dir, key, reason, spare)
         elif kind == "file":
             size = int(conn.execute("SELECT bytes FROM media WHERE relpath = ?", (key,)).fetchone()[0])
             conn.execute("DELETE FROM media WHERE relpath = ?", (key,))
             unlink_later(tx, data_dir, [key])
-            freed += size
         else:
-            freed += _free_segments(tx, data_dir, [key], spare, all_=True)
+            size = _free_segments(tx, data_dir, [key], spare, all_=True)
+        share.took(camera, size)
+        freed += size
         units += 1
     return units, freed
 

@@ -67,11 +67,20 @@ def drop_orphans(conn: sqlite3.Connection) -> list[str]:
     return gone
 
 
-def expired(conn: sqlite3.Connection, keep: int, cutoff: float) -> list[str]:
-    """Segments kept for reason `keep` that ended before `cutoff` and that no event holds."""
+def expired(conn: sqlite3.Connection, keep: int, cutoff: float, *, camera: str | None = None,
+            not_cameras: tuple[str, ...] = ()) -> list[str]:
+    """Segments kept for reason `keep` that ended before `cutoff` and that no event holds (of `camera` only, or of
+    cameras other than `not_cameras`)."""
     sql = ("SELECT relpath FROM segments WHERE keep = ? AND end_time < ? "
            "AND relpath NOT IN (SELECT relpath FROM holds)")
-    return [r[0] for r in conn.execute(sql, (keep, cutoff))]
+    args: list[Any] = [keep, cutoff]
+    if camera is not None:
+        sql += " AND camera = ?"
+        args.append(camera)
+    if not_cameras:
+        sql += f" AND camera NOT IN ({', '.join('?' * len(not_cameras))})"
+        args += not_cameras
+    return [r[0] for r in conn.execute(sql, args)]
 
 
 def list_segments(conn: sqlite3.Connection, since: float, until: float, limit: int,

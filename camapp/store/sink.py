@@ -1,56 +1,47 @@
-"""EventStore: the ResultSink that records events, snapshots, video and clips, and answers the web UI's queries."""
+"""CameraStore: one camera's ResultSink into the appliance's store (camapp/store/shared.py) — its open events,
+their paths and snapshots, its recorder and segments. handle() only queues work for the store's threads."""
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import logging
-import sqlite3
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-from camapp.bus import Bus, ClipKept, SnapshotRequested
 from camapp.config.storage import StorageConfig
-from camapp.errors import StorageError
 from camapp.geometry import Box
 from camapp.sinks import ResultSink
-from camapp.store import db, holds, segdb
+from camapp.store import db
 from camapp.store.budget import StorageBudget
 from camapp.store.chain import InvalidIdError, check_id
-from camapp.store.closing import close_stale, end_event
+from camapp.store.closing import end_event
 from camapp.store.paths import PathBook, TrackPath
-from camapp.store.queries import StoreReader
-from camapp.store.recorder import AnnotateFn, MediaRecorder, MediaWorker
+from camapp.store.recorder import MediaRecorder, MediaWorker
 from camapp.store.recording import CLIP_CODEC, RUN_GAP_S, StoreRecording
-from camapp.store.records import StoreUsage
-from camapp.store.retention import (
-    RetentionResult,
-    drop_event,
-    free_oldest,
-    note_media,
-    oldest_media,
-    run_retention,
-    sweep,
-)
 from camapp.store.snapshots import SnapshotCandidate
-from camapp.store.writer import DBWriter, Op, Tx
-from camapp.types import CameraName, EventMessage, Frame, FrameResult, Image
+from camapp.store.writer import DBWriter
+from camapp.types import CameraName, EventMessage, Frame, FrameResult
 
 log = logging.getLogger(__name__)
 
-MB = 1024 * 1024
-FREE_TIMEOUT_S = 10.0  # a media writer waits this long for retention to free space, then skips its file
-FREE_AHEAD = 0.10  # share of the quota freed at once when a media writer finds it full
-RESCUE_MIN_BYTES = 1024 * 1024  # a write stuck on a full disk frees at least this much media at a time
 DETAILS_EVERY_S = 1.0  # how often a running event's path is saved, so its page shows where the object went so far
 
 
-def _default_annotate(result: FrameResult) -> Image:
-    from camapp.annotate import annotate
+@dataclass
+class StoreParts:
+    """What every camera's sink shares: the appliance's storage section, the data directory, the one DB writer,
+    the budget, and the media thread that renders and writes snapshots."""
 
-    return annotate(result)
+    cfg: StorageConfig
+    data_dir: Path
+    writer: DBWriter
+    budget: StorageBudget
+    worker: MediaWorker
+    recorder: MediaRecorder
+    backlog: int = 0  # snapshots the media thread may fall behind by before they are skipped (all cameras')
 
 
 @dataclass
@@ -74,133 +65,36 @@ class _OpenEvent:
                 "clip_codec": self.clip_codec}
 
 
-class EventStore(StoreReader, ResultSink):
-    """Records what the pipeline sees under storage.path; handle() only queues work for two threads."""
+class CameraStore(ResultSink):
+    """One camera's events, snapshots and recording, written through the shared store's threads."""
 
-    def __init__(
-        self,
-        cfg: StorageConfig,
-        *,
-        camera_id: CameraName,
-        fps: float,
-        bus: Bus | None = None,
-        annotate_fn: AnnotateFn | None = None,
-        lossless: bool = False,
-    ) -> None:
-        """`lossless`: a replay of a file, where recording waits for the encoder instead of dropping frames."""
-        if cfg.path is None:
-            raise StorageError("storage.path is not set, so there is nowhere to store events")
+    def __init__(self, parts: StoreParts, cfg: StorageConfig, *, camera: CameraName, fps: float,
+                 lossless: bool = False) -> None:
+        """`cfg`: this camera's view of storage (its own storage.recording); `lossless`: a replay of a file, where
+        recording waits for the encoder instead of dropping frames."""
         if not fps > 0:
-            raise ValueError(f"EventStore fps must be > 0, got {fps!r}")
-        data_dir = cfg.path.expanduser()
-        try:
-            data_dir.mkdir(parents=True, exist_ok=True)
-        except OSError as err:
-            raise StorageError(f"storage.path {data_dir}: cannot create the data directory: {err}") from None
-        super().__init__(data_dir)
-        self.cfg, self.camera_id, self.fps = cfg, camera_id, fps
+            raise ValueError(f"camera {camera}: store fps must be > 0, got {fps!r}")
+        self.parts, self.cfg, self.camera, self.fps = parts, cfg, camera, fps
+        self._writer, self._worker, self._recorder = parts.writer, parts.worker, parts.recorder
         # Snapshots waiting for the media thread hold references to frames; past this many, skip snapshots.
-        self._backlog = round(3 * fps) + 8
-        self._degraded = False
-        self._recording: StoreRecording | None = None  # the writer's first retention pass may run before it exists
-        self.budget = StorageBudget(self.data_dir, quota_bytes=int(cfg.max_media_mb * MB),
-                                    min_free_bytes=int(cfg.min_free_mb * MB))
-        self._unlinked: set[str] = set()  # media files removed to rescue a write on a full disk, rows not yet
-        self._writer = DBWriter(self.db_path, periodic=self._retention_op, interval_s=cfg.retention_interval_s,
-                                on_full=self._rescue)
-        self._writer.call(self._startup_op)
-        self.budget.attach(self._free_space)
-        self._worker = MediaWorker()
-        self._recorder = MediaRecorder(cfg, self.data_dir, self._writer, annotate_fn or _default_annotate,
-                                       self.budget)
+        parts.backlog += round(3 * fps) + 8
+        self._recording: StoreRecording | None = None
         if cfg.recording.mode != "off":
-            self._recording = StoreRecording(cfg, self.data_dir, self._writer, self.budget, fps=fps,
-                                             camera=camera_id, lossless=lossless)
+            self._recording = StoreRecording(cfg, parts.data_dir, parts.writer, parts.budget, fps=fps,
+                                             camera=camera, lossless=lossless)
         self._open: dict[str, _OpenEvent] = {}
         self._paths = PathBook()
         self._deleted: set[str] = set()
         self._latest: Frame | None = None
         self._lock = threading.Lock()
         self._closed = False
-        self._unsubscribe = [bus.subscribe(SnapshotRequested, self._on_snapshot),
-                             bus.subscribe(ClipKept, self._on_clip)] if bus is not None else []
         rec = "off" if self._recording is None else f"{cfg.recording.mode}, {self._recording.recorder.encoder_name}"
-        log.info("event store at %s (recording: %s)", self.data_dir, rec)
+        log.info("camera %s: storing events at %s (recording: %s)", camera, parts.data_dir, rec)
 
-    # --- writer-thread operations -------------------------------------------------------------------------
-
-    def _startup_op(self, tx: Tx) -> None:
-        removed, closed = sweep(tx, self.data_dir), close_stale(tx)
-        db.drop_orphan_details(tx.conn)
-        segdb.drop_orphans(tx.conn)  # segments whose file the sweep found gone
-        holds.drop_dangling(tx.conn, time.time())  # so no event holds footage that is not there
-        note_media(tx, self.budget)
-        if removed or closed:
-            log.info("event store: removed %d leftover file(s), closed %d stale event(s)", removed, closed)
-
-    def _retention_op(self, tx: Tx) -> RetentionResult:
-        cfg = self.cfg
-        result = run_retention(
-            tx, self.data_dir, retain_s=cfg.retain_days * 86400,
-            quota_bytes=int(cfg.max_media_mb * MB) - self.budget.inflight_bytes(),
-            min_free_bytes=int(cfg.min_free_mb * MB), now=time.time(), needed=self._needed(),
-        )
-        if self._recording is not None:
-            self._recording.retention_op(tx, time.time())
-        note_media(tx, self.budget)
-        self._set_degraded(result.degraded, result.free_bytes)
-        return result
-
-    def _needed(self) -> set[str]:
-        return set() if self._recording is None else self._recording.needed()
-
-    def _free_space(self, need: int) -> int:
-        """The budget's freer: delete the oldest media (at least `need` bytes) now; called by media writers."""
-        if threading.current_thread().name == self._writer.name:
-            return 0  # the writer frees space itself (retention, _rescue); waiting on itself would deadlock
-        needed = self._needed()
-        # A little more than asked (10 % of the quota): else every segment would prune one old event in a commit
-        # of its own (the quota full, each new file freeing just its size).
-        need = max(need, int(self.cfg.max_media_mb * MB * FREE_AHEAD))
-
-        def op(tx: Tx) -> int:
-            freed = free_oldest(tx, self.data_dir, need, needed)[1]
-            note_media(tx, self.budget)
-            return freed
-
-        return int(self._writer.call(op, timeout=FREE_TIMEOUT_S))
-
-    def _rescue(self, conn: sqlite3.Connection) -> Op | None:
-        """A write batch hit a full disk: unlink the oldest media now (their rows cannot be deleted without room)
-        and return the op that forgets them, run first when the batch is retried. A crash in between leaves
-        rows without files, which the start-up sweep forgets."""
-        need = max(int(self.cfg.min_free_mb * MB), RESCUE_MIN_BYTES)
-        doomed = [rel for rel, _ in oldest_media(conn, need, self._unlinked)]
-        if not doomed:
-            return None
-        log.warning("event store: disk full; deleting the %d oldest media file(s) to keep the metadata", len(doomed))
-        for rel in doomed:
-            with contextlib.suppress(OSError):
-                (self.data_dir / rel).unlink()
-        self._unlinked.update(doomed)
-
-        def forget(tx: Tx) -> None:
-            tx.conn.executemany("DELETE FROM media WHERE relpath = ?", [(p,) for p in doomed])
-            gone = segdb.drop_orphans(tx.conn)
-            holds.drop_dangling(tx.conn, time.time())  # the events that held them say what they lost
-            if self._recording is not None:
-                self._recording.forget(set(gone))
-            note_media(tx, self.budget)
-            tx.after_commit.append(lambda: self._unlinked.difference_update(doomed))
-
-        return forget
-
-    def _set_degraded(self, degraded: bool, free: int) -> None:
-        if degraded and not self._degraded:
-            log.warning("event store: only %.0f MB free (< storage.min_free_mb); freeing old media", free / MB)
-        elif self._degraded and not degraded:
-            log.info("event store: disk space recovered (%.0f MB free)", free / MB)
-        self._degraded = degraded
+    @property
+    def recording(self) -> StoreRecording | None:
+        """This camera's recorder and segment book (None when its storage.recording.mode is off)."""
+        return self._recording
 
     # --- pipeline thread ----------------------------------------------------------------------------------
 
@@ -285,7 +179,7 @@ class EventStore(StoreReader, ResultSink):
     def _save_snapshot(self, event_id: str, event: _OpenEvent) -> None:
         if not self.cfg.snapshots:
             return
-        if self._worker.pending() > 2 * self._backlog:
+        if self._worker.pending() > 2 * self.parts.backlog:
             log.warning("event store: media writer is far behind; no snapshot for %s", event_id)
             return
         event.saved_score = event.best_score
@@ -294,19 +188,18 @@ class EventStore(StoreReader, ResultSink):
 
     # --- other threads -----------------------------------------------------------------------------------
 
-    def _on_clip(self, event: ClipKept) -> None:
-        self.keep_clip(event.event_id, event.rule)
+    def owns(self, event_id: str) -> bool:
+        """Whether the event is this camera's and still followed (running, or its clip window not cut yet)."""
+        with self._lock:
+            if event_id in self._open:
+                return True
+        return self._recording is not None and self._recording.knows(event_id)
 
-    def _on_snapshot(self, event: SnapshotRequested) -> None:
-        """A manual snapshot request: save the latest frame under the id the requester was given."""
-        try:
-            snap_id = check_id(event.snapshot_id, "snapshot id")
-        except InvalidIdError as err:
-            log.warning("event store: ignoring a snapshot request: %s", err)
-            return
+    def save_snapshot(self, snap_id: str) -> None:
+        """A manual snapshot request: save this camera's latest frame under the id the requester was given."""
         frame = self._latest
         if frame is None:
-            log.warning("event store: snapshot %s requested before the first frame; nothing saved", snap_id)
+            log.warning("camera %s: snapshot %s requested before the first frame; nothing saved", self.camera, snap_id)
             return
         self._worker.put(functools.partial(self._recorder.save_manual, snap_id, frame))
 
@@ -327,71 +220,41 @@ class EventStore(StoreReader, ResultSink):
         """The recorder's state (System page, MQTT stats), or None when recording is off."""
         return None if self._recording is None else self._recording.status()
 
-    def delete_event(self, event_id: str) -> bool:
-        """Delete an event and its media (the log keeps a `deleted` row); False if there is no such event."""
-        check_id(event_id)
-        with self._lock:  # a running event stops being followed (no more snapshots or path rows for it)
+    def forget_event(self, event_id: str) -> None:
+        """The user deletes the event: a running one stops being followed (no more snapshots or path rows)."""
+        with self._lock:
             self._deleted.add(event_id)
             self._open.pop(event_id, None)
 
-        def op(tx: Tx) -> bool:
-            if not db.event_exists(tx.conn, event_id):
-                return False
-            drop_event(tx, self.data_dir, event_id, "user", self._needed())
-            note_media(tx, self.budget)
-            return True
-
-        deleted = bool(self._writer.call(op))
-        if not deleted:
+    def unforget_event(self, event_id: str) -> None:
+        """There was no such event to delete after all."""
+        with self._lock:
             self._deleted.discard(event_id)
-        return deleted
 
-    def run_retention(self, timeout: float = 60.0) -> RetentionResult:
-        """Run a retention pass now (it also runs at start and every storage.retention_interval_s)."""
-        result: RetentionResult = self._writer.call(self._retention_op, timeout)
-        return result
+    def forget_segments(self, relpaths: set[str]) -> None:
+        """Segments retention or the quota deleted (writer thread)."""
+        if self._recording is not None:
+            self._recording.forget(relpaths)
 
-    def write_problem(self) -> tuple[str, bool] | None:
-        """For the health check: why rows are not being written (and whether a restart would help), or None."""
-        return self._writer.problem()
+    def needed(self) -> set[str]:
+        """Segments an event of this camera still waiting for its window needs."""
+        return set() if self._recording is None else self._recording.needed()
 
-    def usage(self, camera: CameraName | None = None) -> StoreUsage:
-        """The reader's counts plus quota_bytes, degraded, free_bytes, clip_codec, recording and the budget's
-        inflight_bytes, db_bytes, outbox_bytes, refused_writes (camapp.store.records.StoreUsage)."""
-        out = super().usage(camera)
-        budget = self.budget.usage()
-        out["quota_bytes"], out["degraded"], out["free_bytes"] = budget["quota_bytes"], self._degraded, \
-            budget["free_bytes"]
-        out["clip_codec"] = CLIP_CODEC if self._recording is not None and self.cfg.clips else None
-        out["recording"] = self.recording_status()
-        out["inflight_bytes"], out["db_bytes"] = budget["inflight_bytes"], budget["db_bytes"]
-        out["outbox_bytes"], out["refused_writes"] = budget["outbox_bytes"], budget["refused_writes"]
-        out["snapshot_bytes_written"] = self._recorder.bytes_written
-        return out
-
-    def flush(self, timeout: float = 60.0) -> None:
-        """Wait until every queued frame, file and row is written (tests and shutdown)."""
+    def sync(self, timeout: float) -> None:
+        """Wait until the recorder has written every frame offered so far."""
         if self._recording is not None:
             self._recording.recorder.sync(timeout)
-        done = threading.Event()
-        self._worker.put(done.set)
-        done.wait(timeout)
-        self._writer.flush(timeout)
 
     def close(self) -> None:
-        """Finish the recording and cut the clips still due, save pending snapshots, drain the threads; idempotent."""
+        """End events still open, finish the recording (and the holds still due); idempotent. The shared store's
+        threads write what this queued; they stop when the store closes."""
         with self._lock:
             if self._closed:
                 return
             self._closed = True
-        for unsubscribe in self._unsubscribe:
-            unsubscribe()
         self._end_open_events()
         if self._recording is not None:
             self._recording.close()
-        self._worker.close()
-        self._writer.submit(self._retention_op)  # the clips just finished count: no overshoot after this pass
-        self._writer.close()
 
     def _end_open_events(self) -> None:
         """Events the pipeline did not end (it stopped abnormally) are ended here, so none stays `ongoing`."""
@@ -402,3 +265,4 @@ class EventStore(StoreReader, ResultSink):
                 self._save_snapshot(event_id, event)
             self._writer.submit(functools.partial(end_event, event_id, max(latest, event.start), "shutdown"))
             self._on_end(event_id, max(latest, event.start))
+
