@@ -22,6 +22,7 @@ from camapp.bus import Alert
 from camapp.config import parse_config
 from camapp.config.mqtt import COMMANDS, MqttConfig
 from camapp.control import Controller
+from camapp.fleet.agent import FleetAgent
 from camapp.mqtt.payloads import EVENT_SCHEMA, STATS_SCHEMA
 from camapp.mqtt.sink import MqttSink
 from camapp.state import ApplianceState
@@ -240,3 +241,32 @@ def test_two_file_cameras_on_the_real_model_publish_under_their_own_topics(
             thread.join(30)
             app.close()
     assert payloads(col, p + "/available")[-1] == b"offline"
+
+
+def test_the_fleet_agent_rides_on_the_one_connection_of_several_cameras(tmp_path: Path, broker: Broker) -> None:
+    """A signed fleet command reaches the agent of a several-camera appliance over the same connection the cameras
+    publish on; its report comes back on <prefix>/fleet/reported."""
+    from test_fleet_agent import PUBLIC, TOPICS, Device, command
+
+    dev = Device(tmp_path)
+    dev.agent.close()
+    agent = FleetAgent(PUBLIC, device_id="door-1", topics=TOPICS, control=Controller(dev.state),
+                       get_config=lambda: dev.running, data_dir=tmp_path / "data")
+    control = Controller(dev.state)
+    cfg = MqttConfig.model_validate(broker.mqtt_config(fleet_public_key=PUBLIC, discovery=False))
+    sink = MqttSink(cfg, device_id="door-1", camera_id=CAMERAS[0], model_name="m", state=dev.state, bus=control.bus,
+                    control=control, stats=dict, data_dir=tmp_path / "data", labels=(), fleet=agent, several=True)
+    feeds = [sink.feed(name, ["person"], dict) for name in CAMERAS]
+    with Collector(broker, ["camapp/door-1/#"]) as col:
+        sink.start()
+        try:
+            col.wait_for(lambda _: bool(col.on("camapp/door-1/available")))
+            col.publish(TOPICS.command, json.dumps(command(3, "mode", "home")))
+            feeds[1].handle(result(100.0, lifecycle("ev-g")[:1]))
+            garden = "camapp/door-1/garden/events"
+            col.wait_for(lambda _: bool(col.on(garden)) and any(
+                (json.loads(m.payload).get("command") or {}).get("version") == 3 for m in col.on(TOPICS.reported)))
+        finally:
+            sink.close()
+    assert dev.state.mode == "home"
+    assert json.loads(col.on("camapp/door-1/garden/events")[0].payload)["camera"] == "garden"

@@ -354,5 +354,7 @@ class MqttSink(ResultSink):
                  value.decode(errors="replace")[:40],
                  " (signed)" if self._gate.signed else "", f", snapshot {snap_id}" if snap_id else "")
         if name == "snapshot" and snap_id is not None:
-            reply = {"id": snap_id, "device_id": self.device_id, "camera": self.camera_id, "time": time.time()}
+            # An appliance-wide command: with several cameras it names none (which frames it saves is the store's).
+            camera_id = self.camera_id if self._lone is not None else None
+            reply = {"id": snap_id, "device_id": self.device_id, "camera": camera_id, "time": time.time()}
             self._worker.put(Reply(self.topics.snapshot, payloads.dumps(reply)))
