@@ -10,12 +10,12 @@ from __future__ import annotations
 import logging
 import re
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
 from urllib.parse import SplitResult, urlsplit, urlunsplit
 
 from camapp.errors import ConfigError
+from camapp.types import JsonObject, JsonValue
 
 MASK = "********"
 
@@ -106,7 +106,10 @@ def redact_text(text: str, *, known: bool = True) -> str:
 # ---- config dictionaries ---------------------------------------------------------------------------------------
 
 
-def get_path(data: Any, dotted: str) -> Any:
+StringFn = Callable[[str, str], str]  # (a string value, its dotted path) -> the value to keep
+
+
+def get_path(data: JsonValue, dotted: str) -> JsonValue:
     """The value at a dotted path (`mqtt.tls.ca`) of nested dicts; None where the path does not exist."""
     for part in dotted.split("."):
         if not isinstance(data, dict):
@@ -115,7 +118,7 @@ def get_path(data: Any, dotted: str) -> Any:
     return data
 
 
-def _set_path(data: dict[str, Any], dotted: str, value: Any) -> None:
+def _set_path(data: JsonObject, dotted: str, value: JsonValue) -> None:
     *parents, last = dotted.split(".")
     for part in parents:
         nxt = data.get(part)
@@ -126,25 +129,30 @@ def _set_path(data: dict[str, Any], dotted: str, value: Any) -> None:
         data[last] = value
 
 
-def _map_strings(data: Any, fn: Any, path: str = "") -> Any:
+def _map_object(data: JsonObject, fn: StringFn, path: str = "") -> JsonObject:
+    """A copy of `data` with `fn` applied to every string in it, at any depth."""
+    return {k: _map_strings(v, fn, f"{path}.{k}" if path else str(k)) for k, v in data.items()}
+
+
+def _map_strings(data: JsonValue, fn: StringFn, path: str = "") -> JsonValue:
     if isinstance(data, dict):
-        return {k: _map_strings(v, fn, f"{path}.{k}" if path else str(k)) for k, v in data.items()}
+        return _map_object(data, fn, path)
     if isinstance(data, list):
         return [_map_strings(v, fn, f"{path}.{i}") for i, v in enumerate(data)]
     return fn(data, path) if isinstance(data, str) else data
 
 
-def mask_config(data: dict[str, Any]) -> dict[str, Any]:
+def mask_config(data: JsonObject) -> JsonObject:
     """A copy of a config dict fit to show an admin: secret fields masked, credentials in strings masked."""
     # Not the known values: a user name equal to the password would come back masked and be saved as the mask.
-    out: dict[str, Any] = _map_strings(data, lambda s, _p: redact_text(s, known=False))
+    out = _map_object(data, lambda s, _p: redact_text(s, known=False))
     for f in SECRET_FIELDS:
         if get_path(data, f.path):
             _set_path(out, f.path, MASK)
     return out
 
 
-def secret_values(data: dict[str, Any]) -> list[str]:
+def secret_values(data: JsonObject) -> list[str]:
     """Every secret value in a config dict (fields, URL passwords, secret query values), for log redaction."""
     values = [str(v) for f in SECRET_FIELDS if (v := get_path(data, f.path))]
     found: list[str] = []
@@ -153,7 +161,7 @@ def secret_values(data: dict[str, Any]) -> list[str]:
         found.extend(_url_secrets(text))
         return text
 
-    _map_strings(data, collect)
+    _map_object(data, collect)
     return values + found
 
 
@@ -232,7 +240,7 @@ def _restore_query(new: str, old: str) -> str | None:
         return None
 
 
-def _unmask_string(new: str, old: Any, path: str, errors: dict[str, str]) -> str:
+def _unmask_string(new: str, old: JsonValue, path: str, errors: dict[str, str]) -> str:
     if MASK not in new:
         return new
     old_urls = list(_urls(old)) if isinstance(old, str) else []
@@ -249,10 +257,10 @@ def _unmask_string(new: str, old: Any, path: str, errors: dict[str, str]) -> str
     return out
 
 
-def unmask_config(new: dict[str, Any], old: dict[str, Any]) -> dict[str, Any]:
+def unmask_config(new: JsonObject, old: JsonObject) -> JsonObject:
     """Put back the secrets a client sent masked; SecretReuseError names each one whose endpoint changed."""
     errors: dict[str, str] = {}
-    out: dict[str, Any] = _map_strings(new, lambda s, p: _unmask_string(s, get_path(old, p), p, errors))
+    out = _map_object(new, lambda s, p: _unmask_string(s, get_path(old, p), p, errors))
     for f in SECRET_FIELDS:
         if get_path(new, f.path) != MASK:
             continue
@@ -294,6 +302,6 @@ def install_log_redaction() -> None:
         logging.setLogRecordFactory(RedactingRecord)
 
 
-def use_config_secrets(data: dict[str, Any]) -> None:
+def use_config_secrets(data: JsonObject) -> None:
     """Remember the running config's secret values so log text never shows them, whatever prints them."""
     KNOWN.set(secret_values(data))

@@ -8,9 +8,11 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from camapp.errors import StorageError
+from camapp.types import JsonObject, JsonValue
 
 GENESIS = "0" * 64
 LOG_TYPES = ("new", "update", "end", "deleted", "clip", "hold", "pruned")
@@ -26,6 +28,7 @@ EVENT_FIELDS = (
     "box", "current_zones", "entered_zones", "stationary",
 )
 JSON_FIELDS = ("box", "current_zones", "entered_zones")
+SqlValue = str | int | float | bytes | None
 
 
 class InvalidIdError(StorageError, ValueError):
@@ -41,7 +44,7 @@ def check_id(value: str, what: str = "event id") -> str:
     return value
 
 
-def canonical(obj: Any) -> str:
+def canonical(obj: object) -> str:
     """Deterministic JSON: sorted keys, no spaces, so the same data always hashes the same."""
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
@@ -52,24 +55,26 @@ def row_hash(prev_hash: str, seq: int, ts: float, event_id: str, type_: str, pay
     return hashlib.sha256((prev_hash + body).encode("utf-8")).hexdigest()
 
 
-def event_state(type_: str, payload: dict[str, Any]) -> dict[str, Any] | None:
+def event_state(type_: str, payload: JsonObject) -> JsonObject | None:
     """The `events` row a log entry leaves behind: the message's fields, or None once deleted."""
     if type_ == "deleted":
         return None
-    state = {name: payload.get(name) for name in EVENT_FIELDS}
+    state: JsonObject = {name: payload.get(name) for name in EVENT_FIELDS}
     state["stationary"] = bool(state["stationary"])
     return state
 
 
-def state_to_row(state: dict[str, Any]) -> tuple[Any, ...]:
+def state_to_row(state: JsonObject) -> tuple[JsonValue, ...]:
     """Values for the `events` columns in EVENT_FIELDS order (lists stored as JSON text)."""
     return tuple(canonical(state[name]) if name in JSON_FIELDS else state[name] for name in EVENT_FIELDS)
 
 
-def row_to_state(row: dict[str, Any]) -> dict[str, Any]:
-    """Inverse of state_to_row for a row read back from SQLite."""
+def row_to_state(row: Mapping[str, SqlValue]) -> dict[str, Any]:
+    """Inverse of state_to_row for a row read back from SQLite. (Its values stay Any: store/db.py and
+    store/closing.py read them as the EventRecord fields they are.)"""
     state = {name: row[name] for name in EVENT_FIELDS}
     for name in JSON_FIELDS:
-        state[name] = json.loads(state[name]) if state[name] is not None else None
+        text = row[name]
+        state[name] = json.loads(text) if isinstance(text, str | bytes) else None
     state["stationary"] = bool(state["stationary"])
     return state

@@ -7,9 +7,9 @@ import json
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from camapp.store.chain import FILE_TYPES, event_state, row_hash, row_to_state
+from camapp.types import JsonObject, JsonValue
 
 DB_NAME = "events.db"
 
@@ -29,7 +29,7 @@ class _Broken(Exception):
     checked = 0
 
 
-def _check_row(row: sqlite3.Row, seq: int, prev: str) -> dict[str, Any] | None:
+def _check_row(row: sqlite3.Row, seq: int, prev: str) -> JsonObject | None:
     """Raise _Broken if this row is out of place or altered; return the event state it leaves."""
     where = f"log row {row['seq']} (event {row['event_id']!r}, {row['type']})"
     if row["seq"] != seq:
@@ -49,14 +49,14 @@ def _check_row(row: sqlite3.Row, seq: int, prev: str) -> dict[str, Any] | None:
 
 def _walk_log(
     conn: sqlite3.Connection, files: list[sqlite3.Row] | None = None
-) -> tuple[int, dict[str, dict[str, Any]]]:
+) -> tuple[int, dict[str, JsonObject]]:
     """Verify the chain from the checkpoint to the head; return rows checked and the derived events. Rows that
     record a file (FILE_TYPES) leave the event as it was and are collected into `files`."""
     state = conn.execute("SELECT head_seq, head_hash, checkpoint_seq, checkpoint_hash FROM log_state").fetchone()
     if state is None:
         raise _Broken("log_state row is missing (the log head and checkpoint were deleted)")
     seq, prev = state["checkpoint_seq"] + 1, state["checkpoint_hash"]
-    events: dict[str, dict[str, Any]] = {}
+    events: dict[str, JsonObject] = {}
     checked = 0
     for row in conn.execute("SELECT * FROM event_log ORDER BY seq"):
         try:
@@ -84,7 +84,7 @@ def _walk_log(
     return checked, events
 
 
-def _check_events(conn: sqlite3.Connection, derived: dict[str, dict[str, Any]]) -> None:
+def _check_events(conn: sqlite3.Connection, derived: dict[str, JsonObject]) -> None:
     """Every stored event must equal what its log rows say, and every live logged event must be stored."""
     stored = {r["id"]: row_to_state(dict(r)) for r in conn.execute("SELECT * FROM events ORDER BY start_time")}
     for event_id, row in stored.items():
@@ -108,11 +108,14 @@ def file_digest(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _logged_files(row: sqlite3.Row) -> list[dict[str, Any]]:
+def _logged_files(row: sqlite3.Row) -> list[JsonObject]:
     """The files a log row vouches for: a clip's own file, or each segment an event holds."""
-    payload = json.loads(row["payload"])
+    payload: JsonValue = json.loads(row["payload"])
+    if not isinstance(payload, dict):
+        return []
     if row["type"] == "hold":
-        return [f for f in payload.get("segments", []) if isinstance(f, dict)]
+        segments = payload.get("segments", [])
+        return [f for f in segments if isinstance(f, dict)] if isinstance(segments, list) else []
     return [payload] if row["type"] == "clip" else []
 
 

@@ -17,7 +17,7 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal, NotRequired, TypedDict
 
 from camapp.atomic import write_atomic
 from camapp.errors import AuthError, StorageError
@@ -29,6 +29,69 @@ USERNAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,32}$")
 MIN_PASSWORD = 8
 TOUCH_EVERY_S = 60.0  # a token's last use is written at most this often (the stream polls a lot)
 _SCRYPT = {"n": 2**14, "r": 8, "p": 1}
+TotpField = Literal["totp", "totp_pending"]
+
+
+class StoredUser(TypedDict):
+    """A user as users.json keeps it."""
+
+    hash: str  # scrypt$n$r$p$salt$hash
+    role: Role
+    totp: NotRequired[str]  # the second factor's secret, once confirmed by a code
+    totp_pending: NotRequired[str]  # a secret shown to the user, until its first code
+    totp_step: NotRequired[int]  # the last time step whose code was used (no replay)
+
+
+# A user as the web modules take it: StoredUser's fields (text, and totp_step), with `username` (and `token_id` when
+# a token signed it in) where it is a signed-in user. A plain dict rather than a TypedDict because the web modules
+# treat it as one (`get(name) or {}`, `{**user, ...}`, totp.code_ok's dict parameter).
+UserRecord = dict[str, str | int]
+
+
+def _record(user: StoredUser, **names: str) -> UserRecord:
+    out: UserRecord = {**names, "hash": user["hash"], "role": user["role"]}
+    if "totp" in user:
+        out["totp"] = user["totp"]
+    if "totp_pending" in user:
+        out["totp_pending"] = user["totp_pending"]
+    if "totp_step" in user:
+        out["totp_step"] = user["totp_step"]
+    return out
+
+
+class StoredToken(TypedDict):
+    user: str
+    name: str
+    hash: str  # sha256 of the secret
+    created: float
+    address: NotRequired[str]  # the four below are absent from tokens made before they were recorded
+    via: NotRequired[str]
+    last_used: NotRequired[float | None]
+    last_from: NotRequired[str | None]
+
+
+class TokenInfo(TypedDict):
+    """A token as the Account page and the API list it: no hash."""
+
+    id: str
+    user: str
+    name: str
+    created: float
+    address: str | None
+    via: str | None
+    last_used: float | None
+    last_from: str | None
+
+
+class UserInfo(TypedDict):
+    username: str
+    role: Role
+    totp: bool
+
+
+class UsersFile(TypedDict):
+    users: dict[str, StoredUser]
+    tokens: dict[str, StoredToken]
 
 
 def hash_password(password: str) -> str:
@@ -74,33 +137,38 @@ class UserStore:
         self.path = Path(data_dir) / USERS_FILE
         self._lock = threading.Lock()
 
-    def _load(self) -> dict[str, Any]:
+    def _load(self) -> UsersFile:
         try:
-            data = json.loads(self.path.read_text(encoding="utf-8"))
+            data: UsersFile = json.loads(self.path.read_text(encoding="utf-8"))  # written by _save()
         except FileNotFoundError:
             return {"users": {}, "tokens": {}}
         except (OSError, ValueError) as err:
             raise StorageError(f"{self.path}: cannot read users file: {err}") from None
+        if not isinstance(data, dict):
+            raise StorageError(f"{self.path}: cannot read users file: not a JSON object")
         data.setdefault("users", {})
         data.setdefault("tokens", {})
-        return dict(data)
+        return data
 
-    def _save(self, data: dict[str, Any]) -> None:
+    def _save(self, data: UsersFile) -> None:
         write_atomic(self.path, json.dumps(data, indent=2, sort_keys=True), 0o600)
 
     def has_users(self) -> bool:
         with self._lock:
             return bool(self._load()["users"])
 
-    def users(self) -> list[dict[str, Any]]:
+    def users(self) -> list[UserInfo]:
         with self._lock:
             users = self._load()["users"]
         return [{"username": name, "role": u["role"], "totp": bool(u.get("totp"))} for name, u in sorted(users.items())]
 
-    def get(self, username: str) -> dict[str, Any] | None:
+    def get(self, username: str) -> UserRecord | None:
+        user = self._stored(username)
+        return _record(user) if user else None
+
+    def _stored(self, username: str) -> StoredUser | None:
         with self._lock:
-            user = self._load()["users"].get(username)
-        return dict(user) if user else None
+            return self._load()["users"].get(username)
 
     def set_password(self, username: str, password: str, role: Role | None = None) -> None:
         """Create or update a user; a new user without a role becomes a viewer."""
@@ -109,12 +177,13 @@ class UserStore:
             raise AuthError(f"role must be one of {', '.join(ROLES)}, got {role!r}")
         with self._lock:
             data = self._load()
-            old = data["users"].get(username, {})  # kept: a second factor outlives a password change
-            data["users"][username] = {**old, "hash": hash_password(password),
-                                       "role": role or old.get("role", "viewer")}
+            old = data["users"].get(username)  # kept: a second factor outlives a password change
+            hashed = hash_password(password)
+            data["users"][username] = ({**old, "hash": hashed, "role": role or old.get("role", "viewer")} if old else
+                                       {"hash": hashed, "role": role or "viewer"})
             self._save(data)
 
-    def set_totp(self, username: str, field: str, secret: str | None) -> None:
+    def set_totp(self, username: str, field: TotpField, secret: str | None) -> None:
         """Set (or with None remove) a user's TOTP secret: `totp` in use, `totp_pending` until its first code."""
         with self._lock:
             data = self._load()
@@ -155,12 +224,12 @@ class UserStore:
             self._save(data)
             return True
 
-    def authenticate(self, username: str, password: str) -> dict[str, Any] | None:
+    def authenticate(self, username: str, password: str) -> UserRecord | None:
         """The user record when the password matches, else None (hashing even for unknown users)."""
-        user = self.get(username)
+        user = self._stored(username)
         stored = user["hash"] if user else hash_password("not-a-user")
         ok = check_password(password, stored)
-        return {"username": username, **user} if ok and user else None
+        return _record(user, username=username) if ok and user else None
 
     def create_token(self, username: str, name: str, address: str = "?", via: str = "") -> str:
         """Make an API token for a user; the secret is returned once and only its hash is kept, with where it was
@@ -178,12 +247,12 @@ class UserStore:
             self._save(data)
         return f"cam_{token_id}_{secret}"
 
-    def tokens(self, username: str | None = None) -> list[dict[str, Any]]:
+    def tokens(self, username: str | None = None) -> list[TokenInfo]:
         """Tokens (of `username`, or all) without their hashes: who made them, from where and when last used."""
         with self._lock:
             tokens = self._load()["tokens"]
-        return [{"id": k, "user": t["user"], "name": t["name"], "created": t["created"],
-                 **{f: t.get(f) for f in ("address", "via", "last_used", "last_from")}}
+        return [TokenInfo(id=k, user=t["user"], name=t["name"], created=t["created"], address=t.get("address"),
+                          via=t.get("via"), last_used=t.get("last_used"), last_from=t.get("last_from"))
                 for k, t in sorted(tokens.items()) if username is None or t["user"] == username]
 
     def revoke_token(self, token_id: str) -> bool:
@@ -205,7 +274,7 @@ class UserStore:
                 self._save(data)
         return gone
 
-    def check_token(self, token: str, address: str = "?") -> dict[str, Any] | None:
+    def check_token(self, token: str, address: str = "?") -> UserRecord | None:
         """The owning user record (with `token_id`) for a valid `cam_<id>_<secret>` token, else None; notes its
         last use (written at most every TOUCH_EVERY_S, or whenever the address changes)."""
         parts = token.split("_", 2)
@@ -221,7 +290,7 @@ class UserStore:
             if user and (now - (entry.get("last_used") or 0) > TOUCH_EVERY_S or entry.get("last_from") != address):
                 entry["last_used"], entry["last_from"] = round(now, 1), address[:64]
                 self._save(data)
-        return {"username": entry["user"], **user, "token_id": parts[1]} if user else None
+        return _record(user, username=entry["user"], token_id=parts[1]) if user else None
 
 
 def set_admin_password(data_dir: Path, username: str, password: str) -> None:

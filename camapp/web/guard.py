@@ -10,8 +10,8 @@ import hmac
 import math
 import os
 import secrets
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 from flask import Flask, Response, abort, current_app, g, jsonify, redirect, request, session, url_for
 from flask.sessions import SecureCookieSessionInterface
@@ -19,7 +19,7 @@ from itsdangerous import BadSignature, URLSafeSerializer
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response as BaseResponse
 
-from camapp.web.auth import UserStore
+from camapp.web.auth import UserRecord, UserStore
 from camapp.web.hosts import HostCheck
 from camapp.web.sessions import SessionStore
 from camapp.web.throttle import Attempt, LoginThrottle
@@ -101,8 +101,8 @@ def password_ok(username: str, password: str) -> bool:
     return True
 
 
-def password_version(user: dict[str, Any]) -> str:
-    """Changes whenever the password does, so changing it ends the old sessions."""
+def password_version(user: Mapping[str, str | int]) -> str:
+    """Changes whenever the password does (a user record's `hash`), so changing it ends the old sessions."""
     return hashlib.sha256(str(user["hash"]).encode()).hexdigest()[:16]
 
 
@@ -117,14 +117,14 @@ def is_api_request() -> bool:
     return request.path.startswith("/api/") or request.path == "/metrics"
 
 
-def api_error(code: int, message: str, **extra: Any) -> Response:
+def api_error(code: int, message: str, **extra: object) -> Response:
     """The JSON error shape every API failure uses."""
     resp = jsonify({"error": message, "status": code, **extra})
     resp.status_code = code
     return resp
 
 
-def _user_from_request(users: UserStore) -> tuple[dict[str, Any] | None, str]:
+def _user_from_request(users: UserStore) -> tuple[UserRecord | None, str]:
     """(user, how) with how in token/session/''."""
     header = request.headers.get("Authorization", "")
     if header.startswith("Bearer "):
@@ -145,13 +145,14 @@ def sessions() -> SessionStore:
     return current_app.extensions["camapp_sessions"]  # type: ignore[no-any-return]
 
 
-def start_session(user: dict[str, Any]) -> None:
-    """Log `user` in on this browser: a new server-side session and a fresh cookie (no fixation)."""
+def start_session(user: Mapping[str, str | int]) -> None:
+    """Log `user` (a UserRecord with its `username`) in on this browser: a new server-side session and a fresh
+    cookie (no fixation)."""
+    name = str(user["username"])
     session.clear()
     session.permanent = True
-    session["user"] = user["username"]
-    session["sid"] = sessions().create(user["username"], request.remote_addr or "?",
-                                       request.headers.get("User-Agent", ""))
+    session["user"] = name
+    session["sid"] = sessions().create(name, request.remote_addr or "?", request.headers.get("User-Agent", ""))
     session["pwv"] = password_version(user)
     csrf_token()
 
@@ -228,7 +229,7 @@ def install(app: Flask, users: UserStore) -> None:
     app.before_request(lambda: _check(users))
 
     @app.errorhandler(HTTPException)
-    def _http_error(err: HTTPException) -> Any:
+    def _http_error(err: HTTPException) -> Response | HTTPException:
         if is_api_request():
             return api_error(err.code or 500, err.description or err.name)
         return err

@@ -16,7 +16,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Literal, NotRequired, TypedDict
 
 from camapp.assets import MODELS_DIR
 from camapp.atomic import write_atomic
@@ -25,10 +25,27 @@ from camapp.detect import trust
 from camapp.detect.modelfile import ModelFileBackend, probe_file
 from camapp.detect.trust import ModelTrust, signature_path
 from camapp.errors import CommandError, ModelError
+from camapp.types import JsonObject
 
 MAX_LABELS_BYTES = 1 << 20
 Switch = Callable[[Path, Path], None]
 BackendFn = Callable[[], ModelFileBackend]  # the running backend's model-file capability (ModelError if none)
+
+
+class ModelEntry(TypedDict):
+    """An installed model, as history.json keeps it and the API lists it."""
+
+    id: str  # sha256[:12], or local-<sha256[:12]> for a model already on the device
+    sha256: str
+    size: int
+    signed: bool  # a signature verified it
+    source: Literal["upload", "path"]
+    model: str  # the file's path
+    labels: str
+    uploaded: float
+    probe: NotRequired[JsonObject]  # what the backend's probe found (input size, outputs, ...)
+    active: NotRequired[bool]
+    activated: NotRequired[float]
 
 
 def check_labels(data: bytes) -> list[str]:
@@ -58,17 +75,18 @@ class ModelManager:
     def _history_path(self) -> Path:
         return self.root / "history.json"
 
-    def entries(self) -> list[dict[str, Any]]:
+    def entries(self) -> list[ModelEntry]:
         try:
             data = json.loads(self._history_path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             return []
-        return list(data) if isinstance(data, list) else []
+        entries: list[ModelEntry] = list(data) if isinstance(data, list) else []  # written by _write_history()
+        return entries
 
-    def _write_history(self, entries: list[dict[str, Any]]) -> None:
+    def _write_history(self, entries: list[ModelEntry]) -> None:
         write_atomic(self._history_path, json.dumps(entries, indent=2))
 
-    def _activate(self, entry: dict[str, Any]) -> dict[str, Any]:
+    def _activate(self, entry: ModelEntry) -> ModelEntry:
         if self._switch is None:
             raise ModelError("this appliance cannot switch models while running")
         self._switch(Path(entry["model"]), Path(entry["labels"]))  # the pipeline rolls back on ModelError
@@ -79,7 +97,7 @@ class ModelManager:
         self._write_history([entry, *entries])
         return entry
 
-    def install_upload(self, cfg: WebConfig, model: bytes, labels: bytes, signature: bytes | None) -> dict[str, Any]:
+    def install_upload(self, cfg: WebConfig, model: bytes, labels: bytes, signature: bytes | None) -> ModelEntry:
         """Validate an upload, store it, probe it, switch to it; the files are removed if any step fails."""
         limit = int(cfg.max_upload_mb * 1024 * 1024)
         if len(model) > limit:
@@ -100,17 +118,16 @@ class ModelManager:
                 os.replace(staging, dest)
             if signature:  # kept next to the model: every later load (activate, rollback, restart) checks it
                 write_atomic(signature_path(dest / f"model{backend.suffix}"), signature)
-            entry = {"id": digest[:12], "sha256": digest, "size": len(model), "signed": signed, "source": "upload",
-                     "model": str(dest / f"model{backend.suffix}"), "labels": str(dest / "labels.txt"),
-                     "uploaded": round(time.time(), 1)}
+            entry = ModelEntry(id=digest[:12], sha256=digest, size=len(model), signed=signed, source="upload",
+                               model=str(dest / f"model{backend.suffix}"), labels=str(dest / "labels.txt"),
+                               uploaded=round(time.time(), 1))
             return self._probe_and_activate(backend, entry, cleanup=dest if fresh else None)
 
     def _mkroot(self) -> Path:
         self.root.mkdir(parents=True, exist_ok=True)
         return self.root
 
-    def _probe_and_activate(self, backend: ModelFileBackend, entry: dict[str, Any],
-                            cleanup: Path | None) -> dict[str, Any]:
+    def _probe_and_activate(self, backend: ModelFileBackend, entry: ModelEntry, cleanup: Path | None) -> ModelEntry:
         try:
             entry["probe"] = probe_file(backend, Path(entry["model"]), Path(entry["labels"]))
             return self._activate(entry)
@@ -122,7 +139,7 @@ class ModelManager:
     def allowed_roots(self) -> list[Path]:
         return [self.root.resolve(), MODELS_DIR.resolve()]
 
-    def checked_path(self, raw: Any, suffix: str, what: str) -> Path:
+    def checked_path(self, raw: object, suffix: str, what: str) -> Path:
         """Resolve a user-given path; it must be an existing file with `suffix` inside an allowed directory."""
         if not isinstance(raw, str) or not raw or "\x00" in raw:
             raise CommandError(f"{what}: give a file path")
@@ -134,7 +151,7 @@ class ModelManager:
             raise CommandError(f"{what}: no {suffix} file at {path}")
         return path
 
-    def install_path(self, model_raw: Any, labels_raw: Any) -> dict[str, Any]:
+    def install_path(self, model_raw: object, labels_raw: object) -> ModelEntry:
         """Switch to a model already on the device (in the models directory or the uploaded models)."""
         backend = self._backend()
         model = self.checked_path(model_raw, backend.suffix, "model_path")
@@ -144,12 +161,12 @@ class ModelManager:
         check_labels(labels.read_bytes())
         digest = hashlib.sha256(data).hexdigest()
         signed = trust.current().check(model, data)
-        entry = {"id": f"local-{digest[:12]}", "sha256": digest, "size": len(data), "signed": signed, "source": "path",
-                 "model": str(model), "labels": str(labels), "uploaded": round(time.time(), 1)}
+        entry = ModelEntry(id=f"local-{digest[:12]}", sha256=digest, size=len(data), signed=signed, source="path",
+                           model=str(model), labels=str(labels), uploaded=round(time.time(), 1))
         with self._lock:
             return self._probe_and_activate(backend, entry, cleanup=None)
 
-    def activate(self, entry_id: str) -> dict[str, Any]:
+    def activate(self, entry_id: str) -> ModelEntry:
         """Re-activate a kept model (manual rollback)."""
         with self._lock:
             entry = next((e for e in self.entries() if e["id"] == entry_id), None)
