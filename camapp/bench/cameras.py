@@ -153,6 +153,7 @@ def measure(n: int, seconds: float, warmup: float, video: Path) -> dict[str, Any
             "requests": slots_b.get("requests", 0) - slots_a.get("requests", 0) if b["slots"] else None,
             "late_slots": slots_b.get("late_slots", 0) - slots_a.get("late_slots", 0) if b["slots"] else None,
             "wait_ms_max": slots_b.get("wait_ms_max") if b["slots"] else None,
+            "wait_ms_mean": _mean_wait(slots_a, slots_b) if b["slots"] else None,
             "person_events": counter.person_events, "first_pass_done": counter.first_pass_done,
         }
     tail = rss[len(rss) // 2:] or rss
@@ -162,6 +163,13 @@ def measure(n: int, seconds: float, warmup: float, video: Path) -> dict[str, Any
             "cpu_pct": 100.0 * (end["cpu"] - start["cpu"]) / span, "rss_mb": statistics.median(tail) if tail else 0.0,
             "health_samples": samples, "unhealthy": unhealthy, "reasons": sorted(reasons)[:8],
             "load": os.getloadavg()[0], "cores": os.cpu_count() or 1}
+
+
+def _mean_wait(a: dict[str, Any], b: dict[str, Any]) -> float:
+    """The mean wait of the requests between two snapshots of a camera's slot stats."""
+    n = b.get("requests", 0) - a.get("requests", 0)
+    total = b.get("wait_ms_mean", 0.0) * b.get("requests", 0) - a.get("wait_ms_mean", 0.0) * a.get("requests", 0)
+    return total / n if n > 0 else 0.0
 
 
 def run_child(n: int, seconds: float, warmup: float) -> dict[str, Any]:
@@ -184,21 +192,47 @@ def _slots(c: dict[str, Any]) -> str:
     return f"{c['late_slots']}/{c['requests']}"
 
 
+def invoke_ms(r: dict[str, Any]) -> float:
+    """The model's time per invoke (with pre/post-processing) in this run."""
+    return 1000.0 * r["model_busy"] / r["invokes_per_s"] if r["invokes_per_s"] > 0 else 0.0
+
+
+def limit(r: dict[str, Any], ratio: float) -> str:
+    """Where a run that fell behind real time ran out, from its own figures."""
+    cpu, cores, busy = r["cpu_pct"], r["cores"], r["model_busy"]
+    if busy >= 0.85:
+        why = f"the one model is busy {busy:.0%} of the time ({invoke_ms(r):.0f} ms per invoke)"
+    elif cpu >= 85.0 * cores:
+        why = f"the CPU: this process uses {cpu:.0f} % of {100 * cores} %"
+    else:
+        waits = [c["wait_ms_mean"] for c in r["per_camera"].values() if c["wait_ms_mean"] is not None]
+        why = (f"neither the model ({busy:.0%} busy) nor this process ({cpu:.0f} % CPU) is full: the cameras ask "
+               f"for the model at the same moments (the same clip, started together; mean wait "
+               f"{max(waits, default=0.0):.0f} ms of a {1000 / r['clip_fps']:.0f} ms frame) and other processes take "
+               "CPU")
+    return (f"  falls behind: the slowest camera at {ratio:.2f}x real time; {why}; load average {r['load']:.1f} on "
+            f"{cores} cores. Each pipeline takes the newest frame when it is free (the rest are dropped, capture "
+            "keeps its rate), and a detection request waits for the others' (late slots)")
+
+
 def report_run(r: dict[str, Any]) -> None:
     cams = r["per_camera"]
     ratio = [c["fps"] / r["clip_fps"] for c in cams.values()]
     print(f"\n{r['cameras']} camera(s), {r['seconds']:.0f} s: {r['invokes_per_s']:.1f} invokes/s in total, the model "
-          f"busy {r['model_busy']:.0%} of the time, CPU {r['cpu_pct']:.0f} % of one core ({r['cores']} cores, load "
-          f"average {r['load']:.1f}), steady RSS {r['rss_mb']:.0f} MB")
+          f"busy {r['model_busy']:.0%} of the time ({invoke_ms(r):.0f} ms per invoke), CPU {r['cpu_pct']:.0f} % of "
+          f"one core ({r['cores']} cores, load average {r['load']:.1f}), steady RSS {r['rss_mb']:.0f} MB")
     for (name, c), x in zip(cams.items(), ratio, strict=True):
         events = f"{c['person_events']}" + ("" if c["first_pass_done"] else " (first pass not finished)")
-        wait = f", longest wait {c['wait_ms_max']:.0f} ms" if c["wait_ms_max"] is not None else ""
+        wait = (f", wait for the model mean {c['wait_ms_mean']:.0f} ms, longest {c['wait_ms_max']:.0f} ms"
+                if c["wait_ms_max"] is not None else "")
         print(f"  {name:<8} {c['fps']:5.2f} fps ({x:.2f}x real time), {c['dropped_per_s']:.2f} dropped/s, late slots "
               f"{_slots(c)}{wait}, person events {events}")
     bad = ", ".join(f"{k} {v}/{r['health_samples']}" for k, v in r["unhealthy"].items())
     print(f"  /healthz   {'ok in every sample' if not bad else 'failing: ' + bad}")
     for reason in r["reasons"]:
         print(f"    {reason}")
+    if min(ratio) < 0.98:
+        print(limit(r, min(ratio)))
 
 
 def per_camera_events(r: dict[str, Any]) -> list[int]:
@@ -230,10 +264,13 @@ def report_pi(one: dict[str, Any], pi_ms: dict[str, float]) -> None:
     """Cameras like this one (a busy street: people in almost every frame, the detector's worst case) a Pi's model
     time would hold, from the invokes one camera asked for here (that count depends on the scene and the config,
     not on the machine, while the machine keeps up)."""
-    demand = one["invokes_per_s"]
-    here = 1000.0 * one["model_busy"] / demand if demand > 0 else 0.0
+    demand, here = one["invokes_per_s"], invoke_ms(one)
     print(f"\nwhat a Pi would hold: one camera of vtest asks for {demand:.1f} invokes/s at the default detect.fps "
           f"({here:.0f} ms per invoke here, with detect and pre/post-processing)")
+    behind = min(c["fps"] for c in one["per_camera"].values()) / one["clip_fps"]
+    if behind < 0.98:
+        print(f"  (the one-camera run kept only {behind:.2f}x real time here, so it asked for fewer invokes than a "
+              "camera that keeps up: these figures are too high; run it on a quieter machine)")
     for board, ms in pi_ms.items():
         capacity = 1000.0 / ms
         print(f"  {board}: {ms:g} ms per invoke (published, assumed) -> {capacity:.1f} invokes/s, the model alone "
