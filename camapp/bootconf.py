@@ -68,6 +68,16 @@ def camera_section(value: str) -> dict[str, Any]:
                      "(the Raspberry Pi camera), jetson_csi:N, or a video file's path")
 
 
+def conf_value(section: dict[str, Any]) -> str:
+    """The `camera.<name> = ...` value of a camera section (camera_section's inverse)."""
+    source = section["source"]
+    if source == "picamera2":
+        return "csi"
+    if source == "jetson_csi":
+        return f"jetson_csi:{section.get('sensor_id', 0)}"
+    return str(section[{"rtsp": "url", "v4l2": "device", "file": "path"}[source]])
+
+
 def _camera(key: str, value: str) -> tuple[str, dict[str, Any]]:
     name = key.removeprefix(CAMERA_KEY)
     if not re.match(CAMERA_NAME, name):

@@ -22,8 +22,8 @@ from typing import Any
 import yaml
 
 from camapp.atomic import write_atomic
-from camapp.bootconf import FirstbootConf, blank_secrets, nm_keyfile, parse_conf
-from camapp.camprobe import Query, probe, querycap
+from camapp.bootconf import FirstbootConf, blank_secrets, conf_value, nm_keyfile, parse_conf
+from camapp.camprobe import FoundCamera, Query, probe, querycap
 from camapp.config import load_config, parse_config
 from camapp.config.camera import CAMERA_SOURCES
 from camapp.config.loader import read_config_data
@@ -332,11 +332,23 @@ def apply(boot: Path, t: Target) -> int:
     return rc
 
 
+def list_cameras(found: list[FoundCamera]) -> int:
+    """What the first boot would configure, as lines to paste into camapp.conf; 1 when there is none."""
+    if not found:
+        print("no camera found (USB cameras: /dev/video*; CSI: the Raspberry Pi or Jetson camera drivers)",
+              file=sys.stderr)
+        return 1
+    for camera in found:
+        print(f"# {camera.what}\ncamera.{camera.name} = {conf_value(camera.section)}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m camapp.firstboot", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="command", required=True)
     chk = sub.add_parser("check", help="validate a camapp.conf")
     chk.add_argument("file", type=Path)
+    sub.add_parser("cameras", help="list the cameras this system has, as camapp.conf camera. lines")
     app = sub.add_parser("apply", help="apply camapp.conf/camapp.yaml from the boot partition (as root)")
     app.add_argument("--boot", type=Path, default=Path("/boot/firmware"))
     app.add_argument("--root", type=Path, default=Path("/"))
@@ -352,6 +364,8 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         print(f"{args.file}: ok")
         return 0
+    if args.command == "cameras":
+        return list_cameras(probe())
     return apply(args.boot, Target(args.root, live=args.live, run_as=args.run_as))
 
 

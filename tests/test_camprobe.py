@@ -159,3 +159,20 @@ def test_a_picture_node_captures_and_is_no_codec() -> None:
     assert Caps("uvcvideo", "c", "b", META).captures is False
     assert Caps("uvcvideo", "c", "b", CAP_VIDEO_CAPTURE | CAP_DEVICE_CAPS).captures is True
     assert Caps("bcm2835-codec", "c", "b", CAP_VIDEO_CAPTURE | M2M).captures is False
+
+
+def test_querycap_reads_the_kernels_struct(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """struct v4l2_capability as the kernel fills it: names NUL-padded, the node's own caps when DEVICE_CAPS is set."""
+    import fcntl
+    import struct
+
+    def kernel(_fd: int, request: int, buf: bytearray) -> int:
+        assert request == 0x80685600 and len(buf) == 104
+        struct.pack_into("=16s32s32sIII12x", buf, 0, b"uvcvideo", b"HD Pro Webcam C920", b"usb-0000:01:00.0-1",
+                         0x0006_0000, CAP_DEVICE_CAPS | CAP_VIDEO_CAPTURE | META, META)
+        return 0
+
+    plain = tmp_path / "video1"
+    plain.write_text("")
+    monkeypatch.setattr(fcntl, "ioctl", kernel)
+    assert querycap(plain) == Caps("uvcvideo", "HD Pro Webcam C920", "usb-0000:01:00.0-1", META)

@@ -197,3 +197,19 @@ def test_blanked_camera_urls_only_when_they_carry_a_password() -> None:
     assert "secret" not in blanked and "camera.a = rtsp://192.0.2.1/s" in blanked and "camera.b =\n" in blanked
     assert parse_conf(blanked).cameras == {"a": {"source": "rtsp", "url": "rtsp://192.0.2.1/s"},
                                            "c": {"source": "v4l2", "device": "/dev/video0"}}
+
+
+def test_listed_cameras_paste_into_camapp_conf_as_the_same_sections(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`python -m camapp.firstboot cameras` prints camera. lines; camapp.conf reads them back as found."""
+    from camapp.camprobe import probe
+    from camapp.firstboot import list_cameras
+
+    answers = {**pi4_csi_and_usb(tmp_path)}
+    found = probe(tmp_path, asked(answers))
+    assert list_cameras(found) == 0
+    lines = capsys.readouterr().out
+    assert "# USB camera 'USB Camera: USB Camera'" in lines and "camera.csi = csi" in lines
+    assert parse_conf(lines).cameras == {c.name: c.section for c in found}
+    assert list_cameras([]) == 1 and "no camera found" in capsys.readouterr().err
