@@ -134,6 +134,34 @@ def test_a_desired_config_is_pending_until_reported(running: Any) -> None:
     assert detail["fields"] == [{"field": "detect.fps", "desired": 2, "reported": None, "known": False}]
 
 
+@pytest.mark.parametrize(("reported", "state", "detail"), [
+    # another device's software may send any shape: a string where an object belongs, non-object errors
+    ({"refused": "no", "command": 5, "values": [1]}, "pending", "not reported yet"),
+    ({"refused": {"version": "VERSION", "errors": ["junk", {"field": "detect.fps", "line": 2, "message": "bad"}]},
+      "command": {"version": "x"}}, "refused", "detect.fps (line 2): bad"),
+])
+def test_a_malformed_report_is_kept_and_read_as_absent(running: Any, reported: dict[str, Any], state: str,
+                                                       detail: str) -> None:
+    con, col, app = running
+    for device in ("a", "b"):
+        col.publish(f"camapp/{device}/available", "online", retain=True)
+    settle(con, lambda ds: {"a", "b"} <= set(ds))
+    admin, csrf = login(app, "admin")
+    [sent] = admin.post("/api/desired", json={"target": "device:a", "config": "detect:\n  fps: 2\n"},
+                        headers={"X-CSRF-Token": csrf}).get_json()
+    settle(con, lambda ds: ds["a"]["desired"])
+    body = json.loads(json.dumps(reported).replace('"VERSION"', str(sent["version"])))
+    col.publish("camapp/a/fleet/reported", json.dumps(body), retain=True)
+    col.publish("camapp/b/stats", stats(fps=7.0))  # in the same batch, most likely: it must not be lost with it
+    devices = settle(con, lambda ds: ds if ds["a"]["reported"] and ds["b"]["stats"] else None)
+    assert devices["a"]["reported"] == body and devices["b"]["stats"]["fps"] == 7.0
+    detail_json = admin.get("/api/devices/a").get_json()
+    assert (detail_json["sync"]["state"], detail_json["sync"]["detail"]) == (state, detail)
+    assert detail_json["fields"] == [{"field": "detect.fps", "desired": 2, "reported": None, "known": False}]
+    page = admin.get("/devices/a")
+    assert page.status_code == 200 and "detect.fps" in page.get_data(as_text=True)
+
+
 def test_target_parsing() -> None:
     devices = [{"id": "a", "tags": {"site": "n"}}, {"id": "b", "tags": {}}]
     assert [d["id"] for d in Target.parse("tag:site=n").members(devices)] == ["a"]

@@ -24,7 +24,7 @@ from test_web_support import (  # noqa: F401 (fixtures)
     with_users,
 )
 
-from camapp.errors import AuthError
+from camapp.errors import AuthError, StorageError
 from camapp.web import auth
 from camapp.web.auth import UserStore, check_password, hash_password, set_admin_password
 from camapp.web.guard import PUBLIC_ENDPOINTS
@@ -249,6 +249,13 @@ def test_users_file_is_private_and_last_admin_stays(tmp_path: Path) -> None:
         store.delete("root")
     with pytest.raises(AuthError, match="username"):
         store.set_password("no spaces", "long enough")
+
+
+@pytest.mark.parametrize("text", ["[]", '"users"', "{not json"])
+def test_an_unreadable_users_file_is_a_storage_error_naming_it(tmp_path: Path, text: str) -> None:
+    (tmp_path / "users.json").write_text(text)
+    with pytest.raises(StorageError, match=r"users\.json: cannot read users file"):
+        UserStore(tmp_path).has_users()
 
 
 def test_cli_sets_password_from_stdin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
