@@ -109,17 +109,18 @@ class Shared:
     def __init__(self, cfg: AppConfig, live: LivePipeline, control: Controller,
                  web_port: Callable[[], int] | None = None) -> None:
         state, self.several = control.state, bool(cfg.cameras)  # `cameras:`: per-camera topics, rules, switches
+        self.alarm = AlarmSink(cfg.rules, cfg.gpio, state=state, bus=control.bus, control=control)
         self.mqtt: MqttSink | None = None
-        if cfg.mqtt.enabled:
-            first = CameraName(next(iter(cfg.camera_configs().values())).camera.id)
+        if not cfg.mqtt.enabled:
+            return
+        first = CameraName(next(iter(cfg.camera_configs().values())).camera.id)
+        try:  # a broker config that cannot work (unreadable TLS files) still leaves the pins safe
             self.mqtt = MqttSink(
                 cfg.mqtt, device_id=cfg.device_id, camera_id=first, model_name=lambda: live.detector.name,
                 state=state, bus=control.bus, control=control, data_dir=data_dir(cfg), labels=cfg.objects.track,
                 stats=lambda: {**system_health(cfg.storage.path), "recording": None},
                 fleet=fleet_agent(cfg, control, live), media=event_media(cfg, web_port or (lambda: cfg.web.port)),
                 several=self.several)
-        try:
-            self.alarm = AlarmSink(cfg.rules, cfg.gpio, state=state, bus=control.bus, control=control)
         except BaseException:
             self.close()
             raise
@@ -142,7 +143,7 @@ class Shared:
 
     def close(self) -> None:
         """The pins to their safe state, then the connection; idempotent."""
-        for sink in (getattr(self, "alarm", None), self.mqtt):
+        for sink in (self.alarm, self.mqtt):
             if sink is None:
                 continue
             try:

@@ -3,12 +3,15 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import logging
+import sys
 import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import jsonschema_rs
@@ -270,3 +273,34 @@ def test_the_fleet_agent_rides_on_the_one_connection_of_several_cameras(tmp_path
             sink.close()
     assert dev.state.mode == "home"
     assert json.loads(col.on("camapp/door-1/garden/events")[0].payload)["camera"] == "garden"
+
+
+@pytest.fixture
+def fakes() -> Iterator[ModuleType]:
+    """tests/fake_parts.py registered for one test (a countdown camera, a detector seeing a person in the middle)."""
+    module = importlib.import_module("fake_parts")
+    try:
+        yield module
+    finally:
+        module.unregister()
+        sys.modules.pop("fake_parts", None)
+
+
+@pytest.mark.parametrize(("layout", "topic"), [("camera", "camapp/lay/events"), ("cameras", "camapp/lay/porch/events")])
+def test_camera_keeps_the_appliance_topics_and_cameras_uses_its_own_even_alone(
+    fakes: ModuleType, tmp_path: Path, broker: Broker, monkeypatch: pytest.MonkeyPatch, layout: str, topic: str,
+) -> None:
+    """The topic layout a user gets from each way of writing one camera, replayed through the whole appliance."""
+    monkeypatch.setenv("CAMAPP_DATA", str(tmp_path / "data"))
+    porch = {"source": "countdown", "frames": 20, "width": 320}
+    cameras = {"camera": {**porch, "id": "porch"}} if layout == "camera" else {"cameras": {"porch": porch}}
+    cfg = parse_config({"device_id": "lay", "model": {"type": "centre"}, "motion": {"enabled": False},
+                        "detect": {"fps": 0}, "objects": {"track": ["person"]}, "mqtt": broker.mqtt_config(),
+                        **cameras})
+    with Collector(broker, ["camapp/lay/#"]) as col, Appliance(cfg) as app:
+        app.replay([])
+        col.wait_for(lambda _: len(col.on(topic)) >= 2)  # the person's new ... end
+        events = [json.loads(m.payload) for m in col.messages if m.topic.endswith("/events")]
+    assert {m.topic for m in col.messages if m.topic.endswith("/events")} == {topic}
+    assert {e["camera"] for e in events} == {"porch"} and [e["type"] for e in events][::len(events) - 1] == [
+        "new", "end"]
