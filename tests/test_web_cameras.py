@@ -11,6 +11,7 @@ from typing import Any
 import cv2
 import numpy as np
 import pytest
+import yaml
 from test_web_support import Cameras, cameras, login, with_users  # noqa: F401 (fixtures)
 
 
@@ -110,3 +111,59 @@ def test_the_viewer_limit_counts_every_cameras_streams(cameras: Cameras) -> None
     finally:
         open_stream.close()
     assert client.get("/api/cameras/garden/stream.mjpeg?max_frames=1").status_code == 200
+
+
+def test_events_and_recordings_filter_by_camera(cameras: Cameras) -> None:
+    client = _client(cameras)
+    every = client.get("/api/events").json["events"]
+    assert {e["id"]: e["camera"] for e in every} == {"ev0": "front", "ev1": "front", "ev2": "garden"}
+    assert [e["id"] for e in client.get("/api/events?camera=garden").json["events"]] == ["ev2"]
+    assert [e["id"] for e in client.get("/api/events?camera=front&label=person").json["events"]] == ["ev0"]
+    now = time.time()
+    window = f"since={now - 7200:.0f}&until={now:.0f}"
+    rec = client.get(f"/api/recordings?{window}&camera=garden").json
+    assert rec["camera"] == "garden" and [e["id"] for e in rec["events"]] == ["ev2"]
+    assert rec["segments"] and {s["camera"] for s in rec["segments"]} == {"garden"}
+    both = client.get(f"/api/recordings?{window}").json
+    assert {s["camera"] for s in both["segments"]} == {"front", "garden"} and len(both["events"]) == 3
+    for url in ("/api/events?camera=porch", f"/api/recordings?{window}&camera=porch"):
+        resp = client.get(url)
+        assert resp.status_code == 404 and "no camera 'porch'" in resp.json["error"], url
+    page = client.get("/events?camera=garden").get_data(as_text=True)  # the page: the picker, the camera per event
+    assert 'href="/events/ev2"' in page and 'href="/events/ev0"' not in page
+    assert '<option value="garden" selected>garden</option>' in page and '<span class="evcam">garden</span>' in page
+    assert client.get("/events?camera=porch").status_code == 404
+
+
+def test_the_zone_editor_edits_one_cameras_zones_and_mask(cameras: Cameras) -> None:
+    client = _client(cameras)
+    token = login(client)
+    headers = {"X-CSRF-Token": token}
+    zone = {"name": "lawn", "polygon": [[10, 10], [300, 10], [300, 200]]}
+    resp = client.put("/api/zones?camera=garden", json={"zones": [zone], "motion_mask": [[[0, 0], [50, 0], [50, 50]]]},
+                      headers=headers)
+    assert resp.status_code == 200, resp.json
+    saved = yaml.safe_load(cameras.appl.ctx.config_path.read_text())  # type: ignore[union-attr]
+    assert saved["cameras"]["garden"]["zones"][0]["name"] == "lawn"
+    assert saved["cameras"]["garden"]["motion"] == {"mask": [[[0, 0], [50, 0], [50, 50]]]}  # only the mask
+    assert "zones" not in saved["cameras"]["front"] and "motion" not in saved["cameras"]["front"]
+    garden = client.get("/api/zones?camera=garden").json
+    assert garden["own_zones"] and garden["own_motion_mask"] and garden["zones"][0]["name"] == "lawn"
+    front = client.get("/api/zones?camera=front").json
+    assert front["zones"] == [] and not front["own_zones"] and front["camera"] == "front"
+    assert client.get("/api/zones").json["camera"] == "front"  # none named: the first
+    assert client.get("/api/zones?camera=porch").status_code == 404
+    page = client.get("/zones?camera=garden").get_data(as_text=True)
+    assert 'data-camera="garden"' in page and "/api/cameras/garden/snapshot.jpg" in page
+
+
+def test_each_camera_has_its_own_detection_switch(cameras: Cameras) -> None:
+    client = _client(cameras)
+    token = login(client)
+    resp = client.post("/api/cameras/garden/detection", json={"enabled": False}, headers={"X-CSRF-Token": token})
+    assert resp.status_code == 200 and resp.json["camera_detection"] == {"front": True, "garden": False}
+    assert resp.json["detection"] is True  # the appliance's switch stays on: the front camera still detects
+    bad = client.post("/api/cameras/garden/detection", json={"enabled": "no"}, headers={"X-CSRF-Token": token})
+    assert bad.status_code == 400 and "enabled" in bad.json["error"]
+    assert client.post("/api/cameras/porch/detection", json={"enabled": True},
+                       headers={"X-CSRF-Token": token}).status_code == 404

@@ -118,7 +118,7 @@ def test_a_stalled_camera_is_named_on_the_grid_and_the_system_page(browser: Any,
     assert not errors, errors
 
 
-@pytest.mark.parametrize("path", ["/", "/cameras/garden", "/system"])
+@pytest.mark.parametrize("path", ["/", "/cameras/garden", "/system", "/events", "/recordings", "/zones"])
 def test_the_camera_pages_read_well_under_the_csp(browser: Any, site: tuple[Cameras, str], path: str) -> None:
     """As test_web_readable checks every page: no console error (the CSP kept on), no sideways scroll or spill, on a
     laptop and a phone; screenshots in test-artifacts/web/readable/."""
@@ -141,3 +141,32 @@ def test_the_camera_pages_read_well_under_the_csp(browser: Any, site: tuple[Came
         report += [f"{label}: {p}" for p in problems_on(page) + errors]
         context.close()
     assert not report, "\n".join(report)
+
+
+def test_events_recordings_and_zones_switch_by_camera(browser: Any, site: tuple[Cameras, str]) -> None:
+    _, base = site
+    context, page, errors = logged_in(browser, base)
+    page.goto(base + "/events")
+    assert page.locator(".grid .tile").count() == 3
+    assert page.locator(".evcam").all_inner_texts() == ["garden", "front", "front"]  # newest first, each named
+    page.select_option("#camera-pick", "garden")
+    page.click("text=Filter")
+    page.wait_for_url("**/events?camera=garden**")
+    assert page.locator(".grid .tile").count() == 1 and page.locator(".evcam").inner_text() == "garden"
+    page.click(".grid .tile")
+    assert page.locator("#evcamera").inner_text() == "garden"
+    page.goto(base + "/recordings")
+    assert page.locator("#rec-camera").input_value() == "front"  # one camera's timeline at a time, the first first
+    page.wait_for_selector("#rec-events li a")
+    assert page.locator("#rec-events li a").count() == 2
+    page.select_option("#rec-camera", "garden")
+    page.wait_for_function("document.querySelectorAll('#rec-events li a').length == 1")
+    assert "person" in page.locator("#rec-events li a").inner_text() and "camera=garden" in page.url
+    page.goto(base + "/zones?camera=garden")
+    assert page.locator("h1").inner_text() == "Zones and motion mask of garden"
+    assert decoded(page, "#still") == [640]
+    page.select_option("#zone-camera", "front")
+    page.wait_for_url("**/zones?camera=front")
+    assert decoded(page, "#still") == [640]
+    context.close()
+    assert not errors, errors

@@ -30,7 +30,7 @@ from camapp.healthcheck import HealthMonitor
 from camapp.state import ApplianceState
 from camapp.store import EventStore
 from camapp.stream import FrameHub
-from camapp.types import Detections, EventMessage, Frame, FrameResult, MotionResult, TrackedObject
+from camapp.types import CameraName, Detections, EventMessage, Frame, FrameResult, MotionResult, TrackedObject
 from camapp.web import CameraFeed, WebContext, close_app, create_app, setupcode
 from camapp.web.auth import UserStore
 
@@ -118,7 +118,7 @@ def _follow(prev: tuple[float, float, float, float], motion: MotionResult) -> tu
     return min(boxes, key=dist) if boxes else prev  # type: ignore[arg-type,return-value]
 
 
-def _record(store: EventStore, results: tuple[FrameResult, ...], n: int, start: float) -> None:
+def _record(store: EventStore, results: tuple[FrameResult, ...], n: int, start: float, camera: str = "camera") -> None:
     """Event n as the pipeline would deliver it: an object following real motion from the biggest blob on."""
     event_id, label, zones = EVENTS[n]
     segment = results[n * EVENT_FRAMES + 1:(n + 1) * EVENT_FRAMES + 1]
@@ -129,7 +129,7 @@ def _record(store: EventStore, results: tuple[FrameResult, ...], n: int, start: 
         score = 0.6 + 0.02 * k
         obj = TrackedObject(n + 1, label, box, score, start, t, hits=k + 1, confirmed=True)
         common = {"track_id": n + 1, "label": label, "score": score, "top_score": score, "box": box,
-                  "start_time": start, "entered_zones": zones, "current_zones": zones}
+                  "start_time": start, "entered_zones": zones, "current_zones": zones, "camera": camera}
         msgs: tuple[EventMessage, ...] = ()
         if k in (1, 5):
             msgs = (EventMessage(type="new" if k == 1 else "update", id=event_id, end_time=None, **common),)
@@ -153,6 +153,24 @@ def seeded_store(factory: pytest.TempPathFactory, video: Path) -> Path:
 
 
 _SEEDS: dict[Path, Path] = {}
+CAMERA_OF = {"ev0": "front", "ev1": "front", "ev2": "garden"}  # in the two-camera store
+
+
+def seeded_two_camera_store(factory: pytest.TempPathFactory, video: Path) -> Path:
+    """EVENTS in one data directory from two cameras' stores (one after the other, as the shared store holds
+    them): ev0 and ev1 from front, ev2 from garden."""
+    key = video.with_suffix(".two")
+    if key not in _SEEDS:
+        data = factory.mktemp("seeded-two-camera-store")
+        base = time.time() - 3600
+        results = demo_results(video)
+        for camera in ("front", "garden"):
+            with EventStore(store_config(data), camera_id=CameraName(camera), fps=10.0, lossless=True) as store:
+                for n, (event_id, _, _) in enumerate(EVENTS):
+                    if CAMERA_OF[event_id] == camera:
+                        _record(store, results, n, base + n * 600, camera)
+        _SEEDS[key] = data
+    return _SEEDS[key]
 
 
 def store_config(path: Path) -> StorageConfig:
@@ -190,7 +208,7 @@ def make_appliance(
     results = demo_results(video)
 
     def apply_config(cfg: AppConfig) -> Applied:
-        restart = [s for s in ("camera", "web") if getattr(cfg, s) != getattr(holder["cfg"], s)]
+        restart = [s for s in ("camera", "cameras", "web") if getattr(cfg, s) != getattr(holder["cfg"], s)]
         holder["cfg"] = cfg
         applied.append(cfg)
         return Applied(restart)
@@ -199,7 +217,7 @@ def make_appliance(
         switched.append((model, labels))
 
     store = EventStore(store_config(shutil.copytree(seed, tmp / "store")), camera_id="camera", fps=10.0)
-    state = ApplianceState()
+    state = ApplianceState(cameras=(config or {}).get("cameras", {}))  # `cameras:`: a detection switch each
     control = Controller(state, apply_config=apply_config, switch_model=switch_model, config_path=cfg_path)
     ctx = WebContext(
         get_config=lambda: holder["cfg"], control=control, state=state, hub=hub, stats=stats,
@@ -265,7 +283,7 @@ def make_cameras(tmp: Path, video: Path, seed: Path, config: dict[str, Any] | No
 
 @pytest.fixture
 def cameras(tmp_path: Path, tmp_path_factory: pytest.TempPathFactory, demo_video: Path) -> Iterator[Cameras]:
-    two = make_cameras(tmp_path, demo_video, seeded_store(tmp_path_factory, demo_video))
+    two = make_cameras(tmp_path, demo_video, seeded_two_camera_store(tmp_path_factory, demo_video))
     try:
         yield two
     finally:

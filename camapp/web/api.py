@@ -15,6 +15,7 @@ from camapp.annotate import Overlay
 from camapp.commands import SetDetection, SetMode, Silence, TakeSnapshot
 from camapp.errors import CommandError
 from camapp.state import parse_mode
+from camapp.types import CameraName
 from camapp.web.context import MEDIA_KINDS, EventStoreLike, WebContext
 from camapp.web.guard import api_error
 
@@ -63,6 +64,27 @@ def checked_id(value: str, what: str = "id") -> str:
     if not ID_RE.match(value):
         raise CommandError(f"{what} may only hold letters, digits, '.', '_' or '-' (1-80 characters)")
     return value
+
+
+def camera_name(name: str | None) -> str:
+    """`name` if this appliance runs that camera, the first camera's name for None; a 404 otherwise."""
+    cameras = ctx().cameras
+    if name is None:
+        return next(iter(cameras))
+    if name not in cameras:
+        abort(404, f"no camera {name[:40]!r} on this appliance (its cameras: {', '.join(cameras)})")
+    return name
+
+
+def camera_arg() -> str:
+    """The camera a `?camera=` query names (404 when unknown), or the first."""
+    return camera_name(request.args.get("camera") or None)
+
+
+def chosen_camera() -> CameraName | None:
+    """The camera `?camera=` names (404 when unknown), None when the query names none."""
+    raw = request.args.get("camera") or None
+    return None if raw is None else CameraName(camera_name(raw))
 
 
 def overlay_from_args() -> Overlay:
@@ -128,7 +150,7 @@ def list_events() -> Any:
     since, until = query_number("since", None, 0, 1e11), query_number("until", None, 0, 1e11)
     events = store().list_events(
         limit=int(query_number("limit", 50, 1, 500) or 50), before=query_number("before", None, 0, 1e11),
-        label=query_text("label"), zone=query_text("zone"), since=since, until=until,
+        label=query_text("label"), zone=query_text("zone"), since=since, until=until, camera=chosen_camera(),
     )
     return jsonify({"events": events})
 
@@ -153,20 +175,22 @@ RECORDINGS_SPAN_S = 86400.0  # the longest window /api/recordings answers for at
 
 @bp.get("/recordings")
 def list_recordings() -> Any:
-    """Segments of the recording and the events in a window (default: the last hour), for the timeline."""
+    """Segments of the recording and the events in a window (default: the last hour), for the timeline; of one
+    camera with ?camera=, else of every camera (each segment and event names its camera)."""
     until = query_number("until", None, 0, 1e11) or time.time()
     since = query_number("since", None, 0, 1e11)
     since = until - 3600.0 if since is None else since
     if not 0 < until - since <= RECORDINGS_SPAN_S:
         raise CommandError(f"until - since must be more than 0 and at most {RECORDINGS_SPAN_S:g} seconds")
-    segments = store().list_segments(since, until)
-    events = store().list_events(limit=500, since=since, until=until)
-    marks = [{"id": e["id"], "label": e["label"], "start_time": e["start_time"], "end_time": e["end_time"],
-              "start": iso(e["start_time"]), "end": iso(e["end_time"]), "has_clip": e["has_clip"],
-              "clip": e["clip"]} for e in events]
+    camera = chosen_camera()
+    segments = store().list_segments(since, until, camera=camera)
+    events = store().list_events(limit=500, since=since, until=until, camera=camera)
+    marks = [{"id": e["id"], "camera": e["camera"], "label": e["label"], "start_time": e["start_time"],
+              "end_time": e["end_time"], "start": iso(e["start_time"]), "end": iso(e["end_time"]),
+              "has_clip": e["has_clip"], "clip": e["clip"]} for e in events]
     segs = [{**s, "start_iso": iso(s["start"]), "end_iso": iso(s["end"])} for s in segments]
     return jsonify({"since": since, "until": until, "since_iso": iso(since), "until_iso": iso(until),
-                    "segments": segs, "events": marks})
+                    "camera": camera, "segments": segs, "events": marks})
 
 
 def iso(t: float | None) -> str | None:

@@ -6,11 +6,11 @@ import logging
 import time
 from typing import Any
 
-from flask import Blueprint, Response, current_app, g, jsonify, request, session
+from flask import Blueprint, Response, abort, current_app, g, jsonify, request, session
 
 from camapp.errors import AuthError, CommandError
 from camapp.web import configio, system
-from camapp.web.api import body, checked_id, ctx, query_number
+from camapp.web.api import body, camera_arg, checked_id, ctx, query_number
 from camapp.web.auth import UserStore
 from camapp.web.guard import api_error, password_ok, password_version, sessions, throttle
 from camapp.web.modelmgr import ModelManager
@@ -72,21 +72,40 @@ def put_config() -> Any:
     return _applied(*configio.apply(ctx(), body(), lambda: password_confirmed(confirm)))
 
 
+def _zones_camera() -> str | None:
+    """The `cameras:` entry ?camera= edits (default the first), None for a `camera:` config (the top level)."""
+    name, cfg = camera_arg(), ctx().get_config()
+    if not cfg.cameras:
+        return None
+    if name not in cfg.cameras:
+        abort(404, f"camera {name!r} is no longer in the config (restart to apply the removal)")
+    return name
+
+
 @bp.get("/zones")
 def get_zones() -> Any:
-    cfg = ctx().get_config()
-    return jsonify({"zones": configio.config_dict(cfg)["zones"], "motion_mask": cfg.motion.mask})
+    """The zones and motion mask a camera uses: with several, its own (cameras.<name>) or else the top level's."""
+    cfg, name = ctx().get_config(), _zones_camera()
+    view = cfg if name is None else cfg.camera_configs()[name]
+    out: dict[str, Any] = {"zones": configio.config_dict(view)["zones"], "motion_mask": view.motion.mask}
+    if name is not None:
+        entry = cfg.cameras[name]
+        out |= {"camera": name, "own_zones": entry.zones is not None,
+                "own_motion_mask": entry.motion is not None and "mask" in entry.motion.model_fields_set}
+    return jsonify(out)
 
 
 @bp.put("/zones")
 def put_zones() -> Any:
-    """Replace the zones and (optionally) the motion mask polygons, in frame pixels."""
-    data = body()
+    """Replace the zones and (optionally) the motion mask polygons, in frame pixels; with several cameras, those of
+    the camera ?camera= names (saved under cameras.<name>, the other cameras keep theirs)."""
+    data, name = body(), _zones_camera()
     cfg = configio.config_dict(ctx().get_config())
+    section = cfg if name is None else cfg["cameras"][name]
     if "zones" in data:
-        cfg["zones"] = data["zones"]
+        section["zones"] = data["zones"]
     if "motion_mask" in data:
-        cfg["motion"]["mask"] = data["motion_mask"]
+        section["motion"] = {**(section.get("motion") or {}), "mask": data["motion_mask"]}
     return _applied(*configio.apply(ctx(), cfg))
 
 

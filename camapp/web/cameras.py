@@ -10,33 +10,14 @@ from __future__ import annotations
 from collections.abc import Generator, Iterator
 from typing import Any
 
-from flask import Response, abort, jsonify, request
+from flask import Response, jsonify, request
 
+from camapp.commands import SetCameraDetection, SetDetection
+from camapp.errors import CommandError
 from camapp.web import system
-from camapp.web.api import BOUNDARY, bp, ctx, overlay_from_args, query_number
+from camapp.web.api import BOUNDARY, body, bp, camera_arg, camera_name, ctx, overlay_from_args, query_number
 from camapp.web.context import CameraFeed
 from camapp.web.guard import api_error
-
-
-def camera_name(name: str | None) -> str:
-    """`name` if this appliance runs that camera, the first camera's name for None; a 404 otherwise."""
-    cameras = ctx().cameras
-    if name is None:
-        return next(iter(cameras))
-    if name not in cameras:
-        abort(404, f"no camera {name[:40]!r} on this appliance (its cameras: {', '.join(cameras)})")
-    return name
-
-
-def camera_arg() -> str:
-    """The camera a `?camera=` query names (404 when unknown), or the first."""
-    return camera_name(request.args.get("camera") or None)
-
-
-def chosen_camera() -> str | None:
-    """The camera `?camera=` names (404 when unknown), None when the query names none."""
-    raw = request.args.get("camera") or None
-    return None if raw is None else camera_name(raw)
 
 
 def feed(name: str) -> CameraFeed:
@@ -113,3 +94,19 @@ def camera_stream(name: str) -> Any:
 @bp.get("/cameras/<name>/snapshot.jpg")
 def camera_snapshot(name: str) -> Any:
     return latest_jpeg(camera_name(name))
+
+
+@bp.post("/cameras/<name>/detection")
+def camera_detection(name: str) -> Any:
+    """Object detection on or off for this camera alone (a lone camera: the appliance's switch, which is its)."""
+    enabled = body().get("enabled")
+    if not isinstance(enabled, bool):
+        raise CommandError("send {\"enabled\": true} or {\"enabled\": false}")
+    name = camera_name(name)
+    state = ctx().state.as_dict()
+    own = state.get("camera_detection")
+    if isinstance(own, dict) and name in own:
+        ctx().control.execute(SetCameraDetection(name, enabled, source="web"))
+    else:
+        ctx().control.execute(SetDetection(enabled, source="web"))
+    return jsonify(ctx().state.as_dict())

@@ -68,6 +68,7 @@ def _json_body(props: dict[str, Any], required: list[str]) -> dict[str, Any]:
 OVERLAY = [_p("boxes", "query", FLAG), _p("motion", "query", FLAG), _p("zones", "query", FLAG)]
 EVENT_FILTERS = [
     _p("limit", "query", {"type": "integer", "minimum": 1, "maximum": 500}),
+    _p("camera", "query", {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"}),
     _p("before", "query", {"type": "number", "minimum": 0}), _p("label", "query", IDS), _p("zone", "query", IDS),
     _p("since", "query", {"type": "number", "minimum": 0}), _p("until", "query", {"type": "number", "minimum": 0}),
 ]
@@ -90,6 +91,10 @@ def _cameras() -> dict[str, Any]:
             "The camera's live MJPEG stream; each frame is encoded once for every viewer, and not at all while "
             "nobody watches; web.max_viewers counts the streams of all cameras together." + UNKNOWN,
             "multipart/x-mixed-replace", [NAMED, *STREAM], codes=(400, 401, 404, 503))},
+        "/cameras/{name}/detection": {"post": _op(
+            "Object detection on or off for this camera alone (it detects while this and /detection are on; a lone "
+            "camera: the same as /detection)." + UNKNOWN, params=[NAMED],
+            body=_json_body({"enabled": {"type": "boolean"}}, ["enabled"]), codes=(400, 401, 403, 404))},
         "/cameras/{name}/snapshot.jpg": {"get": _op("The camera's latest annotated frame." + UNKNOWN, "image/jpeg",
                                                     [NAMED, *OVERLAY], codes=(401, 404, 503))},
     }
@@ -115,7 +120,8 @@ def _paths() -> dict[str, Any]:
         "/detection": {"post": _op("Turn detection on or off",
                                    body=_json_body({"enabled": {"type": "boolean"}}, ["enabled"]))},
         "/silence": {"post": _op("Silence active alarms")},
-        "/events": {"get": _op("Events, newest first", params=EVENT_FILTERS, codes=(400, 401, 404), schema={
+        "/events": {"get": _op("Events, newest first (of one camera with ?camera=, else of all)." + UNKNOWN,
+                               params=EVENT_FILTERS, codes=(400, 401, 404), schema={
             "type": "object", "required": ["events"],
             "properties": {"events": {"type": "array", "items": _ref("EventRecord")}}})},
         "/events/{event_id}": {"get": _op("One event, with its path [[t, x, y], ...] in frame pixels, frame_width, "
@@ -129,8 +135,9 @@ def _paths() -> dict[str, Any]:
         "/events/{event_id}/{kind}": {"get": _op("Event media (JPEG or video)", "application/octet-stream",
                                                  [*eid, _p("kind", "path", MEDIA)], codes=(400, 401, 404))},
         "/recordings": {"get": _op("Recorded segments and events in a window (default the last hour, at most a "
-                                   "day): segments [{id, start, end, frames, bytes, kept}], events", params=[
-            _p("since", "query", {"type": "number", "minimum": 0}),
+                                   "day): segments [{id, camera, start, end, frames, bytes, kept}], events; of one "
+                                   "camera with ?camera=, else of every camera." + UNKNOWN, params=[
+            WHICH, _p("since", "query", {"type": "number", "minimum": 0}),
             _p("until", "query", {"type": "number", "minimum": 0})], codes=(400, 401, 404), schema={
                 "type": "object", "required": ["since", "until", "segments", "events"], "properties": {
                     "since": {"type": "number"}, "until": {"type": "number"},
@@ -146,10 +153,13 @@ def _paths() -> dict[str, Any]:
                                codes=(400, 401, 403, 422))},
         "/config/validate": {"post": _op("Validate a configuration without saving", body=JSON_OBJ,
                                          codes=(400, 401, 403, 422))},
-        "/zones": {"get": _op("Zones and motion mask"),
-                   "put": _op("Replace zones and/or motion mask", body=_json_body(
+        "/zones": {"get": _op("Zones and motion mask of a camera (?camera=, default the first; with several "
+                              "cameras its own or the top level's, own_zones and own_motion_mask say which)." +
+                              UNKNOWN, params=[WHICH], codes=(401, 404)),
+                   "put": _op("Replace zones and/or motion mask (with several cameras: of ?camera=, saved under "
+                              "cameras.<name>)", params=[WHICH], body=_json_body(
                        {"zones": {"type": "array", "items": OBJ}, "motion_mask": {"type": "array"}}, []),
-                       codes=(400, 401, 403, 422))},
+                       codes=(400, 401, 403, 404, 422))},
         "/model": {"get": _op("Installed models"),
                    "post": _op("Install a model: multipart (model, labels, signature) or JSON paths", body={
                        "multipart/form-data": {"schema": {"type": "object", "properties": {

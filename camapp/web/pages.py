@@ -10,6 +10,7 @@ from flask import Blueprint, flash, g, redirect, render_template, request, url_f
 from camapp.errors import AuthError
 from camapp.redact import get_path
 from camapp.store.records import EventDetail
+from camapp.types import CameraName
 from camapp.web import configio, entry, forms
 from camapp.web.api import ID_RE, ctx
 from camapp.web.api_admin import password_confirmed
@@ -61,9 +62,7 @@ def camera_page(name: str) -> Any:
     """One camera's live view with its own controls and links to its events, recordings, zones and settings."""
     names = list(ctx().cameras)
     if name not in names:
-        return render_template("message.html", title="Camera not found",
-                               message=f"There is no camera {name[:40]!r} here; the cameras are: "
-                               f"{', '.join(names)}.", back=url_for("pages.live"), back_label="All cameras"), 404
+        return _unknown_camera(name)
     return render_template("live.html", camera=name, several=len(names) > 1)
 
 
@@ -76,24 +75,35 @@ def _day_range(day: str) -> tuple[float | None, float | None]:
 
 
 def _filters() -> dict[str, str]:
-    keep = {k: request.args.get(k, "") for k in ("label", "zone", "date")}
+    keep = {k: request.args.get(k, "") for k in ("label", "zone", "date", "camera")}
     return {k: v for k, v in keep.items() if v and (k == "date" or ID_RE.match(v))}
+
+
+def _unknown_camera(name: str) -> Any:
+    names = list(ctx().cameras)
+    return render_template("message.html", title="Camera not found",
+                           message=f"There is no camera {name[:40]!r} here; the cameras are: {', '.join(names)}.",
+                           back=url_for("pages.live"), back_label="All cameras"), 404
 
 
 @bp.get("/events")
 def events() -> Any:
-    store, f = ctx().store, _filters()
+    store, f, names = ctx().store, _filters(), list(ctx().cameras)
+    if f.get("camera") and f["camera"] not in names:
+        return _unknown_camera(f["camera"])
+    shown = {"filters": f, "cameras": names if len(names) > 1 else []}  # one camera: no picker, as before
     if store is None:
-        return render_template("events.html", events=[], filters=f, storage_off=True, more=None)
+        return render_template("events.html", events=[], storage_off=True, more=None, **shown)
     since, until = _day_range(f.get("date", ""))
     try:
         before = float(request.args.get("before", "")) or None
     except ValueError:
         before = None
+    camera = f.get("camera")
     items = store.list_events(limit=48, before=before, label=f.get("label"), zone=f.get("zone"),
-                              since=since, until=until)
+                              since=since, until=until, camera=CameraName(camera) if camera else None)
     more = items[-1]["start_time"] if len(items) == 48 else None
-    return render_template("events.html", events=items, filters=f, storage_off=False, more=more)
+    return render_template("events.html", events=items, storage_off=False, more=more, **shown)
 
 
 @bp.get("/events/<event_id>")
@@ -107,7 +117,8 @@ def event(event_id: str) -> Any:
     clip_type, clip_format = CLIP_TYPES.get(str(codec), ("video/mp4", "MP4"))
     storage = ctx().get_config().storage
     return render_template("event.html", event=item, clip_type=clip_type, clip_format=clip_format,
-                           pre_roll=storage.pre_roll_s, post_roll=storage.post_roll_s, moves=describe_path(item))
+                           pre_roll=storage.pre_roll_s, post_roll=storage.post_roll_s, moves=describe_path(item),
+                           several=len(ctx().cameras) > 1 and item["camera"] in ctx().cameras)
 
 
 def describe_path(event: EventDetail) -> list[tuple[float, str]]:
@@ -130,9 +141,13 @@ def describe_path(event: EventDetail) -> list[tuple[float, str]]:
 @bp.get("/recordings")
 def recordings() -> Any:
     """The timeline of recorded segments with event markers; recordings.js loads /api/recordings."""
-    store = ctx().store
+    store, names = ctx().store, list(ctx().cameras)
+    camera = request.args.get("camera") or names[0]  # several cameras: one timeline at a time, the first first
+    if camera not in names:
+        return _unknown_camera(camera)
     status = store.usage().get("recording") if store is not None else None
-    return render_template("recordings.html", storage_off=store is None, status=status)
+    return render_template("recordings.html", storage_off=store is None, status=status, camera=camera,
+                           cameras=names if len(names) > 1 else [])
 
 
 @bp.route("/settings", methods=["GET", "POST"])
@@ -178,7 +193,11 @@ def _save(data: dict[str, Any], current: dict[str, Any], errors: dict[str, str])
 
 @bp.get("/zones")
 def zones() -> Any:
-    return render_template("zones.html")
+    names = list(ctx().cameras)
+    camera = request.args.get("camera") or names[0]
+    if camera not in names:
+        return _unknown_camera(camera)
+    return render_template("zones.html", camera=camera, cameras=names if len(names) > 1 else [])
 
 
 @bp.get("/system")

@@ -93,7 +93,8 @@
   async function load() {
     const since = until - span();
     try {
-      draw(await api("GET", "/api/recordings?since=" + since.toFixed(3) + "&until=" + until.toFixed(3)));
+      const camera = root.dataset.camera ? "&camera=" + encodeURIComponent(root.dataset.camera) : "";
+      draw(await api("GET", "/api/recordings?since=" + since.toFixed(3) + "&until=" + until.toFixed(3) + camera));
     } catch (e) {
       document.getElementById("rec-summary").textContent = "Cannot load recordings: " + e.message;
     }
@@ -135,6 +136,14 @@
   document.getElementById("rec-later").addEventListener("click", () => { until = Math.min(until + span(), Date.now() / 1000); load(); });
   document.getElementById("rec-now").addEventListener("click", () => { until = Date.now() / 1000; load(); });
   spanSel.addEventListener("change", load);
+  const picker = document.getElementById("rec-camera");  // several cameras: one camera's timeline at a time
+  if (picker) picker.addEventListener("change", () => {
+    root.dataset.camera = picker.value;
+    const q = new URLSearchParams(location.search); q.set("camera", picker.value);
+    history.replaceState(null, "", "?" + q.toString());
+    playing = -1; video.hidden = true; video.removeAttribute("src"); cursor.hidden = true;
+    load();
+  });
   function zoom(factor) {  // around the middle of what is shown; the span list gains the new length if it lacks it
     const mid = until - span() / 2, next = Math.max(300, Math.min(86400, span() * factor));
     if (![...spanSel.options].some((o) => Number(o.value) === next)) spanSel.append(el("option", { value: String(next), text: (next / 60).toFixed(0) + " minutes" }));

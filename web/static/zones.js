@@ -7,6 +7,10 @@ let frame = { width: 0, height: 0 };
 let zones = [];      // config zone objects (name, polygon, other fields kept as they are)
 let masks = [];      // motion mask polygons
 let current = [];    // corners of the shape being drawn
+const camera = still.dataset.camera;  // several cameras: the one edited (its own zones and mask)
+const cameraQuery = camera ? "?camera=" + encodeURIComponent(camera) : "";
+const picker = document.getElementById("zone-camera");
+if (picker) picker.addEventListener("change", () => picker.form.submit());
 
 function toFrame(ev) {
   const r = svg.getBoundingClientRect();
@@ -56,7 +60,7 @@ function render() {
 svg.addEventListener("click", (ev) => { if (frame.width) { current.push(toFrame(ev)); render(); } });
 document.getElementById("undo").addEventListener("click", () => { current.pop(); render(); });
 document.getElementById("newframe").addEventListener("click", () => {
-  still.src = "/api/snapshot.jpg?boxes=0&motion=0&zones=0&t=" + Date.now();
+  still.src = (camera ? "/api/cameras/" + encodeURIComponent(camera) : "/api") + "/snapshot.jpg?boxes=0&motion=0&zones=0&t=" + Date.now();
 });
 document.getElementById("finish").addEventListener("click", () => {
   if (current.length < 3) { toast("A shape needs at least 3 corners", false); return; }
@@ -75,7 +79,7 @@ document.getElementById("save").addEventListener("click", async () => {
   const err = document.getElementById("zerr");
   err.hidden = true;
   try {
-    const r = await api("PUT", "/api/zones", { zones, motion_mask: masks });
+    const r = await api("PUT", "/api/zones" + cameraQuery, { zones, motion_mask: masks });
     toast("Zones saved" + (r.restart_required.length ? "; restart needed for " + r.restart_required.join(", ") : ""));
   } catch (e) {
     err.textContent = e.data && e.data.errors ? Object.entries(e.data.errors).map(([k, v]) => k + ": " + v).join("\n") : e.message;
@@ -85,7 +89,7 @@ document.getElementById("save").addEventListener("click", async () => {
 
 (async function load() {
   try {
-    const [s, z] = await Promise.all([api("GET", "/api/status"), api("GET", "/api/zones")]);
+    const [s, z] = await Promise.all([api("GET", "/api/status" + cameraQuery), api("GET", "/api/zones" + cameraQuery)]);
     frame = s.frame || { width: still.naturalWidth, height: still.naturalHeight };
     zones = z.zones; masks = z.motion_mask;
     render();
