@@ -42,6 +42,8 @@ RESULT = "CAMERAS-BENCH "  # the child's line carrying its figures
 # "detector invoke" time `python -m camapp.bench` prints on the board itself):
 # - Pi 4 (Cortex-A72 at 1.5 GHz): of the order Alasdair Allan's 2019 Raspberry Pi 4 TensorFlow Lite benchmarks
 #   (Hackster.io; his "Big Benchmarking Roundup") report for MobileNet v2 SSD; 80 ms taken, towards the slow end.
+#   A bound from above, checked: a float (not quantised) SSD MobileNet v2 320x320 takes 220 ms per invoke on a Pi 4B
+#   (tensorflow/tensorflow issue 68424); the uint8 model here is several times faster on ARM's integer kernels.
 # - Pi 5 (Cortex-A76 at 2.4 GHz): the Pi 4 figure over the 2-3x CPU speed-up Raspberry Pi announced with the Pi 5
 #   (2023); 30 ms taken.
 PI_INVOKE_MS = {"Raspberry Pi 4": 80.0, "Raspberry Pi 5": 30.0}
