@@ -8,7 +8,7 @@ import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
-from camapp.store.chain import FILE_TYPES, event_state, row_hash, row_to_state
+from camapp.store.chain import FILE_TYPES, JSON_FIELDS, event_state, row_hash, row_to_state
 from camapp.types import JsonObject, JsonValue
 
 DB_NAME = "events.db"
@@ -86,7 +86,7 @@ def _walk_log(
 
 def _check_events(conn: sqlite3.Connection, derived: dict[str, JsonObject]) -> None:
     """Every stored event must equal what its log rows say, and every live logged event must be stored."""
-    stored = {r["id"]: row_to_state(dict(r)) for r in conn.execute("SELECT * FROM events ORDER BY start_time")}
+    stored = {r["id"]: row_to_state(dict(_parses(r))) for r in conn.execute("SELECT * FROM events ORDER BY start_time")}
     for event_id, row in stored.items():
         expected = derived.get(event_id)
         if expected is None:
@@ -97,6 +97,17 @@ def _check_events(conn: sqlite3.Connection, derived: dict[str, JsonObject]) -> N
     for event_id in derived:
         if event_id not in stored:
             raise _Broken(f"events row {event_id!r} is missing but the log never deleted it")
+
+
+def _parses(row: sqlite3.Row) -> sqlite3.Row:
+    """The events row, once its JSON columns parse; _Broken naming the first that does not (edited by hand)."""
+    for name in JSON_FIELDS:
+        try:
+            if row[name] is not None:
+                json.loads(row[name])
+        except (TypeError, ValueError):
+            raise _Broken(f"events row {row['id']!r} was altered: {name} is not valid JSON") from None
+    return row
 
 
 def file_digest(path: Path) -> str:
