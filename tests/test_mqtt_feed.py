@@ -304,3 +304,37 @@ def test_camera_keeps_the_appliance_topics_and_cameras_uses_its_own_even_alone(
     assert {m.topic for m in col.messages if m.topic.endswith("/events")} == {topic}
     assert {e["camera"] for e in events} == {"porch"} and [e["type"] for e in events][::len(events) - 1] == [
         "new", "end"]
+
+
+def test_a_camera_removed_from_the_config_leaves_home_assistant_too(tmp_path: Path, broker: Broker) -> None:
+    """Restarted without the garden (same data dir), the appliance empties the garden's retained discovery configs
+    it announced before, so its HA device goes; the front's stay."""
+    def start(cameras: tuple[str, ...]) -> MqttSink:
+        control = Controller(ApplianceState(cameras=cameras))
+        cfg = MqttConfig.model_validate(broker.mqtt_config())
+        sink = MqttSink(cfg, device_id="ha-gone", camera_id=CameraName(cameras[0]), model_name="m",
+                        state=control.state, bus=control.bus, control=control, stats=dict,
+                        data_dir=tmp_path / "data", labels=(), several=True)
+        for name in cameras:
+            sink.feed(CameraName(name), ["person"], dict)
+        sink.start()
+        return sink
+
+    def retained() -> set[str]:
+        with Collector(broker, ["homeassistant/+/ha-gone/+/config"]) as late:
+            late.wait_for(lambda ms: any("front_detection" in m.topic for m in ms))
+            threading.Event().wait(0.5)  # the rest of the retained set
+            return {m.topic.split("/")[3] for m in late.messages if m.payload}
+
+    with Collector(broker, ["homeassistant/+/ha-gone/+/config"]) as col:
+        first = start(("front", "garden"))
+        col.wait_for(lambda ms: any("garden_detection" in m.topic for m in ms))
+        first.close()
+    assert {"garden_motion", "garden_person_count", "front_motion"} <= retained()
+    with Collector(broker, ["homeassistant/+/ha-gone/+/config"]) as col:
+        second = start(("front",))
+        col.wait_for(lambda ms: any("garden_motion" in m.topic and not m.payload for m in ms))
+        second.close()
+    now = retained()
+    assert not any(obj.startswith("garden_") for obj in now) and {"front_motion", "armed"} <= now
+    assert (tmp_path / "data" / "mqtt-discovery.json").is_file()

@@ -38,6 +38,7 @@ from camapp.types import CameraName, FrameResult
 log = logging.getLogger(__name__)
 
 OUTBOX_FILE = "mqtt-outbox.sqlite"
+ANNOUNCED_FILE = "mqtt-discovery.json"  # the Home Assistant configs published last (camapp.mqtt.worker.Announced)
 
 
 class FleetLink(Protocol):
@@ -111,7 +112,8 @@ class MqttSink(ResultSink):
         self._worker = Worker(cfg, client=self._client, outbox=outbox, topics=self.topics, device_id=device_id,
                               model_name=self._announced_model, stats=lambda: self._stats(),
                               labels=self._discovery_labels, controls=() if self._gate.signed else self._gate.enabled,
-                              cameras=None if self._lone is not None else self._channels)
+                              cameras=None if self._lone is not None else self._channels,
+                              announced=data_dir / ANNOUNCED_FILE)
         self._thread: threading.Thread | None = None
         self._unsubscribe: list[Callable[[], None]] = []
         self._closed = False

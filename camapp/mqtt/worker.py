@@ -7,17 +7,20 @@ retained state is kept and republished on every reconnect; thumbnails and replie
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import queue
 import sqlite3
 import threading
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
 
 from camapp import __version__
+from camapp.atomic import write_atomic
 from camapp.config.mqtt import MqttConfig
 from camapp.errors import StorageError
 from camapp.mqtt import discovery, payloads, thumbs
@@ -34,6 +37,37 @@ WINDOW = 100  # outbox messages published but not yet acknowledged, at most
 CLOSE_GRACE_S = 2.0
 
 
+class Announced:
+    """The discovery config topics published last, kept in a small JSON file across restarts."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self._topics: set[str] | None = None  # read on first use
+
+    def _load(self) -> set[str]:
+        if self.path is None or not self.path.exists():
+            return set()
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as err:
+            log.warning("MQTT: %s unreadable (%s); entities removed from the config may stay in Home Assistant",
+                        self.path, err)
+            return set()
+        return {t for t in data if isinstance(t, str)} if isinstance(data, list) else set()
+
+    def gone(self, kept: set[str], published: set[str]) -> list[str]:
+        """Topics announced last time and not part of this round (`published`, removals included); remembers
+        `kept` as what is announced now."""
+        before = self._load() if self._topics is None else self._topics
+        if kept != before and self.path is not None:
+            try:
+                write_atomic(self.path, json.dumps(sorted(kept)))
+            except OSError as err:
+                log.warning("MQTT: cannot remember the discovery configs in %s: %s", self.path, err)
+        self._topics = kept
+        return sorted(before - published)
+
+
 class Worker:
     """The one thread that publishes; other threads only put() jobs."""
 
@@ -41,13 +75,17 @@ class Worker:
         self, cfg: MqttConfig, *, client: mqtt.Client, outbox: Outbox, topics: Topics, device_id: str,
         model_name: str, labels: Callable[[], Sequence[str]], stats: Callable[[], Mapping[str, object]],
         controls: Collection[str], cameras: Callable[[], Sequence[CameraChannel]] | None = None,
+        announced: Path | None = None,
     ) -> None:
         """`cameras`: with several cameras, each one's topics, labels and stats (its own discovery device and
-        stats message); None for a lone camera, whose readings are the appliance's."""
+        stats message); None for a lone camera, whose readings are the appliance's. `announced`: the file that
+        remembers the discovery configs of the last round, so entities no longer there (a camera removed from the
+        config) are removed from Home Assistant too."""
         self.cfg, self._client, self.outbox, self.topics = cfg, client, outbox, topics
         self.device_id, self._model, self._labels, self._stats = device_id, model_name, labels, stats
         self._controls = controls  # the commands Home Assistant gets controls for
         self._cameras = cameras
+        self._announced = Announced(announced)
         self._throttle = discovery.Throttle(discovery.INTERVAL_S)
         self._queue: queue.Queue[Job] = queue.Queue()
         self.changed = threading.Condition()  # notified when outbox_count changes
@@ -202,9 +240,11 @@ class Worker:
         self._throttle.served()
         cameras = None if self._cameras is None else [
             CameraEntities(c.name, c.topics, c.labels()) for c in self._cameras()]
-        for topic, body in discovery_messages(self.topics, device_id=self.device_id, labels=tuple(self._labels()),
-                                              model_name=self._model, sw_version=__version__,
-                                              commands=self._controls, cameras=cameras):
+        messages = discovery_messages(self.topics, device_id=self.device_id, labels=tuple(self._labels()),
+                                      model_name=self._model, sw_version=__version__, commands=self._controls,
+                                      cameras=cameras)
+        gone = self._announced.gone({t for t, body in messages if body is not None}, {t for t, _ in messages})
+        for topic, body in [*messages, *((t, None) for t in gone)]:
             self._publish(topic, "" if body is None else payloads.dumps(body), qos=1, retain=True)
 
     def _publish_stats(self) -> None:
