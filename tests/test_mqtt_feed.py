@@ -129,7 +129,8 @@ def test_home_assistant_shows_a_device_per_camera_linked_to_the_appliance(tmp_pa
     def device_of(obj: str) -> str:
         return str(live[obj][1]["device"]["identifiers"][0])
 
-    for obj in ("garden_motion", "garden_detection", "garden_fps", "garden_last_event", "garden_dog_count"):
+    for obj in ("garden_motion", "garden_detection", "garden_fps", "garden_last_event", "garden_camera_status",
+                "garden_dog_count"):
         assert device_of(obj) == "camapp_ha-multi_garden", obj
     for obj in ("armed", "mode", "detection", "alarm", "silence", "cpu_temp_c", "mqtt_outbox"):
         assert device_of(obj) == "camapp_ha-multi", obj

@@ -109,8 +109,11 @@ def _camera(topics: Topics, labels: Sequence[str]) -> list[Entity]:
     """What one camera shows: motion, its pipeline's stats, the last event and a count per label."""
     last = {"name": "Last event", "state_topic": topics.events, "icon": "mdi:cctv",
             "value_template": "{{ value_json.label }} {{ value_json.type }}", "json_attributes_topic": topics.events}
+    status = {"name": "Camera status", "state_topic": topics.stats, "value_template": "{{ value_json.camera_status }}",
+              "icon": "mdi:cctv", "entity_category": "diagnostic"}  # open, reconnecting, error: which camera stalled
     return [("binary_sensor", "motion", {"name": "Motion", "state_topic": topics.motion, "device_class": "motion"}),
-            *_stats(topics, _PIPELINE_STATS), ("sensor", "last_event", last), *_labels(topics, labels)]
+            *_stats(topics, _PIPELINE_STATS), ("sensor", "last_event", last), ("sensor", "camera_status", status),
+            *_labels(topics, labels)]
 
 
 def _entities(topics: Topics, labels: Sequence[str], commands: Collection[str]) -> list[Entity]:
