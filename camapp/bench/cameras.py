@@ -206,14 +206,17 @@ def limit(r: dict[str, Any], ratio: float) -> str:
         why = f"the one model is busy {busy:.0%} of the time ({invoke_ms(r):.0f} ms per invoke)"
     elif cpu >= 85.0 * cores:
         why = f"the CPU: this process uses {cpu:.0f} % of {100 * cores} %"
+    elif r["cameras"] == 1:
+        why = f"neither the model ({busy:.0%} busy) nor this process ({cpu:.0f} % CPU) is full: other processes' load"
     else:
         waits = [c["wait_ms_mean"] for c in r["per_camera"].values() if c["wait_ms_mean"] is not None]
         why = (f"neither the model ({busy:.0%} busy) nor this process ({cpu:.0f} % CPU) is full: the cameras' "
                f"requests queue for the one model (mean wait up to {max(waits, default=0.0):.0f} ms of a "
                f"{1000 / r['clip_fps']:.0f} ms frame) and other processes take CPU")
+    queue = ", and a detection request waits for the other cameras' (late slots)" if r["cameras"] > 1 else ""
     return (f"  falls behind: the slowest camera at {ratio:.2f}x real time; {why}; load average {r['load']:.1f} on "
             f"{cores} cores. Each pipeline takes the newest frame when it is free (the rest are dropped, capture "
-            "keeps its rate), and a detection request waits for the others' (late slots)")
+            f"keeps its rate){queue}")
 
 
 def report_run(r: dict[str, Any]) -> None:
