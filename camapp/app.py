@@ -24,7 +24,7 @@ from camapp.sinks import ResultSink
 from camapp.state import ApplianceState
 from camapp.systemd import Notifier
 from camapp.types import CameraName
-from camapp.unit import CameraUnit, Shared, check_several, health_monitor, live_pipeline
+from camapp.unit import CameraUnit, Shared, health_monitor, live_pipeline
 from camapp.web import CameraFeed, WebContext
 from camapp.web.addresses import ui_urls
 from camapp.webstart import start_web
@@ -41,7 +41,6 @@ class Appliance(Closing):
     """Everything `camapp run` runs; a context manager that closes every part, outputs safe, on exit."""
 
     def __init__(self, cfg: AppConfig, config_path: Path | None = None) -> None:
-        check_several(cfg)
         self.config_path = config_path
         self.web_port = cfg.web.port
         self.stop_event = threading.Event()
@@ -79,9 +78,10 @@ class Appliance(Closing):
             self._closing.append(self.units[-1].close)
         first = self.units[0]
         self.hub, self.stats, self.sinks = first.hub, first.stats, first.sinks  # the (first) camera's
+        self.store = self.shared.store  # the appliance's one store (every camera's events), or None
         self.shared.start()
         self.notifier = Notifier()
-        self.health = health_monitor(self.units, data_dir(cfg), self.live.scheduler)
+        self.health = health_monitor(self.units, data_dir(cfg), self.live.scheduler, self.shared)
 
     @property
     def cfg(self) -> AppConfig:
@@ -106,8 +106,8 @@ class Appliance(Closing):
         self.unit().replay(extra_sinks)
         for sink in extra_sinks:
             sink.close()
-        if self.sinks.store is not None:  # a replay is over when its events are in the store, not just queued
-            self.sinks.store.flush()
+        if self.store is not None:  # a replay is over when its events are in the store, not just queued
+            self.store.flush()
         if self.sinks.mqtt is not None and not self.sinks.mqtt.flush(timeout=10.0):
             log.warning("MQTT: not everything was delivered; it stays in the outbox for the next start")
 
@@ -146,7 +146,7 @@ class Appliance(Closing):
     def web_context(self) -> WebContext:
         return WebContext(
             get_config=lambda: self.cfg, control=self.control, state=self.state, hub=self.hub, stats=self.stats,
-            data_dir=data_dir(self.cfg), config_path=self.config_path, store=self.sinks.store,
+            data_dir=data_dir(self.cfg), config_path=self.config_path, store=self.store,
             mqtt_status=self.sinks.mqtt.status if self.sinks.mqtt is not None else None,
             log_tail=self.logs.tail, model_name=lambda: self.model_name, health=self.health.report,
             urls=self.ui_urls, cameras={u.name: _feed(u) for u in self.units},

@@ -174,36 +174,23 @@ def _camera_data(data: dict[str, Any], cameras: dict[str, dict[str, Any]]) -> di
     return out
 
 
-def camera_config(t: Target, cameras: dict[str, dict[str, Any]]) -> tuple[dict[str, Any], dict[str, Any], str]:
-    """camapp's config with these cameras, validated (ConfigError naming the field); the cameras left out and why:
-    all are written when the appliance can run them together (camapp.unit.check_several), else the first alone."""
-    from camapp.unit import check_several  # the wiring's own rule; imported late, it pulls in the whole pipeline
-
+def camera_config(t: Target, cameras: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """camapp's config with these cameras, validated (ConfigError naming the field): every camera is written (they
+    share the one store, broker connection and pins)."""
     data, _ = read_config_data(t.config)
     full = _camera_data(data, cameras)
-    cfg = parse_config(full, source=str(t.config))
-    try:
-        check_several(cfg)
-    except ConfigError as err:
-        first = next(iter(cameras))
-        return _camera_data(data, {first: cameras[first]}), {k: v for k, v in cameras.items() if k != first}, str(err)
-    return full, {}, ""
+    parse_config(full, source=str(t.config))
+    return full
 
 
 def set_cameras(t: Target, cameras: dict[str, dict[str, Any]], origin: str) -> list[str]:
     """Write the cameras into camapp's config (see camera_config); returns the names configured."""
-    data, left_out, why = camera_config(t, cameras)
+    data = camera_config(t, cameras)
     header = f"# camapp config; cameras set on first boot from {origin} ({dt.date.today()}).\n"
-    if left_out:
-        log.warning("not configured: %s (%s)", ", ".join(left_out), why)
-        header += (f"# Also found, not configured ({why}).\n# To use one of these instead, put it under camera: "
-                   "(docs/config.md):\n")
-        header += "".join(f"#   {name}: {yaml.safe_dump(section, default_flow_style=True).strip()}\n"
-                          for name, section in left_out.items())
     st = t.config.stat()
     _write(t.config, header + yaml.safe_dump(data, sort_keys=False), mode=st.st_mode & 0o777)
     _keep_owner(t.config, (st.st_mode & 0o777, st.st_uid, st.st_gid))
-    return [name for name in cameras if name not in left_out]
+    return list(cameras)
 
 
 def find_cameras(t: Target, conf: FirstbootConf, yaml_installed: bool) -> str | None:

@@ -30,7 +30,7 @@ from camapp.mqtt.sink import MqttSink
 from camapp.mqtt.topics import Topics
 from camapp.pipeline import Pipeline, Stages
 from camapp.sinks import ResultSink, SinkContext, build_sink
-from camapp.store import EventStore
+from camapp.store import CameraStore, SharedStore
 from camapp.stream import FrameHub, HubSink
 from camapp.track import IouTracker
 from camapp.types import CameraName, IntArray
@@ -102,25 +102,27 @@ def pipelines_for(enabled: Callable[[str], bool]) -> Callable[[AppConfig, Detect
 
 
 class Shared:
-    """What an appliance has once, whatever its cameras: the broker connection (the fleet agent riding on it) and
-    the alarm's pins. Every camera's Sinks joins them; they are closed after the cameras, the pins first (their
-    last `alarm OFF` still reaches the broker)."""
+    """What an appliance has once, whatever its cameras: the event store, the broker connection (the fleet agent
+    riding on it) and the alarm's pins. Every camera's Sinks joins them; they are closed after the cameras, the
+    pins first (their last `alarm OFF` still reaches the broker), the store last."""
 
     def __init__(self, cfg: AppConfig, live: LivePipeline, control: Controller,
                  web_port: Callable[[], int] | None = None) -> None:
         state, self.several = control.state, bool(cfg.cameras)  # `cameras:`: per-camera topics, rules, switches
         self.alarm = AlarmSink(cfg.rules, cfg.gpio, state=state, bus=control.bus, control=control)
         self.mqtt: MqttSink | None = None
-        if not cfg.mqtt.enabled:
-            return
-        first = CameraName(next(iter(cfg.camera_configs().values())).camera.id)
-        try:  # a broker config that cannot work (unreadable TLS files) still leaves the pins safe
-            self.mqtt = MqttSink(
-                cfg.mqtt, device_id=cfg.device_id, camera_id=first, model_name=lambda: live.detector.name,
-                state=state, bus=control.bus, control=control, data_dir=data_dir(cfg), labels=cfg.objects.track,
-                stats=lambda: {**system_health(cfg.storage.path), "recording": None},
-                fleet=fleet_agent(cfg, control, live), media=event_media(cfg, web_port or (lambda: cfg.web.port)),
-                several=self.several)
+        self.store: SharedStore | None = None
+        try:  # a store or broker config that cannot work (unreadable TLS files) still leaves the pins safe
+            if cfg.storage.path is not None:
+                self.store = SharedStore(cfg.storage, bus=control.bus)
+            if cfg.mqtt.enabled:
+                first = CameraName(next(iter(cfg.camera_configs().values())).camera.id)
+                self.mqtt = MqttSink(
+                    cfg.mqtt, device_id=cfg.device_id, camera_id=first, model_name=lambda: live.detector.name,
+                    state=state, bus=control.bus, control=control, data_dir=data_dir(cfg), labels=cfg.objects.track,
+                    stats=lambda: {**system_health(cfg.storage.path), "recording": None},
+                    fleet=fleet_agent(cfg, control, live),
+                    media=event_media(cfg, web_port or (lambda: cfg.web.port)), several=self.several)
         except BaseException:
             self.close()
             raise
@@ -141,9 +143,17 @@ class Shared:
         of `cameras:`, else it is the lone camera of the top-level rules."""
         return self.alarm.camera(CameraName(cfg.camera.id), cfg.rules) if self.several else self.alarm.lone()
 
+    def store_for(self, cfg: AppConfig) -> CameraStore | None:
+        """Camera `cfg.camera.id`'s sink into the store (its own storage.recording), None without storage."""
+        if self.store is None:
+            return None
+        replaying = isinstance(cfg.camera, FileCameraConfig) and not cfg.camera.realtime  # drop no frame
+        return self.store.camera(CameraName(cfg.camera.id), fps=frame_rate(cfg.camera), cfg=cfg.storage,
+                                 lossless=replaying)
+
     def close(self) -> None:
-        """The pins to their safe state, then the connection; idempotent."""
-        for sink in (self.alarm, self.mqtt):
+        """The pins to their safe state, then the connection, then the store; idempotent."""
+        for sink in (self.alarm, self.mqtt, self.store):
             if sink is None:
                 continue
             try:
@@ -159,13 +169,12 @@ class Sinks:
                  shared: Shared) -> None:
         state, camera = control.state, CameraName(cfg.camera.id)  # cfg: this camera's view
         self.all: list[ResultSink] = [HubSink(hub)]
-        self.store: EventStore | None = None
+        self.store: CameraStore | None = None  # this camera's sink into the appliance's store (shared.store)
         self.mqtt, self.alarm = shared.mqtt, shared.alarm  # the appliance's, which this camera feeds
         try:  # each one joins `all` as soon as it exists, so a later failure still closes it
-            if cfg.storage.path is not None:
-                replaying = isinstance(cfg.camera, FileCameraConfig) and not cfg.camera.realtime  # drop no frame
-                self.store = self._add(EventStore(cfg.storage, camera_id=camera, fps=frame_rate(cfg.camera),
-                                                  bus=control.bus, lossless=replaying))
+            self.store = shared.store_for(cfg)
+            if self.store is not None:
+                self._add(self.store)
             feed = shared.mqtt_feed(cfg, lambda: self._stats(cfg, stats))
             if feed is not None:
                 self._add(feed)

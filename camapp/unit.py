@@ -17,7 +17,6 @@ from camapp.closing import Closing
 from camapp.config import AppConfig
 from camapp.control import Controller
 from camapp.detect.shared import DetectorScheduler
-from camapp.errors import ConfigError
 from camapp.health import PipelineStats
 from camapp.healthcheck import HealthMonitor
 from camapp.live import LivePipeline
@@ -28,8 +27,8 @@ from camapp.sinks import ResultSink
 from camapp.stream import FrameHub, HubSink
 from camapp.types import CameraName
 
-# Shared: what the units share (the broker connection and the pins), built by the wiring beside them.
-__all__ = ["CameraUnit", "Shared", "check_several", "health_monitor", "live_pipeline"]
+# Shared: what the units share (the store, the broker connection and the pins), built by the wiring beside them.
+__all__ = ["CameraUnit", "Shared", "health_monitor", "live_pipeline"]
 log = logging.getLogger(__name__)
 
 
@@ -38,17 +37,6 @@ def live_pipeline(cfg: AppConfig, enabled: Callable[[str], bool], data_dir: Path
     """The one detector and every camera's pipelines, which read their camera's detection switch `enabled(name)`
     every frame."""
     return LivePipeline(cfg, pipelines_for(enabled), data_dir, config_path)
-
-
-def check_several(cfg: AppConfig) -> None:
-    """What several cameras cannot share yet: the store is per appliance, and its multi-camera form is not built;
-    refused by name instead of mixing the cameras' data. (The broker connection and the pins are shared: Shared.)"""
-    if len(cfg.cameras) < 2:
-        return
-    shared = [name for name, on in (("storage.path", cfg.storage.path is not None),) if on]
-    if shared:
-        raise ConfigError(f"cameras: {len(cfg.cameras)} cameras run with {', '.join(shared)} unset for now (one "
-                          "store serving several cameras is not built yet); unset it or run one camera")
 
 
 class CameraUnit(Closing):
@@ -122,10 +110,11 @@ class CameraUnit(Closing):
         self.sinks.close()
 
 
-def health_monitor(units: Sequence[CameraUnit], data_dir: Path, scheduler: DetectorScheduler) -> HealthMonitor:
-    """The appliance's health checks: the store's (it is the first camera's), and each camera's capture and pipeline
-    (named by camera when there are several, with its late detection slots)."""
-    store = units[0].sinks.store
+def health_monitor(units: Sequence[CameraUnit], data_dir: Path, scheduler: DetectorScheduler,
+                   shared: Shared) -> HealthMonitor:
+    """The appliance's health checks: the shared store's writer, and each camera's capture and pipeline (named by
+    camera when there are several, with its late detection slots)."""
+    store = shared.store
     health = HealthMonitor(units[0].stats, units[0].fps, data_dir, store.write_problem if store is not None else None)
     if len(units) > 1:
         for unit in units:

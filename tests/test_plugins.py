@@ -180,7 +180,7 @@ def test_an_installed_plugin_is_used_by_camera_model_sinks_and_gpio(toy: ModuleT
     with Appliance(cfg) as app:
         assert app.model_name == "dogseer" and app.sinks.alarm.hardware.backend == "toypins"
         app.replay([])
-        stored = app.sinks.store.list_events() if app.sinks.store is not None else []
+        stored = app.store.list_events() if app.store is not None else []
     assert toy.FRAMES[:12] == list(range(1, 13))  # the plugin camera's frames reached the plugin sink
     assert [e["label"] for e in stored] == ["dog"]  # the plugin detector's dog became a stored event
     assert ("bell", "on") in toy.PINS and toy.PINS[-1] == ("bell", "off")  # the rule drove the plugin's pin

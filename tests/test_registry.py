@@ -50,7 +50,7 @@ def test_a_part_in_one_new_module_is_built_by_its_key(fakes: ModuleType, tmp_pat
     with Appliance(cfg) as app:
         assert app.model_name == "centre"
         app.replay([])
-        stored = app.sinks.store.list_events() if app.sinks.store is not None else []
+        stored = app.store.list_events() if app.store is not None else []
     assert len(fakes.SEEN) == 25 + 1  # every frame, then the closing result with the `end`s
     assert fakes.DETECT_CALLS == [320] * 25
     events = [e for r in fakes.SEEN for e in r.events]

@@ -189,3 +189,25 @@ def test_a_camera_joins_a_store_once(tmp_path: Path) -> None:
         store.camera(QUIET, fps=FPS)
         with pytest.raises(StorageError, match="quiet already writes"):
             store.camera(QUIET, fps=FPS)
+
+
+def test_each_camera_records_by_its_own_recording_settings(tmp_path: Path, small: tuple[Frame, ...]) -> None:
+    """cameras.<name>.storage.recording: the front records, the garden's recording is off; both store events, only
+    the front's have clips (the garden's say `none`), and the usage lists each camera's recorder."""
+    cfg = storage(tmp_path, pre_roll_s=0.5, post_roll_s=0.5, recording={"segment_s": 1.0})
+    off = cfg.model_copy(update={"recording": cfg.recording.model_copy(update={"mode": "off"})})
+    with SharedStore(cfg) as store:
+        front = store.camera(CameraName("front"), fps=FPS, lossless=True)
+        garden = store.camera(CameraName("garden"), fps=FPS, cfg=off, lossless=True)
+        for i in range(60):
+            _tick(front, small, i, "fev", 10)
+            _tick(garden, small, i, "gev", 10)
+        front.close()
+        garden.close()
+        store.flush()
+        events = {e["id"]: e for e in store.list_events()}
+        recordings = store.usage()["recordings"]
+        segments = {s["camera"] for s in store.list_segments(T0 - 10, T0 + 10)}
+    assert events["fev"]["clip"] == "ready" and events["gev"]["clip"] == "none" and events["gev"]["has_snapshot"]
+    assert segments == {"front"}
+    assert recordings["garden"] is None and recordings["front"] is not None and recordings["front"]["segments"]

@@ -6,6 +6,7 @@ import importlib
 import json
 import logging
 import shutil
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -17,6 +18,8 @@ from types import ModuleType
 from typing import Any
 
 import av
+import cv2
+import numpy as np
 import pytest
 
 from camapp.app import Appliance
@@ -25,7 +28,8 @@ from camapp.capture.file import VideoReader
 from camapp.config import parse_config
 from camapp.detect.factory import build_detector
 from camapp.detect.shared import DetectorScheduler, ScheduledDetector
-from camapp.errors import ConfigError
+from camapp.store import StoreReader
+from camapp.types import CameraName
 
 
 def cut(video: Path, out: Path, frames: int) -> Path:
@@ -139,7 +143,8 @@ def test_two_file_cameras_run_on_one_model_and_a_vanished_file_is_named(
     garden = shutil.copy(front, tmp_path / "garden.mp4")
     camera = {"source": "file", "reconnect_min_s": 0.2, "reconnect_max_s": 0.5}
     cfg = parse_config({"web": {"host": "127.0.0.1", "https": False}, "cameras": {
-        "front": {**camera, "path": str(front)}, "garden": {**camera, "path": str(garden), "detect": {"fps": 3}}}})
+        "front": {**camera, "path": str(front)}, "garden": {**camera, "path": str(garden), "detect": {"fps": 3}}},
+        "storage": {"path": str(tmp_path / "store"), "min_free_mb": 0}})
     cfg = cfg.model_copy(update={"web": cfg.web.model_copy(update={"port": 0})})
     caplog.set_level(logging.INFO, "camapp.sinks")
     app = Appliance(cfg)
@@ -161,6 +166,11 @@ def test_two_file_cameras_run_on_one_model_and_a_vanished_file_is_named(
                        r.getMessage())
 
         wait_for("person events from both cameras", lambda: events_of("front") and events_of("garden"), 60)
+        store = app.store
+        assert store is not None  # one store, both cameras' pipeline threads writing into it at once
+        stored = wait_for("both cameras' events in the store", lambda: all(
+            store.list_events(camera=CameraName(c)) for c in ("front", "garden")) and store.list_events(), 30)
+        assert {e["camera"] for e in stored} == {"front", "garden"}
         report = wait_for("health of both", lambda: (h := healthz(port)) and h["ok"] and h, 20)
         assert set(report["cameras"]) == {"front", "garden"}
         assert all(c["detector"]["requests"] > 0 for c in report["cameras"].values())
@@ -178,11 +188,102 @@ def test_two_file_cameras_run_on_one_model_and_a_vanished_file_is_named(
     assert outcome == {"code": 0}
 
 
-def test_several_cameras_refuse_what_they_cannot_share_yet(tmp_path: Path) -> None:
-    cams = {n: {"source": "file", "path": str(tmp_path / "x.mp4")} for n in ("a", "b")}
-    cfg = parse_config({"cameras": cams, "storage": {"path": str(tmp_path / "data")}})
-    with pytest.raises(ConfigError, match=r"cameras: 2 cameras run with storage.path unset for now"):
-        Appliance(cfg)
+def mirrored_cut(video: Path, out: Path, start: int, frames: int) -> Path:
+    """Frames start..start+frames of `video`, mirrored, as an H.264 MP4 at 10 fps: another camera's view."""
+    with av.open(str(video)) as inp, av.open(str(out), "w") as sink:
+        stream = sink.add_stream("libx264", rate=10, options={"preset": "ultrafast"})
+        for i, frame in enumerate(inp.decode(video=0)):
+            if i < start:
+                continue
+            if i >= start + frames:
+                break
+            image = frame.to_ndarray(format="bgr24")[:, ::-1].copy()
+            if i == start:
+                stream.height, stream.width = image.shape[:2]
+                stream.pix_fmt = "yuv420p"
+            picture = av.VideoFrame.from_ndarray(image, format="bgr24")
+            picture.pts = i - start
+            sink.mux(stream.encode(picture))
+        sink.mux(stream.encode())
+    return out
+
+
+def _first_picture(path: Path) -> Any:
+    with av.open(str(path)) as container:
+        assert container.streams.video[0].codec_context.name == "h264"
+        return next(container.decode(video=0)).to_ndarray(format="bgr24").astype(float)
+
+
+def test_two_cameras_replay_into_one_store_each_with_its_own_clips(tmp_path: Path, demo_video: Path,
+                                                                     model_manifest: Path) -> None:
+    """Two file cameras (vtest.avi's first 6 s, and a mirrored later 6 s of it) through the real model into one data
+    directory: both cameras' events are stored under their camera, each clip is H.264 cut from its own camera's
+    segments (its picture, not the other's), the garden's rule snapshot is the garden's frame, the log is one chain
+    that verify-log passes, and `camapp replay --camera garden` adds to the garden's timeline in the same store."""
+    front = cut(demo_video, tmp_path / "front.mp4", 60)
+    garden = mirrored_cut(demo_video, tmp_path / "garden.mp4", 300, 60)
+    data = tmp_path / "data"
+    snap = {"name": "garden-snap", "labels": ["person"], "actions": {"snapshot": True, "clip": True}}
+    config = {"cameras": {"front": {"source": "file", "path": str(front), "loop": False, "realtime": False},
+                          "garden": {"source": "file", "path": str(garden), "loop": False, "realtime": False,
+                                     "rules": {"rules": [snap]}}},
+              "rules": {"arming": "away"},
+              "storage": {"path": str(data), "pre_roll_s": 1.0, "post_roll_s": 1.0, "min_free_mb": 0}}
+    with Appliance(parse_config(config)) as app:
+        assert app.store is not None and all(u.sinks.store is not None for u in app.units)
+        assert [u.sinks.store.camera for u in app.units if u.sinks.store] == ["front", "garden"]
+        app.unit("front").replay([])
+        app.unit("garden").replay([])
+    reader = StoreReader(data)
+    events = reader.list_events(limit=1000)
+    by_camera = {c: [e for e in events if e["camera"] == c] for c in ("front", "garden")}
+    assert by_camera["front"] and by_camera["garden"] and len(events) == sum(map(len, by_camera.values()))
+    assert reader.list_events(limit=1000, camera=CameraName("garden")) == by_camera["garden"]
+    conn = sqlite3.connect(data / "events.db")
+    mixed = conn.execute("SELECT COUNT(*) FROM holds h JOIN events e ON e.id = h.event_id JOIN segments s "
+                         "ON s.relpath = h.relpath WHERE h.camera != e.camera OR s.camera != e.camera").fetchone()
+    cameras = {r[0] for r in conn.execute("SELECT camera FROM segments")}
+    manual = [data / r[0] for r in conn.execute("SELECT relpath FROM media WHERE kind = 'manual'")]
+    conn.close()
+    assert mixed == (0,) and cameras == {"front", "garden"}
+    straight = cv2.resize(_frame(front, 0), (64, 48)).astype(float)
+    mirrored = cv2.resize(_frame(garden, 0), (64, 48)).astype(float)
+    for camera, own, other in (("front", straight, mirrored), ("garden", mirrored, straight)):
+        ready = [e for e in by_camera[camera] if e["clip"] == "ready"]
+        assert ready, f"no {camera} event has a clip"
+        for event in ready:
+            clip = reader.clip(event["id"])
+            assert clip is not None and clip.data is not None
+            path = tmp_path / f"{event['id']}.mp4"
+            path.write_bytes(clip.data)
+            picture = cv2.resize(_first_picture(path), (64, 48))
+            assert np.abs(picture - own).mean() < np.abs(picture - other).mean(), (camera, event["id"])
+    assert manual  # the garden's rule snapshot is the garden's picture (the front's replay had ended long before)
+    for path in manual:
+        picture = cv2.resize(cv2.imread(str(path)), (64, 48)).astype(float)
+        assert np.abs(picture - mirrored).mean() < np.abs(picture - straight).mean()
+    cfg_file = tmp_path / "c.yaml"
+    cfg_file.write_text(json.dumps(config))
+    verify = subprocess.run([sys.executable, "-m", "camapp.cli", "verify-log", "-c", str(cfg_file)],
+                            capture_output=True, text=True, timeout=60)
+    assert verify.returncode == 0, verify.stdout + verify.stderr
+    last_garden = max(e["start_time"] for e in by_camera["garden"])
+    proc = replay(str(garden), "-c", str(cfg_file), "--camera", "garden")
+    assert proc.returncode == 0, proc.stderr
+    again = reader.list_events(limit=1000, camera=CameraName("garden"))
+    assert len(again) > len(by_camera["garden"]) and max(e["start_time"] for e in again) > last_garden
+    assert reader.list_events(limit=1000, camera=CameraName("front")) == by_camera["front"]
+    verify = subprocess.run([sys.executable, "-m", "camapp.cli", "verify-log", "-c", str(cfg_file)],
+                            capture_output=True, text=True, timeout=60)
+    assert verify.returncode == 0, verify.stdout + verify.stderr
+
+
+def _frame(video: Path, index: int) -> Any:
+    with av.open(str(video)) as container:
+        for i, frame in enumerate(container.decode(video=0)):
+            if i == index:
+                return frame.to_ndarray(format="bgr24")
+    raise AssertionError(f"{video} has no frame {index}")
 
 
 def replay(*args: str) -> subprocess.CompletedProcess[str]:

@@ -158,9 +158,10 @@ class AlarmSink(ResultSink):
         log.warning("rule %s fired: %s (%.2f) in %s [%s]%s", rule.name, subject.label, subject.score,
                     ", ".join(subject.zones) or "-", self.state.mode, f" camera {camera}" if camera else "")
         source = f"rule:{rule.name}"
-        snapshot_id = self.control.execute(TakeSnapshot(source=source)) if actions.snapshot else None
+        # The camera that saw it (None: a GPIO input, or a lone camera): its frame is the snapshot, its recording kept.
+        snapshot_id = self.control.execute(TakeSnapshot(source=source, camera=camera)) if actions.snapshot else None
         if actions.clip and subject.event_id:
-            self.control.execute(KeepClip(subject.event_id, rule.name, source=source))
+            self.control.execute(KeepClip(subject.event_id, rule.name, source=source, camera=camera))
         if self._drive_outputs(fired):
             self.control.execute(SetAlarm(True, source=source))
         if actions.mqtt_alert:
