@@ -167,3 +167,18 @@ def test_each_camera_has_its_own_detection_switch(cameras: Cameras) -> None:
     assert bad.status_code == 400 and "enabled" in bad.json["error"]
     assert client.post("/api/cameras/porch/detection", json={"enabled": True},
                        headers={"X-CSRF-Token": token}).status_code == 404
+
+
+def test_a_snapshot_is_asked_of_the_camera_named(cameras: Cameras) -> None:
+    from camapp.bus import SnapshotRequested
+
+    client = _client(cameras)
+    token = login(client)
+    heard: list[SnapshotRequested] = []
+    cameras.appl.ctx.control.bus.subscribe(SnapshotRequested, heard.append)  # type: ignore[attr-defined]
+    resp = client.post("/api/snapshot?camera=garden", headers={"X-CSRF-Token": token})
+    assert resp.status_code == 202 and [e.camera for e in heard] == ["garden"]
+    assert heard[0].snapshot_id == resp.json["id"]
+    client.post("/api/snapshot", headers={"X-CSRF-Token": token})
+    assert heard[-1].camera is None  # none named: the first camera's (the store's default)
+    assert client.post("/api/snapshot?camera=porch", headers={"X-CSRF-Token": token}).status_code == 404

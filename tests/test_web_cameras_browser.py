@@ -89,7 +89,10 @@ def test_a_cameras_page_has_its_own_view_and_controls(browser: Any, site: tuple[
     assert download == "/api/cameras/garden/snapshot.jpg?download=1"
     links = page.eval_on_selector_all(".stream a", "as => as.map(a => a.getAttribute('href'))")
     assert {"/events?camera=garden", "/recordings?camera=garden", "/zones?camera=garden"} <= set(links)
-    assert page.locator("#snap").count() == 0  # saving to the store is not per camera yet: no button that lies
+    with page.expect_request(lambda r: r.method == "POST" and "/api/snapshot" in r.url) as asked:
+        page.click("#snap")  # saved by the store from this camera's frame
+    assert asked.value.url.endswith("/api/snapshot?camera=garden")
+    page.wait_for_selector("#toast:has-text('Snapshot saved as')")
     page.goto(base + "/cameras/porch")
     assert "no camera 'porch'" in page.locator("main").inner_text() and "front, garden" in page.locator(
         "main").inner_text()
@@ -118,7 +121,7 @@ def test_a_stalled_camera_is_named_on_the_grid_and_the_system_page(browser: Any,
     assert not errors, errors
 
 
-@pytest.mark.parametrize("path", ["/", "/cameras/garden", "/system", "/events", "/recordings", "/zones"])
+@pytest.mark.parametrize("path", ["/", "/cameras/garden", "/system", "/events", "/recordings", "/zones", "/settings"])
 def test_the_camera_pages_read_well_under_the_csp(browser: Any, site: tuple[Cameras, str], path: str) -> None:
     """As test_web_readable checks every page: no console error (the CSP kept on), no sideways scroll or spill, on a
     laptop and a phone; screenshots in test-artifacts/web/readable/."""

@@ -102,7 +102,7 @@ def get_history() -> Any:
 
 @bp.post("/snapshot")
 def take_snapshot() -> Any:
-    snap_id = ctx().control.execute(TakeSnapshot(source="web"))
+    snap_id = ctx().control.execute(TakeSnapshot(source="web", camera=chosen_camera()))
     return jsonify({"id": snap_id, "url": f"/api/snapshots/{snap_id}"}), 202
 
 

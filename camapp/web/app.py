@@ -19,6 +19,7 @@ from camapp.errors import AuthError, CommandError, ConfigError, ModelError, Stor
 from camapp.store import InvalidIdError, QueryError
 from camapp.web import api, api_admin, guard, pages, setupcode, system, twofactor
 from camapp.web import cameras as _cameras  # noqa: F401 - registers the camera routes on api.bp
+from camapp.web import camsettings as _camsettings  # noqa: F401 - and adding/removing cameras on pages.bp
 from camapp.web.auth import UserStore
 from camapp.web.configio import ConfigInvalid
 from camapp.web.context import WebContext

@@ -16,6 +16,8 @@ from pydantic.fields import FieldInfo
 from werkzeug.datastructures import MultiDict
 
 from camapp.config import UNIONS, AppConfig
+from camapp.config.camera import CAMERA_SOURCES
+from camapp.config.cameras import OVERRIDES, entry_model
 from camapp.redact import MASK, SECRET_PATHS
 
 Kind = Literal["checkbox", "number", "select", "text", "password", "list", "json"]
@@ -36,11 +38,17 @@ class FieldSpec:
     step: str = "any"
     digits_are_int: bool = False
     schema: dict[str, Any] | None = None  # a structured value (rules, outputs, zones): settings.js edits it as a form
+    inherit: Any = None  # a camera's override section: the top-level value it overrides (shown until changed)
+    sparse: bool = False  # ...whose editor saves only the keys given or changed (the rest keep following the top)
 
     @property
     def schema_json(self) -> str:
         """The schema with the models' field order kept (Flask's tojson sorts keys: name would come last)."""
         return json.dumps(self.schema)
+
+    @property
+    def inherit_json(self) -> str:
+        return json.dumps(self.inherit)
 
     def render_value(self, value: Any) -> str:
         if value is None:
@@ -62,6 +70,7 @@ class Group:
     title: str
     help: str
     fields: list[FieldSpec] = field(default_factory=list)
+    camera: str | None = None  # the group of one camera under `cameras:` (the page offers to remove it)
 
 
 def _unwrap_optional(ann: Any) -> tuple[Any, bool]:
@@ -167,6 +176,9 @@ def _walk(model: type[BaseModel], prefix: str, title: str, groups: list[Group],
             continue
         if current and not prefix and key in ("camera", "cameras") and key not in current:
             continue  # a config names its cameras one way (config.AppConfig saves only that one)
+        if current and not prefix and key == "cameras":
+            _walk_cameras(current, groups)
+            continue
         name = f"{prefix}.{key}" if prefix else key
         ann, nullable = _unwrap_optional(info.annotation)
         variant = _variant(key, current) if current is not None else None
@@ -181,6 +193,45 @@ def _walk(model: type[BaseModel], prefix: str, title: str, groups: list[Group],
             group.fields.append(_scalar_spec(name, key, info, ann, nullable))
 
 
+def _entry_model(entry: Any) -> type[BaseModel] | None:
+    tag = CAMERA_SOURCES.tag(entry if isinstance(entry, dict) else {})
+    source = CAMERA_SOURCES.config_for(tag) if tag is not None else None
+    return entry_model(source) if source is not None else None
+
+
+def _walk_cameras(current: dict[str, Any], groups: list[Group]) -> None:
+    """A group per camera under `cameras:`: its source's fields, then its overrides, each shown with the top-level
+    value it overrides and saving only what is given (so an untouched key keeps following the top level)."""
+    for name, entry in (current.get("cameras") or {}).items():
+        model = _entry_model(entry)
+        if model is None:
+            continue
+        prefix = f"cameras.{name}"
+        own = Group(prefix, f"Camera {name}", (model.__doc__ or "").strip(), camera=name)
+        groups.append(own)
+        fields = sorted(model.model_fields.items(), key=lambda kv: kv[0] in OVERRIDES)  # its own settings first
+        for key, info in fields:
+            if key == "id" or info.exclude:  # a camera under cameras is named by its key
+                continue
+            ann, nullable = _unwrap_optional(info.annotation)
+            spec = _scalar_spec(f"{prefix}.{key}", key, info, ann, nullable)
+            if key == CAMERA_SOURCES.key_field:
+                spec.kind, spec.options = "select", tuple(CAMERA_SOURCES.config_keys())
+            elif key in OVERRIDES:
+                spec.sparse, spec.inherit = True, _top_value(current, key)
+            own.fields.append(spec)
+
+
+def _top_value(current: dict[str, Any], key: str) -> Any:
+    """What a camera's override section `key` overrides: the top-level section of the same name (`rules` and
+    `storage` as their override shape: rules.rules, storage.recording)."""
+    if key == "rules":
+        return {"rules": (current.get("rules") or {}).get("rules", [])}
+    if key == "storage":
+        return {"recording": (current.get("storage") or {}).get("recording", {})}
+    return current.get(key)
+
+
 def build_groups(current: dict[str, Any] | None = None) -> list[Group]:
     """Every config field as a form input, grouped by section (top-level scalars first under General); sections
     keyed by `source`/`type` show the fields of the kind in `current`."""
@@ -190,11 +241,17 @@ def build_groups(current: dict[str, Any] | None = None) -> list[Group]:
 
 
 def _keep_variant_fields(data: dict[str, Any], current: dict[str, Any]) -> None:
-    """A section switched to another kind keeps only the settings the new kind has (the rest are the old kind's)."""
+    """A section switched to another kind keeps only the settings the new kind has (the rest are the old kind's);
+    so does a camera under `cameras:` switched to another source."""
     for key in UNIONS:
         variant, before = _variant(key, data), _variant(key, current)
         if variant is not None and variant is not before and isinstance(data.get(key), dict):
             data[key] = {k: v for k, v in data[key].items() if k in variant.model_fields}
+    old = current.get("cameras") or {}
+    for name, entry in (data.get("cameras") or {}).items():
+        model = _entry_model(entry)
+        if model is not None and isinstance(entry, dict) and model is not _entry_model(old.get(name)):
+            data["cameras"][name] = {k: v for k, v in entry.items() if k in model.model_fields}
 
 
 def _set_path(data: dict[str, Any], dotted: str, value: Any) -> None:

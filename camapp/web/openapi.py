@@ -113,7 +113,8 @@ def _paths() -> dict[str, Any]:
                                      "image/jpeg", [WHICH, *OVERLAY], codes=(401, 404, 503))},
         "/stream.mjpeg": {"get": _op("Live MJPEG stream of a camera (?camera=, default the first)." + UNKNOWN,
                                      "multipart/x-mixed-replace", [WHICH, *STREAM], codes=(400, 401, 404, 503))},
-        "/snapshot": {"post": _op("Ask the store to save the current frame; returns its id")},
+        "/snapshot": {"post": _op("Ask the store to save the current frame of a camera (?camera=, default the "
+                                  "first); returns its id." + UNKNOWN, params=[WHICH], codes=(400, 401, 403, 404))},
         "/snapshots/{snap_id}": {"get": _op("A saved snapshot", "image/jpeg", [_p("snap_id", "path", IDS)],
                                             codes=(400, 401, 404))},
         "/arm": {"post": _op("Set the arming mode", body=_json_body({"mode": MODE}, ["mode"]))},

@@ -7,6 +7,8 @@ from typing import Any
 
 from flask import Blueprint, flash, g, redirect, render_template, request, url_for
 
+from camapp.config import AppConfig
+from camapp.config.camera import CAMERA_SOURCES
 from camapp.errors import AuthError
 from camapp.redact import get_path
 from camapp.store.records import EventDetail
@@ -171,7 +173,8 @@ def settings() -> Any:
         errors, loose = forms.place_errors(parse_errors, groups)
         values = forms.shown_values(data, request.form, parse_errors)
     return render_template("settings.html", groups=groups, values=values, errors=errors, loose=loose,
-                           get_path=get_path, signed_models=ctx().get_config().web.require_signed_models), status
+                           get_path=get_path, signed_models=ctx().get_config().web.require_signed_models,
+                           camera_sources=CAMERA_SOURCES.config_keys()), status
 
 
 def _save(data: dict[str, Any], current: dict[str, Any], errors: dict[str, str]) -> tuple[dict[str, str], int]:
@@ -215,8 +218,27 @@ def account() -> Any:
     return render_template("account.html", is_admin=g.user["role"] == "admin")
 
 
+RESTART = ("Restart camapp to apply it (Settings cannot start or stop a camera while it runs: "
+           "sudo systemctl restart camapp, or power the appliance off and on).")
+
+
+def config_cameras(cfg: AppConfig) -> list[str]:
+    """The cameras the config names, in its order."""
+    return list(cfg.cameras) or [cfg.camera.id]
+
+
+def pending_cameras() -> str | None:
+    """What a restart would change in the cameras (added, removed), None when the running ones are the config's."""
+    running, wanted = list(ctx().cameras), config_cameras(ctx().get_config())
+    added, gone = [c for c in wanted if c not in running], [c for c in running if c not in wanted]
+    if not added and not gone:
+        return None
+    parts = ([f"start {', '.join(added)}"] if added else []) + ([f"stop {', '.join(gone)}"] if gone else [])
+    return f"The saved config changes the cameras: a restart will {' and '.join(parts)}. {RESTART}"
+
+
 @bp.app_context_processor
 def _globals() -> dict[str, Any]:
     user = g.get("user")
     return {"user": user, "is_admin": bool(user and user["role"] == "admin"),
-            "device_id": ctx().get_config().device_id}
+            "device_id": ctx().get_config().device_id, "cameras_pending": pending_cameras() if user else None}

@@ -14,9 +14,8 @@ document.querySelectorAll("[data-overlay]").forEach((cb) => cb.addEventListener(
 // A dropped connection (server restart, Wi-Fi) reconnects after a moment.
 img.addEventListener("error", () => setTimeout(() => { img.src = streamUrl(); }, 2000));
 
-const snap = document.getElementById("snap");  // saved to the store: one camera's appliance only, for now
-if (snap) snap.addEventListener("click", async () => {
-  try { const r = await api("POST", "/api/snapshot"); toast("Snapshot saved as " + r.id); }
+document.getElementById("snap").addEventListener("click", async () => {
+  try { const r = await api("POST", "/api/snapshot" + cameraQuery); toast("Snapshot saved as " + r.id); }
   catch (err) { toast(err.message, false); }
 });
 

@@ -226,6 +226,39 @@
     return { node: el("div", { class: "polygon" }, text, el("div", { class: "row" }, draw, clear), stage), get: () => pts };
   }
 
+  // A camera's override of a top-level section (cameras.<name>.motion, .zones, ...): off, it follows the top level;
+  // on, it shows the top level's values and saves only the keys the camera gives or the user changes, so an
+  // untouched key keeps following the top level.
+  const isObj = (v) => v && typeof v === "object" && !Array.isArray(v);
+  function sparseObject(schema, given, inherit, defs, path) {
+    const box = el("div", { class: "objform" }), parts = {}, touched = new Set(Object.keys(given || {}));
+    for (const [k, p] of Object.entries(schema.properties || {})) {
+      const mine = given ? given[k] : undefined, top = inherit ? inherit[k] : undefined;
+      const start = isObj(mine) && isObj(top) ? { ...top, ...mine } : mine !== undefined ? mine : top !== undefined ? top : p.default;
+      const w = widget(p, start === undefined ? blank(p, defs) : start, defs, path + "." + k, k);
+      const note = el("span", { class: "muted small inherited", text: " (the top level's)" });
+      note.hidden = touched.has(k);
+      const f = field(human(k), p.description || resolve(p, defs).description || "", w.node, path + "." + k);
+      f.querySelector("label").append(note);
+      const touch = () => { touched.add(k); note.hidden = true; };
+      ["input", "change", "click"].forEach((e) => w.node.addEventListener(e, touch));
+      parts[k] = w;
+      box.append(f);
+    }
+    return { node: box, get: () => Object.fromEntries([...touched].filter((k) => parts[k]).map((k) => [k, parts[k].get()]).filter(([, v]) => v !== undefined)) };
+  }
+  function overrideWidget(schema, value, inherit, defs) {
+    const inner = nullable(schema) || schema, r = resolve(inner, defs);
+    const on = el("input", { type: "checkbox", class: "own" });
+    on.checked = value != null;
+    const w = r.type === "object" ? sparseObject(r, value, inherit, defs, "")
+      : widget(inner, value != null ? value : inherit != null ? JSON.parse(JSON.stringify(inherit)) : blank(inner, defs), defs, "", "");
+    const body = el("div", {}, w.node); body.hidden = !on.checked;
+    on.addEventListener("change", () => { body.hidden = !on.checked; changed(); });
+    const box = el("div", { class: "optional" }, el("label", { class: "check" }, on, el("span", { text: "This camera's own (else the top level's)" })), body);
+    return { node: box, get: () => (on.checked ? w.get() : null) };
+  }
+
   document.querySelectorAll(".editor[data-schema]").forEach((box) => {
     const area = document.getElementById(box.dataset.for);
     const schema = JSON.parse(box.dataset.schema), defs = schema.$defs || {};
@@ -233,7 +266,8 @@
     const build = () => {
       let value;
       try { value = JSON.parse(area.value || "null"); } catch (e) { return; }  // typed JSON not valid yet: keep the fields
-      w = widget(schema, value == null ? blank(schema, defs) : value, defs, "", "");
+      w = box.dataset.inherit !== undefined ? overrideWidget(schema, value, JSON.parse(box.dataset.inherit), defs)
+        : widget(schema, value == null ? blank(schema, defs) : value, defs, "", "");
       box.replaceChildren(w.node);
       editors[box.dataset.name] = w;
     };
@@ -250,4 +284,8 @@
   });
   document.addEventListener("camapp:edited", () => setTimeout(() => document.dispatchEvent(new Event("camapp:names"))));
   document.addEventListener("focusin", (ev) => { if (ev.target.matches(".editor select, .editor input")) document.dispatchEvent(new Event("camapp:names")); });
+  // Removing a camera asks first (the button submits the form to its own address).
+  document.querySelectorAll("button[data-confirm]").forEach((b) => b.addEventListener("click", (ev) => {
+    if (!confirm(b.dataset.confirm)) ev.preventDefault();
+  }));
 })();
