@@ -134,12 +134,19 @@ def measure(frames: Sequence[Frame], cfg: AppConfig, detector: Any, run_pipeline
     rec = {k: float(v) for k, v in (usage.get("recording") or {}).items() if isinstance(v, int | float)}
     per_hour = 3600.0 / span_s
     written = {**threads, "else": max(0, total - sum(threads.values())), "total": total}
+    segments, snapshots = rec.get("segment_bytes", 0), usage.get("snapshot_bytes_written", 0)
+    kept = snapshots - usage.get("snapshot_bytes_replaced", 0)
     return {
         "span_s": span_s, "replay_s": round(elapsed, 1),
         "per_hour": {k: round(v * per_hour) for k, v in written.items()},
         "stream_bytes_per_hour": round(rec.get("stream_bytes", 0) * per_hour),
-        "segment_files_per_hour": round(rec.get("segment_bytes", 0) * per_hour),
-        "snapshot_files_per_hour": round(usage.get("snapshot_bytes_written", 0) * per_hour),
+        "segment_files_per_hour": round(segments * per_hour),
+        "snapshot_files_per_hour": round(snapshots * per_hour),
+        "snapshot_kept_per_hour": round(kept * per_hour),
+        # Issue 21's measure: all bytes written over the segment and snapshot files written (a snapshot replaced
+        # by a better frame's counts: it was the event's picture until then), and over the files each event keeps.
+        "ratio": round(total / max(1, segments + snapshots), 3),
+        "ratio_kept": round(total / max(1, segments + kept), 3),
         "files_left": files, "events": usage["event_count"], "pruned_events": pruned, "quota_passes": passes,
         "clip": clip, "quota_bytes": usage["quota_bytes"], "at_close_bytes": at_close,
     }
@@ -178,13 +185,14 @@ def report(m: dict[str, Any]) -> None:
           "per hour of video)")
     print(f"  encoded H.264 stream        {_mb(m['stream_bytes_per_hour'])}")
     print(f"  written: segments           {_mb(h['segments'])}  (segment files {_mb(m['segment_files_per_hour'])})")
-    print(f"           snapshots/thumbs   {_mb(h['snapshots'])}  (files {_mb(m['snapshot_files_per_hour'])})")
+    print(f"           snapshots/thumbs   {_mb(h['snapshots'])}  (files {_mb(m['snapshot_files_per_hour'])}, "
+          f"the last set of each event {_mb(m['snapshot_kept_per_hour']).strip()})")
     print(f"           SQLite WAL+ckpt    {_mb(h['sqlite'])}")
     print(f"           everything else    {_mb(h['else'])}")
     print(f"           at close (once)    {m['at_close_bytes'] / 2**20:8.1f} MB  (last segment, final checkpoint)")
     print(f"           total              {_mb(h['total'])}  "
-          f"({h['total'] / max(1, m['segment_files_per_hour'] + m['snapshot_files_per_hour']):.2f}x segments + "
-          "snapshots)")
+          f"({m['ratio']:.2f}x segment + snapshot files; {m['ratio_kept']:.2f}x counting each event's last "
+          "snapshot set only)")
     clip = m["clip"]
     if clip:
         print(f"  clip of {clip['clip_s']} s from segments: first byte {clip['first_byte_ms']} ms, all "

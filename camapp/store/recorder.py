@@ -65,6 +65,7 @@ class MediaRecorder:
         self.annotate_fn = annotate_fn
         self.budget = budget
         self.bytes_written = 0  # snapshot and thumbnail files written (the SD-card wear bench)
+        self.bytes_replaced = 0  # of which later replaced by a better frame's (written - replaced: the files kept)
 
     def record(self, owner: str, files: list[tuple[str, str]], need_event: bool, grant: Grant) -> None:
         """Queue the DB rows for files already complete on disk; drop them if their event was deleted meanwhile.
@@ -88,6 +89,7 @@ class MediaRecorder:
         grant = self.budget.reserve(sum(len(data) for _, _, data in blobs), f"snapshot {owner}")
         if grant is None:
             return  # the budget logged it (rate-limited); metadata is still stored
+        replaced = sum(self._size(rel) for rel, _, _ in blobs)
         try:
             for rel, _, data in blobs:
                 media.write_atomic(self.data_dir / rel, data)
@@ -99,7 +101,14 @@ class MediaRecorder:
             return
         grant.report(sum(len(data) for _, _, data in blobs))
         self.bytes_written += sum(len(data) for _, _, data in blobs)
+        self.bytes_replaced += replaced
         self.record(owner, [(rel, kind) for rel, kind, _ in blobs], need_event, grant)
+
+    def _size(self, rel: str) -> int:
+        try:
+            return (self.data_dir / rel).stat().st_size
+        except OSError:
+            return 0
 
     def render(self, candidate: SnapshotCandidate) -> None:
         """Render the event's waiting best frame to the JPEGs its snapshot is saved as (and let the frame go)."""

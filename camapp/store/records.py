@@ -73,6 +73,7 @@ class StoreUsage(TypedDict):
     outbox_bytes: NotRequired[int]
     refused_writes: NotRequired[int]
     snapshot_bytes_written: NotRequired[int]
+    snapshot_bytes_replaced: NotRequired[int]  # of those, files later replaced by a better frame's set
 
 
 RECORDS: tuple[type, ...] = (EventRecord, EventDetail, SegmentRecord, StoreUsage)

@@ -273,6 +273,7 @@ class SharedStore(StoreReader, Closing):
         out["inflight_bytes"], out["db_bytes"] = budget["inflight_bytes"], budget["db_bytes"]
         out["outbox_bytes"], out["refused_writes"] = budget["outbox_bytes"], budget["refused_writes"]
         out["snapshot_bytes_written"] = self._parts.recorder.bytes_written
+        out["snapshot_bytes_replaced"] = self._parts.recorder.bytes_replaced
         return out
 
     def flush(self, timeout: float = 60.0) -> None:
