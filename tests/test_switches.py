@@ -805,6 +805,61 @@ def camera_detection_command(value: str, tmp: Path) -> tuple[bytes, bytes, int, 
     return (*seen, *calls)
 
 
+@contextlib.contextmanager
+def two_camera_web(tmp: Path) -> Iterator[tuple[Any, str, Controller]]:
+    """The web app over two cameras (front: a grey picture, garden: a white one, each on its own FrameHub), logged
+    in as an admin: (client, CSRF token, controller)."""
+    from test_web_support import ADMIN, ADMIN_PW, login
+
+    from camapp.health import PipelineStats
+    from camapp.stream import FrameHub
+    from camapp.web import CameraFeed, WebContext, close_app, create_app
+    from camapp.web.auth import UserStore
+
+    cfg = parse_config({"cameras": {n: {"source": "file", "path": f"{n}.avi"} for n in ("front", "garden")}})
+    control = Controller(ApplianceState(cameras=cfg.cameras))
+    feeds = {}
+    for name, grey in (("front", 90), ("garden", 250)):
+        hub = FrameHub(width=320)
+        hub.publish(replace(frame_result(1.0), frame=Frame(np.full((240, 320, 3), grey, np.uint8), 1.0, 1)))
+        feeds[name] = CameraFeed(hub, PipelineStats())
+    ctx = WebContext(get_config=lambda: cfg, control=control, state=control.state, hub=feeds["front"].hub,
+                     stats=feeds["front"].stats, data_dir=tmp / "web", cameras=feeds)
+    app = create_app(ctx)
+    UserStore(tmp / "web").set_password(ADMIN, ADMIN_PW, role="admin")
+    try:
+        client = app.test_client()
+        yield client, login(client), control
+    finally:
+        close_app(app)
+
+
+def camera_query(camera: str, tmp: Path) -> int:
+    """?camera= on /api/snapshot.jpg (and every per-camera route): the picture of the camera named."""
+    with two_camera_web(tmp / camera) as (client, _, _):
+        resp = client.get(f"/api/snapshot.jpg?camera={camera}&boxes=0&zones=0")
+        image = cv2.imdecode(np.frombuffer(resp.data, np.uint8), cv2.IMREAD_COLOR)
+        return round(float(image.mean()))
+
+
+def camera_detection_api(enabled: bool, tmp: Path) -> tuple[int, int]:
+    """POST /api/cameras/garden/detection: detector calls on five frames of the garden's and the front's
+    pipelines (the front keeps detecting)."""
+    with two_camera_web(tmp / str(enabled)) as (client, token, control):
+        for value in (not enabled, enabled):  # from the other value, so the request is what sets it
+            resp = client.post("/api/cameras/garden/detection", json={"enabled": value},
+                               headers={"X-CSRF-Token": token})
+            assert resp.status_code == 200, resp.json
+    views = parse_config({"motion": {"enabled": False}, "cameras": {
+        n: {"source": "file", "path": "a.avi"} for n in ("front", "garden")}}).camera_configs()
+    with build_detector(views["front"].model) as detector:
+        calls = []
+        for name in ("garden", "front"):
+            pipeline = pipelines_for(control.state.detecting)(views[name], detector)(320, 240)
+            calls.append(sum(pipeline.process(Frame(IMAGE.copy(), i / 10, i)).detector_ran for i in range(5)))
+    return calls[0], calls[1]
+
+
 def overlay(flag: str) -> Observe:
     """The snapshot/stream overlay flags (?boxes=, ?motion=, ?zones=): the drawn picture changes."""
 
@@ -903,6 +958,9 @@ SWITCHES = [
     Switch("api:/api/arm mode", ("disarmed", "home", "away"), mode_api),
     Switch("api:/api/detection enabled", (False, True), detection_api),
     Switch("mqtt:<prefix>/<camera>/set/detection", ("OFF", "ON"), camera_detection_command),
+    Switch("api:/api/cameras/<name>/detection enabled", (False, True), camera_detection_api),
+    Switch("api:?camera= (each camera's stream, frame, status, events, recordings, zones)", ("front", "garden"),
+           camera_query),
     Switch("api:overlay boxes", (False, True), overlay("boxes")),
     Switch("api:overlay motion", (False, True), overlay("motion")),
     Switch("api:overlay zones", (False, True), overlay("zones")),
