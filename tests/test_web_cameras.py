@@ -62,6 +62,12 @@ def test_a_stalled_camera_is_named_while_the_other_is_ok(cameras: Cameras) -> No
     status = client.get("/api/status").json  # what the System page reads
     assert {c["name"]: c["status"] for c in status["cameras"]} == {"front": "ok", "garden": "stalled"}
     assert client.get("/healthz").status_code == 503
+    cfg = cameras.appl.ctx.get_config()
+    metered = cfg.model_copy(update={"web": cfg.web.model_copy(update={"metrics": True})})
+    cameras.appl.ctx.get_config = lambda: metered
+    metrics = client.get("/metrics").get_data(as_text=True)  # Prometheus: a series per camera, by name
+    assert 'camapp_camera_ok{camera="garden"} 0.0' in metrics and 'camapp_camera_ok{camera="front"} 1.0' in metrics
+    assert 'camapp_camera_fps{camera="front"} ' in metrics
 
 
 def test_each_camera_streams_its_own_pictures_encoded_only_for_it(cameras: Cameras) -> None:

@@ -197,7 +197,19 @@ def metrics_text(ctx: WebContext) -> str:
         ("objects", "Objects tracked in the latest frame.", len(st["objects"]), "gauge"),
     ]
     lines = [line for name, text, value, kind in rows for line in _metric_lines(name, text, value, kind)]
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines + _camera_lines(st["cameras"])) + "\n"
+
+
+def _camera_lines(cameras: list[CameraInfo]) -> list[str]:
+    """Per camera, labelled by its name: its frame rate, whether it works, its viewers."""
+    out: list[str] = []
+    for name, help_text, value in (("camera_fps", "Frames per second of each camera.", lambda c: c["fps"]),
+                                   ("camera_ok", "1 while a camera delivers frames (0: stalled or starting).",
+                                    lambda c: int(c["ok"])),
+                                   ("camera_viewers", "MJPEG viewers of each camera.", lambda c: c["viewers"])):
+        out += [f"# HELP camapp_{name} {help_text}", f"# TYPE camapp_{name} gauge"]
+        out += [f'camapp_{name}{{camera="{c["name"]}"}} {float(value(c))}' for c in cameras]
+    return out
 
 
 def _versions() -> str:

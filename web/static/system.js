@@ -114,7 +114,8 @@ async function refresh() {
     set("s-uptime", fmtDur(h.uptime_s));
     set("s-throttle", h.throttled == null ? "" : h.throttled ? "slowed down by heat or power (code 0x" + h.throttled.toString(16) + ")" : "running at full speed");
     const cams = s.cameras || [], down = cams.filter((c) => c.status === "stalled");
-    if (cams.length > 1) {
+    if (cams.length > 1) {  // the cards and charts above are the first camera's (a line per camera: the parts list)
+      document.querySelector("#s-fps").previousElementSibling.textContent = "Frames / s (" + s.camera + ")";
       set("s-camera", (cams.length - down.length) + " of " + cams.length + " working");
       set("s-camerr", down.length ? "stalled: " + down.map((c) => c.name).join(", ") : "");
     } else {
