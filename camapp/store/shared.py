@@ -70,6 +70,7 @@ class SharedStore(StoreReader, Closing):
         self._degraded = False
         self._cameras: list[CameraStore] = []  # the writer's first retention pass runs before any camera joins
         self._cameras_lock = threading.Lock()
+        self._joining: set[CameraName] = set()
         self.budget = StorageBudget(self.data_dir, quota_bytes=int(cfg.max_media_mb * MB),
                                     min_free_bytes=int(cfg.min_free_mb * MB))
         self._unlinked: set[str] = set()  # media files removed to rescue a write on a full disk, rows not yet
@@ -96,10 +97,21 @@ class SharedStore(StoreReader, Closing):
         with self._cameras_lock:
             if self._closed:
                 raise StorageError("the event store is closed")
-            if any(c.camera == name for c in self._cameras):
+            if name in self._joining or any(c.camera == name for c in self._cameras):
                 raise StorageError(f"camera {name} already writes into this store")
+            self._joining.add(name)
+        try:  # not under the lock: its recorder waits for the writer, whose retention pass reads the cameras
             sink = CameraStore(self._parts, view, camera=name, fps=fps, lossless=lossless)
-            self._cameras.append(sink)
+        finally:
+            with self._cameras_lock:
+                self._joining.discard(name)
+        with self._cameras_lock:
+            closed = self._closed
+            if not closed:
+                self._cameras.append(sink)
+        if closed:
+            sink.close()
+            raise StorageError("the event store is closed")
         return sink
 
     def cameras(self) -> list[CameraStore]:
