@@ -211,3 +211,27 @@ def test_each_camera_records_by_its_own_recording_settings(tmp_path: Path, small
     assert events["fev"]["clip"] == "ready" and events["gev"]["clip"] == "none" and events["gev"]["has_snapshot"]
     assert segments == {"front"}
     assert recordings["garden"] is None and recordings["front"] is not None and recordings["front"]["segments"]
+
+
+def test_continuous_footage_expires_by_each_cameras_own_retain_days(tmp_path: Path,
+                                                                     small: tuple[Frame, ...]) -> None:
+    """Continuous recording of three days ago on two cameras: the front keeps 1 day of it, the garden 5; one
+    retention pass deletes the front's segments only."""
+    cfg = storage(tmp_path, recording={"mode": "continuous", "segment_s": 1.0, "retain_days": 1})
+    five = cfg.model_copy(update={"recording": cfg.recording.model_copy(update={"retain_days": 5})})
+    old = T0 - 3 * 86400
+    with SharedStore(cfg) as store:
+        front = store.camera(CameraName("front"), fps=FPS, lossless=True)
+        garden = store.camera(CameraName("garden"), fps=FPS, cfg=five, lossless=True)
+        for i in range(40):
+            for sink in (front, garden):
+                sink.handle(result(dataclasses.replace(small[i], timestamp=old + i / FPS, index=i)))
+        front.close()
+        garden.close()
+        store.flush()
+        before = {s["camera"] for s in store.list_segments(old - 10, old + 10)}
+        store.run_retention()
+        after = store.list_segments(old - 10, old + 10)
+        files = {p.name.split(".")[-2] for p in (store.data_dir / "media" / "rec").rglob("*.mp4")}
+    assert before == {"front", "garden"}
+    assert after and {s["camera"] for s in after} == {"garden"} and files == {"garden"}
