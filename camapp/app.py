@@ -1,4 +1,5 @@
-"""The wiring: builds the parts, connects them, starts them. Only it and camapp/parts.py know concrete classes.
+"""The wiring: builds the parts, connects them, starts them. Only the wiring (see docs/architecture.md) names
+concrete classes.
 
 Appliance builds everything in order (data-dir lock, state, live pipeline, stream hub, controller, sinks), hands
 every live change to the controller (camapp/control.py), and runs (threads + web UI) or replays a file.

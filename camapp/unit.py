@@ -20,9 +20,10 @@ from camapp.detect.shared import DetectorScheduler
 from camapp.health import PipelineStats
 from camapp.healthcheck import HealthMonitor
 from camapp.live import LivePipeline
-from camapp.parts import Shared, Sinks, pipelines_for
+from camapp.parts import pipelines_for
 from camapp.redact import redact_text
 from camapp.runner import PipelineHolder, Runner, replay
+from camapp.sinkparts import Shared, Sinks
 from camapp.sinks import ResultSink
 from camapp.stream import FrameHub, HubSink
 from camapp.types import CameraName

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from camapp.bench import main as bench
+from camapp.bench.harness import bench_config, frames_of
 from camapp.detect.factory import build_detector
 from camapp.detect.trust import ModelTrust
 
@@ -22,8 +23,8 @@ def test_only_names_a_known_part() -> None:
 def test_only_tracking_prints_tracking_and_idle_figures_without_baselines(
     demo_video: Path, model_manifest: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    cfg = bench.bench_config(demo_video)
-    frames = [f for _, f in zip(range(200), bench.frames_of(demo_video), strict=False)]
+    cfg = bench_config(demo_video)
+    frames = [f for _, f in zip(range(200), frames_of(demo_video), strict=False)]
     with build_detector(cfg.model, ModelTrust.from_config(cfg.web)) as detector:
         bench.bench_tracking(frames, cfg, detector, tmp_path / "no-gt.txt")
     out = capsys.readouterr().out

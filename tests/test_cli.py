@@ -276,7 +276,8 @@ def test_run_with_the_web_port_taken_says_so(tmp_path: Path, demo_video: Path, m
 def test_run_demo_with_a_config_uses_it_with_the_demo_camera(tmp_path: Path, demo_video: Path) -> None:
     """`camapp run --demo -c my.yaml`: the file's settings count, the demo only supplies the camera, and nothing
     is written into the checkout."""
-    from camapp.cli import build_parser, run_config
+    from camapp.cli import build_parser
+    from camapp.cmd.run import run_config
 
     mine = tmp_path / "my.yaml"
     mine.write_text(yaml.safe_dump({"device_id": "porch", "camera": {"id": "porch", "source": "v4l2"},

@@ -15,8 +15,9 @@ from conftest import ROOT
 from mqtt_broker import Broker, Collector
 
 from camapp.errors import ConfigError
+from camapp.fleet.actions import Target
 from camapp.fleet.config import load_fleet_config, parse_fleet_config
-from camapp.fleet.console import Console, Target
+from camapp.fleet.console import Console
 from camapp.fleet.simulator import Simulator
 from camapp.fleet.web import create_fleet_app
 from camapp.web.app import close_app

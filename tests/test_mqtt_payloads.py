@@ -10,6 +10,7 @@ from typing import Any
 import jsonschema_rs
 import pytest
 
+from camapp.brokerparts import event_media
 from camapp.config import parse_config
 from camapp.config.mqtt import COMMANDS
 from camapp.errors import ConfigError
@@ -17,7 +18,6 @@ from camapp.health import PipelineStats, system_health
 from camapp.mqtt.discovery import discovery_messages
 from camapp.mqtt.payloads import EVENT_SCHEMA, STATS_SCHEMA, alert_payload, dumps, event_payload, stats_payload
 from camapp.mqtt.topics import Topics, slug
-from camapp.parts import event_media
 from camapp.types import EventMessage, EventType
 
 

@@ -636,8 +636,8 @@ def fleet_key(key: str | None, tmp: Path) -> float:
     from mqtt_broker import Broker, Collector
     from test_fleet_agent import KEY  # the private half of FLEET_PUBLIC
 
+    from camapp.brokerparts import fleet_agent
     from camapp.fleet.publisher import Publisher, Versions
-    from camapp.parts import fleet_agent
 
     with Broker(tmp / f"broker-{key is not None}") as broker, Collector(broker, ["camapp/+/fleet/reported"]) as col:
         Publisher(KEY, lambda t, p, r: col.publish(t, p, retain=r), Versions()).desired(

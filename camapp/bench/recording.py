@@ -20,7 +20,7 @@ from camapp.record.segments import Segment
 from camapp.sinks import ResultSink
 from camapp.types import Frame, FrameResult
 
-RunPipeline = Callable[..., dict[str, Any]]  # camapp.bench.run_pipeline(frames, cfg, detector, extra=[...])
+RunPipeline = Callable[..., dict[str, Any]]  # camapp.bench.harness.run_pipeline(frames, cfg, detector, extra=[...])
 
 
 class RecordingSink(ResultSink):

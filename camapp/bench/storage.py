@@ -28,7 +28,7 @@ from camapp.sinks import ResultSink
 from camapp.store import EventStore
 from camapp.types import CameraName, Frame
 
-RunPipeline = Callable[..., dict[str, Any]]  # camapp.bench.main.run_pipeline(frames, cfg, detector, extra=[...])
+RunPipeline = Callable[..., dict[str, Any]]  # camapp.bench.harness.run_pipeline(frames, cfg, detector, extra=[...])
 THREADS = {"recorder": "segments", "store-media": "snapshots", "store-writer": "sqlite"}
 CLIP_S = 30.0
 
@@ -209,7 +209,7 @@ def bench_storage(frames: list[Frame], cfg: AppConfig, detector: Any, run_pipeli
 
 def main(argv: Sequence[str] | None = None) -> int:
     from camapp.assets import demo_video
-    from camapp.bench.main import bench_config, frames_of, run_pipeline
+    from camapp.bench.harness import bench_config, frames_of, run_pipeline
     from camapp.detect.factory import build_detector
     from camapp.detect.trust import ModelTrust
 
