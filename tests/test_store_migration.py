@@ -5,18 +5,23 @@ them; old segments become run 0 of the store's camera."""
 from __future__ import annotations
 
 import hashlib
+import os
+import signal
 import sqlite3
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import av
 import pytest
+from conftest import ROOT
 from store_helpers import FPS, storage, video_frames
 
 from camapp.config.recording import RecordingConfig
 from camapp.record.recorder import Recorder, Room
 from camapp.record.segments import ClipCut, Segment, cut_clip
-from camapp.store import EventStore, StoreReader, verify_log
+from camapp.store import EventStore, StoreReader, db, verify_log
 from camapp.store.chain import GENESIS, canonical, row_hash
 
 # The schema-3 tables as camapp 0.1 wrote them (before runs, windows and holds).
@@ -77,6 +82,8 @@ def old_dir(tmp_path: Path, demo_video: Path) -> Path:
         rec.offer(frame)
     rec.close()
     conn = sqlite3.connect(data / "events.db", isolation_level=None)
+    conn.execute("PRAGMA page_size = 4096")  # as camapp 0.1 made it: SQLite's default pages, WAL
+    conn.execute("PRAGMA journal_mode = WAL")
     conn.executescript(SCHEMA_3)
     t0 = frames[0].timestamp
     for n, event_id in enumerate(("old0", "old1")):
@@ -117,6 +124,8 @@ def test_a_schema_3_data_dir_opens_without_loss_and_its_clips_keep_playing(old_d
         assert store.clip("old0") is None and not (old_dir / "media" / "old" / "old0-clip.mp4").exists()
     conn = sqlite3.connect(old_dir / "events.db")
     assert conn.execute("PRAGMA user_version").fetchone()[0] == 4
+    assert conn.execute("PRAGMA page_size").fetchone()[0] == db.PAGE_SIZE  # rewritten once with small pages
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert conn.execute("SELECT camera, run FROM segments").fetchall() == [("front", 0)]
     conn.close()
     result = verify_log(old_dir)
@@ -130,3 +139,51 @@ def test_an_old_clip_the_quota_removed_says_pruned(old_dir: Path) -> None:
     event = StoreReader(old_dir).get_event("old1")
     assert event is not None and event["clip"] == "pruned" and not event["has_clip"]
     assert verify_log(old_dir).ok
+
+
+@pytest.mark.parametrize("why", ["too big", "another connection open"])
+def test_an_old_database_that_cannot_be_rewritten_keeps_its_pages_and_works(old_dir: Path, why: str,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    reader = sqlite3.connect(old_dir / "events.db")
+    if why == "too big":
+        monkeypatch.setattr(db, "SHRINK_MAX_BYTES", 1024)
+    else:
+        reader.execute("SELECT COUNT(*) FROM events").fetchone()  # a reader holds the file open in WAL mode
+    with EventStore(storage(old_dir.parent), camera_id="cam", fps=FPS, lossless=True) as store:
+        assert sorted(e["id"] for e in store.list_events()) == ["old0", "old1"]
+        assert store.delete_event("old0")
+    assert reader.execute("PRAGMA page_size").fetchone()[0] == 4096
+    assert reader.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    reader.close()
+    result = verify_log(old_dir)
+    assert result.ok, result.message
+
+
+def test_a_kill_9_while_an_old_database_is_rewritten_loses_nothing(old_dir: Path) -> None:
+    """The rewrite is one SQLite transaction (VACUUM under a rollback journal): killed midway, the next start finds
+    the old file whole, rolls the journal back and rewrites it again."""
+    path = old_dir / "events.db"
+    conn = sqlite3.connect(path, isolation_level=None)  # enough pages that the rewrite takes a while
+    conn.execute("CREATE TABLE ballast (data BLOB)")
+    conn.executemany("INSERT INTO ballast VALUES (?)", ((bytes(3000),) for _ in range(8000)))
+    conn.close()
+    rewrite = "import sys; from pathlib import Path; from camapp.store import db; p = Path(sys.argv[1]); " \
+        "db.shrink_pages(db.connect(p), p)"
+    child = subprocess.Popen([sys.executable, "-c", rewrite, str(path)], cwd=ROOT)
+    journal = Path(f"{path}-journal")
+    deadline = time.monotonic() + 60
+    while not journal.exists() and child.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.001)
+    os.kill(child.pid, signal.SIGKILL)
+    child.wait()
+    assert child.returncode == -signal.SIGKILL, "the rewrite finished before the kill"
+    assert journal.exists()  # killed inside the VACUUM: its rollback journal is left behind
+    with EventStore(storage(old_dir.parent), camera_id="cam", fps=FPS, lossless=True) as store:
+        assert sorted(e["id"] for e in store.list_events()) == ["old0", "old1"]
+    conn = sqlite3.connect(path)
+    assert conn.execute("PRAGMA page_size").fetchone()[0] == db.PAGE_SIZE
+    assert conn.execute("SELECT COUNT(*) FROM ballast").fetchone()[0] == 8000
+    conn.close()
+    assert not journal.exists()
+    result = verify_log(old_dir)
+    assert result.ok, result.message

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
+import shutil
 import sqlite3
 from pathlib import Path
 from typing import Any, Literal
@@ -19,6 +22,8 @@ from camapp.store.chain import (
     state_to_row,
 )
 from camapp.store.records import EventDetail, EventRecord
+
+log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 4  # 2: event_details, 3: segments, 4: runs, windows, holds (clips are views of segments)
 MEDIA_KINDS = ("snapshot", "snapshot_clean", "thumbnail", "clip", "manual", "segment")
@@ -75,8 +80,9 @@ WRITER_CACHE_KIB = 512  # the writer connection's page cache
 # windows, details, media and two indexes): ~14 pages whatever their size, so 4 KiB pages wrote ~56 KiB to the SD
 # card for a few hundred bytes of rows. 1 KiB pages cut that to a quarter; the trees get a level deeper, which
 # costs reads nothing that matters at an appliance's row counts. New databases only: in WAL mode the page size of
-# an existing file is fixed (a VACUUM would rewrite all of it).
+# an existing file is fixed: an older database is rewritten once at start (shrink_pages), if small enough.
 PAGE_SIZE = 1024
+SHRINK_MAX_BYTES = 64 * 1024 * 1024  # a bigger older database keeps its pages (rewriting it would take long)
 # Checkpoint after this many WAL pages: 4 MiB of WAL, as SQLite's default of 1000 pages is at 4 KiB pages (with
 # smaller pages the default would checkpoint four times as often, each copying the same hot pages again).
 WAL_CHECKPOINT_PAGES = 4 * 1024 * 1024 // PAGE_SIZE
@@ -102,6 +108,39 @@ def connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
         raise StorageError(f"cannot open the event database {path}: {err}") from None
     conn.row_factory = sqlite3.Row
     return conn
+
+
+def shrink_pages(conn: sqlite3.Connection, path: Path) -> bool:
+    """Rewrite a database made with bigger pages (an older camapp) with PAGE_SIZE ones, once, at start, while no
+    other connection is open: a VACUUM, which writes the file about twice, against the ~100 MB/h of WAL its big
+    pages cost a busy camera. Skipped (the database works as it is) when it is larger than SHRINK_MAX_BYTES, busy
+    or the disk has no room. VACUUM is one transaction: a crash midway leaves the old file, rolled back at the next
+    open. True when the database has PAGE_SIZE pages now."""
+    page = int(conn.execute("PRAGMA page_size").fetchone()[0])
+    if page == PAGE_SIZE:
+        return True
+    size = sum(p.stat().st_size for p in (path, Path(f"{path}-wal")) if p.exists())
+    if size > SHRINK_MAX_BYTES or shutil.disk_usage(path.parent).free < 3 * size:  # a copy and a journal
+        log.info("event store: %s keeps its %d-byte pages (%.0f MB; rewritten only up to %.0f MB, with room for "
+                 "two copies)", path, page, size / 2**20, SHRINK_MAX_BYTES / 2**20)
+        return False
+    try:
+        # The page size can change only outside WAL mode, which another open connection keeps the file in.
+        mode = str(conn.execute("PRAGMA journal_mode=DELETE").fetchone()[0]).lower()
+        if mode != "delete":
+            raise sqlite3.OperationalError(f"another connection keeps it in {mode} mode")
+        conn.execute(f"PRAGMA page_size={PAGE_SIZE}")
+        conn.execute("VACUUM")
+    except sqlite3.Error as err:
+        log.warning("event store: cannot rewrite %s with %d-byte pages (%s); it keeps %d-byte ones", path,
+                    PAGE_SIZE, err, page)
+    finally:
+        with contextlib.suppress(sqlite3.Error):  # else the writer's own connection sets WAL again
+            conn.execute("PRAGMA journal_mode=WAL")
+    now = int(conn.execute("PRAGMA page_size").fetchone()[0])
+    if now == PAGE_SIZE:
+        log.info("event store: rewrote %s with %d-byte pages (was %d: %.1f MB)", path, PAGE_SIZE, page, size / 2**20)
+    return now == PAGE_SIZE
 
 
 def init_schema(conn: sqlite3.Connection) -> None:

@@ -73,6 +73,7 @@ class DBWriter(QueueThread[_Item]):
         self.path, self.name, self.gather_s = path, name, gather_s
         conn = db.connect(path)  # create the schema now so readers work before the thread starts
         try:
+            db.shrink_pages(conn, path)
             db.init_schema(conn)
         finally:
             conn.close()
