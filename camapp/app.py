@@ -14,18 +14,17 @@ from collections.abc import Callable
 from pathlib import Path
 
 from camapp.alarm import alarm_safety
-from camapp.bus import Bus
 from camapp.closing import Closing
 from camapp.config import AppConfig
 from camapp.control import Controller
 from camapp.datadir import DataDirLock, data_dir
+from camapp.healthcheck import for_cameras
 from camapp.logbuffer import LogBuffer
 from camapp.redact import install_log_redaction, use_config_secrets
 from camapp.sinks import ResultSink
 from camapp.state import ApplianceState
 from camapp.systemd import Notifier
-from camapp.types import CameraName
-from camapp.unit import CameraUnit, Shared, health_monitor, live_pipeline
+from camapp.unit import CameraUnit, Shared, build_units, live_pipeline
 from camapp.web import CameraFeed, WebContext
 from camapp.web.addresses import ui_urls
 from camapp.webstart import start_web
@@ -63,26 +62,22 @@ class Appliance(Closing):
         self.logs = LogBuffer()
         logging.getLogger().addHandler(self.logs)
         self._closing.append(lambda: logging.getLogger().removeHandler(self.logs))
-        self.bus = Bus()
         self.live = live_pipeline(cfg, self.state.detecting, data_dir(cfg), self.config_path)
         self._closing.append(self.live.close)
-        self.control = Controller(self.state, bus=self.bus, apply_config=self.live.apply_config,
-                                  switch_model=self._switch_model, config_path=self.config_path)
+        self.control = Controller(self.state, apply_config=self.live.apply_config, switch_model=self._switch_model,
+                                  config_path=self.config_path)
+        self.bus = self.control.bus  # the controller's: what it publishes, every part subscribes to
         self.shared = Shared(cfg, self.live, self.control, web_port=lambda: self.web_port)
         self._closing.append(self.shared.close)  # after every camera
-        self.units: list[CameraUnit] = []
-        views = cfg.camera_configs()
-        for name, view in views.items():  # a lone camera stops the appliance when it ends, as it always has
-            own_stop = self.stop_event if len(views) == 1 else None
-            self.units.append(CameraUnit(view, self.live.holders[CameraName(name)], self.control, self.shared,
-                                         own_stop))
-            self._closing.append(self.units[-1].close)
+        self.units = build_units(cfg.camera_configs(), self.live.holders, self.control, self.shared, self.stop_event)
+        self._closing.extend(unit.close for unit in self.units)
         first = self.units[0]
         self.hub, self.stats, self.sinks = first.hub, first.stats, first.sinks  # the (first) camera's
         self.store = self.shared.store  # the appliance's one store (every camera's events), or None
         self.shared.start()
         self.notifier = Notifier()
-        self.health = health_monitor(self.units, data_dir(cfg), self.live.scheduler, self.shared)
+        store_problem = self.store.write_problem if self.store is not None else None
+        self.health = for_cameras(self.units, data_dir(cfg), store_problem, self.live.scheduler.camera_stats)
 
     @property
     def cfg(self) -> AppConfig:

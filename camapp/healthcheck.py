@@ -13,10 +13,10 @@ restarting every 30 s through a long outage would only exhaust systemd's start l
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from camapp.health import PipelineStats
 
@@ -142,3 +142,31 @@ class HealthMonitor:
             return False
         store = self._store_problem() if self._store_problem is not None else None
         return store is None or not store[1]
+
+
+class Watched(Protocol):
+    """A camera as its health checks see it (camapp/unit.py's CameraUnit)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def stats(self) -> PipelineStats: ...
+
+    @property
+    def fps(self) -> float: ...
+
+
+def for_cameras(cameras: Sequence[Watched], data_dir: Path, store_problem: StoreProblem | None,
+                slots: Callable[[str], dict[str, object]]) -> HealthMonitor:
+    """The appliance's health checks: the shared store's writer, and each camera's capture and pipeline (named by
+    camera when there are several, with its late detection slots, `slots(camera)`)."""
+    health = HealthMonitor(cameras[0].stats, cameras[0].fps, data_dir, store_problem)
+    if len(cameras) > 1:
+        for camera in cameras:
+            health.add_camera(camera.name, camera.stats, camera.fps, _slots(slots, camera.name))
+    return health
+
+
+def _slots(slots: Callable[[str], dict[str, object]], camera: str) -> Callable[[], dict[str, object]]:
+    return lambda: slots(camera)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from camapp.capture import FrameSource
@@ -16,9 +16,7 @@ from camapp.capture.file import FileSource
 from camapp.closing import Closing
 from camapp.config import AppConfig
 from camapp.control import Controller
-from camapp.detect.shared import DetectorScheduler
 from camapp.health import PipelineStats
-from camapp.healthcheck import HealthMonitor
 from camapp.live import LivePipeline
 from camapp.parts import pipelines_for
 from camapp.redact import redact_text
@@ -29,7 +27,7 @@ from camapp.stream import FrameHub, HubSink
 from camapp.types import CameraName
 
 # Shared: what the units share (the store, the broker connection and the pins), built by the wiring beside them.
-__all__ = ["CameraUnit", "Shared", "health_monitor", "live_pipeline"]
+__all__ = ["CameraUnit", "Shared", "build_units", "live_pipeline"]
 log = logging.getLogger(__name__)
 
 
@@ -111,17 +109,18 @@ class CameraUnit(Closing):
         self.sinks.close()
 
 
-def health_monitor(units: Sequence[CameraUnit], data_dir: Path, scheduler: DetectorScheduler,
-                   shared: Shared) -> HealthMonitor:
-    """The appliance's health checks: the shared store's writer, and each camera's capture and pipeline (named by
-    camera when there are several, with its late detection slots)."""
-    store = shared.store
-    health = HealthMonitor(units[0].stats, units[0].fps, data_dir, store.write_problem if store is not None else None)
-    if len(units) > 1:
-        for unit in units:
-            health.add_camera(unit.name, unit.stats, unit.fps, _slots(scheduler, unit.name))
-    return health
-
-
-def _slots(scheduler: DetectorScheduler, camera: str) -> Callable[[], dict[str, object]]:
-    return lambda: scheduler.camera_stats(camera)
+def build_units(views: Mapping[str, AppConfig], holders: Mapping[CameraName, PipelineHolder], control: Controller,
+                shared: Shared, stop_event: threading.Event) -> list[CameraUnit]:
+    """One unit per camera (`views`: AppConfig.camera_configs()), each on its holder of the live pipeline. A lone
+    camera shares the appliance's `stop_event` (its file ending stops the appliance, as it always has); with
+    several, each has its own, so one ending leaves the others running. On a failure the units built are closed."""
+    units: list[CameraUnit] = []
+    try:
+        for name, view in views.items():
+            own_stop = stop_event if len(views) == 1 else None
+            units.append(CameraUnit(view, holders[CameraName(name)], control, shared, own_stop))
+    except BaseException:
+        for unit in reversed(units):
+            unit.close()
+        raise
+    return units

@@ -19,8 +19,7 @@ MAX_LINES = 400
 
 # Modules still over MAX_CAMAPP_IMPORTS while issue 20 #6 is being done, at their count then: none may grow, each
 # leaves this list when it gets to 15. Empty when the rule holds everywhere.
-NOT_YET: dict[str, int] = {"camapp.web.app": 22, "camapp.store.shared": 20, "camapp.unit": 17, "camapp.app": 16,
-                           "camapp.mqtt.sink": 16}
+NOT_YET: dict[str, int] = {"camapp.web.app": 22, "camapp.store.shared": 20}
 
 # Modules over MAX_LINES when the size rule got its test; each shrinks out of this list, none joins it.
 LEGACY_LONG: dict[str, int] = {}

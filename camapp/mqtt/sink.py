@@ -4,7 +4,7 @@ HA discovery; applies commands. Every camera feeds it through its own CameraFeed
 
 Threads: the pipeline threads only enqueue typed jobs (handle() never blocks on I/O); one worker thread
 (camapp/mqtt/worker.py) owns the outbox and does every publish; paho's network thread only flips flags and
-enqueues (PUBACKs, connects, commands).
+enqueues (PUBACKs, connects, commands). What a command message does is camapp/mqtt/inbox.py's.
 """
 
 from __future__ import annotations
@@ -21,13 +21,12 @@ import paho.mqtt.client as mqtt
 from camapp.bus import AlarmChanged, Alert, AlertRaised, Bus, CameraDetectionToggled, DetectionToggled, ModeChanged
 from camapp.commands import Commander
 from camapp.config.mqtt import MqttConfig
-from camapp.errors import CommandError, ConfigError
+from camapp.errors import ConfigError
 from camapp.mqtt import payloads
-from camapp.mqtt.authority import CommandGate, LogBudget
 from camapp.mqtt.client import build_client
-from camapp.mqtt.commands import CommandHandler
 from camapp.mqtt.feed import CameraChannel, CameraFeed
-from camapp.mqtt.jobs import Ack, Connected, Disconnected, Discovery, Flush, Job, Reply, Retain, Stop, Store
+from camapp.mqtt.inbox import Inbox
+from camapp.mqtt.jobs import Ack, Connected, Disconnected, Discovery, Flush, Job, Retain, Stop, Store
 from camapp.mqtt.outbox import NewMessage, Outbox
 from camapp.mqtt.topics import Topics
 from camapp.mqtt.worker import CLOSE_GRACE_S, Worker
@@ -105,9 +104,10 @@ class MqttSink(ResultSink):
         self._client.on_publish = self._on_publish
         self._client.on_message = self._on_message
         self._fleet = fleet
-        self._commands = CommandHandler(control, cfg.allowed_commands, cfg.arm_mode)
-        self._gate = CommandGate(cfg)  # who may command: enabled, signed when a key is set, not replayed, rate-limited
-        self._refusals = LogBudget()
+        lone = camera_id if self._lone is not None else None
+        self._inbox = Inbox(cfg, control, self.topics, device_id=device_id, lone=lone, cameras=lambda: self._feeds,
+                            put=self.put)
+        self._gate = self._inbox.gate  # who may command: enabled, signed when a key is set, not replayed, rate-limited
         # Home Assistant cannot sign, so with a command key its controls would only be ignored: show sensors.
         self._worker = Worker(cfg, client=self._client, outbox=outbox, topics=self.topics, device_id=device_id,
                               model_name=self._announced_model, stats=lambda: self._stats(),
@@ -328,35 +328,4 @@ class MqttSink(ResultSink):
         if self._fleet is not None and topic in self._fleet.subscriptions:
             self._fleet.handle(topic, bytes(message.payload), bool(message.retain))
             return
-        self._command(topic, message)
-
-    def _command(self, topic: str, message: mqtt.MQTTMessage) -> None:
-        """`<prefix>/set/<name>`, or with several cameras `<prefix>/<camera>/set/<name>`: run, or log and ignore."""
-        name, camera = self.topics.command_name(topic), None
-        if name is None and self._lone is None:
-            camera, name = self.topics.camera_command(topic) or (None, None)
-        try:
-            if name is None:
-                raise CommandError("not a command topic")
-            if camera is not None and CameraName(camera) not in self._feeds:
-                raise CommandError(f"no camera named {camera[:40]!r} (cameras: {', '.join(self._feeds)})")
-            value = self._gate.admit(topic, name, bytes(message.payload), retained=bool(message.retain))
-            if camera is not None:
-                self._commands.apply_camera(camera, name, value)
-                snap_id = None
-            else:
-                snap_id = self._commands.apply(name, value)
-        except CommandError as err:
-            skipped = self._refusals.take()
-            if skipped is not None:
-                more = f" ({skipped} more refused commands not logged)" if skipped else ""
-                log.warning("MQTT: ignored command on %s: %s%s", topic[:200], err, more)
-            return
-        log.info("MQTT: command %sset/%s %r%s: done%s", f"{camera}/" if camera else "", name,
-                 value.decode(errors="replace")[:40],
-                 " (signed)" if self._gate.signed else "", f", snapshot {snap_id}" if snap_id else "")
-        if name == "snapshot" and snap_id is not None:
-            # An appliance-wide command: with several cameras it names none (which frames it saves is the store's).
-            camera_id = self.camera_id if self._lone is not None else None
-            reply = {"id": snap_id, "device_id": self.device_id, "camera": camera_id, "time": time.time()}
-            self._worker.put(Reply(self.topics.snapshot, payloads.dumps(reply)))
+        self._inbox.receive(topic, bytes(message.payload), retained=bool(message.retain))
