@@ -172,3 +172,15 @@ def test_a_cameras_override_saves_only_what_was_changed(browser: Any, cameras: C
         page.wait_for_selector("p.flash.ok:has-text('removed from the config')")
         assert "porch" not in _saved(path)["cameras"]
         page.close()
+
+
+def test_saving_the_form_keeps_a_cameras_masked_password(cameras: Cameras) -> None:
+    client, token = _client(cameras)
+    client.post("/settings/cameras", data={"csrf_token": token, "name": "porch", "source": "rtsp",
+                                           "where": "rtsp://cam:s3cret@192.0.2.7/stream1"})
+    fields = form_fields(client.get("/settings").get_data(as_text=True))
+    assert fields["cameras.porch.url"] == "rtsp://cam:********@192.0.2.7/stream1"  # masked on the page
+    fields["cameras.porch.fps"] = "5"
+    assert client.post("/settings", data=fields).status_code == 302
+    porch = _saved(cameras.appl.ctx.config_path)["cameras"]["porch"]
+    assert porch["url"] == "rtsp://cam:s3cret@192.0.2.7/stream1" and porch["fps"] == 5.0  # the stored one kept
