@@ -113,7 +113,8 @@ def events_of(page: Any, base: str, camera: str) -> list[dict[str, Any]]:
 
 def clip_plays(page: Any, base: str, event: dict[str, Any], db: Path, tmp: Path) -> tuple[float, int]:
     """Fetch the event's clip.mp4 as a browser would; it is H.264 that PyAV decodes, as long as its window (the
-    window the store recorded for it: pre-roll before the start to post-roll after the end) within ~1 s (clips
+    window the store recorded for it: pre-roll before the start, or the camera's first frame, to post-roll after
+    the end) within ~1 s (clips
     start at the keyframe before the window, keyframes every 1 s). Returns its duration and picture width."""
     resp = page.request.get(f"{base}/api/events/{event['id']}/clip.mp4")
     assert resp.status == 200, resp.text()
@@ -131,6 +132,10 @@ def clip_plays(page: Any, base: str, event: dict[str, Any], db: Path, tmp: Path)
     try:
         start, end = conn.execute("SELECT start_time, end_time FROM windows WHERE event_id = ?",
                                   (event["id"],)).fetchone()
+        # An event from the first frame on has less pre-roll than asked for: nothing was recorded before it.
+        (footage,) = conn.execute("SELECT MIN(start_time) FROM segments WHERE camera = ?",
+                                  (event["camera"],)).fetchone()
+        start = max(start, footage)
     finally:
         conn.close()
     assert end is not None and abs(duration - (end - start)) <= 1.1, (event["id"], duration, end - start)
