@@ -270,11 +270,14 @@ def test_two_file_cameras_under_camapp_run(tmp_path: Path, demo_video: Path, mod
         wait(lambda: camera_status("garden") == "reconnecting", 10, "the garden's HA camera status")
         assert camera_status("front") == "open"
         before = {e["id"] for e in events_of(page, base, "front")}
-        wait(lambda: {e["id"] for e in events_of(page, base, "front")} - before, 40, "a new front event after")
+        new = wait(lambda: {e["id"] for e in events_of(page, base, "front")} - before, 40, "a new front event after")
+        topic = f"{prefix}/front/events"
+        wait(lambda: new & {json.loads(m.payload)["id"] for m in col.on(topic)}, 10, "the new front event published")
         # The file comes back (copied in again): the garden reopens it and both cameras are healthy again.
         mirrored_cut(demo_video, tmp_path / "again.mp4", 50).rename(garden)
         wait(lambda: healthz(base)["ok"], 20, "/healthz ok once the garden's file is back")
         page.wait_for_selector('.camtile[data-camera="garden"][data-status="ok"]', timeout=15_000)
+        wait(lambda: camera_status("garden") == "open", 10, "the garden's HA camera status open again")
         assert proc.poll() is None
         assert errors == []
     finally:
