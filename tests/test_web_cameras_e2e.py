@@ -75,6 +75,14 @@ def test_two_file_cameras_in_the_browser(tmp_path: Path, demo_video: Path, model
             page.goto(f"{base}/events?camera={name}", wait_until="domcontentloaded")
             shown = page.locator(".evcam").all_inner_texts()
             assert shown and set(shown) == {name}, (name, shown)
+        page.goto(base + "/cameras/garden", wait_until="commit")  # its own controls: a snapshot of its frame
+        page.wait_for_function("document.getElementById('stream').naturalWidth > 0", timeout=30_000)
+        page.click("#snap")
+        page.wait_for_selector("#toast:has-text('Snapshot saved as')")
+        snap_id = page.locator("#toast").inner_text().removeprefix("Snapshot saved as ")
+        saved = wait_for("the garden's snapshot in the store", lambda: (r := page.request.get(
+            f"{base}/api/snapshots/{snap_id}")).ok and r, 20)
+        assert saved.headers["content-type"] == "image/jpeg" and len(saved.body()) > 10_000
         page.goto(base + "/", wait_until="commit")
         garden.unlink()  # its file disappears: at the end of its pass it cannot be reopened
         page.wait_for_selector('.camtile[data-camera="garden"][data-status="stalled"]', timeout=60_000)
