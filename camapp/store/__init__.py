@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from camapp.store.chain import InvalidIdError
+from camapp.store.lone import EventStore
 from camapp.store.queries import QueryError, StoreReader
-from camapp.store.shared import EventStore, SharedStore
+from camapp.store.shared import SharedStore
 from camapp.store.sink import CameraStore
 from camapp.store.verify import DB_NAME, VerifyResult, verify_log
 

@@ -26,6 +26,14 @@ Task = Callable[[], None]
 AnnotateFn = Callable[[FrameResult], Image]
 
 
+def default_annotate(result: FrameResult) -> Image:
+    """The snapshot as the UI shows it: boxes, labels and zones drawn (camapp/annotate.py, OpenCV, loaded when the
+    first snapshot is drawn)."""
+    from camapp.annotate import annotate
+
+    return annotate(result)
+
+
 class MediaWorker(QueueThread[Task]):
     """One thread running queued media tasks in order; close() drains the queue and joins."""
 

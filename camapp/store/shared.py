@@ -5,38 +5,26 @@ retention, the media thread, the reader the web UI queries. Each camera writes i
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import sqlite3
 import threading
-import time
 from typing import Any
 
 from camapp.bus import Bus, ClipKept, SnapshotRequested
 from camapp.closing import Closing
 from camapp.config.storage import StorageConfig
 from camapp.errors import StorageError
-from camapp.sinks import ResultSink
-from camapp.store import db, holds, segdb
+from camapp.store import upkeep
 from camapp.store.budget import StorageBudget
 from camapp.store.chain import InvalidIdError, check_id
-from camapp.store.closing import close_stale
 from camapp.store.queries import StoreReader
-from camapp.store.recorder import AnnotateFn, MediaRecorder, MediaWorker
-from camapp.store.recording import CLIP_CODEC, expire_segments
+from camapp.store.recorder import AnnotateFn, MediaRecorder, MediaWorker, default_annotate
+from camapp.store.recording import CLIP_CODEC
 from camapp.store.records import StoreUsage
-from camapp.store.retention import (
-    RetentionResult,
-    drop_event,
-    free_oldest,
-    note_media,
-    oldest_media,
-    run_retention,
-    sweep,
-)
+from camapp.store.retention import RetentionResult
 from camapp.store.sink import CameraStore, StoreParts
 from camapp.store.writer import DBWriter, Op, Tx
-from camapp.types import CameraName, FrameResult, Image
+from camapp.types import CameraName
 
 log = logging.getLogger(__name__)
 
@@ -44,12 +32,6 @@ MB = 1024 * 1024
 FREE_TIMEOUT_S = 10.0  # a media writer waits this long for retention to free space, then skips its file
 FREE_AHEAD = 0.10  # share of the quota freed at once when a media writer finds it full
 RESCUE_MIN_BYTES = 1024 * 1024  # a write stuck on a full disk frees at least this much media at a time
-
-
-def _default_annotate(result: FrameResult) -> Image:
-    from camapp.annotate import annotate
-
-    return annotate(result)
 
 
 class SharedStore(StoreReader, Closing):
@@ -80,7 +62,7 @@ class SharedStore(StoreReader, Closing):
         self.budget.attach(self._free_space)
         worker = MediaWorker()
         self._parts = StoreParts(cfg, self.data_dir, self._writer, self.budget, worker,
-                                 MediaRecorder(cfg, self.data_dir, self._writer, annotate_fn or _default_annotate,
+                                 MediaRecorder(cfg, self.data_dir, self._writer, annotate_fn or default_annotate,
                                                self.budget))
         self._closed = False
         self._unsubscribe = [bus.subscribe(SnapshotRequested, self._on_snapshot),
@@ -121,28 +103,12 @@ class SharedStore(StoreReader, Closing):
     # --- writer-thread operations -------------------------------------------------------------------------
 
     def _startup_op(self, tx: Tx) -> None:
-        removed, closed = sweep(tx, self.data_dir), close_stale(tx)
-        db.drop_orphan_details(tx.conn)
-        segdb.drop_orphans(tx.conn)  # segments whose file the sweep found gone
-        holds.drop_dangling(tx.conn, time.time())  # so no event holds footage that is not there
-        note_media(tx, self.budget)
-        if removed or closed:
-            log.info("event store: removed %d leftover file(s), closed %d stale event(s)", removed, closed)
+        upkeep.startup(tx, self.data_dir, self.budget)
 
     def _retention_op(self, tx: Tx) -> RetentionResult:
-        cfg, now = self.cfg, time.time()
-        result = run_retention(
-            tx, self.data_dir, retain_s=cfg.retain_days * 86400,
-            quota_bytes=int(cfg.max_media_mb * MB) - self.budget.inflight_bytes(),
-            min_free_bytes=int(cfg.min_free_mb * MB), now=now, needed=self._needed(),
-        )
         continuous: dict[str, float] = {c.camera: c.cfg.recording.retain_days * 86400 for c in self.cameras()}
-        doomed = expire_segments(tx, self.data_dir, now, cfg.retain_days * 86400, continuous,
-                                 cfg.recording.retain_days * 86400)
-        gone = segdb.drop_orphans(tx.conn)  # the quota took their files
-        holds.drop_dangling(tx.conn, now)
-        self._forget_segments(set(doomed) | set(gone))
-        note_media(tx, self.budget)
+        result, deleted = upkeep.retention(tx, self.cfg, self.data_dir, self.budget, self._needed(), continuous)
+        self._forget_segments(deleted)
         self._set_degraded(result.degraded, result.free_bytes)
         return result
 
@@ -167,9 +133,7 @@ class SharedStore(StoreReader, Closing):
         ahead = max(need, int(self.cfg.max_media_mb * MB * FREE_AHEAD))
 
         def op(tx: Tx) -> int:
-            freed = free_oldest(tx, self.data_dir, ahead, needed, must=need)[1]
-            note_media(tx, self.budget)
-            return freed
+            return upkeep.free_media(tx, self.data_dir, self.budget, ahead, needed, need)
 
         return int(self._writer.call(op, timeout=FREE_TIMEOUT_S))
 
@@ -178,21 +142,13 @@ class SharedStore(StoreReader, Closing):
         and return the op that forgets them, run first when the batch is retried. A crash in between leaves
         rows without files, which the start-up sweep forgets."""
         need = max(int(self.cfg.min_free_mb * MB), RESCUE_MIN_BYTES)
-        doomed = [rel for rel, _ in oldest_media(conn, need, self._unlinked)]
+        doomed = upkeep.unlink_oldest(conn, self.data_dir, need, self._unlinked)
         if not doomed:
             return None
-        log.warning("event store: disk full; deleting the %d oldest media file(s) to keep the metadata", len(doomed))
-        for rel in doomed:
-            with contextlib.suppress(OSError):
-                (self.data_dir / rel).unlink()
         self._unlinked.update(doomed)
 
         def forget(tx: Tx) -> None:
-            tx.conn.executemany("DELETE FROM media WHERE relpath = ?", [(p,) for p in doomed])
-            gone = segdb.drop_orphans(tx.conn)
-            holds.drop_dangling(tx.conn, time.time())  # the events that held them say what they lost
-            self._forget_segments(set(gone))
-            note_media(tx, self.budget)
+            self._forget_segments(upkeep.forget_unlinked(tx, doomed, self.budget))
             tx.after_commit.append(lambda: self._unlinked.difference_update(doomed))
 
         return forget
@@ -243,11 +199,7 @@ class SharedStore(StoreReader, Closing):
             camera.forget_event(event_id)
 
         def op(tx: Tx) -> bool:
-            if not db.event_exists(tx.conn, event_id):
-                return False
-            drop_event(tx, self.data_dir, event_id, "user", self._needed())
-            note_media(tx, self.budget)
-            return True
+            return upkeep.delete_event(tx, self.data_dir, self.budget, event_id, self._needed())
 
         deleted = bool(self._writer.call(op))
         if not deleted:
@@ -311,37 +263,3 @@ class SharedStore(StoreReader, Closing):
         self._parts.worker.close()
         self._writer.submit(self._retention_op)  # the clips just finished count: no overshoot after this pass
         self._writer.close()
-
-
-class EventStore(SharedStore, ResultSink):
-    """A lone camera's store: the shared store and that camera's sink in one (tests, benches, one-camera tools)."""
-
-    def __init__(
-        self,
-        cfg: StorageConfig,
-        *,
-        camera_id: CameraName,
-        fps: float,
-        bus: Bus | None = None,
-        annotate_fn: AnnotateFn | None = None,
-        lossless: bool = False,
-    ) -> None:
-        """`lossless`: a replay of a file, where recording waits for the encoder instead of dropping frames."""
-        if not fps > 0:
-            raise ValueError(f"EventStore fps must be > 0, got {fps!r}")
-        super().__init__(cfg, bus=bus, annotate_fn=annotate_fn)
-        self.camera_id, self.fps = camera_id, fps
-        try:
-            self.sink = self.camera(camera_id, fps=fps, lossless=lossless)
-        except BaseException:
-            self.close()
-            raise
-
-    def handle(self, result: FrameResult) -> None:
-        self.sink.handle(result)
-
-    def keep_clip(self, event_id: str, rule: str) -> None:
-        self.sink.keep_clip(event_id, rule)
-
-    def clock_floor(self) -> float | None:
-        return self.sink.clock_floor()
