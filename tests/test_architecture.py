@@ -17,13 +17,6 @@ ROOT = Path(__file__).resolve().parent.parent / "camapp"
 MAX_CAMAPP_IMPORTS = 15
 MAX_LINES = 400
 
-# Modules still over MAX_CAMAPP_IMPORTS while issue 20 #6 is being done, at their count then: none may grow, each
-# leaves this list when it gets to 15. Empty when the rule holds everywhere.
-NOT_YET: dict[str, int] = {"camapp.web.app": 22, "camapp.store.shared": 20}
-
-# Modules over MAX_LINES when the size rule got its test; each shrinks out of this list, none joins it.
-LEGACY_LONG: dict[str, int] = {}
-
 
 def _module_name(path: Path) -> str:
     parts = list(path.relative_to(ROOT.parent).with_suffix("").parts)
@@ -76,18 +69,13 @@ def test_counting_rule_on_known_shapes(tmp_path: Path) -> None:
 
 def test_no_module_imports_more_than_15_camapp_modules() -> None:
     counts = {name: len(camapp_imports(path)) for name, path in _modules().items()}
-    over = sorted(((n, c) for n, c in counts.items() if c > max(MAX_CAMAPP_IMPORTS, NOT_YET.get(n, 0))),
-                  key=lambda nc: -nc[1])
+    over = sorted(((n, c) for n, c in counts.items() if c > MAX_CAMAPP_IMPORTS), key=lambda nc: -nc[1])
     assert not over, f"modules importing more than {MAX_CAMAPP_IMPORTS} camapp modules: " + ", ".join(
         f"{name} ({count})" for name, count in over
     )
-    done = [n for n in NOT_YET if counts.get(n, 0) <= MAX_CAMAPP_IMPORTS]
-    assert not done, f"now at most {MAX_CAMAPP_IMPORTS}, drop from NOT_YET: {done}"
 
 
 def test_modules_stay_under_400_lines() -> None:
     lengths = {name: len(path.read_text(encoding="utf-8").splitlines()) for name, path in _modules().items()}
-    over = {n: c for n, c in lengths.items() if c > MAX_LINES and c > LEGACY_LONG.get(n, 0)}
+    over = {n: c for n, c in lengths.items() if c > MAX_LINES}
     assert not over, f"modules over {MAX_LINES} lines: " + ", ".join(f"{n} ({c})" for n, c in sorted(over.items()))
-    shrunk = [n for n, limit in LEGACY_LONG.items() if lengths.get(n, 0) <= MAX_LINES]
-    assert not shrunk, f"now under {MAX_LINES} lines, drop from LEGACY_LONG: {shrunk}"

@@ -20,8 +20,8 @@ from camapp.fleet.config import load_fleet_config, parse_fleet_config
 from camapp.fleet.console import Console
 from camapp.fleet.simulator import Simulator
 from camapp.fleet.web import create_fleet_app
-from camapp.web.app import close_app
 from camapp.web.auth import UserStore
+from camapp.web.base import close_app
 
 pytestmark = pytest.mark.broker
 

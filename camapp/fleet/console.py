@@ -82,7 +82,7 @@ class Console(Closing):
             raise
 
     def _build(self) -> None:
-        from camapp.web.app import make_private
+        from camapp.web.base import make_private
 
         make_private(self.data_dir)
         self.key = keys.load_or_create(self.data_dir)
@@ -103,7 +103,7 @@ class Console(Closing):
     def run_forever(self) -> int:
         from camapp.fleet.web import create_fleet_app
         from camapp.web import ssl_context
-        from camapp.web.app import close_app
+        from camapp.web.base import close_app
         from camapp.webserver import ServerLimits, WebServer
 
         if threading.current_thread() is threading.main_thread():

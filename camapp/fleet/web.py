@@ -1,4 +1,4 @@
-"""The console's web UI and JSON API, on the appliance's web security (camapp.web.app.base_app: login, setup code,
+"""The console's web UI and JSON API, on the appliance's web security (camapp.web.base.base_app: login, setup code,
 CSRF, roles, Host check) and served by the same server. No video passes through it: each device links to its own UI.
 """
 
@@ -34,7 +34,7 @@ from camapp.fleet.records import Chart, Device, DeviceView, FieldRow, HealthKey,
 from camapp.redact import get_path
 from camapp.types import JsonObject, JsonValue
 from camapp.web import entry
-from camapp.web.app import WEB_DIR, base_app
+from camapp.web.base import WEB_DIR, base_app
 from camapp.web.guard import PUBLIC_CONFIG
 
 if TYPE_CHECKING:

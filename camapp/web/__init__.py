@@ -5,7 +5,8 @@ from __future__ import annotations
 import ssl
 from pathlib import Path
 
-from camapp.web.app import close_app, create_app
+from camapp.web.app import create_app
+from camapp.web.base import close_app
 from camapp.web.context import CameraFeed, EventStoreLike, WebContext
 
 __all__ = ["CameraFeed", "EventStoreLike", "WebContext", "close_app", "create_app", "ssl_context"]

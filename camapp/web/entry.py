@@ -1,6 +1,6 @@
 """Getting in: log in, the first-start setup (admin account + one-time setup code) and log out.
 
-Shared by every web app built on camapp.web.app.base_app (the appliance's UI, the fleet console): each registers a
+Shared by every web app built on camapp.web.base.base_app (the appliance's UI, the fleet console): each registers a
 blueprint named `pages` whose login/setup/logout routes call these with the endpoint of its own home page.
 """
 
