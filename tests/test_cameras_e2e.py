@@ -84,11 +84,13 @@ def write_config(path: Path, front: Path, garden: Path, data: Path, broker: Brok
     }, sort_keys=False))
 
 
+ENV = {**os.environ, "CAMAPP_CONFIG": "/nonexistent/camapp.yaml", "PYTHONPATH": str(ROOT)}  # this checkout's camapp
+
+
 def camapp(*args: str, log: Path) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "CAMAPP_CONFIG": "/nonexistent/camapp.yaml", "PYTHONPATH": str(ROOT)}
     with log.open("ab") as fh:
         return subprocess.Popen([sys.executable, "-m", "camapp.cli", *args], stdout=fh, stderr=subprocess.STDOUT,
-                                cwd=ROOT, env=env)
+                                cwd=ROOT, env=ENV)
 
 
 def healthz(base: str) -> dict[str, Any]:
@@ -294,7 +296,8 @@ def test_two_file_cameras_under_camapp_run(tmp_path: Path, demo_video: Path, mod
     # `camapp replay --camera garden` on the same config: the garden's clip again, into the same store.
     stored_before = {e["id"] for e in StoreReader(data).list_events(limit=1000, camera=CameraName("garden"))}
     replayed = subprocess.run([sys.executable, "-m", "camapp.cli", "replay", str(garden), "-c", str(cfg),
-                               "--camera", "garden", "--json"], capture_output=True, text=True, cwd=ROOT, timeout=120)
+                               "--camera", "garden", "--json"], capture_output=True, text=True, cwd=ROOT, env=ENV,
+                              timeout=120)
     assert replayed.returncode == 0, replayed.stderr
     lines = [json.loads(line) for line in replayed.stdout.splitlines()][:-1]
     assert lines and {e["camera"] for e in lines} == {"garden"}
