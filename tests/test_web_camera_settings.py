@@ -184,3 +184,33 @@ def test_saving_the_form_keeps_a_cameras_masked_password(cameras: Cameras) -> No
     assert client.post("/settings", data=fields).status_code == 302
     porch = _saved(cameras.appl.ctx.config_path)["cameras"]["porch"]
     assert porch["url"] == "rtsp://cam:s3cret@192.0.2.7/stream1" and porch["fps"] == 5.0  # the stored one kept
+
+
+@pytest.mark.browser
+def test_a_cameras_rules_offer_its_own_zones(browser: Any, cameras: Cameras) -> None:
+    """A camera with zones of its own: a rule of that camera offers those zones by name; another camera's rule
+    offers the top level's (none here)."""
+    with_users(cameras.appl)
+    with WebServer(cameras.appl.app, "127.0.0.1", 0) as srv:
+        base = f"http://127.0.0.1:{srv.port}"
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.goto(base + "/login")
+        page.fill("input[name=username]", ADMIN)
+        page.fill("input[name=password]", ADMIN_PW)
+        page.click("button[type=submit]")
+        page.wait_for_url(base + "/")
+        page.goto(base + "/settings#cameras.garden")
+        zones = page.locator('.editor[data-name="cameras.garden.zones"]')
+        zones.locator("input.own").check()
+        zones.get_by_role("button", name="Add zone").click()
+        name = zones.locator('input[data-path="0.name"]')
+        name.fill("lawn")
+        name.dispatch_event("change")
+        for camera, offered in (("garden", ["lawn"]), ("front", [])):
+            rules = page.locator(f'.editor[data-name="cameras.{camera}.rules"]')
+            rules.locator("input.own").check()
+            rules.get_by_role("button", name="Add rule").click()
+            rules.locator('input[data-path=".rules.0.name"]').focus()  # names are refreshed as fields are used
+            box = rules.locator('.checks[data-path=".rules.0.zones"]')
+            assert box.locator("label").all_inner_texts() == offered, camera
+        page.close()

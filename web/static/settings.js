@@ -86,7 +86,7 @@
     if (schema.type === "array" && schema.items) {
       const item = resolve(schema.items, defs);
       if (item.enum) return checkGroup(item.enum, value || [], path);
-      if (key === "zones") return namesGroup("zones", value || [], path);
+      if (key === "zones") return namesGroup(scope + "zones", value || [], path);
       if (item.type === "string") {
         const inp = el("input", { type: "text", "data-path": path, placeholder: "comma-separated" });
         inp.value = (value || []).join(", ");
@@ -129,7 +129,8 @@
       items.push(entry); box.insertBefore(card, add); changed();
     }
     box.append(add);
-    add.addEventListener("click", () => addItem(blank(itemSchema, defs)));
+    const own = scope;  // an item added later belongs to this editor's camera, whichever editor was built last
+    add.addEventListener("click", () => { scope = own; addItem(blank(itemSchema, defs)); });
     values.forEach(addItem);
     return { node: box, get: () => items.map((e) => e.get()) };
   }
@@ -142,9 +143,12 @@
   }
 
   // Names defined elsewhere on the page (zones for a rule, outputs for an action), refreshed as they are edited.
+  // A camera's rules name its own zones when it has them (cameras.<name>.zones), else the top level's.
+  let scope = "";
   function names(of) {
-    const e = editors[of];
-    return e ? e.get().map((x) => x && x.name).filter(Boolean) : [];
+    const e = editors[of], items = e ? e.get() : null;
+    if (items == null && of !== "zones" && of.endsWith(".zones")) return names("zones");
+    return items ? items.map((x) => x && x.name).filter(Boolean) : [];
   }
   function namesGroup(of, chosen, path) {
     const box = el("div", { class: "row checks", "data-path": path });
@@ -266,6 +270,7 @@
     const build = () => {
       let value;
       try { value = JSON.parse(area.value || "null"); } catch (e) { return; }  // typed JSON not valid yet: keep the fields
+      scope = /^cameras\.[^.]+\./.test(box.dataset.name) ? box.dataset.name.split(".").slice(0, 2).join(".") + "." : "";
       w = box.dataset.inherit !== undefined ? overrideWidget(schema, value, JSON.parse(box.dataset.inherit), defs)
         : widget(schema, value == null ? blank(schema, defs) : value, defs, "", "");
       box.replaceChildren(w.node);
