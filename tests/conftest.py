@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import contextlib
 import http.server
+import importlib
 import os
 import shutil
 import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
@@ -117,3 +120,18 @@ def factory() -> Iterator[Any]:
     yield f
     f.reset()
     Device.pin_factory = None
+
+
+@pytest.fixture
+def fakes() -> Iterator[ModuleType]:
+    """tests/fake_parts.py registered for one test (a countdown camera, a detector seeing a person in the middle,
+    a sink keeping what it sees, an alarm output recording what it is told), its records empty."""
+    module = importlib.import_module("fake_parts")
+    module.SEEN.clear()
+    module.DETECT_CALLS.clear()
+    module.LATCHED.clear()
+    try:
+        yield module
+    finally:
+        module.unregister()
+        sys.modules.pop("fake_parts", None)

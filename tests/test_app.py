@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +15,7 @@ import cv2
 import numpy as np
 import pytest
 from conftest import ROOT
+from polling import wait_for
 from store_helpers import served_clip
 from test_web_support import SETUP_CODE
 
@@ -31,16 +32,6 @@ pytestmark = pytest.mark.browser
 ARTIFACTS = ROOT / "test-artifacts" / "app"
 PASSWORD = "end to end pass 1"
 
-
-def wait_for(what: str, check: Callable[[], Any], timeout: float = 30.0, every: float = 0.2) -> Any:
-    """Poll until check() returns something truthy; fail naming `what` after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(every)
-    pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
 def app_config(data_dir: Path) -> AppConfig:

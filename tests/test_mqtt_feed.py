@@ -3,10 +3,8 @@
 
 from __future__ import annotations
 
-import importlib
 import json
 import logging
-import sys
 import threading
 import uuid
 from collections.abc import Iterator
@@ -275,16 +273,6 @@ def test_the_fleet_agent_rides_on_the_one_connection_of_several_cameras(tmp_path
     assert dev.state.mode == "home"
     assert json.loads(col.on("camapp/door-1/garden/events")[0].payload)["camera"] == "garden"
 
-
-@pytest.fixture
-def fakes() -> Iterator[ModuleType]:
-    """tests/fake_parts.py registered for one test (a countdown camera, a detector seeing a person in the middle)."""
-    module = importlib.import_module("fake_parts")
-    try:
-        yield module
-    finally:
-        module.unregister()
-        sys.modules.pop("fake_parts", None)
 
 
 @pytest.mark.parametrize(("layout", "topic"), [("camera", "camapp/lay/events"), ("cameras", "camapp/lay/porch/events")])

@@ -3,9 +3,6 @@
 
 from __future__ import annotations
 
-import importlib
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -17,19 +14,6 @@ from camapp.config import AppConfig, parse_config
 from camapp.configdoc import render
 from camapp.errors import ConfigError
 from camapp.registry import Registry
-
-
-@pytest.fixture
-def fakes() -> Iterator[ModuleType]:
-    module = importlib.import_module("fake_parts")
-    module.SEEN.clear()
-    module.DETECT_CALLS.clear()
-    module.LATCHED.clear()
-    try:
-        yield module
-    finally:
-        module.unregister()
-        sys.modules.pop("fake_parts", None)
 
 
 def fake_config(tmp_path: Path, **sections: object) -> AppConfig:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import json
 import logging
 import shutil
@@ -12,7 +11,7 @@ import sys
 import threading
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -21,6 +20,7 @@ import av
 import cv2
 import numpy as np
 import pytest
+from polling import wait_for
 
 from camapp.app import Appliance
 from camapp.bus import AlertRaised
@@ -123,15 +123,6 @@ def healthz(port: int) -> dict[str, Any]:
         body = json.load(err)
     return body
 
-
-def wait_for(what: str, probe: Callable[[], Any], timeout: float) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = probe()
-        if value:
-            return value
-        time.sleep(0.2)
-    pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
 def test_two_file_cameras_run_on_one_model_and_a_vanished_file_is_named(
@@ -309,16 +300,6 @@ def test_replay_plays_a_file_as_one_named_camera(tmp_path: Path, demo_video: Pat
     unknown = replay(str(clip), "-c", str(config), "--camera", "drive")
     assert unknown.returncode == 2 and "--camera drive: no such camera" in unknown.stderr
 
-
-@pytest.fixture
-def fakes() -> Iterator[ModuleType]:
-    """tests/fake_parts.py registered for one test (a countdown camera, a detector seeing a person in the middle)."""
-    module = importlib.import_module("fake_parts")
-    try:
-        yield module
-    finally:
-        module.unregister()
-        sys.modules.pop("fake_parts", None)
 
 
 def test_a_person_on_one_camera_sounds_the_shared_buzzer_by_that_cameras_rules(

@@ -7,12 +7,11 @@ from __future__ import annotations
 
 import shutil
 import threading
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+from polling import wait_for
 from test_web_support import ADMIN, ADMIN_PW
 
 from camapp.app import Appliance
@@ -22,15 +21,6 @@ from camapp.web.auth import UserStore
 
 pytestmark = pytest.mark.browser
 
-
-def wait_for(what: str, probe: Callable[[], Any], timeout: float) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = probe()
-        if value:
-            return value
-        time.sleep(0.2)
-    pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
 def test_two_file_cameras_in_the_browser(tmp_path: Path, demo_video: Path, model_manifest: Path, browser: Any,
