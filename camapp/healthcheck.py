@@ -16,14 +16,39 @@ import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, NotRequired, Protocol, TypedDict
 
 from camapp.health import PipelineStats
+
+if TYPE_CHECKING:  # the record only: importing the scheduler here would load the detector package
+    from camapp.detect.shared import SlotFigures
 
 MIN_STALE_S = 2.0
 STALE_PERIODS = 3.0
 Problem = Callable[[], str | None]  # None when fine, else why not
 StoreProblem = Callable[[], tuple[str, bool] | None]  # (why not, would a restart help), None when fine
+
+
+class CheckState(TypedDict):
+    ok: bool
+    reason: str | None
+
+
+class CameraHealth(TypedDict):
+    """One named camera's verdict (several cameras only)."""
+
+    ok: bool
+    reasons: list[str]
+    detector: SlotFigures | None  # its late detection slots
+
+
+class HealthReport(TypedDict):
+    """What /healthz answers."""
+
+    ok: bool
+    checks: dict[str, CheckState]
+    reasons: list[str]  # "name: reason" of each failing check
+    cameras: NotRequired[dict[str, CameraHealth]]  # with several cameras
 
 
 @dataclass(frozen=True)
@@ -56,7 +81,7 @@ class _Camera:
     stats: PipelineStats
     stale_after_s: float
     pipeline_problem: Problem
-    slots: Callable[[], dict[str, Any]] | None = None  # its use of the shared detector (late slots)
+    slots: Callable[[], SlotFigures] | None = None  # its use of the shared detector (late slots)
 
     def problem(self) -> str | None:
         age = self.stats.capture_age()
@@ -85,7 +110,7 @@ class HealthMonitor:
         self._cameras: dict[str | None, _Camera] = {None: _Camera(stats, self.stale_after_s, lambda: "not started")}
 
     def add_camera(self, name: str, stats: PipelineStats, camera_fps: float,
-                   slots: Callable[[], dict[str, Any]] | None = None) -> None:
+                   slots: Callable[[], SlotFigures] | None = None) -> None:
         """Check this camera by name (the unnamed one of the constructor is dropped once a named one is added)."""
         self._cameras.pop(None, None)
         self._cameras[name] = _Camera(stats, _stale_after(camera_fps), lambda: "not started", slots)
@@ -94,9 +119,9 @@ class HealthMonitor:
         """Use the running pipeline's own report (Runner.problem) from now on."""
         self._cameras[camera].pipeline_problem = problem
 
-    def cameras(self) -> dict[str, dict[str, Any]]:
+    def cameras(self) -> dict[str, CameraHealth]:
         """Per named camera: ok, the reasons it is not, its late detection slots (empty with one camera)."""
-        out: dict[str, dict[str, Any]] = {}
+        out: dict[str, CameraHealth] = {}
         for name, cam in self._cameras.items():
             if name is None:
                 continue
@@ -122,10 +147,10 @@ class HealthMonitor:
                        Check(f"pipeline{suffix}", cam.pipeline_problem(), restart_helps=True)]
         return [*checks, Check("store", store, restart_helps=store_restart)]
 
-    def report(self) -> dict[str, Any]:
+    def report(self) -> HealthReport:
         """{"ok": bool, "checks": {name: {"ok", "reason"}}, "reasons": ["name: reason", ...]} for /healthz."""
         checks = self.checks()
-        report: dict[str, Any] = {
+        report: HealthReport = {
             "ok": all(c.ok for c in checks),
             "checks": {c.name: {"ok": c.ok, "reason": c.reason} for c in checks},
             "reasons": [f"{c.name}: {c.reason}" for c in checks if not c.ok],
@@ -158,7 +183,7 @@ class Watched(Protocol):
 
 
 def for_cameras(cameras: Sequence[Watched], data_dir: Path, store_problem: StoreProblem | None,
-                slots: Callable[[str], dict[str, object]]) -> HealthMonitor:
+                slots: Callable[[str], SlotFigures]) -> HealthMonitor:
     """The appliance's health checks: the shared store's writer, and each camera's capture and pipeline (named by
     camera when there are several, with its late detection slots, `slots(camera)`)."""
     health = HealthMonitor(cameras[0].stats, cameras[0].fps, data_dir, store_problem)
@@ -168,5 +193,5 @@ def for_cameras(cameras: Sequence[Watched], data_dir: Path, store_problem: Store
     return health
 
 
-def _slots(slots: Callable[[str], dict[str, object]], camera: str) -> Callable[[], dict[str, object]]:
+def _slots(slots: Callable[[str], SlotFigures], camera: str) -> Callable[[], SlotFigures]:
     return lambda: slots(camera)

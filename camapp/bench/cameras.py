@@ -24,13 +24,14 @@ import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TypedDict
 
 import cv2
 
 from camapp.app import Appliance
 from camapp.assets import demo_video
 from camapp.config import AppConfig, parse_config
+from camapp.detect.shared import SlotFigures, SlotStats
 from camapp.sinks import ResultSink
 from camapp.types import CameraName, FrameResult
 
@@ -47,6 +48,55 @@ RESULT = "CAMERAS-BENCH "  # the child's line carrying its figures
 # - Pi 5 (Cortex-A76 at 2.4 GHz): the Pi 4 figure over the 2-3x CPU speed-up Raspberry Pi announced with the Pi 5
 #   (2023); 30 ms taken.
 PI_INVOKE_MS = {"Raspberry Pi 4": 80.0, "Raspberry Pi 5": 30.0}
+
+
+class CameraSnap(TypedDict):
+    """One camera's running totals at one moment."""
+
+    frames: int
+    invokes: int
+    detect_ms: float
+    dropped: int
+    slots: SlotFigures | None  # None with one camera (no scheduler in front of the model)
+
+
+class Snapshot(TypedDict):
+    t: float
+    cpu: float
+    cameras: dict[str, CameraSnap]
+
+
+class CameraFigures(TypedDict):
+    """One camera's figures over the measured span."""
+
+    fps: float
+    dropped_per_s: float
+    invokes: int
+    busy_ms: float
+    requests: int | None
+    late_slots: int | None
+    wait_ms_max: float | None
+    wait_ms_mean: float | None
+    person_events: int
+    first_pass_done: bool
+
+
+class RunFigures(TypedDict):
+    """One configuration's figures: what the child prints as JSON and --json writes."""
+
+    cameras: int
+    seconds: float
+    clip_fps: float
+    per_camera: dict[str, CameraFigures]
+    invokes_per_s: float
+    model_busy: float
+    cpu_pct: float
+    rss_mb: float
+    health_samples: int
+    unhealthy: dict[str, int]
+    reasons: list[str]
+    load: float
+    cores: int
 
 
 class CameraCounter(ResultSink):
@@ -100,7 +150,7 @@ def cameras_config(n: int, video: Path) -> AppConfig:
     return cfg.model_copy(update={"web": cfg.web.model_copy(update={"port": 0})})  # a free port
 
 
-def _snapshot(app: Appliance, counters: dict[CameraName, CameraCounter]) -> dict[str, Any]:
+def _snapshot(app: Appliance, counters: dict[CameraName, CameraCounter]) -> Snapshot:
     slots = app.live.scheduler.stats()
     return {"t": time.monotonic(), "cpu": cpu_s(), "cameras": {
         u.name: {"frames": c.frames, "invokes": c.invokes, "detect_ms": c.detect_ms,
@@ -108,7 +158,7 @@ def _snapshot(app: Appliance, counters: dict[CameraName, CameraCounter]) -> dict
         for u, c in ((u, counters[u.name]) for u in app.units)}}
 
 
-def measure(n: int, seconds: float, warmup: float, video: Path) -> dict[str, Any]:
+def measure(n: int, seconds: float, warmup: float, video: Path) -> RunFigures:
     """In this process: the appliance with `n` cameras for warmup + seconds; the figures of the last `seconds`."""
     pass_frames = clip_frames(video)
     app = Appliance(cameras_config(n, video))
@@ -142,19 +192,18 @@ def measure(n: int, seconds: float, warmup: float, video: Path) -> dict[str, Any
         thread.join(60)
         app.close()
     span = end["t"] - start["t"]
-    cams: dict[str, Any] = {}
+    cams: dict[str, CameraFigures] = {}
     for name, counter in counters.items():
         a, b = start["cameras"][name], end["cameras"][name]
-        slots_a, slots_b = a["slots"] or {}, b["slots"] or {}
+        slots_a, slots_b = a["slots"] or SlotStats().as_dict(), b["slots"] or SlotStats().as_dict()
         cams[name] = {
             "fps": (b["frames"] - a["frames"]) / span, "dropped_per_s": (b["dropped"] - a["dropped"]) / span,
             "invokes": b["invokes"] - a["invokes"],
             # the model's own time: with several cameras a detect call also holds the wait for its turn
-            "busy_ms": slots_b.get("busy_ms", 0.0) - slots_a.get("busy_ms", 0.0) if b["slots"]
-            else b["detect_ms"] - a["detect_ms"],
-            "requests": slots_b.get("requests", 0) - slots_a.get("requests", 0) if b["slots"] else None,
-            "late_slots": slots_b.get("late_slots", 0) - slots_a.get("late_slots", 0) if b["slots"] else None,
-            "wait_ms_max": slots_b.get("wait_ms_max") if b["slots"] else None,
+            "busy_ms": slots_b["busy_ms"] - slots_a["busy_ms"] if b["slots"] else b["detect_ms"] - a["detect_ms"],
+            "requests": slots_b["requests"] - slots_a["requests"] if b["slots"] else None,
+            "late_slots": slots_b["late_slots"] - slots_a["late_slots"] if b["slots"] else None,
+            "wait_ms_max": slots_b["wait_ms_max"] if b["slots"] else None,
             "wait_ms_mean": _mean_wait(slots_a, slots_b) if b["slots"] else None,
             "person_events": counter.person_events, "first_pass_done": counter.first_pass_done,
         }
@@ -167,14 +216,14 @@ def measure(n: int, seconds: float, warmup: float, video: Path) -> dict[str, Any
             "load": os.getloadavg()[0], "cores": os.cpu_count() or 1}
 
 
-def _mean_wait(a: dict[str, Any], b: dict[str, Any]) -> float:
+def _mean_wait(a: SlotFigures, b: SlotFigures) -> float:
     """The mean wait of the requests between two snapshots of a camera's slot stats."""
-    n = b.get("requests", 0) - a.get("requests", 0)
-    total = b.get("wait_ms_mean", 0.0) * b.get("requests", 0) - a.get("wait_ms_mean", 0.0) * a.get("requests", 0)
+    n = b["requests"] - a["requests"]
+    total = b["wait_ms_mean"] * b["requests"] - a["wait_ms_mean"] * a["requests"]
     return total / n if n > 0 else 0.0
 
 
-def run_child(n: int, seconds: float, warmup: float) -> dict[str, Any]:
+def run_child(n: int, seconds: float, warmup: float) -> RunFigures:
     """measure() in a fresh interpreter (its own RSS), with a throwaway data directory."""
     with tempfile.TemporaryDirectory(prefix="camapp-bench-cameras-") as tmp:
         env = {**os.environ, "CAMAPP_DATA": tmp}
@@ -184,22 +233,22 @@ def run_child(n: int, seconds: float, warmup: float) -> dict[str, Any]:
     lines = [line for line in done.stdout.splitlines() if line.startswith(RESULT)]
     if done.returncode != 0 or not lines:
         raise RuntimeError(f"the {n}-camera run failed (exit {done.returncode}); its output:\n{done.stdout[-2000:]}")
-    result: dict[str, Any] = json.loads(lines[-1].removeprefix(RESULT))
+    result: RunFigures = json.loads(lines[-1].removeprefix(RESULT))  # our own child's measure(), as printed
     return result
 
 
-def _slots(c: dict[str, Any]) -> str:
+def _slots(c: CameraFigures) -> str:
     if c["late_slots"] is None:
         return "-"
     return f"{c['late_slots']}/{c['requests']}"
 
 
-def invoke_ms(r: dict[str, Any]) -> float:
+def invoke_ms(r: RunFigures) -> float:
     """The model's time per invoke (with pre/post-processing) in this run."""
     return 1000.0 * r["model_busy"] / r["invokes_per_s"] if r["invokes_per_s"] > 0 else 0.0
 
 
-def limit(r: dict[str, Any], ratio: float) -> str:
+def limit(r: RunFigures, ratio: float) -> str:
     """Where a run that fell behind real time ran out, from its own figures."""
     cpu, cores, busy = r["cpu_pct"], r["cores"], r["model_busy"]
     if busy >= 0.85:
@@ -219,7 +268,7 @@ def limit(r: dict[str, Any], ratio: float) -> str:
             f"keeps its rate){queue}")
 
 
-def report_run(r: dict[str, Any]) -> None:
+def report_run(r: RunFigures) -> None:
     cams = r["per_camera"]
     ratio = [c["fps"] / r["clip_fps"] for c in cams.values()]
     print(f"\n{r['cameras']} camera(s), {r['seconds']:.0f} s: {r['invokes_per_s']:.1f} invokes/s in total, the model "
@@ -239,11 +288,11 @@ def report_run(r: dict[str, Any]) -> None:
         print(limit(r, min(ratio)))
 
 
-def per_camera_events(r: dict[str, Any]) -> list[int]:
+def per_camera_events(r: RunFigures) -> list[int]:
     return [c["person_events"] for c in r["per_camera"].values()]
 
 
-def report_ratios(runs: dict[int, dict[str, Any]]) -> None:
+def report_ratios(runs: dict[int, RunFigures]) -> None:
     one = runs.get(1)
     if one is None:
         return
@@ -266,7 +315,7 @@ def report_ratios(runs: dict[int, dict[str, Any]]) -> None:
               f"{invokes:.2f}x, CPU {cpu:.2f}x")
 
 
-def report_pi(one: dict[str, Any], pi_ms: dict[str, float]) -> None:
+def report_pi(one: RunFigures, pi_ms: dict[str, float]) -> None:
     """Cameras like this one (a busy street: people in almost every frame, the detector's worst case) a Pi's model
     time would hold, from the invokes one camera asked for here (that count depends on the scene and the config,
     not on the machine, while the machine keeps up)."""
@@ -319,7 +368,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     counts: list[int] = args.counts
     print(f"camapp bench: several cameras, each looping {video.name} in real time, one shared model "
           f"({args.seconds:g} s measured after {args.warmup:g} s per configuration)")
-    runs: dict[int, dict[str, Any]] = {}
+    runs: dict[int, RunFigures] = {}
     for n in counts:
         runs[n] = run_child(n, args.seconds, args.warmup)
         report_run(runs[n])

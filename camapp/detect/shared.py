@@ -13,13 +13,24 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TypedDict, TypeVar
 
 from camapp.detect import Detector, Invocation
 from camapp.types import Detections, Image
 
 T = TypeVar("T")
 LATE_FRACTION = 0.5  # of the camera's detection period: waiting longer than this makes its slot late
+
+
+class SlotFigures(TypedDict):
+    """A camera's slot stats as /api/stats, /healthz and the bench report them."""
+
+    requests: int
+    late_slots: int
+    wait_ms_mean: float
+    wait_ms_max: float
+    busy_ms: float
+    ahead_max: int
 
 
 @dataclass
@@ -33,7 +44,7 @@ class SlotStats:
     busy_ms_total: float = 0.0  # time its requests held the model
     ahead_max: int = 0  # most requests (of other cameras) queued ahead of one of its requests
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> SlotFigures:
         mean = self.wait_ms_total / self.requests if self.requests else 0.0
         return {"requests": self.requests, "late_slots": self.late, "wait_ms_mean": round(mean, 2),
                 "wait_ms_max": round(self.wait_ms_max, 2), "busy_ms": round(self.busy_ms_total, 1),
@@ -75,12 +86,12 @@ class DetectorScheduler:
                 self._serving += 1
                 self._cond.notify_all()
 
-    def stats(self) -> dict[str, dict[str, Any]]:
+    def stats(self) -> dict[str, SlotFigures]:
         """Per camera: requests, late slots, mean and longest wait in ms, ms holding the model."""
         with self._cond:
             return {name: s.as_dict() for name, s in self._stats.items()}
 
-    def camera_stats(self, camera: str) -> dict[str, Any]:
+    def camera_stats(self, camera: str) -> SlotFigures:
         with self._cond:
             return self._stats.get(camera, SlotStats()).as_dict()
 

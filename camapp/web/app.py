@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +44,7 @@ def create_app(ctx: WebContext, history_period_s: float = 10.0) -> Flask:
     @app.get("/healthz")
     def healthz() -> Any:
         """200 when camera, pipeline and store work, else 503 with the reasons (camapp.healthcheck)."""
-        report = ctx.health() if ctx.health is not None else {"ok": True}  # a UI without a pipeline (tests)
+        report: Mapping[str, object] = ctx.health() if ctx.health is not None else {"ok": True}  # no pipeline (tests)
         if not users.has_users():
             report = {**report, "console": setupcode.console_message(urls())}
         resp = jsonify(report)

@@ -10,6 +10,7 @@ from typing import Any, Literal, Protocol
 from camapp.annotate import Overlay
 from camapp.commands import Commander
 from camapp.config import AppConfig
+from camapp.healthcheck import HealthReport
 from camapp.store.records import EventDetail, EventRecord, SegmentRecord, StoreUsage
 from camapp.types import CameraName, FrameResult
 
@@ -126,7 +127,7 @@ class WebContext:
     mqtt_status: Callable[[], dict[str, Any]] | None = None
     log_tail: Callable[[int], list[str]] | None = None
     model_name: Callable[[], str] | None = None  # the model detecting now (after a switch or a rollback)
-    health: Callable[[], dict[str, Any]] | None = None  # camapp.healthcheck.HealthMonitor.report
+    health: Callable[[], HealthReport] | None = None  # camapp.healthcheck.HealthMonitor.report
     urls: Callable[[], list[str]] | None = None  # where other devices open the UI (camapp.web.addresses.ui_urls)
     cameras: Mapping[str, CameraFeed] = field(default_factory=dict)
 

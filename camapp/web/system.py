@@ -17,6 +17,7 @@ import yaml
 from typing_extensions import TypedDict  # pydantic describes only this one on Python < 3.12
 
 from camapp.health import system_health
+from camapp.healthcheck import HealthReport
 from camapp.redact import redact_text
 from camapp.web.configio import config_dict, redact
 from camapp.web.context import Stream, WebContext
@@ -57,7 +58,7 @@ def _objects(hub: Stream) -> tuple[list[dict[str, Any]], FrameSize | None]:
 Health = Literal["ok", "starting", "stalled"]
 
 
-def _camera_health(name: str, report: dict[str, Any] | None, stats: Mapping[str, Any]) -> tuple[Health, list[str]]:
+def _camera_health(name: str, report: HealthReport | None, stats: Mapping[str, Any]) -> tuple[Health, list[str]]:
     """("ok" | "starting" | "stalled", the reasons) of one camera: the health report's verdict on it (by name with
     several cameras, the camera and pipeline checks with one); without a report, its capture status."""
     camera = stats["camera"]
@@ -65,16 +66,17 @@ def _camera_health(name: str, report: dict[str, Any] | None, stats: Mapping[str,
         reasons = [] if camera["status"] == "open" else [f"camera {camera['status']}" + (
             f": {camera['error']}" if camera["error"] else "")]
     elif "cameras" in report:
-        reasons = list(report["cameras"].get(name, {}).get("reasons", []))
+        own = report["cameras"].get(name)
+        reasons = list(own["reasons"]) if own is not None else []
     else:
-        reasons = [str(c["reason"]) for key, c in report.get("checks", {}).items()
+        reasons = [str(c["reason"]) for key, c in report["checks"].items()
                    if key in ("camera", "pipeline") and not c["ok"]]
     if not reasons:
         return "ok", []
     return ("starting" if camera["status"] == "starting" and not stats["frames"] else "stalled"), reasons
 
 
-def cameras(ctx: WebContext, only: str | None = None, report: dict[str, Any] | None = None) -> list[CameraInfo]:
+def cameras(ctx: WebContext, only: str | None = None, report: HealthReport | None = None) -> list[CameraInfo]:
     """Each camera (or `only` that one) as /api/cameras lists it: its source, measured and configured fps, ok or
     stalled with the reasons, its viewers and encodes, its frame size and where its page and stream are."""
     if report is None and ctx.health is not None:
