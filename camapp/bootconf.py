@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
-from typing import Any
+from typing import NotRequired, TypedDict
 
 from camapp.config.cameras import CAMERA_NAME, NAME_RULE, RESERVED
 from camapp.errors import ConfigError
+from camapp.types import JsonObject
 
 SECRET_KEYS = frozenset({"wifi_password", "admin_password", "mqtt_password", "setup_code"})
 HOSTNAME_RE = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
@@ -23,6 +25,28 @@ TRUE, FALSE = {"1", "yes", "true", "on"}, {"0", "no", "false", "off"}
 CAMERA_KEY = "camera."  # camera.<name> = <source>: one line per camera
 URL_RE = re.compile(r"^(rtsps?|https?)://\S+$")
 PASSWORD_IN_URL = re.compile(r"^[a-z]+://[^/@\s]*:[^/@\s]*@")
+Setting = str | int | bool  # a checked value of a camapp.conf line other than camera.<name>
+
+
+class CameraSection(TypedDict):
+    """The camera section a `camera.<name>` line (or a camera first boot found) stands for: its source and the one
+    key that says which camera of that source."""
+
+    source: str
+    url: NotRequired[str]  # rtsp
+    device: NotRequired[str]  # v4l2
+    path: NotRequired[str]  # file
+    sensor_id: NotRequired[int]  # jetson_csi
+
+
+def section_json(section: CameraSection) -> JsonObject:
+    """The section as it is written into camapp's config (the same keys, in the same order)."""
+    out: JsonObject = {}
+    for key, value in section.items():
+        assert isinstance(value, str | int)  # every field of CameraSection is one
+        out[key] = value
+    return out
+
 
 @dataclass
 class FirstbootConf:
@@ -45,13 +69,13 @@ class FirstbootConf:
     ssh: bool | None = None
     ssh_authorized_key: str | None = None
     find_cameras: bool | None = None  # None: on the first boot only
-    cameras: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> camera section, from camera.<name>
+    cameras: dict[str, CameraSection] = field(default_factory=dict)  # name -> camera section, from camera.<name>
 
 
 KEYS = tuple(f.name for f in fields(FirstbootConf) if f.name != "cameras")
 
 
-def camera_section(value: str) -> dict[str, Any]:
+def camera_section(value: str) -> CameraSection:
     """The camera section a `camera.<name> = ...` value stands for."""
     if value in ("csi", "picamera2"):
         return {"source": "picamera2"}
@@ -68,17 +92,23 @@ def camera_section(value: str) -> dict[str, Any]:
                      "(the Raspberry Pi camera), jetson_csi:N, or a video file's path")
 
 
-def conf_value(section: dict[str, Any]) -> str:
+def conf_value(section: CameraSection) -> str:
     """The `camera.<name> = ...` value of a camera section (camera_section's inverse)."""
     source = section["source"]
     if source == "picamera2":
         return "csi"
     if source == "jetson_csi":
         return f"jetson_csi:{section.get('sensor_id', 0)}"
-    return str(section[{"rtsp": "url", "v4l2": "device", "file": "path"}[source]])
+    if source == "rtsp":
+        return section["url"]
+    if source == "v4l2":
+        return section["device"]
+    if source == "file":
+        return section["path"]
+    raise KeyError(source)
 
 
-def _camera(key: str, value: str) -> tuple[str, dict[str, Any]]:
+def _camera(key: str, value: str) -> tuple[str, CameraSection]:
     name = key.removeprefix(CAMERA_KEY)
     if not re.match(CAMERA_NAME, name):
         raise ValueError(f"{key}: {NAME_RULE}")
@@ -104,7 +134,7 @@ def _check_psk(value: str) -> str:
     raise ValueError("a Wi-Fi password has 8-63 printable ASCII characters (or is 64 hex digits)")
 
 
-def _pattern(regex: re.Pattern[str], what: str) -> Any:
+def _pattern(regex: re.Pattern[str], what: str) -> Callable[[str], str]:
     def check(value: str) -> str:
         if not regex.match(value):
             raise ValueError(what)
@@ -131,7 +161,7 @@ def _password(value: str) -> str:
     return value
 
 
-CHECKS: dict[str, Any] = {
+CHECKS: dict[str, Callable[[str], Setting]] = {
     "hostname": _pattern(HOSTNAME_RE, "use 1-63 lower-case letters, digits and '-' (not at either end)"),
     "wifi_ssid": _ssid,
     "wifi_password": _check_psk,
@@ -165,7 +195,7 @@ def _split(line: str) -> tuple[str, str] | None:
     return key.lower(), value
 
 
-def _parse_line(line: str, seen: dict[str, int], n: int) -> tuple[str, Any] | None:
+def _parse_line(line: str, seen: dict[str, int], n: int) -> tuple[str, Setting | tuple[str, CameraSection]] | None:
     """(key, checked value) for a setting line, None for blank, comment and empty-value lines."""
     item = _split(line)
     if item is None:
@@ -188,30 +218,32 @@ def _parse_line(line: str, seen: dict[str, int], n: int) -> tuple[str, Any] | No
 
 def parse_conf(text: str, source: str = "camapp.conf") -> FirstbootConf:
     """Parse camapp.conf; raise ConfigError naming every bad line (`source:LINE: key: problem`)."""
-    values: dict[str, Any] = {"cameras": {}}
+    conf = FirstbootConf()
     seen: dict[str, int] = {}
     devices: dict[str, str] = {}  # V4L2 device -> the camera.<name> line that has it
     problems: list[str] = []
     for n, line in enumerate(text.lstrip("\ufeff").splitlines(), start=1):
         try:
             item = _parse_line(line, seen, n)
-            if item is not None and item[0].startswith(CAMERA_KEY):
+            if item is not None and isinstance(item[1], tuple):
                 _one_camera_per_device(item[1], devices, f"{item[0]} (line {n})")
         except ValueError as err:
             problems.append(f"{source}:{n}: {err}")
             continue
-        if item is not None and item[0].startswith(CAMERA_KEY):
-            values["cameras"][item[1][0]] = item[1][1]
-        elif item is not None:
-            values[item[0]] = item[1]
-    conf = FirstbootConf(**values)
+        if item is None:
+            continue
+        key, value = item
+        if isinstance(value, tuple):
+            conf.cameras[value[0]] = value[1]
+        else:
+            setattr(conf, key, value)  # CHECKS[key] returned the field's type
     problems += [f"{source}: {p}" for p in _cross_checks(conf)]
     if problems:
         raise ConfigError("\n".join(problems))
     return conf
 
 
-def _one_camera_per_device(camera: tuple[str, dict[str, Any]], devices: dict[str, str], where: str) -> None:
+def _one_camera_per_device(camera: tuple[str, CameraSection], devices: dict[str, str], where: str) -> None:
     """The config refuses two cameras on one device; say so here, naming both lines."""
     name, section = camera
     device = {"v4l2": section.get("device"), "picamera2": "the Raspberry Pi camera",

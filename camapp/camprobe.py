@@ -15,8 +15,8 @@ import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
+from camapp.bootconf import CameraSection
 from camapp.config.cameras import RESERVED
 
 VIDIOC_QUERYCAP = 0x80685600  # _IOR('V', 0, struct v4l2_capability), 104 bytes
@@ -75,7 +75,7 @@ class FoundCamera:
     """A camera first boot can configure: its name and the keys of its camera section."""
 
     name: str
-    section: dict[str, Any] = field(hash=False)
+    section: CameraSection = field(hash=False)
     what: str  # for the log: "USB camera 'HD Pro Webcam C920' at /dev/v4l/by-id/..."
 
 

@@ -17,17 +17,25 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import yaml
 
 from camapp.atomic import write_atomic
-from camapp.bootconf import FirstbootConf, blank_secrets, conf_value, nm_keyfile, parse_conf
+from camapp.bootconf import (
+    CameraSection,
+    FirstbootConf,
+    blank_secrets,
+    conf_value,
+    nm_keyfile,
+    parse_conf,
+    section_json,
+)
 from camapp.camprobe import FoundCamera, Query, probe, querycap
 from camapp.config import load_config, parse_config
 from camapp.config.camera import CAMERA_SOURCES
 from camapp.config.loader import read_config_data
 from camapp.errors import ConfigError
+from camapp.types import JsonObject
 
 log = logging.getLogger("camapp.firstboot")
 
@@ -150,20 +158,31 @@ def set_setup_code(t: Target, code: str) -> None:
         raise ConfigError(f"camapp.conf: setup_code: {proc.stderr.strip() or proc.stdout.strip()}")
 
 
-def _camera_data(data: dict[str, Any], cameras: dict[str, dict[str, Any]]) -> dict[str, Any]:
+def _replaced(data: JsonObject) -> JsonObject:
+    """The camera section new cameras replace: `camera:`, else the first under `cameras:` ({} when neither is one)."""
+    old = data.get("camera")
+    if not old:
+        many = data.get("cameras")
+        old = next(iter(many.values())) if isinstance(many, dict) and many else None
+    return old if isinstance(old, dict) else {}
+
+
+def _entry(old: JsonObject, section: CameraSection) -> JsonObject:
+    """A camera's section, with the capture size and rate of the camera it replaces where its source has them."""
+    model = CAMERA_SOURCES.config_for(section["source"])
+    fields = set(model.model_fields) if model is not None else set()
+    return {**{k: old[k] for k in ("width", "height", "fps") if k in old and k in fields}, **section_json(section)}
+
+
+def _camera_data(data: JsonObject, cameras: dict[str, CameraSection]) -> JsonObject:
     """`data` with these cameras instead of its own: one as `camera:` (as every single-camera config), several as
     `cameras:`; each keeps the capture size and rate of the camera it replaces where its source has them."""
-    old: dict[str, Any] = data.get("camera") or {}
-    if not old and data.get("cameras"):
-        old = next(iter(data["cameras"].values()))
-    entries: dict[str, dict[str, Any]] = {}
-    for name, section in cameras.items():
-        model = CAMERA_SOURCES.config_for(section["source"])
-        fields = set(model.model_fields) if model is not None else set()
-        entries[name] = {**{k: old[k] for k in ("width", "height", "fps") if k in old and k in fields}, **section}
-    first = next(iter(entries))
-    chosen: dict[str, Any] = {"camera": {"id": first, **entries[first]}} if len(entries) == 1 else {"cameras": entries}
-    out: dict[str, Any] = {}
+    old = _replaced(data)
+    entries: JsonObject = {name: _entry(old, section) for name, section in cameras.items()}
+    first = next(iter(cameras))
+    chosen: JsonObject = ({"camera": {"id": first, **_entry(old, cameras[first])}} if len(cameras) == 1
+                          else {"cameras": entries})
+    out: JsonObject = {}
     for key, value in data.items():
         if key in ("camera", "cameras"):
             out.update(chosen)  # where the old camera was
@@ -174,7 +193,7 @@ def _camera_data(data: dict[str, Any], cameras: dict[str, dict[str, Any]]) -> di
     return out
 
 
-def camera_config(t: Target, cameras: dict[str, dict[str, Any]]) -> dict[str, Any]:
+def camera_config(t: Target, cameras: dict[str, CameraSection]) -> JsonObject:
     """camapp's config with these cameras, validated (ConfigError naming the field): every camera is written (they
     share the one store, broker connection and pins)."""
     data, _ = read_config_data(t.config)
@@ -183,7 +202,7 @@ def camera_config(t: Target, cameras: dict[str, dict[str, Any]]) -> dict[str, An
     return full
 
 
-def set_cameras(t: Target, cameras: dict[str, dict[str, Any]], origin: str) -> list[str]:
+def set_cameras(t: Target, cameras: dict[str, CameraSection], origin: str) -> list[str]:
     """Write the cameras into camapp's config (see camera_config); returns the names configured."""
     data = camera_config(t, cameras)
     header = f"# camapp config; cameras set on first boot from {origin} ({dt.date.today()}).\n"
