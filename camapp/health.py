@@ -9,11 +9,56 @@ import threading
 import time
 from collections import deque
 from pathlib import Path
-from typing import Any
+from typing import TypedDict
 
 from camapp.redact import redact_text
 
 _START = time.monotonic()
+
+
+class CameraStatus(TypedDict):
+    status: str
+    error: str | None  # secrets masked
+    reconnects: int
+
+
+class PipelineFigures(TypedDict):
+    """PipelineStats at one moment, as /status, MQTT stats and the bench show it."""
+
+    frames: int
+    motion_frames: int
+    detector_calls: int
+    dropped_frames: int
+    fps: float
+    motion_ms: float
+    detector_ms: float
+    motion_pct: float
+    camera: CameraStatus
+    last_frame_time: float | None
+
+
+class Memory(TypedDict):
+    total: int | None
+    available: int | None
+
+
+class Disk(TypedDict):
+    path: str
+    total: int
+    free: int
+    used: int
+
+
+class SystemHealth(TypedDict):
+    """system_health(): None where the platform has no such reading."""
+
+    cpu_temp_c: float | None
+    throttled: int | None
+    load: list[float]
+    cpu_count: int | None
+    memory: Memory
+    disk: Disk
+    uptime_s: float
 
 
 class PipelineStats:
@@ -93,7 +138,7 @@ class PipelineStats:
             # Errors quote the source, and an RTSP URL may carry credentials: status and MQTT stats show this.
             self.camera_status, self.camera_error = status, None if error is None else redact_text(error)
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> PipelineFigures:
         with self._lock:
             self.fps = self._fps_at(time.monotonic())
             return {
@@ -142,7 +187,7 @@ def _meminfo() -> dict[str, int]:
     return info
 
 
-def system_health(data_dir: Path | None = None) -> dict[str, Any]:
+def system_health(data_dir: Path | None = None) -> SystemHealth:
     """A snapshot of device health; every field may be None where the platform has no such reading."""
     disk_path = data_dir if data_dir is not None and data_dir.exists() else Path("/")
     disk = shutil.disk_usage(disk_path)

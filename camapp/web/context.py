@@ -10,6 +10,7 @@ from typing import Any, Literal, Protocol
 from camapp.annotate import Overlay
 from camapp.commands import Commander
 from camapp.config import AppConfig
+from camapp.health import PipelineFigures
 from camapp.healthcheck import HealthReport
 from camapp.store.records import EventDetail, EventRecord, SegmentRecord, StoreUsage
 from camapp.types import CameraName, FrameResult
@@ -49,7 +50,7 @@ class Stream(Protocol):
 class StatsReader(Protocol):
     """Pipeline counters (camapp.health.PipelineStats)."""
 
-    def as_dict(self) -> Mapping[str, object]: ...
+    def as_dict(self) -> PipelineFigures: ...
 
 
 class ClipLike(Protocol):

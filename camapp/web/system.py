@@ -9,16 +9,17 @@ import threading
 import time
 import zipfile
 from collections import deque
-from collections.abc import Mapping
 from importlib import metadata
-from typing import Any, Literal
+from typing import Literal
 
 import yaml
 from typing_extensions import TypedDict  # pydantic describes only this one on Python < 3.12
 
-from camapp.health import system_health
+from camapp.health import PipelineFigures, SystemHealth, system_health
 from camapp.healthcheck import HealthReport
 from camapp.redact import redact_text
+from camapp.store.records import StoreUsage
+from camapp.types import JsonObject
 from camapp.web.configio import config_dict, redact
 from camapp.web.context import Stream, WebContext
 
@@ -46,19 +47,64 @@ class CameraInfo(TypedDict):
     snapshot: str  # its latest frame as JPEG
 
 
-def _objects(hub: Stream) -> tuple[list[dict[str, Any]], FrameSize | None]:
+class ObjectInfo(TypedDict):
+    """An object tracked in the latest frame, as /status lists it."""
+
+    track_id: int
+    label: str
+    score: float
+    box: list[float]
+    stationary: bool
+
+
+class StreamInfo(TypedDict):
+    viewers: int
+    encodes: int
+
+
+class Status(TypedDict):
+    """GET /status: what the Live and System pages show."""
+
+    device_id: str
+    time: float
+    camera: str
+    state: dict[str, str | bool | dict[str, bool]]
+    pipeline: PipelineFigures
+    stream: StreamInfo
+    frame: FrameSize | None
+    objects: list[ObjectInfo]
+    cameras: list[CameraInfo]
+    health: SystemHealth
+    mqtt: JsonObject | None
+    storage: StoreUsage | None
+    checks: HealthReport | None
+
+
+class HealthPoint(TypedDict):
+    """One point of the System page's charts (GET /api/history)."""
+
+    t: float
+    fps: float
+    detector_ms: float
+    motion_pct: float
+    load: float
+    temp_c: float | None
+    mem_pct: float | None
+
+
+def _objects(hub: Stream) -> tuple[list[ObjectInfo], FrameSize | None]:
     latest = hub.latest()
     if latest is None:
         return [], None
-    objs = [{"track_id": o.track_id, "label": o.label, "score": round(o.score, 3),
-             "box": [round(v, 1) for v in o.box], "stationary": o.stationary} for o in latest.objects]
+    objs = [ObjectInfo(track_id=o.track_id, label=o.label, score=round(o.score, 3),
+                       box=[round(v, 1) for v in o.box], stationary=o.stationary) for o in latest.objects]
     return objs, FrameSize(width=latest.frame.width, height=latest.frame.height)
 
 
 Health = Literal["ok", "starting", "stalled"]
 
 
-def _camera_health(name: str, report: HealthReport | None, stats: Mapping[str, Any]) -> tuple[Health, list[str]]:
+def _camera_health(name: str, report: HealthReport | None, stats: PipelineFigures) -> tuple[Health, list[str]]:
     """("ok" | "starting" | "stalled", the reasons) of one camera: the health report's verdict on it (by name with
     several cameras, the camera and pipeline checks with one); without a report, its capture status."""
     camera = stats["camera"]
@@ -86,7 +132,7 @@ def cameras(ctx: WebContext, only: str | None = None, report: HealthReport | Non
     for name, feed in ctx.cameras.items():
         if only is not None and name != only:
             continue
-        stats: Mapping[str, Any] = feed.stats.as_dict()
+        stats = feed.stats.as_dict()
         status, reasons = _camera_health(name, report, stats)
         _, frame = _objects(feed.hub)
         own = cfg.cameras.get(name)
@@ -100,39 +146,39 @@ def cameras(ctx: WebContext, only: str | None = None, report: HealthReport | Non
     return out
 
 
-def status(ctx: WebContext, camera: str | None = None) -> dict[str, Any]:
+def status(ctx: WebContext, camera: str | None = None) -> Status:
     """Everything the Live and System pages show, in one JSON document: the pipeline, stream and objects are those
     of `camera` (None: the first camera); `cameras` lists every camera with its health."""
     name = camera if camera is not None else next(iter(ctx.cameras))
     feed = ctx.cameras[name]
     objects, frame = _objects(feed.hub)
     checks = ctx.health() if ctx.health is not None else None  # what /healthz answers, with the reasons
-    return {
-        "device_id": ctx.get_config().device_id,
-        "time": time.time(),
-        "camera": name,
-        "state": ctx.state.as_dict(),
-        "pipeline": feed.stats.as_dict(),
-        "stream": {"viewers": feed.hub.viewers, "encodes": feed.hub.encodes},
-        "frame": frame,
-        "objects": objects,
-        "cameras": cameras(ctx, report=checks),
-        "health": system_health(ctx.data_dir),
-        "mqtt": ctx.mqtt_status() if ctx.mqtt_status else None,
-        "storage": ctx.store.usage() if ctx.store is not None else None,
-        "checks": checks,
-    }
+    return Status(
+        device_id=ctx.get_config().device_id,
+        time=time.time(),
+        camera=name,
+        state=ctx.state.as_dict(),
+        pipeline=feed.stats.as_dict(),
+        stream=StreamInfo(viewers=feed.hub.viewers, encodes=feed.hub.encodes),
+        frame=frame,
+        objects=objects,
+        cameras=cameras(ctx, report=checks),
+        health=system_health(ctx.data_dir),
+        mqtt=ctx.mqtt_status() if ctx.mqtt_status else None,
+        storage=ctx.store.usage() if ctx.store is not None else None,
+        checks=checks,
+    )
 
 
-def sample(ctx: WebContext) -> dict[str, Any]:
+def sample(ctx: WebContext) -> HealthPoint:
     """One point for the charts."""
     stats = ctx.stats.as_dict()
     health = system_health(ctx.data_dir)
     mem = health["memory"]
     mem_pct = 100.0 * (1 - mem["available"] / mem["total"]) if mem["total"] and mem["available"] else None
-    return {"t": round(time.time(), 1), "fps": stats["fps"], "detector_ms": stats["detector_ms"],
-            "motion_pct": stats["motion_pct"], "load": health["load"][0], "temp_c": health["cpu_temp_c"],
-            "mem_pct": None if mem_pct is None else round(mem_pct, 1)}
+    return HealthPoint(t=round(time.time(), 1), fps=stats["fps"], detector_ms=stats["detector_ms"],
+                       motion_pct=stats["motion_pct"], load=health["load"][0], temp_c=health["cpu_temp_c"],
+                       mem_pct=None if mem_pct is None else round(mem_pct, 1))
 
 
 class HealthHistory:
@@ -140,7 +186,7 @@ class HealthHistory:
 
     def __init__(self, ctx: WebContext, period_s: float = 10.0, span_s: float = 3600.0) -> None:
         self._ctx, self._period = ctx, period_s
-        self._points: deque[dict[str, Any]] = deque(maxlen=max(1, int(span_s / period_s)))
+        self._points: deque[HealthPoint] = deque(maxlen=max(1, int(span_s / period_s)))
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -161,7 +207,7 @@ class HealthHistory:
         with self._lock:
             self._points.append(point)
 
-    def points(self) -> list[dict[str, Any]]:
+    def points(self) -> list[HealthPoint]:
         with self._lock:
             return list(self._points)
 
@@ -172,7 +218,7 @@ class HealthHistory:
             self._thread = None
 
 
-def _metric_lines(name: str, help_text: str, value: Any, kind: str = "gauge") -> list[str]:
+def _metric_lines(name: str, help_text: str, value: float | None, kind: str = "gauge") -> list[str]:
     if value is None:
         return []
     return [f"# HELP camapp_{name} {help_text}", f"# TYPE camapp_{name} {kind}", f"camapp_{name} {float(value)}"]
@@ -189,8 +235,8 @@ def metrics_text(ctx: WebContext) -> str:
         ("detector_ms", "Detector latency (EMA), ms.", p["detector_ms"], "gauge"),
         ("motion_percent", "Share of frames with motion.", p["motion_pct"], "gauge"),
         ("stream_viewers", "MJPEG viewers.", st["stream"]["viewers"], "gauge"),
-        ("armed", "1 when armed.", int(state["armed"]), "gauge"),
-        ("alarm_active", "1 while an alarm sounds.", int(state["alarm"]), "gauge"),
+        ("armed", "1 when armed.", int(state["armed"] is True), "gauge"),
+        ("alarm_active", "1 while an alarm sounds.", int(state["alarm"] is True), "gauge"),
         ("cpu_temperature_celsius", "CPU temperature.", h["cpu_temp_c"], "gauge"),
         ("load1", "1-minute load average.", h["load"][0], "gauge"),
         ("disk_free_bytes", "Free bytes on the data disk.", h["disk"]["free"], "gauge"),
@@ -231,7 +277,7 @@ def log_lines(ctx: WebContext, n: int) -> list[str]:
     return [redact_text(line) for line in ctx.log_tail(n)] if ctx.log_tail else []
 
 
-def diagnostics_zip(ctx: WebContext, history: list[dict[str, Any]]) -> bytes:
+def diagnostics_zip(ctx: WebContext, history: list[HealthPoint]) -> bytes:
     """A zip a user can attach to a bug report; every secret is masked (camapp.redact)."""
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
