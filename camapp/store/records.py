@@ -10,6 +10,8 @@ from typing import Literal, NotRequired
 from pydantic import TypeAdapter
 from typing_extensions import TypedDict  # pydantic describes only this one on Python < 3.12
 
+from camapp.types import JsonObject
+
 
 class EventRecord(TypedDict):
     """One event as listed: what was seen, when, where, and which media it has."""
@@ -79,6 +81,6 @@ class StoreUsage(TypedDict):
 RECORDS: tuple[type, ...] = (EventRecord, EventDetail, SegmentRecord, StoreUsage)
 
 
-def json_schemas() -> dict[str, object]:
+def json_schemas() -> dict[str, JsonObject]:
     """The JSON Schema of each record by name (pydantic's, from the annotations above)."""
     return {record.__name__: TypeAdapter(record).json_schema(mode="serialization") for record in RECORDS}

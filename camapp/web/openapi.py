@@ -2,31 +2,33 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
 
 from pydantic import TypeAdapter
 
 from camapp.store.records import json_schemas
+from camapp.types import JsonObject, JsonValue
 from camapp.web.system import CameraInfo
 
-OBJ: dict[str, Any] = {"type": "object"}
-JSON_OBJ = {"application/json": {"schema": OBJ}}
-ERR = {"description": "Error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
-MODE = {"type": "string", "enum": ["disarmed", "home", "away"]}
-IDS = {"type": "string", "pattern": "^[A-Za-z0-9._-]{1,80}$"}
-FLAG = {"type": "string", "enum": ["0", "1"]}
-CAMERA = {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"}
+OBJ: JsonObject = {"type": "object"}
+JSON_OBJ: JsonObject = {"application/json": {"schema": OBJ}}
+ERR: JsonObject = {"description": "Error",
+                   "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+MODE: JsonObject = {"type": "string", "enum": ["disarmed", "home", "away"]}
+IDS: JsonObject = {"type": "string", "pattern": "^[A-Za-z0-9._-]{1,80}$"}
+FLAG: JsonObject = {"type": "string", "enum": ["0", "1"]}
+CAMERA: JsonObject = {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"}
 UNKNOWN = " An unknown camera is a 404 naming it."
 
 
-def openapi30(schema: object) -> object:
+def openapi30(schema: JsonValue) -> JsonValue:
     """A JSON Schema (pydantic's, draft 2020-12) as OpenAPI 3.0 says it: `nullable` instead of a null member of
     anyOf, no titles."""
     if isinstance(schema, list):
         return [openapi30(s) for s in schema]
     if not isinstance(schema, dict):
         return schema
-    out: dict[str, object] = {str(k): openapi30(v) for k, v in schema.items() if k != "title"}
+    out: JsonObject = {str(k): openapi30(v) for k, v in schema.items() if k != "title"}
     members = out.get("anyOf")
     if isinstance(members, list) and {"type": "null"} in members:
         rest = [m for m in members if m != {"type": "null"}]
@@ -39,46 +41,46 @@ def openapi30(schema: object) -> object:
     return out
 
 
-def _p(name: str, where: str, schema: dict[str, Any], required: bool = False) -> dict[str, Any]:
+def _p(name: str, where: str, schema: JsonObject, required: bool = False) -> JsonObject:
     return {"name": name, "in": where, "required": required or where == "path", "schema": schema}
 
 
-def _ref(name: str) -> dict[str, Any]:
+def _ref(name: str) -> JsonObject:
     return {"$ref": f"#/components/schemas/{name}"}
 
 
-def _op(summary: str, ok: str = "application/json", params: list[dict[str, Any]] | None = None,
-        body: dict[str, Any] | None = None, codes: tuple[int, ...] = (400, 401, 403),
-        schema: dict[str, Any] | None = None) -> dict[str, Any]:
+def _op(summary: str, ok: str = "application/json", params: Sequence[JsonValue] | None = None,
+        body: JsonObject | None = None, codes: tuple[int, ...] = (400, 401, 403),
+        schema: JsonObject | None = None) -> JsonObject:
     shape = schema or (OBJ if ok.endswith("json") else {"type": "string", "format": "binary"})
-    responses: dict[str, Any] = {"200": {"description": "OK", "content": {ok: {"schema": shape}}}}
+    responses: JsonObject = {"200": {"description": "OK", "content": {ok: {"schema": shape}}}}
     responses.update({str(c): ERR for c in codes})
-    op: dict[str, Any] = {"summary": summary, "responses": responses}
+    op: JsonObject = {"summary": summary, "responses": responses}
     if params:
-        op["parameters"] = params
+        op["parameters"] = list(params)
     if body is not None:
         op["requestBody"] = {"required": True, "content": body}
     return op
 
 
-def _json_body(props: dict[str, Any], required: list[str]) -> dict[str, Any]:
+def _json_body(props: JsonObject, required: list[JsonValue]) -> JsonObject:
     return {"application/json": {"schema": {"type": "object", "properties": props, "required": required}}}
 
 
-OVERLAY = [_p("boxes", "query", FLAG), _p("motion", "query", FLAG), _p("zones", "query", FLAG)]
-EVENT_FILTERS = [
+OVERLAY: list[JsonValue] = [_p("boxes", "query", FLAG), _p("motion", "query", FLAG), _p("zones", "query", FLAG)]
+EVENT_FILTERS: list[JsonValue] = [
     _p("limit", "query", {"type": "integer", "minimum": 1, "maximum": 500}),
     _p("camera", "query", {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"}),
     _p("before", "query", {"type": "number", "minimum": 0}), _p("label", "query", IDS), _p("zone", "query", IDS),
     _p("since", "query", {"type": "number", "minimum": 0}), _p("until", "query", {"type": "number", "minimum": 0}),
 ]
-MEDIA = {"type": "string", "enum": ["snapshot", "snapshot_clean", "thumbnail", "clip"]}
+MEDIA: JsonObject = {"type": "string", "enum": ["snapshot", "snapshot_clean", "thumbnail", "clip"]}
 WHICH = _p("camera", "query", CAMERA)  # which camera; none: the first (with `camera:`, the only) one
 NAMED = _p("name", "path", CAMERA)
-STREAM = [*OVERLAY, _p("max_frames", "query", {"type": "integer", "minimum": 0})]
+STREAM: list[JsonValue] = [*OVERLAY, _p("max_frames", "query", {"type": "integer", "minimum": 0})]
 
 
-def _cameras() -> dict[str, Any]:
+def _cameras() -> JsonObject:
     """The cameras and each one's live view (the routes of camapp/web/cameras.py)."""
     return {
         "/cameras": {"get": _op("Every camera in the config's order: name, source, fps, ok/starting/stalled with "
@@ -100,7 +102,7 @@ def _cameras() -> dict[str, Any]:
     }
 
 
-def _paths() -> dict[str, Any]:
+def _paths() -> JsonObject:
     eid = [_p("event_id", "path", IDS)]
     return {
         "/status": {"get": _op("State, health, MQTT and storage status, every camera's health (cameras), and the "
@@ -208,14 +210,14 @@ def _paths() -> dict[str, Any]:
     }
 
 
-def _schemas() -> dict[str, Any]:
+def _schemas() -> JsonObject:
     """The web layer's own records (the camera list), in OpenAPI form; nested types under components too."""
     schema = TypeAdapter(CameraInfo).json_schema(mode="serialization", ref_template="#/components/schemas/{model}")
     nested = schema.pop("$defs", {})
     return {name: openapi30(s) for name, s in {**nested, "CameraInfo": schema}.items()}
 
 
-def spec() -> dict[str, Any]:
+def spec() -> JsonObject:
     """The OpenAPI document; every operation needs a session cookie or a bearer token."""
     return {
         "openapi": "3.0.3",
