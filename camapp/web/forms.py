@@ -19,6 +19,7 @@ from camapp.config import UNIONS, AppConfig
 from camapp.config.camera import CAMERA_SOURCES
 from camapp.config.cameras import OVERRIDES, entry_model
 from camapp.redact import MASK, SECRET_PATHS
+from camapp.types import JsonObject, JsonValue
 
 Kind = Literal["checkbox", "number", "select", "text", "password", "list", "json"]
 
@@ -37,8 +38,8 @@ class FieldSpec:
     max: float | None = None
     step: str = "any"
     digits_are_int: bool = False
-    schema: dict[str, Any] | None = None  # a structured value (rules, outputs, zones): settings.js edits it as a form
-    inherit: Any = None  # a camera's override section: the top-level value it overrides (shown until changed)
+    schema: JsonObject | None = None  # a structured value (rules, outputs, zones): settings.js edits it as a form
+    inherit: JsonValue = None  # a camera's override section: the top-level value it overrides (shown until changed)
     sparse: bool = False  # ...whose editor saves only the keys given or changed (the rest keep following the top)
 
     @property
@@ -50,12 +51,12 @@ class FieldSpec:
     def inherit_json(self) -> str:
         return json.dumps(self.inherit)
 
-    def render_value(self, value: Any) -> str:
+    def render_value(self, value: JsonValue) -> str:
         if value is None:
             return ""
         if self.kind == "json":
             return json.dumps(value, indent=1)
-        if self.kind == "list":
+        if self.kind == "list" and isinstance(value, list):
             return ", ".join(str(v) for v in value)
         if self.kind == "password":
             return MASK
@@ -129,10 +130,10 @@ def _scalar_spec(name: str, key: str, info: FieldInfo, ann: Any, nullable: bool)
     return spec
 
 
-def _schema(ann: Any) -> dict[str, Any]:
+def _schema(ann: Any) -> JsonObject:
     """The JSON Schema the settings editor builds its fields from, with the defaults pydantic leaves out (fields
     made by a default_factory), so a new rule starts with the modes and pattern it would get in YAML."""
-    schema = TypeAdapter(ann).json_schema()
+    schema = TypeAdapter(ann).json_schema()  # pydantic's, still to be completed (so read as it types it)
     defs = schema.get("$defs", {})
     for model in _models(ann, set()):
         props = defs.get(model.__name__, {}).get("properties", {})
@@ -158,7 +159,7 @@ def _title(key: str) -> str:
     return key.upper() if key in ("gpio", "mqtt") else key.replace("_", " ").title()
 
 
-def _variant(key: str, current: dict[str, Any]) -> type[BaseModel] | None:
+def _variant(key: str, current: JsonObject) -> type[BaseModel] | None:
     """For a section keyed by `source`/`type` (camera, model): the model of the kind configured now."""
     union = UNIONS.get(key)
     if union is None or union[1]:
@@ -168,7 +169,7 @@ def _variant(key: str, current: dict[str, Any]) -> type[BaseModel] | None:
 
 
 def _walk(model: type[BaseModel], prefix: str, title: str, groups: list[Group],
-          current: dict[str, Any] | None = None) -> None:
+          current: JsonObject | None = None) -> None:
     group = Group(prefix, title, (model.__doc__ or "").strip())
     groups.append(group)
     for key, info in model.model_fields.items():
@@ -193,16 +194,16 @@ def _walk(model: type[BaseModel], prefix: str, title: str, groups: list[Group],
             group.fields.append(_scalar_spec(name, key, info, ann, nullable))
 
 
-def _entry_model(entry: Any) -> type[BaseModel] | None:
+def _entry_model(entry: JsonValue) -> type[BaseModel] | None:
     tag = CAMERA_SOURCES.tag(entry if isinstance(entry, dict) else {})
     source = CAMERA_SOURCES.config_for(tag) if tag is not None else None
     return entry_model(source) if source is not None else None
 
 
-def _walk_cameras(current: dict[str, Any], groups: list[Group]) -> None:
+def _walk_cameras(current: JsonObject, groups: list[Group]) -> None:
     """A group per camera under `cameras:`: its source's fields, then its overrides, each shown with the top-level
     value it overrides and saving only what is given (so an untouched key keeps following the top level)."""
-    for name, entry in (current.get("cameras") or {}).items():
+    for name, entry in _object(current.get("cameras")).items():
         model = _entry_model(entry)
         if model is None:
             continue
@@ -222,17 +223,22 @@ def _walk_cameras(current: dict[str, Any], groups: list[Group]) -> None:
             own.fields.append(spec)
 
 
-def _top_value(current: dict[str, Any], key: str) -> Any:
+def _object(value: JsonValue) -> JsonObject:
+    """A config section as a mapping: {} for one that is absent (or, in a malformed dict, not a mapping)."""
+    return value if isinstance(value, dict) else {}
+
+
+def _top_value(current: JsonObject, key: str) -> JsonValue:
     """What a camera's override section `key` overrides: the top-level section of the same name (`rules` and
     `storage` as their override shape: rules.rules, storage.recording)."""
     if key == "rules":
-        return {"rules": (current.get("rules") or {}).get("rules", [])}
+        return {"rules": _object(current.get("rules")).get("rules", [])}
     if key == "storage":
-        return {"recording": (current.get("storage") or {}).get("recording", {})}
+        return {"recording": _object(current.get("storage")).get("recording", {})}
     return current.get(key)
 
 
-def build_groups(current: dict[str, Any] | None = None) -> list[Group]:
+def build_groups(current: JsonObject | None = None) -> list[Group]:
     """Every config field as a form input, grouped by section (top-level scalars first under General); sections
     keyed by `source`/`type` show the fields of the kind in `current`."""
     groups: list[Group] = []
@@ -240,30 +246,34 @@ def build_groups(current: dict[str, Any] | None = None) -> list[Group]:
     return [g for g in groups if g.fields]
 
 
-def _keep_variant_fields(data: dict[str, Any], current: dict[str, Any]) -> None:
+def _keep_variant_fields(data: JsonObject, current: JsonObject) -> None:
     """A section switched to another kind keeps only the settings the new kind has (the rest are the old kind's);
     so does a camera under `cameras:` switched to another source."""
     for key in UNIONS:
         variant, before = _variant(key, data), _variant(key, current)
-        if variant is not None and variant is not before and isinstance(data.get(key), dict):
-            data[key] = {k: v for k, v in data[key].items() if k in variant.model_fields}
-    old = current.get("cameras") or {}
-    for name, entry in (data.get("cameras") or {}).items():
+        section = data.get(key)
+        if variant is not None and variant is not before and isinstance(section, dict):
+            data[key] = {k: v for k, v in section.items() if k in variant.model_fields}
+    old = _object(current.get("cameras"))
+    cameras = _object(data.get("cameras"))
+    for name, entry in cameras.items():
         model = _entry_model(entry)
         if model is not None and isinstance(entry, dict) and model is not _entry_model(old.get(name)):
-            data["cameras"][name] = {k: v for k, v in entry.items() if k in model.model_fields}
+            cameras[name] = {k: v for k, v in entry.items() if k in model.model_fields}
 
 
-def _set_path(data: dict[str, Any], dotted: str, value: Any) -> None:
+def _set_path(data: JsonObject, dotted: str, value: JsonValue) -> None:
     *parents, last = dotted.split(".")
     for part in parents:
-        if not isinstance(data.get(part), dict):
-            data[part] = {}
-        data = data[part]
+        child = data.get(part)
+        if not isinstance(child, dict):
+            child = {}
+            data[part] = child
+        data = child
     data[last] = value
 
 
-def _parse_one(spec: FieldSpec, form: MultiDict[str, str]) -> Any:
+def _parse_one(spec: FieldSpec, form: MultiDict[str, str]) -> JsonValue:
     if spec.kind == "checkbox":
         return spec.name in form
     raw = form.get(spec.name, "").strip()
@@ -273,19 +283,20 @@ def _parse_one(spec: FieldSpec, form: MultiDict[str, str]) -> Any:
         return [s.strip() for s in raw.split(",") if s.strip()]
     if spec.kind == "json":
         try:
-            return json.loads(raw)
+            value: JsonValue = json.loads(raw)
         except ValueError as err:
             raise ValueError(f"not valid JSON: {err}") from None
+        return value
     if spec.digits_are_int and raw.isdigit():
         return int(raw)
     return raw
 
 
-def parse_form(form: MultiDict[str, str], current: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+def parse_form(form: MultiDict[str, str], current: JsonObject) -> tuple[JsonObject, dict[str, str]]:
     """Apply submitted fields onto the current config dict; fields that do not parse keep their current value
     and get an entry in the returned errors.
     """
-    data = json.loads(json.dumps(current))
+    data: JsonObject = json.loads(json.dumps(current))
     errors: dict[str, str] = {}
     for group in build_groups(current):
         for spec in group.fields:
@@ -297,9 +308,9 @@ def parse_form(form: MultiDict[str, str], current: dict[str, Any]) -> tuple[dict
     return data, errors
 
 
-def shown_values(data: dict[str, Any], form: MultiDict[str, str], errors: dict[str, str]) -> dict[str, Any]:
+def shown_values(data: JsonObject, form: MultiDict[str, str], errors: dict[str, str]) -> JsonObject:
     """What to put back in the form after a failed save: the data, with unparseable fields as typed."""
-    shown: dict[str, Any] = json.loads(json.dumps(data))
+    shown: JsonObject = json.loads(json.dumps(data))
     for name in errors:
         if name in form:
             _set_path(shown, name, form[name])
