@@ -18,17 +18,54 @@ import sqlite3
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Protocol, TypedDict
 
 from camapp.config import AppConfig
 from camapp.config.storage import StorageConfig
+from camapp.detect import Detector
 from camapp.sinks import ResultSink
 from camapp.store import EventStore
-from camapp.types import CameraName, Frame
+from camapp.types import CameraName, Frame, FrameResult, JsonValue
 
-RunPipeline = Callable[..., dict[str, Any]]  # camapp.bench.harness.run_pipeline(frames, cfg, detector, extra=[...])
+
+class RunPipeline(Protocol):
+    """camapp.bench.harness.run_pipeline (passed in: the harness imports this module); its figures are not used."""
+
+    def __call__(self, frames: list[Frame], cfg: AppConfig, detector: Detector, viewers: int = 0,
+                 extra: Sequence[ResultSink] = ()) -> object: ...
+
+
+class ClipTiming(TypedDict, total=False):
+    """Serving the clip nearest 30 s; empty when no event has a clip."""
+
+    clip_s: float
+    clip_bytes: int
+    first_byte_ms: float
+    total_ms: float
+
+
+class StorageFigures(TypedDict):
+    """What one replay wrote, per hour of video (printed by report, or as JSON with --json)."""
+
+    span_s: float
+    replay_s: float
+    per_hour: dict[str, int]  # bytes written by the segments, snapshots, sqlite threads, else, total
+    stream_bytes_per_hour: int
+    segment_files_per_hour: int
+    snapshot_files_per_hour: int
+    snapshot_kept_per_hour: int
+    ratio: float
+    ratio_kept: float
+    files_left: dict[str, int]
+    events: int
+    pruned_events: int
+    quota_passes: int
+    clip: ClipTiming
+    quota_bytes: int
+    at_close_bytes: int
+
 THREADS = {"recorder": "segments", "store-media": "snapshots", "store-writer": "sqlite"}
 CLIP_S = 30.0
 
@@ -82,7 +119,7 @@ def _quota_passes(store: EventStore) -> int:
     return sum(1 for prev, cur in zip([False, *kinds], kinds, strict=False) if cur and not prev)
 
 
-def time_clip(store: EventStore) -> dict[str, Any]:
+def time_clip(store: EventStore) -> ClipTiming:
     """First byte and total time of the clip of the event whose window is nearest 30 s (cache cleared first)."""
     events = [e for e in store.list_events(limit=1000) if e["has_clip"] and e["end_time"] is not None]
     if not events:
@@ -97,13 +134,13 @@ def time_clip(store: EventStore) -> dict[str, Any]:
     sent = sum(len(data[i:i + 65536]) for i in range(0, len(data), 65536))  # what the server hands the socket
     total = time.perf_counter() - t0
     seconds = (clip.end - clip.start) if clip is not None else 0.0
-    return {"clip_s": round(seconds, 1), "clip_bytes": sent, "first_byte_ms": round(first * 1000, 1),
-            "total_ms": round(total * 1000, 1)}
+    return ClipTiming(clip_s=round(seconds, 1), clip_bytes=sent, first_byte_ms=round(first * 1000, 1),
+                      total_ms=round(total * 1000, 1))
 
 
-def measure(frames: Sequence[Frame], cfg: AppConfig, detector: Any, run_pipeline: RunPipeline, *,  # noqa: PLR0913
-            span_s: float = 120.0, fps: float = 10.0, storage: dict[str, Any] | None = None,
-            data: Path | None = None) -> dict[str, Any]:
+def measure(frames: Sequence[Frame], cfg: AppConfig, detector: Detector, run_pipeline: RunPipeline, *,  # noqa: PLR0913
+            span_s: float = 120.0, fps: float = 10.0, storage: Mapping[str, JsonValue] | None = None,
+            data: Path | None = None) -> StorageFigures:
     """Replay `span_s` seconds of the demo through the pipeline into a fresh store (in `data`, kept, or a
     temporary directory); what it wrote, per hour."""
     replay = restamped(frames, span_s, fps)
@@ -162,7 +199,7 @@ class _Feed(ResultSink):
         self._t0: float | None = None
         self._n = 0
 
-    def handle(self, result: Any) -> None:
+    def handle(self, result: FrameResult) -> None:
         if self._t0 is None:
             self._t0 = time.monotonic()
         delay = self._t0 + self._n / self.fps - time.monotonic()
@@ -179,7 +216,7 @@ def _mb(n: float) -> str:
     return f"{n / 2**20:8.1f} MB"
 
 
-def report(m: dict[str, Any]) -> None:
+def report(m: StorageFigures) -> None:
     h = m["per_hour"]
     print(f"\nstorage, SD-card wear (busy vtest.avi, {m['span_s']:.0f} s of video at its own pace, as a camera; "
           "per hour of video)")
@@ -199,8 +236,8 @@ def report(m: dict[str, Any]) -> None:
               f"{clip['clip_bytes'] / 2**20:.1f} MB in {clip['total_ms']} ms")
 
 
-def bench_storage(frames: list[Frame], cfg: AppConfig, detector: Any, run_pipeline: RunPipeline,
-                  span_s: float = 120.0) -> dict[str, Any]:
+def bench_storage(frames: list[Frame], cfg: AppConfig, detector: Detector, run_pipeline: RunPipeline,
+                  span_s: float = 120.0) -> StorageFigures:
     """The storage part of `make bench`."""
     m = measure(frames, cfg, detector, run_pipeline, span_s=span_s)
     report(m)
