@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from camapp.mqtt.topics import Topics, slug
+from camapp.types import JsonObject, JsonValue
 
 ON_TEMPLATE = "{{ 'ON' if value | int(0) > 0 else 'OFF' }}"
 INTERVAL_S = 60.0  # at most one discovery round a minute, however often Home Assistant says it is back
@@ -38,12 +38,13 @@ class Throttle:
         return True
 
 
-def _stat(key: str, name: str, **extra: Any) -> tuple[str, str, dict[str, Any]]:
-    body = {"name": name, "value_template": f"{{{{ value_json.{key} }}}}", "state_class": "measurement", **extra}
+def _stat(key: str, name: str, **extra: JsonValue) -> tuple[str, str, JsonObject]:
+    body: JsonObject = {"name": name, "value_template": f"{{{{ value_json.{key} }}}}", "state_class": "measurement",
+                        **extra}
     return ("sensor", key, body)
 
 
-Entity = tuple[str, str, dict[str, Any] | None]  # (component, object id, its fields; None removes it)
+Entity = tuple[str, str, JsonObject | None]  # (component, object id, its fields; None removes it)
 _CONTROLS = {"armed": ("Armed", "mdi:shield-home", "switch", "binary_sensor"),
              "detection": ("Detection", "mdi:eye", "switch", "binary_sensor"),
              "mode": ("Arming mode", "mdi:shield-lock", "select", "sensor")}
@@ -68,7 +69,7 @@ def _control(topics: Topics, name: str, commands: Collection[str]) -> list[Entit
     """A switch or select where Home Assistant may send the command, else a read-only sensor (and an empty config
     that removes the control HA may still have from before)."""
     label, icon, writable, readonly = _CONTROLS[name]
-    body: dict[str, Any] = {"name": label, "state_topic": getattr(topics, name), "icon": icon}
+    body: JsonObject = {"name": label, "state_topic": getattr(topics, name), "icon": icon}
     if name in commands:
         body["command_topic"] = topics.command(name)
         body.update({"options": ["disarmed", "home", "away"]} if name == "mode" else {})
@@ -80,12 +81,13 @@ def _controls(topics: Topics, commands: Collection[str]) -> list[Entity]:
     out = [e for name in _CONTROLS for e in _control(topics, name, commands)]
     for name, label, icon in (("silence", "Silence alarm", "mdi:volume-off"), ("snapshot", "Take snapshot",
                                                                               "mdi:camera")):
-        button = {"name": label, "command_topic": topics.command(name), "payload_press": "PRESS", "icon": icon}
+        button: JsonObject = {"name": label, "command_topic": topics.command(name), "payload_press": "PRESS",
+                              "icon": icon}
         out.append(("button", name, button if name in commands else None))
     return out
 
 
-def _stats(topics: Topics, stats: Sequence[tuple[str, str, dict[str, Any]]]) -> list[Entity]:
+def _stats(topics: Topics, stats: Sequence[tuple[str, str, Mapping[str, JsonValue]]]) -> list[Entity]:
     out: list[Entity] = []
     for key, name, extra in stats:
         comp, obj, body = _stat(key, name, **extra)
@@ -107,10 +109,12 @@ def _labels(topics: Topics, labels: Sequence[str]) -> list[Entity]:
 
 def _camera(topics: Topics, labels: Sequence[str]) -> list[Entity]:
     """What one camera shows: motion, its pipeline's stats, the last event and a count per label."""
-    last = {"name": "Last event", "state_topic": topics.events, "icon": "mdi:cctv",
-            "value_template": "{{ value_json.label }} {{ value_json.type }}", "json_attributes_topic": topics.events}
-    status = {"name": "Camera status", "state_topic": topics.stats, "value_template": "{{ value_json.camera_status }}",
-              "icon": "mdi:cctv", "entity_category": "diagnostic"}  # open, reconnecting, error: which camera stalled
+    last: JsonObject = {"name": "Last event", "state_topic": topics.events, "icon": "mdi:cctv",
+                        "value_template": "{{ value_json.label }} {{ value_json.type }}",
+                        "json_attributes_topic": topics.events}
+    status: JsonObject = {"name": "Camera status", "state_topic": topics.stats,
+                          "value_template": "{{ value_json.camera_status }}", "icon": "mdi:cctv",
+                          "entity_category": "diagnostic"}  # open, reconnecting, error: which camera stalled
     return [("binary_sensor", "motion", {"name": "Motion", "state_topic": topics.motion, "device_class": "motion"}),
             *_stats(topics, _PIPELINE_STATS), ("sensor", "last_event", last), ("sensor", "camera_status", status),
             *_labels(topics, labels)]
@@ -135,7 +139,7 @@ def _appliance(topics: Topics, commands: Collection[str], cameras: Sequence[Came
 def discovery_messages(  # noqa: PLR0913 - keyword-only, one per part of the discovery round
     topics: Topics, *, device_id: str, labels: Sequence[str], model_name: str, sw_version: str,
     commands: Collection[str] = (), cameras: Sequence[CameraEntities] | None = None,
-) -> list[tuple[str, dict[str, Any] | None]]:
+) -> list[tuple[str, JsonObject | None]]:
     """(topic, payload) pairs to publish retained under <discovery_prefix>/<component>/<device_id>/<object>/config;
     a None payload is published empty, which removes that entity from Home Assistant.
 
@@ -145,26 +149,27 @@ def discovery_messages(  # noqa: PLR0913 - keyword-only, one per part of the dis
     """
     node = slug(device_id)
     appliance = f"camapp_{node}"
-    device = {"identifiers": [appliance], "name": f"camapp {device_id}", "manufacturer": "camapp",
-              "model": model_name, "sw_version": sw_version}
-    groups: list[tuple[str, dict[str, Any], list[Entity]]] = []
+    device: JsonObject = {"identifiers": [appliance], "name": f"camapp {device_id}", "manufacturer": "camapp",
+                          "model": model_name, "sw_version": sw_version}
+    groups: list[tuple[str, JsonObject, list[Entity]]] = []
     if cameras is None:
         groups.append(("", device, _entities(topics, labels, commands)))
     else:
         groups.append(("", device, _appliance(topics, commands, cameras)))
         for cam in cameras:
-            own = {"identifiers": [f"{appliance}_{slug(cam.name)}"], "name": f"camapp {device_id} {cam.name}",
-                   "manufacturer": "camapp", "model": model_name, "sw_version": sw_version, "via_device": appliance}
+            own: JsonObject = {"identifiers": [f"{appliance}_{slug(cam.name)}"],
+                               "name": f"camapp {device_id} {cam.name}", "manufacturer": "camapp",
+                               "model": model_name, "sw_version": sw_version, "via_device": appliance}
             ents = [*_camera(cam.topics, cam.labels), *_control(cam.topics, "detection", commands)]
             groups.append((f"{slug(cam.name)}_", own, ents))
-    out: list[tuple[str, dict[str, Any] | None]] = []
+    out: list[tuple[str, JsonObject | None]] = []
     for prefix, dev, entities in groups:
         for component, obj, body in entities:
             object_id = prefix + obj
             if body is None:
                 out.append((topics.discovery(component, node, object_id), None))
                 continue
-            payload = {
+            payload: JsonObject = {
                 **body,
                 "unique_id": f"camapp_{node}_{object_id}",
                 "availability_topic": topics.available,

@@ -97,7 +97,7 @@ class CameraFeed(ResultSink):
         for msg in result.events:
             body = payloads.event_payload(msg, device_id=link.device_id, camera_id=self.name, model_name=model,
                                           frame_size=size, media=link.media)
-            link.put(Store(NewMessage(body["message_id"], msg.type, self.topics.events, payloads.dumps(body),
+            link.put(Store(NewMessage(str(body["message_id"]), msg.type, self.topics.events, payloads.dumps(body),
                                       msg.id)))
             if link.snapshots and msg.type in ("new", "update"):
                 link.put(Thumbnail(msg.label, thumbs.crop(result.frame.image, msg.box),

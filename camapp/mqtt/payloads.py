@@ -8,9 +8,8 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from camapp.types import EventMessage
+from camapp.types import EventMessage, JsonObject
 
 SCHEMA_VERSION = 1
 # Compatible additions within a version: 2 added has_snapshot, has_clip, url, snapshot_url and clip_url to events.
@@ -34,7 +33,7 @@ def new_message_id() -> str:
     return uuid.uuid4().hex
 
 
-def envelope(device_id: str, camera_id: str | None) -> dict[str, Any]:
+def envelope(device_id: str, camera_id: str | None) -> JsonObject:
     """Fields every event-like message carries."""
     return {"version": SCHEMA_VERSION, "message_id": new_message_id(), "device_id": device_id,
             "camera": camera_id, "time": round(time.time(), 3)}
@@ -49,7 +48,7 @@ class EventMedia:
     clips: bool = False
     base_url: Callable[[], str | None] = lambda: None
 
-    def fields(self, event_id: str) -> dict[str, Any]:
+    def fields(self, event_id: str) -> JsonObject:
         base = self.base_url()
         link = (lambda path: f"{base}{path}") if base else (lambda path: None)
         return {"has_snapshot": self.snapshots, "has_clip": self.clips, "url": link(f"/events/{event_id}"),
@@ -60,9 +59,9 @@ class EventMedia:
 def event_payload(
     msg: EventMessage, *, device_id: str, camera_id: str, model_name: str, frame_size: tuple[int, int] | None = None,
     media: EventMedia | None = None,
-) -> dict[str, Any]:
+) -> JsonObject:
     """One event message as published on <prefix>/events (see event.v1.json)."""
-    body = msg.to_dict()
+    body: JsonObject = msg.to_dict()
     body.update(envelope(device_id, camera_id))
     body["revision"] = SCHEMA_REVISION
     body["model"] = model_name
@@ -71,7 +70,7 @@ def event_payload(
     return body
 
 
-def alert_payload(payload: Mapping[str, Any], *, device_id: str, camera_id: str | None) -> dict[str, Any]:
+def alert_payload(payload: Mapping[str, object], *, device_id: str, camera_id: str | None) -> dict[str, object]:
     """A rule's alert: the rule's own fields plus the envelope (envelope keys win)."""
     body = dict(payload)
     body.update(envelope(device_id, camera_id))
@@ -79,7 +78,7 @@ def alert_payload(payload: Mapping[str, Any], *, device_id: str, camera_id: str 
     return body
 
 
-def _flatten(raw: Mapping[str, Any]) -> dict[str, Any]:
+def _flatten(raw: Mapping[str, object]) -> dict[str, object]:
     flat = dict(raw)
     for key in ("pipeline", "health", "system"):
         nested = raw.get(key)
@@ -88,7 +87,7 @@ def _flatten(raw: Mapping[str, Any]) -> dict[str, Any]:
     return flat
 
 
-def _disk_free_pct(disk: Any) -> float | None:
+def _disk_free_pct(disk: object) -> float | None:
     if not isinstance(disk, Mapping):
         return None
     total, free = disk.get("total"), disk.get("free")
@@ -97,18 +96,19 @@ def _disk_free_pct(disk: Any) -> float | None:
     return round(100.0 * free / total, 1)
 
 
-def stats_payload(raw: Mapping[str, Any], *, device_id: str, outbox: int, connected: bool,
-                  camera: str | None = None) -> dict[str, Any]:
+def stats_payload(raw: Mapping[str, object], *, device_id: str, outbox: int, connected: bool,
+                  camera: str | None = None) -> dict[str, object]:
     """The periodic <prefix>/stats message (see stats.v1.json), or with `camera` that camera's
     <prefix>/<camera>/stats; missing readings are null."""
     flat = _flatten(raw)
-    body: dict[str, Any] = {"version": SCHEMA_VERSION, "revision": STATS_REVISION, "device_id": device_id,
-                            "camera": camera, "time": round(time.time(), 3)}
+    # The readings are whatever the stats source holds (numbers, None, the load list); dumps() writes them.
+    body: dict[str, object] = {"version": SCHEMA_VERSION, "revision": STATS_REVISION, "device_id": device_id,
+                               "camera": camera, "time": round(time.time(), 3)}
     for key in _STATS_FIELDS:
         body[key] = flat.get(key)
     body["disk_free_pct"] = _disk_free_pct(flat.get("disk"))
-    camera = flat.get("camera")
-    body["camera_status"] = camera.get("status") if isinstance(camera, Mapping) else None
+    capture = flat.get("camera")
+    body["camera_status"] = capture.get("status") if isinstance(capture, Mapping) else None
     body["mqtt_outbox"] = outbox
     body["mqtt_connected"] = connected
     recording = raw.get("recording")  # the store's recorder: "recording", "stopped: low disk ...", or off
@@ -119,6 +119,6 @@ def stats_payload(raw: Mapping[str, Any], *, device_id: str, outbox: int, connec
     return body
 
 
-def dumps(body: Mapping[str, Any]) -> str:
+def dumps(body: Mapping[str, object]) -> str:
     """Compact JSON; NaN is not valid JSON, so it is refused here rather than by a subscriber."""
     return json.dumps(body, separators=(",", ":"), allow_nan=False, default=str)

@@ -246,7 +246,7 @@ class MqttSink(ResultSink):
         except (TypeError, ValueError) as err:
             log.warning("MQTT: alert payload is not valid JSON (%s); not sent", err)
             return
-        self._worker.put(Store(NewMessage(body["message_id"], "alert", self.topics.alert, text)))
+        self._worker.put(Store(NewMessage(str(body["message_id"]), "alert", self.topics.alert, text)))
 
     def check_model(self) -> None:
         """After a live model switch, announce the new model to Home Assistant again."""
