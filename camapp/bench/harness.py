@@ -10,7 +10,7 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Protocol, TypedDict
 
 import cv2
 import numpy as np
@@ -24,7 +24,7 @@ from camapp.parts import pipeline_factory
 from camapp.runner import PipelineHolder, replay
 from camapp.sinks import ResultSink
 from camapp.stream import FrameHub, HubSink
-from camapp.types import Frame, FrameResult
+from camapp.types import FloatArray, Frame, FrameResult
 
 
 def bench_config(video: Path) -> AppConfig:
@@ -84,8 +84,36 @@ class CallTimer(ResultSink):
         pass
 
 
+class PipelineRun(TypedDict):
+    """One replay through the pipeline: frames per second, detector share, per-frame times (ms), JPEG encodes."""
+
+    fps: float
+    frames: int
+    detector_calls: int
+    verifications: int
+    motion_ms: float
+    invoke_ms: float
+    call_ms: float
+    encodes: int
+
+
+class NaiveRun(TypedDict):
+    """The baseline's speed, and the people it found in each frame (by frame index) for the motion figures."""
+
+    fps: float
+    frames: int
+    person_boxes: dict[int, FloatArray]
+
+
+class RunPipeline(Protocol):
+    """run_pipeline, as the bench parts that take it as an argument call it."""
+
+    def __call__(self, frames: list[Frame], cfg: AppConfig, detector: Detector, viewers: int = 0,
+                 extra: Sequence[ResultSink] = ()) -> PipelineRun: ...
+
+
 def run_pipeline(frames: list[Frame], cfg: AppConfig, detector: Detector, viewers: int = 0,
-                 extra: Sequence[ResultSink] = ()) -> dict[str, Any]:
+                 extra: Sequence[ResultSink] = ()) -> PipelineRun:
     stats, hub = PipelineStats(), FrameHub(cfg.web.stream_width, cfg.web.jpeg_quality, cfg.web.stream_fps)
     timer = CallTimer(detector)
     threads = [threading.Thread(target=lambda: [None for _ in hub.frames(timeout=0.5)], daemon=True)
@@ -111,20 +139,21 @@ def run_pipeline(frames: list[Frame], cfg: AppConfig, detector: Detector, viewer
     for t in threads:
         t.join(2)
     s = stats.as_dict()
-    return {"fps": s["frames"] / elapsed, "frames": s["frames"], "detector_calls": s["detector_calls"],
-            "verifications": verifications,
-            "motion_ms": statistics.mean(motion_ms) if motion_ms else 0.0,
-            "invoke_ms": statistics.mean(timer.invoke) if timer.invoke else 0.0,
-            "call_ms": statistics.mean(timer.total) if timer.total else 0.0, "encodes": hub.encodes}
+    return PipelineRun(fps=s["frames"] / elapsed, frames=s["frames"], detector_calls=s["detector_calls"],
+                       verifications=verifications,
+                       motion_ms=statistics.mean(motion_ms) if motion_ms else 0.0,
+                       invoke_ms=statistics.mean(timer.invoke) if timer.invoke else 0.0,
+                       call_ms=statistics.mean(timer.total) if timer.total else 0.0, encodes=hub.encodes)
 
 
-def run_naive(frames: list[Frame], detector: Detector) -> dict[str, Any]:
+def run_naive(frames: list[Frame], detector: Detector) -> NaiveRun:
     """The baseline: the detector on every whole frame, nothing else."""
-    n, t0, person_boxes = 0, time.perf_counter(), {}
+    n, t0 = 0, time.perf_counter()
+    person_boxes: dict[int, FloatArray] = {}
     for frame in frames:
         dets = detector.detect(frame.image)
         keep = np.array([label == "person" for label in dets.labels], dtype=bool)
         person_boxes[frame.index] = dets.boxes[keep] if len(dets) else np.zeros((0, 4), np.float32)
         n += 1
     elapsed = time.perf_counter() - t0
-    return {"fps": n / elapsed, "frames": n, "person_boxes": person_boxes}
+    return NaiveRun(fps=n / elapsed, frames=n, person_boxes=person_boxes)

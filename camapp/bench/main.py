@@ -8,12 +8,19 @@ import argparse
 import resource
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from camapp.assets import ROOT, demo_video
-from camapp.bench.harness import bench_config, frames_of, quiet_sequence, run_naive, run_pipeline
+from camapp.bench.harness import (
+    NaiveRun,
+    PipelineRun,
+    bench_config,
+    frames_of,
+    quiet_sequence,
+    run_naive,
+    run_pipeline,
+)
 from camapp.bench.recording import bench_recording
 from camapp.bench.speed import bench_detection
 from camapp.bench.storage import bench_storage
@@ -36,7 +43,7 @@ def bench_motion(video: Path, cfg: AppConfig, person_boxes: dict[int, np.ndarray
     print(f"  ours is {base['ms_per_frame'] / max(ours['ms_per_frame'], 1e-9):.2f}x faster per frame")
 
 
-def report(title: str, gated: dict[str, Any], naive: dict[str, Any]) -> None:
+def report(title: str, gated: PipelineRun, naive: NaiveRun) -> None:
     frac = gated["detector_calls"] / max(gated["frames"], 1)
     print(f"\n{title}")
     print(f"  pipeline (motion-gated)    {gated['fps']:.1f} frames/s over {gated['frames']} frames")

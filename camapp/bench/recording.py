@@ -9,9 +9,9 @@ from __future__ import annotations
 import statistics
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from camapp.config import AppConfig
 from camapp.record.codec import H264Encoder, available_encoders, choose_encoder
@@ -20,7 +20,9 @@ from camapp.record.segments import Segment
 from camapp.sinks import ResultSink
 from camapp.types import Frame, FrameResult
 
-RunPipeline = Callable[..., dict[str, Any]]  # camapp.bench.harness.run_pipeline(frames, cfg, detector, extra=[...])
+if TYPE_CHECKING:
+    from camapp.bench.harness import RunPipeline
+    from camapp.detect import Detector
 
 
 class RecordingSink(ResultSink):
@@ -56,7 +58,7 @@ def encode_ms(frames: Sequence[Frame], cfg: AppConfig, name: str, fps: float) ->
     return statistics.mean(times)
 
 
-def bench_recording(frames: list[Frame], cfg: AppConfig, detector: Any, run_pipeline: RunPipeline,
+def bench_recording(frames: list[Frame], cfg: AppConfig, detector: Detector, run_pipeline: RunPipeline,
                     fps: float = 10.0) -> None:
     """Print encode ms/frame beside the pipeline's ms/frame, and fps with recording off and on, back to back on the
     same frames (so both see the same load on the machine)."""
