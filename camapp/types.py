@@ -140,7 +140,7 @@ class Detections:
     def areas(self) -> FloatArray:
         return (self.boxes[:, 2] - self.boxes[:, 0]) * (self.boxes[:, 3] - self.boxes[:, 1])
 
-    def to_list(self) -> list[dict[str, Any]]:
+    def to_list(self) -> list[JsonObject]:
         """JSON-ready list, as printed by `camapp detect --json`."""
         return [
             {"label": lab, "score": round(float(s), 4), "box": [round(float(v), 1) for v in b]}
@@ -215,7 +215,7 @@ class EventMessage:
         if self.type == "end" and self.end_time is None:
             raise ValueError("an end message needs end_time")
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JsonObject:
         return {
             "type": self.type,
             "id": self.id,
