@@ -27,12 +27,12 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
 
 import yaml
 
 from camapp.bench.tracking import percentile
 from camapp.demo import demo_config
+from camapp.types import JsonObject
 from camapp.web.auth import UserStore
 from camapp.web.tls import ensure_certificate
 
@@ -138,7 +138,7 @@ class NewEvents:
         import paho.mqtt.client as mqtt
         from paho.mqtt.enums import CallbackAPIVersion
 
-        self.arrivals: list[tuple[float, dict[str, Any]]] = []
+        self.arrivals: list[tuple[float, JsonObject]] = []
         self._changed = threading.Condition()
         self._last = time.monotonic()  # when any message last arrived
         self._client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="camapp-bench-subscriber")
@@ -154,7 +154,7 @@ class NewEvents:
             self._changed.notify_all()
             with contextlib.suppress(ValueError):
                 body = json.loads(payload)
-                if body.get("type") == "new":
+                if isinstance(body, dict) and body.get("type") == "new":
                     self.arrivals.append((now, body))
 
     def settle(self, quiet_s: float, limit_s: float) -> None:
@@ -186,20 +186,20 @@ def bench_latency(detect_fps: float | None = None) -> dict[str, float]:
     return _latencies([body for _, body in subscriber.arrivals], [now for now, _ in subscriber.arrivals])
 
 
-def _latencies(bodies: Sequence[dict[str, Any]], arrived: Sequence[float]) -> dict[str, float]:
+def _latencies(bodies: Sequence[JsonObject], arrived: Sequence[float]) -> dict[str, float]:
     """Per person `new`, arrival - start_time (the event's first detection). A track's second `new` (it was seen
     again after its first event was taken over by another track) announces nobody new: it is counted apart."""
     announced: set[int] = set()
     lat, again = [], 0
     for body, now in zip(bodies, arrived, strict=True):
-        if body.get("label") != "person":
-            continue
-        track = int(body["track_id"])
+        track, start = body.get("track_id"), body.get("start_time")
+        if body.get("label") != "person" or not isinstance(track, int) or not isinstance(start, int | float):
+            continue  # another label (or not an event message camapp sends)
         if track in announced:
             again += 1
             continue
         announced.add(track)
-        lat.append(now - float(body["start_time"]))
+        lat.append(now - float(start))
     lat.sort()
     if not lat:
         return {"events": 0, "again": again}
