@@ -12,6 +12,7 @@ from camapp.commands import ApplyConfig
 from camapp.config import AppConfig, error_items
 from camapp.errors import AuthError, ConfigError
 from camapp.redact import SecretReuseError, mask_config, unmask_config
+from camapp.types import JsonObject, JsonValue
 from camapp.web.context import WebContext
 
 REAUTH_HEADER = "X-Camapp-Password"  # the admin's own password, for changes that loosen security
@@ -45,12 +46,12 @@ def validate(data: Any) -> AppConfig:
         raise ConfigInvalid(field_errors(err)) from None
 
 
-def redact(data: dict[str, Any]) -> dict[str, Any]:
+def redact(data: JsonObject) -> JsonObject:
     """A copy with every secret masked (camapp.redact holds the list); the only form a config leaves the device in."""
     return mask_config(data)
 
 
-def unmask(new: Any, old: dict[str, Any]) -> Any:
+def unmask(new: JsonValue, old: JsonObject) -> JsonValue:
     """Put back secrets the client left masked, where their endpoint is unchanged; ConfigInvalid names the rest."""
     if not isinstance(new, dict):
         return new
