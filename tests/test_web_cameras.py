@@ -46,7 +46,9 @@ def test_the_camera_list_names_each_camera_with_its_source_rate_and_health(camer
     assert front["status"] == garden["status"] == "ok" and front["reasons"] == []
     assert front["fps"] > 0 and garden["frame"] == {"width": 768, "height": 576}
     assert garden["stream"] == "/api/cameras/garden/stream.mjpeg" and garden["page"] == "/cameras/garden"
-    assert client.get("/api/cameras/garden").json == {**garden, "fps": client.get("/api/cameras/garden").json["fps"]}
+    alone = client.get("/api/cameras/garden").json  # the same record, but its rate is measured anew
+    assert {k: v for k, v in alone.items() if k != "fps"} == {k: v for k, v in garden.items() if k != "fps"}
+    assert alone["fps"] > 0
 
 
 def test_a_stalled_camera_is_named_while_the_other_is_ok(cameras: Cameras) -> None:
