@@ -8,6 +8,9 @@ MODEL := models/mobilenet_ssd_v2_coco_quant_postprocess.tflite
 DEMO := .cache/media/vtest.avi
 PORT ?= 8080
 PYTEST_ARGS ?=
+# Two workers: most of the suite waits on real-time video, a broker or a browser, not the CPU. Whole files go to one
+# worker (module fixtures such as a replay or the quota demo run once). PYTEST_WORKERS=0 runs it in one process.
+PYTEST_WORKERS ?= 2
 BENCH_MEMORY_MINUTES ?= 2
 BENCH_CAMERA_SECONDS ?= 76
 MOT_GT ?= ../shared/data/pets09-s2l1-gt.txt
@@ -42,7 +45,7 @@ lint: $(STAMP) ## ruff + mypy
 	$(BIN)/mypy
 
 test: setup lint ## Lint and run the test suite
-	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q $(if $(filter-out 0,$(PYTEST_WORKERS)),-n $(PYTEST_WORKERS) --dist loadfile) $(PYTEST_ARGS)
 
 bench: setup ## Benchmark pipeline, tracking, detect.fps/invoke budget, MQTT latency, a 2-min RSS check, 1/2/4/8 cameras (MOT_GT=path)
 	$(BIN)/python -m camapp.bench $(if $(MOT_GT),--mot-gt $(MOT_GT))

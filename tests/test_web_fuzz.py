@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, given, settings
 from test_web_support import ADMIN, make_appliance, seeded_store, with_users
 
 from camapp.web.auth import UserStore
@@ -35,12 +35,22 @@ def fuzz_app(tmp_path_factory: pytest.TempPathFactory, demo_video: Path) -> Iter
 schema = schemathesis.openapi.from_dict(spec()).exclude(path="/stream.mjpeg")
 
 
-@schema.parametrize()
-@settings(max_examples=12, deadline=None, suppress_health_check=list(HealthCheck))
-def test_api_never_fails_with_5xx(case: Any, fuzz_app: tuple[Any, str]) -> None:
+# One test per operation, each with an id of its own ("GET /api/events"): schemathesis's own parametrize gives every
+# operation the same node id, which pytest-xdist (make test runs two workers) would collapse into one test.
+OPERATIONS = [result.ok() for result in schema.get_all_operations()]
+
+
+@pytest.mark.parametrize("operation", OPERATIONS, ids=[op.label for op in OPERATIONS])
+def test_api_never_fails_with_5xx(operation: Any, fuzz_app: tuple[Any, str]) -> None:
     app, token = fuzz_app
-    response = case.call(app=app, headers={"Authorization": f"Bearer {token}"})
-    case.validate_response(response, checks=[not_a_server_error])
-    if response.status_code >= 400:
-        body = response.json()
-        assert isinstance(body.get("error"), str) and body["status"] == response.status_code
+
+    @given(case=operation.as_strategy())
+    @settings(max_examples=12, deadline=None, suppress_health_check=list(HealthCheck))
+    def check(case: Any) -> None:
+        response = case.call(app=app, headers={"Authorization": f"Bearer {token}"})
+        case.validate_response(response, checks=[not_a_server_error])
+        if response.status_code >= 400:
+            body = response.json()
+            assert isinstance(body.get("error"), str) and body["status"] == response.status_code
+
+    check()
