@@ -27,6 +27,7 @@ from typing import Any
 import av
 import pytest
 import yaml
+from clips import cut
 from conftest import ROOT
 from mqtt_broker import Broker, Collector, Received
 from test_mqtt_sink import need_mosquitto
@@ -50,26 +51,6 @@ def wait(pred: Callable[[], Any], timeout: float, what: str) -> Any:
             return value
         time.sleep(0.2)
     raise AssertionError(f"not within {timeout} s: {what}")
-
-
-def mirrored_cut(video: Path, out: Path, frames: int) -> Path:
-    """The first `frames` frames of `video`, mirrored and at half size, as H.264 at 10 fps: the garden camera's
-    view, so the two cameras' pictures (and their events) really differ, and little work per frame."""
-    with av.open(str(video)) as inp, av.open(str(out), "w") as sink:
-        stream = sink.add_stream("libx264", rate=10, options={"preset": "ultrafast"})
-        for i, frame in enumerate(inp.decode(video=0)):
-            if i >= frames:
-                break
-            small = frame.reformat(width=frame.width // 2, height=frame.height // 2, format="bgr24")
-            image = small.to_ndarray()[:, ::-1].copy()
-            if i == 0:
-                stream.height, stream.width = image.shape[:2]
-                stream.pix_fmt = "yuv420p"
-            picture = av.VideoFrame.from_ndarray(image, format="bgr24")
-            picture.pts = i
-            sink.mux(stream.encode(picture))
-        sink.mux(stream.encode())
-    return out
 
 
 def write_config(path: Path, front: Path, garden: Path, data: Path, broker: Broker, model: Path) -> None:
@@ -184,7 +165,7 @@ def broker(tmp_path: Path) -> Iterator[Broker]:
 def test_two_file_cameras_under_camapp_run(tmp_path: Path, demo_video: Path, model_manifest: Path,
                                            broker: Broker, browser: Any) -> None:
     began = time.monotonic()
-    garden = mirrored_cut(demo_video, tmp_path / "garden.mp4", 50)
+    garden = cut(demo_video, tmp_path / "garden.mp4", 50, mirror=True, half=True)
     data, cfg, log = tmp_path / "data", tmp_path / "camapp.yaml", tmp_path / "camapp.log"
     write_config(cfg, demo_video, garden, data, broker, model_manifest)
     setupcode.store_code(data, SETUP, chosen=True)  # as camapp.conf's setup_code does on the appliance
@@ -276,7 +257,7 @@ def test_two_file_cameras_under_camapp_run(tmp_path: Path, demo_video: Path, mod
         topic = f"{prefix}/front/events"
         wait(lambda: new & {json.loads(m.payload)["id"] for m in col.on(topic)}, 10, "the new front event published")
         # The file comes back (copied in again): the garden reopens it and both cameras are healthy again.
-        mirrored_cut(demo_video, tmp_path / "again.mp4", 50).rename(garden)
+        cut(demo_video, tmp_path / "again.mp4", 50, mirror=True, half=True).rename(garden)
         wait(lambda: healthz(base)["ok"], 20, "/healthz ok once the garden's file is back")
         page.wait_for_selector('.camtile[data-camera="garden"][data-status="ok"]', timeout=15_000)
         wait(lambda: camera_status("garden") == "open", 10, "the garden's HA camera status open again")

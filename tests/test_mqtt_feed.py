@@ -203,7 +203,7 @@ def test_two_file_cameras_on_the_real_model_publish_under_their_own_topics(
 ) -> None:
     """`camapp run` with two file cameras and MQTT: person events from each on its own topic over one connection;
     `<prefix>/garden/set/detection OFF` stops the garden's events while the front's go on, ON brings them back."""
-    from test_unit import cut
+    from clips import cut
 
     monkeypatch.setenv("CAMAPP_DATA", str(tmp_path / "data"))
     front = cut(demo_video, tmp_path / "front.mp4", 40)

@@ -20,6 +20,7 @@ import av
 import cv2
 import numpy as np
 import pytest
+from clips import cut
 from polling import wait_for
 
 from camapp.app import Appliance
@@ -30,27 +31,6 @@ from camapp.detect.factory import build_detector
 from camapp.detect.shared import DetectorScheduler, ScheduledDetector
 from camapp.store import StoreReader
 from camapp.types import CameraName
-
-
-def cut(video: Path, out: Path, frames: int) -> Path:
-    """The first `frames` frames of `video` as an H.264 MP4 at 10 fps (a second camera's clip)."""
-    reader = VideoReader(video)
-    try:
-        with av.open(str(out), "w") as sink:
-            stream = sink.add_stream("libx264", rate=10, options={"preset": "ultrafast"})
-            for i in range(frames):
-                image = reader.read()
-                assert image is not None
-                if i == 0:
-                    stream.height, stream.width = image.shape[:2]
-                    stream.pix_fmt = "yuv420p"
-                frame = av.VideoFrame.from_ndarray(image, format="bgr24")
-                frame.pts = i
-                sink.mux(stream.encode(frame))
-            sink.mux(stream.encode())
-    finally:
-        reader.close()
-    return out
 
 
 def test_requests_are_served_in_the_order_they_came() -> None:
@@ -179,26 +159,6 @@ def test_two_file_cameras_run_on_one_model_and_a_vanished_file_is_named(
     assert outcome == {"code": 0}
 
 
-def mirrored_cut(video: Path, out: Path, start: int, frames: int) -> Path:
-    """Frames start..start+frames of `video`, mirrored, as an H.264 MP4 at 10 fps: another camera's view."""
-    with av.open(str(video)) as inp, av.open(str(out), "w") as sink:
-        stream = sink.add_stream("libx264", rate=10, options={"preset": "ultrafast"})
-        for i, frame in enumerate(inp.decode(video=0)):
-            if i < start:
-                continue
-            if i >= start + frames:
-                break
-            image = frame.to_ndarray(format="bgr24")[:, ::-1].copy()
-            if i == start:
-                stream.height, stream.width = image.shape[:2]
-                stream.pix_fmt = "yuv420p"
-            picture = av.VideoFrame.from_ndarray(image, format="bgr24")
-            picture.pts = i - start
-            sink.mux(stream.encode(picture))
-        sink.mux(stream.encode())
-    return out
-
-
 def _first_picture(path: Path) -> Any:
     with av.open(str(path)) as container:
         assert container.streams.video[0].codec_context.name == "h264"
@@ -212,7 +172,7 @@ def test_two_cameras_replay_into_one_store_each_with_its_own_clips(tmp_path: Pat
     segments (its picture, not the other's), the garden's rule snapshot is the garden's frame, the log is one chain
     that verify-log passes, and `camapp replay --camera garden` adds to the garden's timeline in the same store."""
     front = cut(demo_video, tmp_path / "front.mp4", 60)
-    garden = mirrored_cut(demo_video, tmp_path / "garden.mp4", 300, 60)
+    garden = cut(demo_video, tmp_path / "garden.mp4", 60, start=300, mirror=True)
     data = tmp_path / "data"
     snap = {"name": "garden-snap", "labels": ["person"], "actions": {"snapshot": True, "clip": True}}
     config = {"cameras": {"front": {"source": "file", "path": str(front), "loop": False, "realtime": False},

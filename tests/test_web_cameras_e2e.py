@@ -25,7 +25,7 @@ pytestmark = pytest.mark.browser
 
 def test_two_file_cameras_in_the_browser(tmp_path: Path, demo_video: Path, model_manifest: Path, browser: Any,
                                          monkeypatch: pytest.MonkeyPatch) -> None:
-    from test_unit import cut
+    from clips import cut
 
     monkeypatch.setenv("CAMAPP_DATA", str(tmp_path / "data"))
     front = cut(demo_video, tmp_path / "front.mp4", 30)  # 3 s of the street, looped: people in it at once
